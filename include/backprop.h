@@ -1,0 +1,424 @@
+/*
+ * backprop.h - fully-connected neural networks trained by backpropagation on CBLAS.
+ *
+ * The four equations of backpropagation (numbering of the derivation the project follows):
+ *   (A) delta^L = grad_a C (.) sigma'(z^L)                  output error
+ *   (B) delta^l = ((w^{l+1})^T delta^{l+1}) (.) sigma'(z^l)   backward recursion
+ *   (C) dC/dw^l = delta^l (a^{l-1})^T                        weight gradient
+ *   (D) dC/db^l = delta^l                                    bias gradient
+ * with the forward pass z^l = w^l a^{l-1} + b^l, a^l = sigma(z^l) (seed step 2, eq. 15).
+ *
+ * Conventions of the whole API
+ *  - Layers are numbered as in the derivation: 1 is the input layer, L the output layer; parameters
+ *    exist for l = 2..L.
+ *  - Column-major everywhere. A batch of B samples is a matrix whose COLUMNS are the samples: X is
+ *    n^1 x B with leading dimension ldx >= n^1. A C array of B samples, each contiguous, is exactly
+ *    that matrix with ldx = n^1. Every matrix argument is followed by its leading dimension.
+ *  - Parameters live in one contiguous float block [w^2 | b^2 | w^3 | b^3 | ...]; w^l is
+ *    n^l x n^{l-1} column-major with leading dimension n^l. Gradient blocks have the same layout.
+ *  - Cost convention: every cost and every gradient is the SUM over the samples of a batch (never
+ *    the mean). Gradient functions ACCUMULATE into the caller's gradient block (g += dC/dtheta);
+ *    zero it with bp_grad_zero first. The SGD step divides by the batch size m (w <- w - eta/m sum).
+ *  - Every function returns a bp_status; results come back through out-parameters. On failure
+ *    nothing is leaked, no out-object is left half-built (out-pointers are set to NULL) and
+ *    bp_last_error() says which argument or byte was wrong. The library never prints, never exits,
+ *    never aborts and keeps no global mutable state except that thread-local message.
+ *  - Sizes that reach BLAS are int; element and byte counts are size_t; every size product is
+ *    checked for overflow before an allocation.
+ *  - Threads: a bp_net is read-only during forward/backward; several threads may share one network
+ *    as long as each has its own bp_workspace and gradient block.
+ */
+#ifndef BACKPROP_H_INCLUDED
+#define BACKPROP_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(BP_STATIC_DEFINE)
+#define BP_API
+#elif defined(_WIN32)
+#if defined(BP_BUILDING_LIBRARY)
+#define BP_API __declspec(dllexport)
+#else
+#define BP_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define BP_API __attribute__((visibility("default")))
+#else
+#define BP_API
+#endif
+
+/* ---------------------------------------------------------------- version */
+#define BP_VERSION_MAJOR 0
+#define BP_VERSION_MINOR 1
+#define BP_VERSION_PATCH 0
+#define BP_VERSION_NUMBER (BP_VERSION_MAJOR * 10000 + BP_VERSION_MINOR * 100 + BP_VERSION_PATCH)
+
+/* Runtime version, BP_VERSION_NUMBER of the library actually linked. */
+BP_API int bp_version_number(void);
+
+/* ---------------------------------------------------------------- status */
+typedef enum bp_status {
+    BP_OK = 0,
+    BP_ENULL = 1,        /* a required pointer argument was NULL */
+    BP_EDIM = 2,         /* a size, count or index was zero, negative or out of range */
+    BP_EOVERFLOW = 3,    /* a size product does not fit size_t or int */
+    BP_ELD = 4,          /* a leading dimension is smaller than the number of rows */
+    BP_EBATCH = 5,       /* batch larger than the workspace, or backward after another batch */
+    BP_EVALUE = 6,       /* a scalar argument is non-finite or outside its domain */
+    BP_ECONFIG = 7,      /* invalid combination (softmax on a hidden layer, NLL without softmax) */
+    BP_ENOMEM = 8,       /* allocation failed */
+    BP_EIO = 9,          /* a file could not be opened, read, written or renamed */
+    BP_EFORMAT = 10,     /* a file is malformed (bad magic, field, checksum, length, label) */
+    BP_ENUMERIC = 11,    /* a loss or gradient became NaN or infinite */
+    BP_ESTOPPED = 12,    /* the progress callback asked training to stop */
+    BP_EMISMATCH = 13    /* two objects disagree (network vs workspace, dataset vs network) */
+} bp_status;
+
+/* Short constant name of a status ("invalid dimension", ...). Never NULL. */
+BP_API const char *bp_strerror(bp_status status);
+
+/* Detail of the last failure on the calling thread ("sizes[2] is 0", "byte 17: bad layer count").
+ * Empty string if none. The pointer is valid until the next library call on this thread. */
+BP_API const char *bp_last_error(void);
+
+/* ---------------------------------------------------------------- network description */
+typedef enum bp_activation {
+    BP_SIGMOID = 0,    /* 1/(1+e^-z), computed without overflow for any finite z */
+    BP_TANH = 1,
+    BP_RELU = 2,       /* max(0,z); sigma'(0) taken as 0 */
+    BP_LEAKY_RELU = 3, /* z > 0 ? z : BP_LEAKY_SLOPE*z */
+    BP_IDENTITY = 4,
+    BP_SOFTMAX = 5     /* output layer only; max subtracted before exp */
+} bp_activation;
+
+#define BP_LEAKY_SLOPE 0.01f
+
+typedef enum bp_cost {
+    BP_QUADRATIC = 0,     /* C = 1/2 ||y - a^L||^2, any output activation */
+    BP_CROSS_ENTROPY = 1, /* C = -sum_j [y_j ln a_j + (1-y_j) ln(1-a_j)], sigmoid output only */
+    BP_NLL = 2            /* C = -sum_j y_j ln a_j, softmax output only */
+} bp_cost;
+
+typedef enum bp_init {
+    BP_INIT_LARGE = 0,  /* w ~ N(0,1),          b ~ N(0,1)  (Nielsen's first network) */
+    BP_INIT_SCALED = 1, /* w ~ N(0,1/n^{l-1}),  b ~ N(0,1)  (Nielsen's network2 default) */
+    BP_INIT_XAVIER = 2, /* w ~ N(0,2/(n^{l-1}+n^l)), b = 0 (Glorot) */
+    BP_INIT_HE = 3      /* w ~ N(0,2/n^{l-1}),  b = 0 */
+} bp_init;
+
+/* Name of an activation/cost/init ("sigmoid", "quadratic", "he"), NULL for an unknown value. */
+BP_API const char *bp_activation_name(bp_activation a);
+BP_API const char *bp_cost_name(bp_cost c);
+BP_API const char *bp_init_name(bp_init i);
+
+/* Largest layer width and layer count accepted (model files are checked against them too). */
+#define BP_MAX_LAYERS 64
+#define BP_MAX_WIDTH 0x7fffffff /* INT_MAX: widths reach BLAS as int */
+
+typedef struct bp_net bp_net; /* opaque: sizes, activations, cost, parameter block */
+
+/* Create a network of num_layers >= 2 layers of sizes[0..num_layers-1] (sizes[0] = n^1 inputs),
+ * activations[0..num_layers-2] for layers 2..L, and a cost. Parameters are zero; call bp_net_init.
+ * Errors: BP_ENULL, BP_EDIM (num_layers < 2 or > BP_MAX_LAYERS, a size < 1 or > BP_MAX_WIDTH, an
+ * unknown enum value), BP_EOVERFLOW (parameter count), BP_ECONFIG (softmax on a hidden layer,
+ * NLL without softmax output, cross-entropy without sigmoid output), BP_ENOMEM.
+ * Ownership: *out is the caller's; release with bp_net_free. */
+BP_API bp_status bp_net_create(bp_net **out, int num_layers, const int *sizes,
+                               const bp_activation *activations, bp_cost cost);
+
+/* Release a network. NULL is a no-op. */
+BP_API void bp_net_free(bp_net *net);
+
+/* Fill the parameters by scheme from the project's generator seeded with seed: the same seed gives
+ * the same bits on every machine and thread count. Errors: BP_ENULL, BP_EDIM (unknown scheme). */
+BP_API bp_status bp_net_init(bp_net *net, bp_init scheme, uint64_t seed);
+
+/* What a network is. Pointers stay valid (and unchanged) while the network lives. */
+typedef struct bp_net_info {
+    int num_layers;                  /* L */
+    const int *sizes;                /* n^1..n^L, num_layers entries */
+    const bp_activation *activations;/* layers 2..L, num_layers-1 entries */
+    bp_cost cost;
+    size_t num_params;               /* P: floats in the parameter (and gradient) block */
+} bp_net_info;
+BP_API bp_status bp_net_describe(const bp_net *net, bp_net_info *info);
+
+/* The parameter block [w^2 | b^2 | ... | w^L | b^L], num_params floats, owned by the network.
+ * The caller may read and write it (an optimizer does); not during another thread's forward. */
+BP_API bp_status bp_net_params(bp_net *net, float **params);
+BP_API bp_status bp_net_params_const(const bp_net *net, const float **params);
+
+/* Where layer l (2..L) lives inside any block of the parameter layout (parameters or gradient):
+ * w^l = block + w_offset (rows x cols, leading dimension ld = rows), b^l = block + b_offset (rows). */
+typedef struct bp_layer_view {
+    size_t w_offset;
+    size_t b_offset;
+    int rows; /* n^l */
+    int cols; /* n^{l-1} */
+    int ld;   /* = rows */
+} bp_layer_view;
+BP_API bp_status bp_net_layer(const bp_net *net, int l, bp_layer_view *view);
+
+/* g[0..num_params-1] = 0. Errors: BP_ENULL. */
+BP_API bp_status bp_grad_zero(const bp_net *net, float *grad);
+
+/* ---------------------------------------------------------------- workspace, forward, backward */
+typedef struct bp_workspace bp_workspace; /* opaque: activations of every layer, two delta buffers */
+
+/* Workspace for net and batches of at most max_batch samples. It is tied to the network's shape
+ * (not its parameter values). Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW, BP_ENOMEM.
+ * Ownership: *out is the caller's; release with bp_workspace_free (NULL is a no-op). */
+BP_API bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch);
+BP_API void bp_workspace_free(bp_workspace *ws);
+
+/* Forward pass, one sample (seed step 2): for l = 2..L, z^l = w^l a^{l-1} + b^l (cblas_sgemv),
+ * then +b and sigma in one fused pass. x: n^1 floats. The activations stay in ws (column 0).
+ * Allocates nothing. Errors: BP_ENULL, BP_EMISMATCH (ws made for another shape). */
+BP_API bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x);
+
+/* Forward pass, batch: A^l = sigma(w^l A^{l-1} + b^l 1^T) with cblas_sgemm, A^1 = X (n^1 x batch,
+ * leading dimension ldx >= n^1, samples are columns). Allocates nothing.
+ * Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */
+BP_API bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
+                                  int ldx);
+
+/* Activations a^l (l = 2..L; l = L is the network's output) of the last forward:
+ * n^l x batch, leading dimension *ld. Owned by ws; valid until its next forward.
+ * Errors: BP_ENULL, BP_EDIM (l out of 2..L). */
+BP_API bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **a, int *ld);
+
+/* Backward pass, one sample, after bp_forward(net, ws, x) with the same x:
+ * (A) delta^L = grad_a C (.) sigma'(z^L), fused to a^L - y for softmax+NLL and sigmoid+cross-entropy;
+ * (B) delta^l = (w^{l+1})^T delta^{l+1} (.) sigma'(z^l)  (cblas_sgemv Trans; sigma' from a^l);
+ * (C) grad w^l += delta^l (a^{l-1})^T                   (cblas_sger);
+ * (D) grad b^l += delta^l                               (cblas_saxpy).
+ * y: n^L targets. grad: num_params floats, ACCUMULATED. Allocates nothing.
+ * Errors: BP_ENULL, BP_EMISMATCH, BP_EBATCH (the last forward was not a single sample). */
+BP_API bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x, const float *y,
+                             float *grad);
+
+/* Backward pass, batch, after bp_forward_batch with the same batch and X. Y: n^L x batch targets,
+ * leading dimension ldy >= n^L. Accumulates the SUM over the batch of the per-sample gradients:
+ * (B) Delta^l = (w^{l+1})^T Delta^{l+1} (.) sigma'(A^l)  (cblas_sgemm Trans,NoTrans);
+ * (C) grad w^l += Delta^l (A^{l-1})^T                   (cblas_sgemm NoTrans,Trans: one GEMM sums
+ *     the batch's outer products);
+ * (D) grad b^l += Delta^l 1                              (cblas_sgemv against a ones vector).
+ * Allocates nothing. Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch differs from the last forward),
+ * BP_ELD, BP_EMISMATCH. */
+BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
+                                   int ldx, const float *Y, int ldy, float *grad);
+
+/* Cost of the last forward (one sample or batch) against targets Y (n^L x batch, ldy >= n^L):
+ * the SUM over the batch of C(y, a^L), accumulated in double. For one sample pass ldy = n^L.
+ * Errors: BP_ENULL, BP_ELD, BP_EMISMATCH. */
+BP_API bp_status bp_cost_value(const bp_net *net, const bp_workspace *ws, const float *Y, int ldy,
+                               double *cost);
+
+/* Plain SGD step over the whole block (one cblas_saxpy): theta <- theta - eta/m * grad.
+ * m >= 1 is the number of samples summed in grad. Allocates nothing.
+ * Errors: BP_ENULL, BP_EDIM (m < 1), BP_EVALUE (eta not finite). */
+BP_API bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m);
+
+/* ---------------------------------------------------------------- naive reference */
+/* The same equations as plain index loops written from the derivation's index formulas: eq. 15
+ * (forward), eq. 5 (output error), eq. 9 (recursion), eq. 13 (weight gradient), eq. 17 (bias
+ * gradient). Accumulates in double, calls no BLAS, shares no arithmetic with the BLAS path; sigma'
+ * is computed from z, not from a. It is the oracle of the tests and the baseline of the benchmark.
+ * It allocates its double scratch on every call (it is a reference, not a hot path). */
+
+/* out (n^L x batch, leading dimension ldo >= n^L) = a^L for each column of X (n^1 x batch, ldx).
+ * Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_EOVERFLOW, BP_ENOMEM. */
+BP_API bp_status bp_naive_forward(const bp_net *net, int batch, const float *X, int ldx,
+                                  float *out, int ldo);
+
+/* grad += sum over the batch of dC/dtheta; *cost (may be NULL) = summed cost.
+ * Errors: as bp_naive_forward. */
+BP_API bp_status bp_naive_backward(const bp_net *net, int batch, const float *X, int ldx,
+                                   const float *Y, int ldy, float *grad, double *cost);
+
+/* ---------------------------------------------------------------- gradient check */
+typedef struct bp_gradcheck_options {
+    double step;          /* central-difference step h, in double; 0 selects 1e-6 */
+    int per_layer;        /* parameters checked per layer, drawn at random; 0 = all of them */
+    uint64_t seed;        /* which parameters are drawn */
+    double floor;         /* denominator floor of the relative error; 0 selects 1e-4 */
+} bp_gradcheck_options;
+
+/* Compare the library's analytic gradient (BLAS path: bp_forward_batch + bp_backward_batch) with
+ * central finite differences (C(theta+h) - C(theta-h)) / 2h, where C is the summed batch cost
+ * evaluated in double with the parameters held in double (so h can be small).
+ * max_rel_err[i] (i = 0..L-2, for layer l = i+2) = max over the checked weights and biases of
+ * |g - fd| / max(|g|, |fd|, floor). opts may be NULL (defaults). The network is not modified.
+ * Allocates its own scratch. Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_EVALUE, BP_EOVERFLOW, BP_ENOMEM. */
+BP_API bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int ldx, const float *Y,
+                              int ldy, const bp_gradcheck_options *opts, double *max_rel_err);
+
+/* ---------------------------------------------------------------- datasets */
+/* A dataset in memory: count samples as columns. Plain struct so that embedders can fill one
+ * from their own arrays (then they own the memory and must not call bp_dataset_free). */
+typedef struct bp_dataset {
+    int count;       /* samples */
+    int n_features;  /* rows of x */
+    int n_targets;   /* rows of y: classes (one-hot) or regression targets */
+    float *x;        /* n_features x count, leading dimension n_features */
+    float *y;        /* n_targets x count, leading dimension n_targets */
+    int *labels;     /* class index of each sample (count ints), NULL for regression data */
+} bp_dataset;
+
+/* Release what a loader allocated and zero the struct. NULL is a no-op. */
+BP_API void bp_dataset_free(bp_dataset *ds);
+
+/* Read an IDX image file and its IDX label file (the MNIST / Fashion-MNIST format), each plain or
+ * gzip-compressed (detected from the content). Images: type 0x08 (unsigned byte), rank 1..4, the
+ * first dimension is the sample count, the others multiply to n_features; pixels scaled to [0,1].
+ * Labels: type 0x08, rank 1, the same count, each < num_classes; y is one-hot, labels the indices.
+ * Every header field is validated and the sizes are checked against the data really present before
+ * anything is allocated. On failure *out is zeroed.
+ * Errors: BP_ENULL, BP_EDIM (num_classes < 1 or > 256), BP_EIO (cannot open/read),
+ * BP_EFORMAT (magic, type byte, rank, dimension overflow, truncated data or gzip stream, trailing
+ * data, count mismatch, label out of range; the detail names which), BP_EOVERFLOW, BP_ENOMEM. */
+BP_API bp_status bp_dataset_load_idx(bp_dataset *out, const char *images_path,
+                                     const char *labels_path, int num_classes);
+
+typedef enum bp_csv_kind {
+    BP_CSV_CLASSES = 0, /* features..., label: the last column is an integer in [0, n) */
+    BP_CSV_TARGETS = 1  /* features..., t_1..t_n: the last n columns are regression targets */
+} bp_csv_kind;
+
+/* Read a CSV file of numbers, one sample per line, comma separated; blank lines and lines starting
+ * with '#' are skipped. Every line must have the same number of columns (> n for targets).
+ * kind/n as bp_csv_kind says. Errors name the line and column: BP_ENULL, BP_EDIM (n < 1),
+ * BP_EIO, BP_EFORMAT (not a number, non-finite value, ragged line, label not an integer in range,
+ * empty file), BP_EOVERFLOW, BP_ENOMEM. On failure *out is zeroed. */
+BP_API bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kind, int n);
+
+/* Move the last tail_count samples of ds into *tail (a new dataset owned by the caller) and shrink
+ * ds->count. For a validation split. ds must own its memory (come from a loader).
+ * Errors: BP_ENULL, BP_EDIM (tail_count < 1 or >= ds->count), BP_ENOMEM (ds unchanged). */
+BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *tail);
+
+/* ---------------------------------------------------------------- model files */
+/* Write net (sizes, activations, cost, parameters) to path in the project's binary format
+ * (docs/model-format.md): little-endian, CRC-32 checked. The file is written to a temporary file in
+ * the same directory, flushed, fsynced and renamed over path: an interrupted or failed save never
+ * destroys a previous model and leaves no temporary file behind.
+ * Errors: BP_ENULL, BP_EIO (detail: the system error), BP_EOVERFLOW. */
+BP_API bp_status bp_model_save(const bp_net *net, const char *path);
+
+/* Read a model file written by bp_model_save. Every field is validated against the limits
+ * (BP_MAX_LAYERS, BP_MAX_WIDTH, known enum values, valid combination) and the file's real length
+ * before anything is allocated; trailing bytes and a CRC mismatch are refused.
+ * Errors: BP_ENULL, BP_EIO, BP_EFORMAT (detail: byte offset and field), BP_ENOMEM. On failure
+ * *out is NULL. Ownership: *out is the caller's (bp_net_free). */
+BP_API bp_status bp_model_load(bp_net **out, const char *path);
+
+/* ---------------------------------------------------------------- optimizers */
+typedef enum bp_optimizer_kind {
+    BP_OPT_SGD = 0,      /* theta <- theta - eta g */
+    BP_OPT_MOMENTUM = 1, /* v <- mu v - eta g; theta <- theta + v */
+    BP_OPT_NESTEROV = 2, /* v <- mu v - eta g; theta <- theta + mu v - eta g */
+    BP_OPT_ADAM = 3      /* m,v moments with bias correction (Kingma & Ba) */
+} bp_optimizer_kind;
+
+typedef enum bp_schedule_kind {
+    BP_LR_CONSTANT = 0, /* eta */
+    BP_LR_STEP = 1,     /* eta * gamma^floor(epoch / step_epochs) */
+    BP_LR_COSINE = 2    /* eta_min + (eta - eta_min)(1 + cos(pi epoch / epochs)) / 2 */
+} bp_schedule_kind;
+
+typedef struct bp_optim_config {
+    bp_optimizer_kind kind;
+    float eta;          /* learning rate, > 0 */
+    float lambda;       /* L2 weight decay on weights (not biases), >= 0: the step uses
+                           g = sum/m + (lambda/n) w, so SGD gives w <- (1 - eta lambda/n) w - eta/m sum */
+    float mu;           /* momentum coefficient in [0,1) for MOMENTUM and NESTEROV */
+    float beta1, beta2; /* Adam, in [0,1); 0 and 0 select 0.9 and 0.999 */
+    float epsilon;      /* Adam, > 0; 0 selects 1e-8 */
+    float clip_norm;    /* if > 0, g is scaled so that ||g||_2 <= clip_norm (before L2); 0 = off */
+} bp_optim_config;
+
+typedef struct bp_optim bp_optim; /* opaque: configuration and state (velocity, moments) */
+
+/* State for optimizing net with cfg; allocates P or 2P floats once. Errors: BP_ENULL, BP_EDIM
+ * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon or clip_norm out of domain), BP_ENOMEM. */
+BP_API bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg);
+BP_API void bp_optim_free(bp_optim *opt);
+
+/* One step on net's parameters with grad = the SUM of m per-sample gradients (as accumulated by
+ * bp_backward_batch), n = size of the training set (for L2), eta = this step's learning rate
+ * (from bp_schedule_eta; the configured eta is the base). With g = grad/m, clipped to clip_norm,
+ * plus (lambda/n) w for weights, SGD is w <- w - eta g. Allocates nothing. Errors: BP_ENULL,
+ * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0), BP_EMISMATCH (net of another
+ * parameter count), BP_ENUMERIC (grad not finite; parameters and state untouched). */
+BP_API bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n,
+                               float eta);
+
+typedef struct bp_schedule {
+    bp_schedule_kind kind;
+    int step_epochs; /* STEP: epochs between decays, >= 1 */
+    float gamma;     /* STEP: factor per decay, in (0,1] */
+    float eta_min;   /* COSINE: final rate, >= 0 */
+} bp_schedule;
+
+/* *eta = the learning rate of epoch (0-based) of epochs, from base rate eta0.
+ * Errors: BP_ENULL, BP_EDIM, BP_EVALUE. */
+BP_API bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epochs,
+                                 float *eta);
+
+/* ---------------------------------------------------------------- training */
+typedef struct bp_progress {
+    int epoch;            /* 0-based */
+    int epochs;
+    int batch;            /* batches done in this epoch */
+    int batches;          /* batches per epoch */
+    double loss;          /* mean cost per sample over the epoch so far */
+    double accuracy;      /* running training accuracy over the epoch so far (classification) */
+    double samples_per_s; /* training throughput over the epoch so far */
+    double seconds;       /* wall time of the epoch so far */
+    int epoch_done;       /* 1 on the call after the evaluation that ends an epoch */
+    double eval_loss;     /* epoch_done: mean cost per sample on the evaluation set (NaN: none) */
+    double eval_accuracy; /* epoch_done: accuracy on the evaluation set (NaN: none) */
+} bp_progress;
+
+/* Called after every batch (epoch_done = 0) and once after each epoch (epoch_done = 1).
+ * Return non-zero to stop training (bp_train then returns BP_ESTOPPED). */
+typedef int (*bp_progress_fn)(const bp_progress *p, void *user);
+
+typedef struct bp_train_config {
+    int epochs;              /* >= 1 */
+    int batch_size;          /* >= 1 */
+    uint64_t seed;           /* shuffling order */
+    bp_optim_config optim;
+    bp_schedule schedule;
+    int patience;            /* early stopping: stop after this many epochs without a better
+                                evaluation accuracy and restore the best parameters; 0 = off */
+    bp_progress_fn progress; /* may be NULL */
+    void *user;
+} bp_train_config;
+
+/* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
+ * every epoch with the project's generator; evaluate on eval (may be NULL) after every epoch.
+ * Everything it needs is allocated once before the first epoch.
+ * If a batch's loss or gradient is not finite, training stops with BP_ENUMERIC and the parameters
+ * are those before that batch. With patience > 0, the parameters of the best evaluation epoch are
+ * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
+ * Errors: BP_ENULL, BP_EDIM, BP_EVALUE, BP_EMISMATCH (dataset shape vs network), BP_ENOMEM,
+ * BP_ENUMERIC, BP_ESTOPPED. */
+BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
+                          const bp_train_config *cfg, double *best_accuracy);
+
+/* Mean cost per sample and accuracy (argmax of a^L vs label; NaN for regression data) of net on
+ * ds, through the batched forward. confusion (may be NULL): n^L x n^L ints, row = true class,
+ * column = predicted, overwritten. Errors: BP_ENULL, BP_EMISMATCH, BP_ENOMEM. */
+BP_API bp_status bp_evaluate(const bp_net *net, const bp_dataset *ds, double *loss,
+                             double *accuracy, long *confusion);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BACKPROP_H_INCLUDED */

@@ -1,0 +1,280 @@
+/* Forward and backward passes on CBLAS: the only file that calls BLAS, so that another backend can
+ * stand beside it with the same shape. Shapes are validated before any call (OpenBLAS reports a bad
+ * lda through xerbla on stderr and returns nothing to the caller). Nothing here allocates except
+ * bp_workspace_create. */
+#include "kernels.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+
+struct bp_workspace {
+    int num_layers;             /* shape of the network it was made for */
+    int sizes[BP_MAX_LAYERS];
+    int max_batch;
+    int batch;                  /* columns of the last forward; 0 = none yet */
+    float *act[BP_MAX_LAYERS];  /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
+    float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch */
+    float *ones;                /* max_batch ones: bias gradient = Delta 1 as one sgemv */
+    float *block;               /* the single allocation all of the above point into */
+};
+
+static bp_status check_pair(const bp_net *net, const bp_workspace *ws)
+{
+    if (!net)
+        return bp__fail(BP_ENULL, "net is NULL");
+    if (!ws)
+        return bp__fail(BP_ENULL, "ws is NULL");
+    if (ws->num_layers != net->num_layers)
+        return bp__fail(BP_EMISMATCH, "workspace made for %d layers, network has %d",
+                        ws->num_layers, net->num_layers);
+    for (int i = 0; i < net->num_layers; i++)
+        if (ws->sizes[i] != net->sizes[i])
+            return bp__fail(BP_EMISMATCH, "workspace made for width %d at layer %d, network has %d",
+                            ws->sizes[i], i + 1, net->sizes[i]);
+    return BP_OK;
+}
+
+/* Common checks of the batched entry points: pair, batch size, X and its ld. */
+static bp_status check_batch(const bp_net *net, const bp_workspace *ws, int batch, const float *X,
+                             int ldx)
+{
+    bp_status st = check_pair(net, ws);
+    if (st)
+        return st;
+    if (batch < 1)
+        return bp__fail(BP_EDIM, "batch is %d, must be >= 1", batch);
+    if (batch > ws->max_batch)
+        return bp__fail(BP_EBATCH, "batch %d exceeds the workspace's max_batch %d", batch,
+                        ws->max_batch);
+    return bp__check_matrix("X (ldx)", X, net->sizes[0], ldx);
+}
+
+bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch)
+{
+    bp__clear_error();
+    if (!out)
+        return bp__fail(BP_ENULL, "out is NULL");
+    *out = NULL;
+    if (!net)
+        return bp__fail(BP_ENULL, "net is NULL");
+    if (max_batch < 1)
+        return bp__fail(BP_EDIM, "max_batch is %d, must be >= 1", max_batch);
+
+    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas) + B (ones) */
+    size_t total = (size_t)max_batch, per_col = 2 * (size_t)net->max_width, n;
+    for (int l = 2; l <= net->num_layers; l++)
+        per_col += (size_t)net->sizes[l - 1];
+    size_t bytes;
+    if (!bp__mul_size(per_col, (size_t)max_batch, &n) || n > SIZE_MAX - total ||
+        !bp__mul_size(n + total, sizeof(float), &bytes))
+        return bp__fail(BP_EOVERFLOW, "workspace for max_batch %d overflows size_t", max_batch);
+    total += n;
+
+    bp_workspace *ws = calloc(1, sizeof *ws);
+    float *block = ws ? malloc(bytes) : NULL;
+    if (!block) {
+        free(ws);
+        return bp__fail(BP_ENOMEM, "workspace of %zu bytes for max_batch %d", bytes, max_batch);
+    }
+    ws->num_layers = net->num_layers;
+    for (int i = 0; i < net->num_layers; i++)
+        ws->sizes[i] = net->sizes[i];
+    ws->max_batch = max_batch;
+    ws->block = block;
+    float *p = block;
+    for (int l = 2; l <= net->num_layers; l++) {
+        ws->act[l] = p;
+        p += (size_t)net->sizes[l - 1] * (size_t)max_batch;
+    }
+    for (int k = 0; k < 2; k++) {
+        ws->delta[k] = p;
+        p += (size_t)net->max_width * (size_t)max_batch;
+    }
+    ws->ones = p;
+    for (int j = 0; j < max_batch; j++)
+        ws->ones[j] = 1.0f;
+    *out = ws;
+    return BP_OK;
+}
+
+void bp_workspace_free(bp_workspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->block);
+    free(ws);
+}
+
+bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **a, int *ld)
+{
+    bp__clear_error();
+    if (!ws || !a || !ld)
+        return bp__fail(BP_ENULL, "%s is NULL", !ws ? "ws" : !a ? "a" : "ld");
+    if (l < 2 || l > ws->num_layers)
+        return bp__fail(BP_EDIM, "layer l is %d, not in 2..%d", l, ws->num_layers);
+    *a = ws->act[l];
+    *ld = ws->sizes[l - 1];
+    return BP_OK;
+}
+
+bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x)
+{
+    bp__clear_error();
+    bp_status st = check_pair(net, ws);
+    if (st)
+        return st;
+    if (!x)
+        return bp__fail(BP_ENULL, "x is NULL");
+    const float *prev = x;
+    for (int l = 2; l <= net->num_layers; l++) {
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        /* z^l = w^l a^{l-1}; +b and sigma follow in one pass */
+        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, cols, 1.0f, net->params + net->w_off[l], rows,
+                    prev, 1, 0.0f, ws->act[l], 1);
+        bp__bias_activate(ws->act[l], rows, 1, net->params + net->b_off[l], net->acts[l - 2]);
+        prev = ws->act[l];
+    }
+    ws->batch = 1;
+    return BP_OK;
+}
+
+bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X, int ldx)
+{
+    bp__clear_error();
+    bp_status st = check_batch(net, ws, batch, X, ldx);
+    if (st)
+        return st;
+    const float *prev = X;
+    int ldp = ldx;
+    for (int l = 2; l <= net->num_layers; l++) {
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        /* Z^l = w^l A^{l-1}: (n^l x n^{l-1}) (n^{l-1} x B) */
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, rows, batch, cols, 1.0f,
+                    net->params + net->w_off[l], rows, prev, ldp, 0.0f, ws->act[l], rows);
+        bp__bias_activate(ws->act[l], rows, batch, net->params + net->b_off[l], net->acts[l - 2]);
+        prev = ws->act[l];
+        ldp = rows;
+    }
+    ws->batch = batch;
+    return BP_OK;
+}
+
+bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x, const float *y,
+                      float *grad)
+{
+    bp__clear_error();
+    bp_status st = check_pair(net, ws);
+    if (st)
+        return st;
+    if (!x || !y || !grad)
+        return bp__fail(BP_ENULL, "%s is NULL", !x ? "x" : !y ? "y" : "grad");
+    if (ws->batch != 1)
+        return bp__fail(BP_EBATCH, "bp_backward needs a one-sample forward first (last forward: "
+                        "batch %d)", ws->batch);
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    float *d = ws->delta[0], *dprev = ws->delta[1];
+    bp__output_delta(net->cost, net->acts[L - 2], ws->act[L], y, nL, nL, 1, d); /* (A) */
+    for (int l = L; l >= 2; l--) {
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        const float *aprev = l == 2 ? x : ws->act[l - 1];
+        /* (C) grad w^l += delta^l (a^{l-1})^T */
+        cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, aprev, 1, grad + net->w_off[l], rows);
+        /* (D) grad b^l += delta^l */
+        cblas_saxpy(rows, 1.0f, d, 1, grad + net->b_off[l], 1);
+        if (l == 2)
+            break; /* no delta for the input layer */
+        /* (B) delta^{l-1} = (w^l)^T delta^l (.) sigma'(z^{l-1}) */
+        cblas_sgemv(CblasColMajor, CblasTrans, rows, cols, 1.0f, net->params + net->w_off[l], rows,
+                    d, 1, 0.0f, dprev, 1);
+        bp__mul_dsigma(dprev, ws->act[l - 1], (size_t)cols, net->acts[l - 3]);
+        float *t = d;
+        d = dprev;
+        dprev = t;
+    }
+    return BP_OK;
+}
+
+bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
+                            int ldx, const float *Y, int ldy, float *grad)
+{
+    bp__clear_error();
+    bp_status st = check_batch(net, ws, batch, X, ldx);
+    if (st)
+        return st;
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    if ((st = bp__check_matrix("Y (ldy)", Y, nL, ldy)))
+        return st;
+    if (!grad)
+        return bp__fail(BP_ENULL, "grad is NULL");
+    if (ws->batch != batch)
+        return bp__fail(BP_EBATCH, "backward batch %d differs from the last forward's batch %d",
+                        batch, ws->batch);
+    float *d = ws->delta[0], *dprev = ws->delta[1];
+    bp__output_delta(net->cost, net->acts[L - 2], ws->act[L], Y, ldy, nL, batch, d); /* (A) */
+    for (int l = L; l >= 2; l--) {
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        const float *aprev = l == 2 ? X : ws->act[l - 1];
+        int ldp = l == 2 ? ldx : cols;
+        /* (C) grad w^l += Delta^l (A^{l-1})^T: (n^l x B)(B x n^{l-1}), the batch sum in one GEMM */
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows,
+                    aprev, ldp, 1.0f, grad + net->w_off[l], rows);
+        /* (D) grad b^l += Delta^l 1: row sums */
+        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, batch, 1.0f, d, rows, ws->ones, 1, 1.0f,
+                    grad + net->b_off[l], 1);
+        if (l == 2)
+            break;
+        /* (B) Delta^{l-1} = (w^l)^T Delta^l (.) sigma'(Z^{l-1}): (n^{l-1} x n^l)(n^l x B) */
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, cols, batch, rows, 1.0f,
+                    net->params + net->w_off[l], rows, d, rows, 0.0f, dprev, cols);
+        bp__mul_dsigma(dprev, ws->act[l - 1], (size_t)cols * (size_t)batch, net->acts[l - 3]);
+        float *t = d;
+        d = dprev;
+        dprev = t;
+    }
+    return BP_OK;
+}
+
+bp_status bp_cost_value(const bp_net *net, const bp_workspace *ws, const float *Y, int ldy,
+                        double *cost)
+{
+    bp__clear_error();
+    bp_status st = check_pair(net, ws);
+    if (st)
+        return st;
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    if ((st = bp__check_matrix("Y (ldy)", Y, nL, ldy)))
+        return st;
+    if (!cost)
+        return bp__fail(BP_ENULL, "cost is NULL");
+    if (ws->batch < 1)
+        return bp__fail(BP_EBATCH, "no forward pass has run in this workspace");
+    *cost = bp__cost(net->cost, ws->act[L], Y, ldy, nL, ws->batch);
+    return BP_OK;
+}
+
+bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m)
+{
+    bp__clear_error();
+    if (!net || !grad)
+        return bp__fail(BP_ENULL, "%s is NULL", net ? "grad" : "net");
+    if (m < 1)
+        return bp__fail(BP_EDIM, "m is %d, must be >= 1", m);
+    if (!isfinite(eta))
+        return bp__fail(BP_EVALUE, "eta is not finite");
+    bp__axpy(net->num_params, -eta / (float)m, grad, net->params);
+    return BP_OK;
+}
+
+void bp__axpy(size_t n, float alpha, const float *x, float *y)
+{
+    /* saxpy takes an int count; a block may hold more than INT_MAX floats */
+    while (n > 0) {
+        int chunk = n > (size_t)INT_MAX ? INT_MAX : (int)n;
+        cblas_saxpy(chunk, alpha, x, 1, y, 1);
+        x += chunk;
+        y += chunk;
+        n -= (size_t)chunk;
+    }
+}

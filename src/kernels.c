@@ -1,0 +1,147 @@
+/* The elementwise code between the BLAS calls: bias + sigma in one pass, sigma' from the stored
+ * activation, the output error (A) and the cost. Matrices here are contiguous (ld = rows): they
+ * are the workspace's own buffers. */
+#include "kernels.h"
+
+#include <float.h>
+#include <math.h>
+
+/* 1/(1+e^-z) without overflow: e^-z is only taken for z >= 0 and e^z only for z < 0. */
+static float sigmoid(float z)
+{
+    if (z >= 0.0f)
+        return 1.0f / (1.0f + expf(-z));
+    float e = expf(z);
+    return e / (1.0f + e);
+}
+
+static void softmax_column(float *a, const float *b, int n)
+{
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        a[i] += b[i];
+        if (a[i] > max)
+            max = a[i];
+    }
+    double sum = 0.0; /* double: n can be large and every term is positive */
+    for (int i = 0; i < n; i++) {
+        a[i] = expf(a[i] - max);
+        sum += a[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++)
+        a[i] *= inv;
+}
+
+void bp__bias_activate(float *a, int rows, int cols, const float *b, bp_activation act)
+{
+    for (int j = 0; j < cols; j++) {
+        float *col = a + (size_t)j * (size_t)rows;
+        switch (act) {
+        case BP_SIGMOID:
+            for (int i = 0; i < rows; i++)
+                col[i] = sigmoid(col[i] + b[i]);
+            break;
+        case BP_TANH:
+            for (int i = 0; i < rows; i++)
+                col[i] = tanhf(col[i] + b[i]);
+            break;
+        case BP_RELU:
+            for (int i = 0; i < rows; i++) {
+                float z = col[i] + b[i];
+                col[i] = z > 0.0f ? z : 0.0f;
+            }
+            break;
+        case BP_LEAKY_RELU:
+            for (int i = 0; i < rows; i++) {
+                float z = col[i] + b[i];
+                col[i] = z > 0.0f ? z : BP_LEAKY_SLOPE * z;
+            }
+            break;
+        case BP_IDENTITY:
+            for (int i = 0; i < rows; i++)
+                col[i] += b[i];
+            break;
+        case BP_SOFTMAX:
+            softmax_column(col, b, rows);
+            break;
+        }
+    }
+}
+
+/* sigma'(z) expressed through a = sigma(z), so the forward pass need not keep z. */
+void bp__mul_dsigma(float *d, const float *a, size_t n, bp_activation act)
+{
+    switch (act) {
+    case BP_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            d[i] *= a[i] * (1.0f - a[i]);
+        break;
+    case BP_TANH:
+        for (size_t i = 0; i < n; i++)
+            d[i] *= 1.0f - a[i] * a[i];
+        break;
+    case BP_RELU:
+        for (size_t i = 0; i < n; i++)
+            d[i] = a[i] > 0.0f ? d[i] : 0.0f;
+        break;
+    case BP_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++)
+            d[i] *= a[i] > 0.0f ? 1.0f : BP_LEAKY_SLOPE;
+        break;
+    case BP_IDENTITY:
+    case BP_SOFTMAX: /* softmax is output-only; its Jacobian is applied in bp__output_delta */
+        break;
+    }
+}
+
+void bp__output_delta(bp_cost cost, bp_activation act, const float *a, const float *y, int ldy,
+                      int rows, int cols, float *d)
+{
+    for (int j = 0; j < cols; j++) {
+        const float *aj = a + (size_t)j * (size_t)rows, *yj = y + (size_t)j * (size_t)ldy;
+        float *dj = d + (size_t)j * (size_t)rows;
+        for (int i = 0; i < rows; i++)
+            dj[i] = aj[i] - yj[i]; /* grad_a C of the quadratic cost; the whole (A) when fused */
+        if (cost != BP_QUADRATIC)
+            continue; /* softmax+NLL and sigmoid+cross-entropy: sigma' cancels, delta = a - y */
+        if (act == BP_SOFTMAX) {
+            /* (A) with the full softmax Jacobian: delta_i = a_i (g_i - sum_k a_k g_k). */
+            double dot = 0.0;
+            for (int i = 0; i < rows; i++)
+                dot += (double)aj[i] * dj[i];
+            for (int i = 0; i < rows; i++)
+                dj[i] = aj[i] * (dj[i] - (float)dot);
+        } else {
+            bp__mul_dsigma(dj, aj, (size_t)rows, act);
+        }
+    }
+}
+
+/* ln(max(x, FLT_MIN)): a saturated float output costs a large finite value, not infinity. */
+static double safe_log(float x) { return log(x > FLT_MIN ? (double)x : (double)FLT_MIN); }
+
+double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows, int cols)
+{
+    double sum = 0.0;
+    for (int j = 0; j < cols; j++) {
+        const float *aj = a + (size_t)j * (size_t)rows, *yj = y + (size_t)j * (size_t)ldy;
+        for (int i = 0; i < rows; i++) {
+            double t = yj[i];
+            switch (cost) {
+            case BP_QUADRATIC: sum += 0.5 * (t - aj[i]) * (t - aj[i]); break;
+            case BP_CROSS_ENTROPY:
+                if (t != 0.0)
+                    sum -= t * safe_log(aj[i]);
+                if (t != 1.0)
+                    sum -= (1.0 - t) * safe_log(1.0f - aj[i]);
+                break;
+            case BP_NLL:
+                if (t != 0.0)
+                    sum -= t * safe_log(aj[i]);
+                break;
+            }
+        }
+    }
+    return sum;
+}

@@ -1,0 +1,21 @@
+/* Elementwise kernels of the BLAS path (src/kernels.c). Matrices are contiguous, ld = rows. */
+#ifndef BP_KERNELS_H_INCLUDED
+#define BP_KERNELS_H_INCLUDED
+
+#include "internal.h"
+
+/* a (rows x cols) <- sigma(a + b 1^T): the bias and the activation of the forward pass, one pass. */
+void bp__bias_activate(float *a, int rows, int cols, const float *b, bp_activation act);
+
+/* d <- d (.) sigma'(z), sigma' computed from a = sigma(z); n elements. Identity: unchanged. */
+void bp__mul_dsigma(float *d, const float *a, size_t n, bp_activation act);
+
+/* (A): d (rows x cols) <- grad_a C (.) sigma'(z^L) for outputs a and targets y (leading dimension
+ * ldy); a - y for softmax+NLL and sigmoid+cross-entropy. */
+void bp__output_delta(bp_cost cost, bp_activation act, const float *a, const float *y, int ldy,
+                      int rows, int cols, float *d);
+
+/* Sum over the columns of C(y, a), in double. */
+double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows, int cols);
+
+#endif

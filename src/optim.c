@@ -1,0 +1,177 @@
+/* Optimizers over the contiguous parameter block: SGD, momentum, Nesterov, Adam, with L2 weight
+ * decay on the weights (not the biases) and optional gradient-norm clipping. State is allocated
+ * once in bp_optim_create; a step allocates nothing. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+struct bp_optim {
+    bp_optim_config cfg;
+    size_t num_params;
+    float *v; /* velocity (momentum, Nesterov) or Adam's second moment */
+    float *m; /* Adam's first moment */
+    long t;   /* steps taken, for Adam's bias correction */
+};
+
+static bp_status check_config(const bp_optim_config *c)
+{
+    if (c->kind < BP_OPT_SGD || c->kind > BP_OPT_ADAM)
+        return bp__fail(BP_EDIM, "optimizer kind %d is not a bp_optimizer_kind", (int)c->kind);
+    if (!isfinite(c->eta) || c->eta <= 0)
+        return bp__fail(BP_EVALUE, "eta must be finite and > 0");
+    if (!isfinite(c->lambda) || c->lambda < 0)
+        return bp__fail(BP_EVALUE, "lambda must be finite and >= 0");
+    if (!(c->mu >= 0 && c->mu < 1))
+        return bp__fail(BP_EVALUE, "mu must be in [0,1)");
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        return bp__fail(BP_EVALUE, "beta1 and beta2 must be in [0,1)");
+    if (!isfinite(c->epsilon) || c->epsilon < 0)
+        return bp__fail(BP_EVALUE, "epsilon must be finite and >= 0");
+    if (!isfinite(c->clip_norm) || c->clip_norm < 0)
+        return bp__fail(BP_EVALUE, "clip_norm must be finite and >= 0");
+    return BP_OK;
+}
+
+bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg)
+{
+    bp__clear_error();
+    if (!out)
+        return bp__fail(BP_ENULL, "out is NULL");
+    *out = NULL;
+    if (!net || !cfg)
+        return bp__fail(BP_ENULL, "%s is NULL", net ? "cfg" : "net");
+    bp_status st = check_config(cfg);
+    if (st)
+        return st;
+    bp_optim *o = calloc(1, sizeof *o);
+    if (!o)
+        return bp__fail(BP_ENOMEM, "optimizer");
+    o->cfg = *cfg;
+    if (o->cfg.kind == BP_OPT_ADAM) {
+        if (o->cfg.beta1 == 0 && o->cfg.beta2 == 0) {
+            o->cfg.beta1 = 0.9f;
+            o->cfg.beta2 = 0.999f;
+        }
+        if (o->cfg.epsilon == 0)
+            o->cfg.epsilon = 1e-8f;
+    }
+    o->num_params = net->num_params;
+    int moments = cfg->kind == BP_OPT_ADAM ? 2 : cfg->kind == BP_OPT_SGD ? 0 : 1;
+    if (moments >= 1)
+        o->v = calloc(net->num_params, sizeof(float));
+    if (moments == 2)
+        o->m = calloc(net->num_params, sizeof(float));
+    if ((moments >= 1 && !o->v) || (moments == 2 && !o->m)) {
+        bp_optim_free(o);
+        return bp__fail(BP_ENOMEM, "optimizer state of %d x %zu floats", moments, net->num_params);
+    }
+    *out = o;
+    return BP_OK;
+}
+
+void bp_optim_free(bp_optim *opt)
+{
+    if (!opt)
+        return;
+    free(opt->v);
+    free(opt->m);
+    free(opt);
+}
+
+/* Update theta[i], i in [lo, hi), with g_i = scale * grad[i] + decay * theta[i]. */
+static void update(bp_optim *o, float *theta, const float *grad, size_t lo, size_t hi, float scale,
+                   float decay, float eta)
+{
+    const bp_optim_config *c = &o->cfg;
+    switch (c->kind) {
+    case BP_OPT_SGD:
+        for (size_t i = lo; i < hi; i++)
+            theta[i] -= eta * (scale * grad[i] + decay * theta[i]);
+        break;
+    case BP_OPT_MOMENTUM:
+        for (size_t i = lo; i < hi; i++) {
+            o->v[i] = c->mu * o->v[i] - eta * (scale * grad[i] + decay * theta[i]);
+            theta[i] += o->v[i];
+        }
+        break;
+    case BP_OPT_NESTEROV:
+        for (size_t i = lo; i < hi; i++) {
+            float step = eta * (scale * grad[i] + decay * theta[i]);
+            o->v[i] = c->mu * o->v[i] - step;
+            theta[i] += c->mu * o->v[i] - step;
+        }
+        break;
+    case BP_OPT_ADAM: {
+        float c1 = (float)(1.0 / (1.0 - pow(c->beta1, (double)o->t)));
+        float c2 = (float)(1.0 / (1.0 - pow(c->beta2, (double)o->t)));
+        for (size_t i = lo; i < hi; i++) {
+            float g = scale * grad[i] + decay * theta[i];
+            o->m[i] = c->beta1 * o->m[i] + (1 - c->beta1) * g;
+            o->v[i] = c->beta2 * o->v[i] + (1 - c->beta2) * g * g;
+            theta[i] -= eta * (o->m[i] * c1) / (sqrtf(o->v[i] * c2) + c->epsilon);
+        }
+        break;
+    }
+    }
+}
+
+bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n, float eta)
+{
+    bp__clear_error();
+    if (!opt || !net || !grad)
+        return bp__fail(BP_ENULL, "%s is NULL", !opt ? "opt" : !net ? "net" : "grad");
+    if (opt->num_params != net->num_params)
+        return bp__fail(BP_EMISMATCH, "optimizer made for %zu parameters, network has %zu",
+                        opt->num_params, net->num_params);
+    if (m < 1 || n < 1)
+        return bp__fail(BP_EDIM, "%s is %ld, must be >= 1", m < 1 ? "m" : "n",
+                        m < 1 ? (long)m : n);
+    if (!isfinite(eta) || eta <= 0)
+        return bp__fail(BP_EVALUE, "eta must be finite and > 0");
+    double sq = 0; /* also the finiteness check: a NaN or inf in grad makes sq non-finite */
+    for (size_t i = 0; i < net->num_params; i++)
+        sq += (double)grad[i] * grad[i];
+    if (!isfinite(sq))
+        return bp__fail(BP_ENUMERIC, "gradient is not finite (or its squared norm overflows)");
+    float scale = 1.0f / (float)m;
+    double norm = sqrt(sq) / m;
+    if (opt->cfg.clip_norm > 0 && norm > opt->cfg.clip_norm)
+        scale = (float)(opt->cfg.clip_norm / (norm * m));
+    opt->t++;
+    float decay = (float)(opt->cfg.lambda / (double)n);
+    for (int l = 2; l <= net->num_layers; l++) {
+        size_t b = net->b_off[l];
+        update(opt, net->params, grad, net->w_off[l], b, scale, decay, eta);
+        update(opt, net->params, grad, b, b + (size_t)net->sizes[l - 1], scale, 0.0f, eta);
+    }
+    return BP_OK;
+}
+
+bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epochs, float *eta)
+{
+    bp__clear_error();
+    if (!s || !eta)
+        return bp__fail(BP_ENULL, "%s is NULL", s ? "eta" : "s");
+    if (epochs < 1 || epoch < 0 || epoch >= epochs)
+        return bp__fail(BP_EDIM, "epoch %d of %d: need 0 <= epoch < epochs", epoch, epochs);
+    if (!isfinite(eta0) || eta0 <= 0)
+        return bp__fail(BP_EVALUE, "eta0 must be finite and > 0");
+    switch (s->kind) {
+    case BP_LR_CONSTANT: *eta = eta0; return BP_OK;
+    case BP_LR_STEP:
+        if (s->step_epochs < 1)
+            return bp__fail(BP_EDIM, "step_epochs is %d, must be >= 1", s->step_epochs);
+        if (!(s->gamma > 0 && s->gamma <= 1))
+            return bp__fail(BP_EVALUE, "gamma must be in (0,1]");
+        *eta = (float)(eta0 * pow(s->gamma, epoch / s->step_epochs));
+        return BP_OK;
+    case BP_LR_COSINE:
+        if (!(s->eta_min >= 0 && s->eta_min <= eta0))
+            return bp__fail(BP_EVALUE, "eta_min must be in [0, eta0]");
+        *eta = (float)(s->eta_min + (eta0 - s->eta_min) * 0.5 *
+                                        (1.0 + cos(3.141592653589793 * epoch / epochs)));
+        return BP_OK;
+    }
+    return bp__fail(BP_EDIM, "schedule kind %d is not a bp_schedule_kind", (int)s->kind);
+}
