@@ -305,16 +305,19 @@ BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *ta
 /* ---------------------------------------------------------------- model files */
 /* Write net (sizes, activations, cost, parameters) to path in the project's binary format
  * (docs/model-format.md): little-endian, CRC-32 checked. The file is written to a temporary file in
- * the same directory, flushed, fsynced and renamed over path: an interrupted or failed save never
- * destroys a previous model and leaves no temporary file behind.
- * Errors: BP_ENULL, BP_EIO (detail: the system error), BP_EOVERFLOW. */
+ * the same directory (path + ".tmp.XXXXXX", mode 0600 as mkstemp makes it, kept by the rename),
+ * flushed, fsynced and renamed over path: an interrupted or failed save never destroys a previous
+ * model, and a failed one removes its temporary file (a killed process may leave it behind).
+ * Errors: BP_ENULL, BP_ENOMEM (the temporary name), BP_EIO (detail: path and the system error). */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
 /* Read a model file written by bp_model_save. Every field is validated against the limits
  * (BP_MAX_LAYERS, BP_MAX_WIDTH, known enum values, valid combination) and the file's real length
- * before anything is allocated; trailing bytes and a CRC mismatch are refused.
- * Errors: BP_ENULL, BP_EIO, BP_EFORMAT (detail: byte offset and field), BP_ENOMEM. On failure
- * *out is NULL. Ownership: *out is the caller's (bp_net_free). */
+ * before anything is allocated; trailing bytes and a CRC mismatch are refused. path must be a
+ * regular file (its length is part of the check).
+ * Errors: BP_ENULL, BP_EIO (cannot open or read, not a regular file), BP_EFORMAT (detail: path,
+ * byte offset and field), BP_ENOMEM. On failure *out is NULL.
+ * Ownership: *out is the caller's (bp_net_free). */
 BP_API bp_status bp_model_load(bp_net **out, const char *path);
 
 /* ---------------------------------------------------------------- optimizers */

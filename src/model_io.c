@@ -1,0 +1,325 @@
+/* Model files: save through a temporary file and rename, load with every field validated before
+ * anything is allocated. The format is described byte by byte in docs/model-format.md. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* PNG-style signature: 0x89 (high bit: catches 7-bit channels, is not text), CR LF (catches a
+ * CRLF -> LF conversion), 0x1A (stops DOS `type`), LF (catches a LF -> CRLF conversion). */
+static const unsigned char magic[8] = {0x89, 'B', 'P', 'N', '\r', '\n', 0x1a, '\n'};
+#define FORMAT_VERSION 1
+/* Chunk of encoded bytes: the whole header fits (magic, version, layer count, BP_MAX_LAYERS sizes,
+ * BP_MAX_LAYERS - 1 activations, cost, 8-byte parameter count), then 1024 parameters at a time. */
+#define CHUNK 4096
+_Static_assert(8 + 4 + 4 + 4 * BP_MAX_LAYERS + 4 * (BP_MAX_LAYERS - 1) + 4 + 8 <= CHUNK,
+               "the largest header fits one chunk");
+
+/* Little-endian integer of width bytes (4 or 8), whatever the host's byte order. */
+static unsigned char *put_le(unsigned char *p, uint64_t v, int width)
+{
+    for (int i = 0; i < width; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+    return p + width;
+}
+
+static uint64_t get_le(const unsigned char *p, int width)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < width; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* ---------------------------------------------------------------- save */
+
+/* Write n (<= CHUNK) bytes and fold them into the running CRC. */
+static int emit(FILE *f, uLong *crc, const unsigned char *p, size_t n)
+{
+    *crc = crc32(*crc, p, (uInt)n);
+    return fwrite(p, 1, n, f) == n;
+}
+
+/* The whole file to f, flushed and fsynced. 0 on failure, with errno set. */
+static int write_model(FILE *f, const bp_net_info *info, const float *params)
+{
+    unsigned char buf[CHUNK], *p;
+    uLong crc = crc32(0L, Z_NULL, 0);
+
+    memcpy(buf, magic, sizeof magic);
+    p = put_le(buf + sizeof magic, FORMAT_VERSION, 4);
+    p = put_le(p, (uint64_t)info->num_layers, 4);
+    for (int i = 0; i < info->num_layers; i++)
+        p = put_le(p, (uint64_t)info->sizes[i], 4);
+    for (int i = 0; i < info->num_layers - 1; i++)
+        p = put_le(p, (uint64_t)info->activations[i], 4);
+    p = put_le(p, (uint64_t)info->cost, 4);
+    p = put_le(p, (uint64_t)info->num_params, 8);
+    if (!emit(f, &crc, buf, (size_t)(p - buf)))
+        return 0;
+
+    for (size_t i = 0; i < info->num_params;) {
+        for (p = buf; i < info->num_params && p < buf + CHUNK; i++) {
+            uint32_t bits; /* the float's IEEE 754 bits, so its bytes do not depend on the host */
+            memcpy(&bits, &params[i], sizeof bits);
+            p = put_le(p, bits, 4);
+        }
+        if (!emit(f, &crc, buf, (size_t)(p - buf)))
+            return 0;
+    }
+
+    put_le(buf, crc, 4);
+    return fwrite(buf, 1, 4, f) == 4 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+}
+
+static bp_status io_error(const char *path, const char *what)
+{
+    return bp__fail(BP_EIO, "%s: %s: %s", path, what, strerror(errno));
+}
+
+/* Make the rename durable by syncing the directory that holds it (tmp: a scratch copy of the path,
+ * cut here at its last '/'). Failure is ignored: the new file's data is already on disk and rename
+ * is atomic, so at worst a crash undoes the rename and leaves the previous model, never a damaged
+ * one; and some file systems refuse fsync on a directory, which must not fail a good save. */
+static void sync_dir(char *tmp)
+{
+    char *slash = strrchr(tmp, '/');
+    if (slash)
+        slash[slash == tmp] = '\0'; /* "/m.bin" lives in "/", "d/m.bin" in "d" */
+    int fd = open(slash ? tmp : ".", O_RDONLY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+bp_status bp_model_save(const bp_net *net, const char *path)
+{
+    bp__clear_error();
+    if (!net || !path)
+        return bp__fail(BP_ENULL, "%s is NULL", net ? "path" : "net");
+    bp_net_info info;
+    const float *params;
+    bp_net_describe(net, &info);
+    bp_net_params_const(net, &params);
+
+    static const char suffix[] = ".tmp.XXXXXX";
+    size_t len = strlen(path);
+    char *tmp = malloc(len + sizeof suffix);
+    if (!tmp)
+        return bp__fail(BP_ENOMEM, "%s: temporary file name", path);
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, suffix, sizeof suffix);
+
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        bp_status st = io_error(path, "cannot create a temporary file beside it");
+        free(tmp);
+        return st;
+    }
+    bp_status st = BP_OK;
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        st = io_error(path, "cannot open the temporary file");
+        close(fd);
+    } else {
+        if (!write_model(f, &info, params))
+            st = io_error(path, "cannot write the temporary file");
+        if (fclose(f) != 0 && st == BP_OK)
+            st = io_error(path, "cannot close the temporary file");
+    }
+    if (st == BP_OK && rename(tmp, path) != 0)
+        st = io_error(path, "cannot rename the temporary file over it");
+    if (st == BP_OK)
+        sync_dir(tmp);
+    else
+        remove(tmp);
+    free(tmp);
+    return st;
+}
+
+/* ---------------------------------------------------------------- load */
+
+typedef struct reader {
+    FILE *f;
+    const char *path;
+    uint64_t len; /* the file's real length (fstat) */
+    uint64_t off; /* bytes read so far */
+    uLong crc;    /* CRC-32 of those bytes */
+} reader;
+
+/* BP_EFORMAT with "path: byte off: " and the message. */
+BP__PRINTF(3, 4) static bp_status bad(const reader *r, uint64_t off, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return bp__fail(BP_EFORMAT, "%s: byte %" PRIu64 ": %s", r->path, off, msg);
+}
+
+/* The next n (<= CHUNK) bytes, field `what`, folded into the CRC. The length is checked first, so a
+ * short file is reported as truncated at the field where it ends. */
+static bp_status read_bytes(reader *r, unsigned char *buf, size_t n, const char *what)
+{
+    if (r->len - r->off < n)
+        return bad(r, r->off, "truncated in the %s (the file has %" PRIu64 " bytes)", what, r->len);
+    if (fread(buf, 1, n, r->f) != n)
+        return bp__fail(BP_EIO, "%s: byte %" PRIu64 ": cannot read the %s: %s", r->path, r->off,
+                        what, ferror(r->f) ? strerror(errno) : "the file shrank while reading");
+    r->crc = crc32(r->crc, buf, (uInt)n);
+    r->off += n;
+    return BP_OK;
+}
+
+/* The next little-endian integer of width bytes; *at = its offset, for error messages. */
+static bp_status read_uint(reader *r, int width, const char *what, uint64_t *v, uint64_t *at)
+{
+    unsigned char buf[8];
+    *at = r->off;
+    bp_status st = read_bytes(r, buf, (size_t)width, what);
+    *v = get_le(buf, width);
+    return st;
+}
+
+/* The next n parameters, decoded into params. */
+static bp_status read_params(reader *r, float *params, size_t n)
+{
+    unsigned char buf[CHUNK];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < CHUNK / 4 ? n - i : CHUNK / 4;
+        bp_status st = read_bytes(r, buf, 4 * k, "parameters");
+        if (st)
+            return st;
+        for (size_t j = 0; j < k; j++, i++) {
+            uint32_t bits = (uint32_t)get_le(buf + 4 * j, 4);
+            memcpy(&params[i], &bits, sizeof bits);
+        }
+    }
+    return BP_OK;
+}
+
+/* Header, length, parameters and CRC, each validated in file order; the network last. */
+static bp_status read_model(reader *r, bp_net **out)
+{
+    int sizes[BP_MAX_LAYERS];
+    bp_activation acts[BP_MAX_LAYERS - 1];
+    unsigned char sig[sizeof magic];
+    uint64_t v, at;
+    bp_status st;
+
+    if ((st = read_bytes(r, sig, sizeof sig, "magic")))
+        return st;
+    if (memcmp(sig, magic, sizeof magic) != 0)
+        return bad(r, 0, "bad magic: not a backprop model file (or one mangled as text)");
+    if ((st = read_uint(r, 4, "format version", &v, &at)))
+        return st;
+    if (v != FORMAT_VERSION)
+        return bad(r, at, "format version %" PRIu64 " not supported (only %d)", v, FORMAT_VERSION);
+    if ((st = read_uint(r, 4, "layer count", &v, &at)))
+        return st;
+    if (v < 2 || v > BP_MAX_LAYERS)
+        return bad(r, at, "layer count %" PRIu64 " not in 2..%d", v, BP_MAX_LAYERS);
+    int L = (int)v;
+    uint64_t sizes_at = r->off;
+    for (int i = 0; i < L; i++) {
+        if ((st = read_uint(r, 4, "layer sizes", &v, &at)))
+            return st;
+        if (v < 1 || v > BP_MAX_WIDTH)
+            return bad(r, at, "layer size sizes[%d] = %" PRIu64 " not in 1..%d", i, v, BP_MAX_WIDTH);
+        sizes[i] = (int)v;
+    }
+    uint64_t acts_at = r->off;
+    for (int i = 0; i < L - 1; i++) {
+        if ((st = read_uint(r, 4, "activations", &v, &at)))
+            return st;
+        if (v > INT_MAX || !bp_activation_name((bp_activation)v))
+            return bad(r, at, "activations[%d] = %" PRIu64 " is not a known activation", i, v);
+        acts[i] = (bp_activation)v;
+    }
+    if ((st = read_uint(r, 4, "cost", &v, &at)))
+        return st;
+    if (v > INT_MAX || !bp_cost_name((bp_cost)v))
+        return bad(r, at, "cost %" PRIu64 " is not a known cost", v);
+    bp_cost cost = (bp_cost)v;
+    if (bp__check_config(L, sizes, acts, cost) != BP_OK)
+        return bad(r, acts_at, "activations and cost: %s", bp_last_error());
+
+    if ((st = read_uint(r, 8, "parameter count", &v, &at)))
+        return st;
+    /* The count the sizes imply, capped so that the file length below fits in uint64_t. */
+    const uint64_t cap = (UINT64_MAX - CHUNK) / 4;
+    uint64_t count = 0;
+    for (int l = 1; l < L; l++) {
+        uint64_t n = (uint64_t)sizes[l] * ((uint64_t)sizes[l - 1] + 1); /* < 2^62 + 2^31 */
+        if (n > cap - count)
+            return bad(r, sizes_at, "the layer sizes imply more than %" PRIu64 " parameters", cap);
+        count += n;
+    }
+    if (v != count)
+        return bad(r, at, "parameter count %" PRIu64 " but the layer sizes imply %" PRIu64, v, count);
+    uint64_t total = r->off + 4 * count + 4;
+    if (r->len < total)
+        return bad(r, r->len, "truncated: the file has %" PRIu64 " bytes, its header says %" PRIu64,
+                   r->len, total);
+    if (r->len > total)
+        return bad(r, total, "%" PRIu64 " trailing bytes after the checksum", r->len - total);
+
+    size_t bytes;
+    if (count > SIZE_MAX || !bp__mul_size((size_t)count, sizeof(float), &bytes))
+        return bp__fail(BP_ENOMEM, "%s: %" PRIu64 " parameters do not fit in memory", r->path, count);
+    float *params = malloc(bytes);
+    if (!params)
+        return bp__fail(BP_ENOMEM, "%s: %zu bytes of parameters", r->path, bytes);
+    st = read_params(r, params, (size_t)count);
+    uLong crc = r->crc; /* of every byte before the checksum field */
+    if (!st)
+        st = read_uint(r, 4, "checksum", &v, &at);
+    if (!st && v != crc)
+        st = bad(r, at, "CRC-32 checksum mismatch: stored %08" PRIx64 ", computed %08lx", v,
+                 (unsigned long)crc);
+    if (!st)
+        st = bp_net_create(out, L, sizes, acts, cost);
+    if (!st) {
+        float *dst;
+        bp_net_params(*out, &dst);
+        memcpy(dst, params, bytes);
+    }
+    free(params);
+    return st;
+}
+
+bp_status bp_model_load(bp_net **out, const char *path)
+{
+    bp__clear_error();
+    if (!out)
+        return bp__fail(BP_ENULL, "out is NULL");
+    *out = NULL;
+    if (!path)
+        return bp__fail(BP_ENULL, "path is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return io_error(path, "cannot open");
+    struct stat sb;
+    bp_status st;
+    if (fstat(fileno(f), &sb) != 0)
+        st = io_error(path, "cannot stat");
+    else if (!S_ISREG(sb.st_mode)) /* the length check needs a real length */
+        st = bp__fail(BP_EIO, "%s: not a regular file", path);
+    else {
+        reader r = {f, path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0)};
+        st = read_model(&r, out);
+    }
+    fclose(f);
+    return st;
+}
