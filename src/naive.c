@@ -109,33 +109,36 @@ static double sample_cost(bp_cost cost, const double *a, const float *y, int n)
     return c;
 }
 
-/* dC/da_j for one sample. */
-static double dcost(bp_cost cost, double a, double t)
+/* delta_j^L by the chain rule (eq. 2, eq. 5 for elementwise sigma), written so that a saturated
+ * output (a = 0 or 1 exactly in double) never forms 0 * inf: the factor a_k of the softmax Jacobian
+ * da_k/dz_j = a_k (1[k=j] - a_j) multiplies dC/da_k = -t_k/a_k of the log-likelihood as -t_k, and
+ * for cross-entropy sigma'(z) = sigma(z) sigma(-z) is distributed over the two terms of
+ * dC/da = -t/a + (1-t)/(1-a). */
+static double output_delta(const bp_net *net, const naive_buf *buf, const float *y, int j)
 {
-    switch (cost) {
-    case BP_QUADRATIC: return a - t;
-    case BP_CROSS_ENTROPY: return -t / a + (1 - t) / (1 - a);
-    case BP_NLL: return t != 0 ? -t / a : 0.0;
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    const double *a = buf->a[L], *z = buf->z[L];
+    bp_activation act = net->acts[L - 2];
+    if (act == BP_SOFTMAX) {
+        double s = 0;
+        for (int k = 0; k < nL; k++) {
+            double dc_times_a = net->cost == BP_NLL ? -(double)y[k] : (a[k] - y[k]) * a[k];
+            s += dc_times_a * ((k == j) - a[j]);
+        }
+        return s;
     }
-    return 0.0;
+    if (net->cost == BP_CROSS_ENTROPY) /* sigmoid output */
+        return -(double)y[j] * sigma(act, -z[j]) + (1.0 - y[j]) * sigma(act, z[j]);
+    return (a[j] - y[j]) * dsigma(act, z[j]); /* quadratic: dC/da = a - y */
 }
 
 /* eqs. 2/5, 9, 13, 17 for one sample after forward_sample; g accumulates. */
 static void backward_sample(const bp_net *net, const double *params, const float *y, naive_buf *buf,
                             double *g)
 {
-    int L = net->num_layers, nL = net->sizes[L - 1];
-    const double *aL = buf->a[L], *zL = buf->z[L];
-    for (int j = 0; j < nL; j++) {
-        if (net->acts[L - 2] == BP_SOFTMAX) { /* eq. 2: da_k/dz_j = a_k (1[k=j] - a_j) */
-            double s = 0;
-            for (int k = 0; k < nL; k++)
-                s += dcost(net->cost, aL[k], y[k]) * aL[k] * ((k == j) - aL[j]);
-            buf->d[L][j] = s;
-        } else { /* eq. 5 */
-            buf->d[L][j] = dcost(net->cost, aL[j], y[j]) * dsigma(net->acts[L - 2], zL[j]);
-        }
-    }
+    int L = net->num_layers;
+    for (int j = 0; j < net->sizes[L - 1]; j++)
+        buf->d[L][j] = output_delta(net, buf, y, j);
     for (int l = L; l >= 2; l--) {
         int n = net->sizes[l - 1], m = net->sizes[l - 2];
         double *gw = g + net->w_off[l], *gb = g + net->b_off[l];

@@ -76,7 +76,8 @@ bp_status bp_net_create(bp_net **out, int num_layers, const int *sizes,
     size_t total = 0;
     for (int l = 2; l <= num_layers; l++) {
         size_t rows = (size_t)sizes[l - 1], cols = (size_t)sizes[l - 2], w;
-        if (!bp__mul_size(rows, cols, &w) || w > SIZE_MAX - total - rows) {
+        if (!bp__mul_size(rows, cols, &w) || rows > SIZE_MAX - total ||
+            w > SIZE_MAX - total - rows) {
             free(net);
             return bp__fail(BP_EOVERFLOW, "parameter count overflows at layer %d (%zu x %zu)", l,
                             rows, cols);

@@ -1,0 +1,346 @@
+/*
+ * test_oracle.c - the BLAS path (bp_forward / bp_forward_batch / bp_backward / bp_backward_batch /
+ * bp_cost_value) against the naive double-accumulating reference (bp_naive_forward /
+ * bp_naive_backward), for every valid output activation x cost, hidden activations cycling through
+ * sigmoid, tanh, relu, leaky relu and identity, four shapes, batch 1 and 37, compact and strided
+ * inputs (padding rows filled with NaN so that reading them poisons the result).
+ *
+ * Tolerances (|got - ref| <= atol + rtol*|ref|). The BLAS path computes in float32, the oracle
+ * accumulates in double from the same float parameters, so the only difference is float32
+ * rounding (unit roundoff u = 6e-8):
+ *  - outputs a^L: rtol 1e-4, atol 1e-5. Each layer is a dot product of at most 8 terms of size
+ *    O(1), so after at most 4 layers the worst-case relative error is about 4 * 8 * u = 2e-6 (the
+ *    typical one is far smaller): 50x margin, while any real mistake (a wrong index, a missing bias,
+ *    a wrong sigma) shows up at 1e-2 or more.
+ *  - cost (a sum of non-negative terms, accumulated in double by both): rtol 1e-4, atol 1e-5, for
+ *    the same reason.
+ *  - gradients: rtol 1e-4, atol 1e-5 * max(1, ||ref||_inf). An entry of a batch gradient is a sum
+ *    of 37 products of mixed sign; its absolute float error scales with the size of those terms,
+ *    not with the (possibly cancelled) result, hence the normwise absolute part. The same
+ *    tolerance is used for "batch gradient = sum of 37 single-sample gradients", which differ only
+ *    in summation order (one GEMM against 37 rank-1 updates).
+ * Run with BPT_VERBOSE=1 to print the worst error of each comparison as a fraction of its
+ * tolerance.
+ */
+#include "bp_test.h"
+
+#define OUT_RTOL 1e-4
+#define OUT_ATOL 1e-5
+#define COST_RTOL 1e-4
+#define COST_ATOL 1e-5
+#define GRAD_RTOL 1e-4
+#define GRAD_ATOL 1e-5 /* times max(1, ||ref||_inf) */
+
+#define MAX_BATCH 37
+#define OUT_PAD (-777.0f) /* sentinel in the padding rows of the oracle's output */
+
+typedef struct combo {
+    const char *name;
+    bp_activation out;
+    bp_cost cost;
+} combo;
+
+static const combo combos[] = {
+    {"quadratic/sigmoid", BP_SIGMOID, BP_QUADRATIC},
+    {"quadratic/tanh", BP_TANH, BP_QUADRATIC},
+    {"quadratic/relu", BP_RELU, BP_QUADRATIC},
+    {"quadratic/leaky", BP_LEAKY_RELU, BP_QUADRATIC},
+    {"quadratic/identity", BP_IDENTITY, BP_QUADRATIC},
+    {"quadratic/softmax", BP_SOFTMAX, BP_QUADRATIC},
+    {"cross-entropy/sigmoid", BP_SIGMOID, BP_CROSS_ENTROPY},
+    {"nll/softmax", BP_SOFTMAX, BP_NLL},
+};
+
+static const bp_activation hidden_cycle[5] = {BP_SIGMOID, BP_TANH, BP_RELU, BP_LEAKY_RELU,
+                                              BP_IDENTITY};
+
+typedef struct shape {
+    int num_layers;
+    int sizes[5];
+} shape;
+
+static const shape shapes[] = {
+    {3, {1, 1, 1}},       /* one-neuron layers */
+    {3, {3, 5, 2}},       /* non-square */
+    {4, {4, 7, 6, 3}},    /* three weight layers */
+    {5, {5, 3, 8, 4, 2}}, /* four weight layers, narrow then wide */
+};
+
+static void grad_compare(const char *what, const float *got, const float *ref, size_t n)
+{
+    double scale = bpt_max_abs(ref, n);
+    bpt_assert_close_vec(what, got, ref, n, GRAD_ATOL * (scale > 1.0 ? scale : 1.0), GRAD_RTOL);
+}
+
+/* One network, one batch size, compact or strided: every comparison of the file. */
+static void check_case(int ci, int si, int batch, int strided)
+{
+    const combo *c = &combos[ci];
+    const shape *s = &shapes[si];
+    const int L = s->num_layers, n1 = s->sizes[0], nL = s->sizes[L - 1];
+    char what[160];
+
+    bp_activation acts[4];
+    for (int h = 0; h < L - 2; h++)
+        acts[h] = hidden_cycle[(ci + si + h) % 5];
+    acts[L - 2] = c->out;
+
+    bp_net *net = bpt_net(L, s->sizes, acts, c->cost);
+    /* Alternate Nielsen's N(0,1) (large pre-activations, saturation) and the scaled scheme. */
+    bpt_ok(bp_net_init(net, (ci + si) % 2 ? BP_INIT_LARGE : BP_INIT_SCALED,
+                       (uint64_t)(100 * ci + 10 * si + batch)));
+    bp_workspace *ws = bpt_ws(net, MAX_BATCH);
+    const size_t P = bpt_num_params(net);
+
+    const int ldx = strided ? n1 + 3 : n1;
+    const int ldy = strided ? nL + 2 : nL;
+    const int ldo = strided ? nL + 1 : nL;
+    bpt_rng rng = bpt_rng_make((uint64_t)(7919 * ci + 104729 * si + 31 * batch + strided));
+    float *X = bpt_matrix(&rng, n1, batch, ldx, -1.0f, 1.0f, NAN);
+    float *Y = bpt_targets(&rng, c->out, c->cost, nL, batch, ldy, NAN);
+    float *Xc = bpt_compact(X, n1, batch, ldx);
+    float *Yc = bpt_compact(Y, nL, batch, ldy);
+    snprintf(what, sizeof what, "%s shape %d batch %d%s", c->name, si, batch,
+             strided ? " strided" : "");
+    char label[200];
+
+    /* ---- oracle: naive forward (compact and strided input give the same bits) and backward. */
+    float *out = malloc((size_t)ldo * (size_t)batch * sizeof *out);
+    float *out2 = malloc((size_t)ldo * (size_t)batch * sizeof *out2);
+    assert_non_null(out);
+    assert_non_null(out2);
+    for (size_t i = 0; i < (size_t)ldo * (size_t)batch; i++)
+        out[i] = out2[i] = OUT_PAD;
+    bpt_ok(bp_naive_forward(net, batch, Xc, n1, out, ldo));
+    bpt_ok(bp_naive_forward(net, batch, X, ldx, out2, ldo));
+    for (int b = 0; b < batch; b++) {
+        for (int i = 0; i < ldo; i++) {
+            size_t k = (size_t)b * (size_t)ldo + (size_t)i;
+            if (i >= nL) { /* the oracle must not write the padding of its output */
+                assert_true(out[k] == OUT_PAD);
+                continue;
+            }
+            assert_true(isfinite(out[k]));
+            assert_memory_equal(&out[k], &out2[k], sizeof(float));
+        }
+    }
+    float *gn = bpt_grad(net), *gn2 = bpt_grad(net);
+    double cost_naive = NAN, cost_naive2 = NAN;
+    bpt_ok(bp_naive_backward(net, batch, Xc, n1, Yc, nL, gn, &cost_naive));
+    bpt_ok(bp_naive_backward(net, batch, X, ldx, Y, ldy, gn2, &cost_naive2));
+    assert_memory_equal(gn, gn2, P * sizeof *gn);
+    assert_true(isfinite(cost_naive));
+    assert_true(cost_naive == cost_naive2);
+
+    /* ---- batch BLAS path. */
+    const float *a = NULL;
+    int lda = 0;
+    bpt_ok(bp_forward_batch(net, ws, batch, X, ldx));
+    bpt_ok(bp_workspace_activations(ws, L, &a, &lda));
+    assert_non_null(a);
+    assert_true(lda >= nL);
+    snprintf(label, sizeof label, "%s: forward_batch a^L", what);
+    bpt_assert_close_mat(label, a, lda, out, ldo, nL, batch, OUT_ATOL, OUT_RTOL);
+
+    double cost = NAN;
+    bpt_ok(bp_cost_value(net, ws, Y, ldy, &cost));
+    snprintf(label, sizeof label, "%s: cost_value (batch)", what);
+    bpt_assert_close_scalar(label, cost, cost_naive, COST_ATOL, COST_RTOL);
+
+    float *g = bpt_grad(net);
+    bpt_ok(bp_backward_batch(net, ws, batch, X, ldx, Y, ldy, g));
+    snprintf(label, sizeof label, "%s: backward_batch gradient", what);
+    grad_compare(label, g, gn, P);
+
+    /* ---- single-sample BLAS path, accumulated over the batch. */
+    float *gs = bpt_grad(net);
+    double cost_sum = 0.0;
+    for (int b = 0; b < batch; b++) {
+        const float *x = X + (size_t)b * (size_t)ldx;
+        const float *y = Y + (size_t)b * (size_t)ldy;
+        bpt_ok(bp_forward(net, ws, x));
+        bpt_ok(bp_workspace_activations(ws, L, &a, &lda));
+        snprintf(label, sizeof label, "%s: forward sample %d", what, b);
+        bpt_assert_close_mat(label, a, lda, out + (size_t)b * (size_t)ldo, ldo, nL, 1, OUT_ATOL,
+                             OUT_RTOL);
+        double cb = NAN;
+        bpt_ok(bp_cost_value(net, ws, y, nL, &cb));
+        cost_sum += cb;
+        bpt_ok(bp_backward(net, ws, x, y, gs));
+    }
+    snprintf(label, sizeof label, "%s: sum of single-sample costs", what);
+    bpt_assert_close_scalar(label, cost_sum, cost_naive, COST_ATOL, COST_RTOL);
+    snprintf(label, sizeof label, "%s: sum of bp_backward vs oracle", what);
+    grad_compare(label, gs, gn, P);
+    snprintf(label, sizeof label, "%s: batch gradient vs sum of per-sample", what);
+    grad_compare(label, g, gs, P);
+
+    free(gs);
+    free(g);
+    free(gn);
+    free(gn2);
+    free(out);
+    free(out2);
+    free(Xc);
+    free(Yc);
+    free(X);
+    free(Y);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
+static void check_combo(int ci)
+{
+    for (int si = 0; si < (int)(sizeof shapes / sizeof shapes[0]); si++) {
+        check_case(ci, si, 1, (ci + si) % 2);
+        check_case(ci, si, MAX_BATCH, 0);
+        check_case(ci, si, MAX_BATCH, 1);
+    }
+}
+
+#define COMBO_TEST(fn, idx)                                                                        \
+    static void fn(void **state)                                                                   \
+    {                                                                                              \
+        (void)state;                                                                               \
+        check_combo(idx);                                                                          \
+    }
+COMBO_TEST(test_quadratic_sigmoid, 0)
+COMBO_TEST(test_quadratic_tanh, 1)
+COMBO_TEST(test_quadratic_relu, 2)
+COMBO_TEST(test_quadratic_leaky_relu, 3)
+COMBO_TEST(test_quadratic_identity, 4)
+COMBO_TEST(test_quadratic_softmax, 5)
+COMBO_TEST(test_cross_entropy_sigmoid, 6)
+COMBO_TEST(test_nll_softmax, 7)
+
+/* Gradients ACCUMULATE: starting from a non-zero block G0, both paths give G0 + dC/dtheta; and
+ * bp_grad_zero really zeroes (the block starts as NaN). */
+static void test_gradients_accumulate(void **state)
+{
+    (void)state;
+    const int sizes[] = {4, 6, 3};
+    const bp_activation acts[] = {BP_TANH, BP_SIGMOID};
+    bp_net *net = bpt_net(3, sizes, acts, BP_CROSS_ENTROPY);
+    bpt_ok(bp_net_init(net, BP_INIT_SCALED, 5));
+    bp_workspace *ws = bpt_ws(net, 8);
+    const size_t P = bpt_num_params(net);
+    bpt_rng rng = bpt_rng_make(99);
+    float *X = bpt_matrix(&rng, 4, 8, 4, -1.0f, 1.0f, NAN);
+    float *Y = bpt_targets(&rng, BP_SIGMOID, BP_CROSS_ENTROPY, 3, 8, 3, NAN);
+
+    float *g = malloc(P * sizeof *g);
+    assert_non_null(g);
+    for (size_t i = 0; i < P; i++)
+        g[i] = NAN;
+    bpt_ok(bp_grad_zero(net, g));
+    for (size_t i = 0; i < P; i++)
+        assert_true(g[i] == 0.0f);
+
+    float *fresh = bpt_grad(net);
+    bpt_ok(bp_naive_backward(net, 8, X, 4, Y, 3, fresh, NULL)); /* cost may be NULL */
+
+    float *g0 = malloc(P * sizeof *g0), *expect = malloc(P * sizeof *expect);
+    float *gn = malloc(P * sizeof *gn);
+    assert_non_null(g0);
+    assert_non_null(expect);
+    assert_non_null(gn);
+    bpt_fill(&rng, g0, P, -1.0f, 1.0f);
+    for (size_t i = 0; i < P; i++)
+        expect[i] = g0[i] + fresh[i];
+
+    memcpy(g, g0, P * sizeof *g);
+    bpt_ok(bp_forward_batch(net, ws, 8, X, 4));
+    bpt_ok(bp_backward_batch(net, ws, 8, X, 4, Y, 3, g));
+    grad_compare("backward_batch accumulates", g, expect, P);
+
+    memcpy(g, g0, P * sizeof *g);
+    for (int b = 0; b < 8; b++) {
+        bpt_ok(bp_forward(net, ws, X + 4 * b));
+        bpt_ok(bp_backward(net, ws, X + 4 * b, Y + 3 * b, g));
+    }
+    grad_compare("backward accumulates", g, expect, P);
+
+    memcpy(gn, g0, P * sizeof *gn);
+    bpt_ok(bp_naive_backward(net, 8, X, 4, Y, 3, gn, NULL));
+    grad_compare("naive_backward accumulates", gn, expect, P);
+
+    /* Two batch backward passes from zero give twice the gradient. */
+    bpt_ok(bp_grad_zero(net, g));
+    for (int rep = 0; rep < 2; rep++) {
+        bpt_ok(bp_forward_batch(net, ws, 8, X, 4));
+        bpt_ok(bp_backward_batch(net, ws, 8, X, 4, Y, 3, g));
+    }
+    for (size_t i = 0; i < P; i++)
+        expect[i] = 2.0f * fresh[i];
+    grad_compare("two backward_batch passes", g, expect, P);
+
+    free(g);
+    free(g0);
+    free(gn);
+    free(expect);
+    free(fresh);
+    free(X);
+    free(Y);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
+/* A smaller batch in a larger workspace, after a larger batch: nothing stale is used. */
+static void test_batch_sizes_in_one_workspace(void **state)
+{
+    (void)state;
+    const int sizes[] = {3, 5, 4};
+    const bp_activation acts[] = {BP_RELU, BP_SOFTMAX};
+    bp_net *net = bpt_net(3, sizes, acts, BP_NLL);
+    bpt_ok(bp_net_init(net, BP_INIT_HE, 11));
+    bp_workspace *ws = bpt_ws(net, 16);
+    const size_t P = bpt_num_params(net);
+    bpt_rng rng = bpt_rng_make(4242);
+    float *X = bpt_matrix(&rng, 3, 16, 3, -1.0f, 1.0f, NAN);
+    float *Y = bpt_targets(&rng, BP_SOFTMAX, BP_NLL, 4, 16, 4, NAN);
+    float out[4 * 16];
+
+    const int batches[] = {16, 5, 1, 16, 9};
+    for (int t = 0; t < 5; t++) {
+        const int B = batches[t];
+        const float *X2 = X + 3 * t; /* a different window of samples each time */
+        const float *Y2 = Y + 4 * t;
+        const int Bw = B + t > 16 ? 16 - t : B;
+        const float *a = NULL;
+        int lda = 0;
+        char label[96];
+        bpt_ok(bp_naive_forward(net, Bw, X2, 3, out, 4));
+        bpt_ok(bp_forward_batch(net, ws, Bw, X2, 3));
+        bpt_ok(bp_workspace_activations(ws, 3, &a, &lda));
+        snprintf(label, sizeof label, "round %d batch %d: a^L", t, Bw);
+        bpt_assert_close_mat(label, a, lda, out, 4, 4, Bw, OUT_ATOL, OUT_RTOL);
+        float *g = bpt_grad(net), *gn = bpt_grad(net);
+        bpt_ok(bp_backward_batch(net, ws, Bw, X2, 3, Y2, 4, g));
+        bpt_ok(bp_naive_backward(net, Bw, X2, 3, Y2, 4, gn, NULL));
+        snprintf(label, sizeof label, "round %d batch %d: gradient", t, Bw);
+        grad_compare(label, g, gn, P);
+        free(g);
+        free(gn);
+    }
+    free(X);
+    free(Y);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quadratic_sigmoid),
+        cmocka_unit_test(test_quadratic_tanh),
+        cmocka_unit_test(test_quadratic_relu),
+        cmocka_unit_test(test_quadratic_leaky_relu),
+        cmocka_unit_test(test_quadratic_identity),
+        cmocka_unit_test(test_quadratic_softmax),
+        cmocka_unit_test(test_cross_entropy_sigmoid),
+        cmocka_unit_test(test_nll_softmax),
+        cmocka_unit_test(test_gradients_accumulate),
+        cmocka_unit_test(test_batch_sizes_in_one_workspace),
+    };
+    return cmocka_run_group_tests_name("oracle", tests, NULL, NULL);
+}
