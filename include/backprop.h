@@ -82,8 +82,9 @@ typedef enum bp_status {
 /* Short constant name of a status ("invalid dimension", ...). Never NULL. */
 BP_API const char *bp_strerror(bp_status status);
 
-/* Detail of the last failure on the calling thread ("sizes[2] is 0", "byte 17: bad layer count").
- * Empty string if none. The pointer is valid until the next library call on this thread. */
+/* Detail of the failure of the last library call on the calling thread ("sizes[2] is 0",
+ * "byte 12: layer count 0 not in 2..64"); every call clears it on entry, so it is empty after a
+ * success. The pointer is valid until the next library call on this thread. */
 BP_API const char *bp_last_error(void);
 
 /* ---------------------------------------------------------------- network description */
@@ -101,7 +102,9 @@ typedef enum bp_activation {
 typedef enum bp_cost {
     BP_QUADRATIC = 0,     /* C = 1/2 ||y - a^L||^2, any output activation */
     BP_CROSS_ENTROPY = 1, /* C = -sum_j [y_j ln a_j + (1-y_j) ln(1-a_j)], sigmoid output only */
-    BP_NLL = 2            /* C = -sum_j y_j ln a_j, softmax output only */
+    BP_NLL = 2            /* C = -sum_j y_j ln a_j, softmax output only; each target column must
+                             sum to 1 (one-hot, or a distribution): the fused delta^L = a - y
+                             equals a sum(y) - y only then */
 } bp_cost;
 
 typedef enum bp_init {
@@ -171,7 +174,9 @@ BP_API bp_status bp_grad_zero(const bp_net *net, float *grad);
 typedef struct bp_workspace bp_workspace; /* opaque: activations of every layer, two delta buffers */
 
 /* Workspace for net and batches of at most max_batch samples. It is tied to the network's shape
- * (not its parameter values). Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW, BP_ENOMEM.
+ * (not its parameter values). Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW (the byte
+ * count overflows size_t; on 64-bit hosts an oversized request fails as BP_ENOMEM instead),
+ * BP_ENOMEM.
  * Ownership: *out is the caller's; release with bp_workspace_free (NULL is a no-op). */
 BP_API bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch);
 BP_API void bp_workspace_free(bp_workspace *ws);
@@ -208,14 +213,15 @@ BP_API bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x
  * (C) grad w^l += Delta^l (A^{l-1})^T                   (cblas_sgemm NoTrans,Trans: one GEMM sums
  *     the batch's outer products);
  * (D) grad b^l += Delta^l 1                              (cblas_sgemv against a ones vector).
- * Allocates nothing. Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch differs from the last forward),
+ * Allocates nothing. Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch differs from the last forward, or
+ * no forward has run),
  * BP_ELD, BP_EMISMATCH. */
 BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                                    int ldx, const float *Y, int ldy, float *grad);
 
 /* Cost of the last forward (one sample or batch) against targets Y (n^L x batch, ldy >= n^L):
  * the SUM over the batch of C(y, a^L), accumulated in double. For one sample pass ldy = n^L.
- * Errors: BP_ENULL, BP_ELD, BP_EMISMATCH. */
+ * Errors: BP_ENULL, BP_ELD, BP_EMISMATCH, BP_EBATCH (no forward has run in ws). */
 BP_API bp_status bp_cost_value(const bp_net *net, const bp_workspace *ws, const float *Y, int ldy,
                                double *cost);
 
@@ -227,8 +233,10 @@ BP_API bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m);
 /* ---------------------------------------------------------------- naive reference */
 /* The same equations as plain index loops written from the derivation's index formulas: eq. 15
  * (forward), eq. 5 (output error), eq. 9 (recursion), eq. 13 (weight gradient), eq. 17 (bias
- * gradient). Accumulates in double, calls no BLAS, shares no arithmetic with the BLAS path; sigma'
- * is computed from z, not from a. It is the oracle of the tests and the baseline of the benchmark.
+ * gradient), with eq. 2 (the full chain rule) for a softmax output. Accumulates in double, calls no
+ * BLAS, shares no arithmetic with the BLAS path; sigma' is computed from z, not from a, and the
+ * output error is never fused to a - y, so it checks that fusion. It is the oracle of the tests and
+ * the baseline of the benchmark.
  * It allocates its double scratch on every call (it is a reference, not a hot path). */
 
 /* out (n^L x batch, leading dimension ldo >= n^L) = a^L for each column of X (n^1 x batch, ldx).
