@@ -1,0 +1,72 @@
+/* A network is read-only during forward and backward: threads sharing one network, each with its
+ * own workspace and gradient block, must get exactly the gradient a single thread gets. */
+#include "bp_test.h"
+
+#include <pthread.h>
+
+enum { THREADS = 4, BATCH = 16, ROUNDS = 50 };
+
+typedef struct job {
+    const bp_net *net;
+    const float *X, *Y;
+    float *grad;
+    bp_status status;
+} job;
+
+static const int sizes[] = {12, 20, 9, 5};
+static const bp_activation acts[] = {BP_TANH, BP_RELU, BP_SOFTMAX};
+
+/* ROUNDS gradients of the same batch, summed: many forward/backward passes over the shared net. */
+static void *work(void *arg)
+{
+    job *j = arg;
+    bp_workspace *ws = NULL;
+    j->status = bp_workspace_create(&ws, j->net, BATCH);
+    for (int r = 0; r < ROUNDS && !j->status; r++) {
+        j->status = bp_forward_batch(j->net, ws, BATCH, j->X, sizes[0]);
+        if (!j->status)
+            j->status = bp_backward_batch(j->net, ws, BATCH, j->X, sizes[0], j->Y, 5, j->grad);
+    }
+    bp_workspace_free(ws);
+    return NULL;
+}
+
+static void shared_network_gives_single_thread_bits(void **state)
+{
+    (void)state;
+    bp_net *net = bpt_net(4, sizes, acts, BP_NLL);
+    assert_int_equal(bp_net_init(net, BP_INIT_XAVIER, 3), BP_OK);
+    bpt_rng r = bpt_rng_make(11);
+    float *X = bpt_matrix(&r, sizes[0], BATCH, sizes[0], -1, 1, 0);
+    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, 5, BATCH, 5, 0);
+    size_t P = bpt_num_params(net);
+
+    job ref = {net, X, Y, bpt_grad(net), BP_OK};
+    work(&ref);
+    assert_int_equal(ref.status, BP_OK);
+
+    job jobs[THREADS];
+    pthread_t tid[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = (job){net, X, Y, bpt_grad(net), BP_OK};
+        assert_int_equal(pthread_create(&tid[t], NULL, work, &jobs[t]), 0);
+    }
+    for (int t = 0; t < THREADS; t++) {
+        assert_int_equal(pthread_join(tid[t], NULL), 0);
+        assert_int_equal(jobs[t].status, BP_OK);
+        /* OPENBLAS_NUM_THREADS=1 (set by ctest): the same calls give the same bits. */
+        assert_memory_equal(jobs[t].grad, ref.grad, P * sizeof(float));
+        free(jobs[t].grad);
+    }
+    assert_true(bpt_max_abs(ref.grad, P) > 0);
+    free(ref.grad);
+    free(X);
+    free(Y);
+    bp_net_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(shared_network_gives_single_thread_bits)};
+    return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
+}
