@@ -365,7 +365,8 @@ BP_API void bp_optim_free(bp_optim *opt);
  * (from bp_schedule_eta; the configured eta is the base). With g = grad/m, clipped to clip_norm,
  * plus (lambda/n) w for weights, SGD is w <- w - eta g. Allocates nothing. Errors: BP_ENULL,
  * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0), BP_EMISMATCH (net of another
- * parameter count), BP_ENUMERIC (grad not finite; parameters and state untouched). */
+ * parameter count), BP_ENUMERIC (grad not finite; parameters and state untouched). A finite
+ * gradient times a huge eta can still overflow a parameter: bp_train checks for that. */
 BP_API bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n,
                                float eta);
 
@@ -415,8 +416,8 @@ typedef struct bp_train_config {
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
  * every epoch with the project's generator; evaluate on eval (may be NULL) after every epoch.
  * Everything it needs is allocated once before the first epoch.
- * If a batch's loss or gradient is not finite, training stops with BP_ENUMERIC and the parameters
- * are those before that batch. With patience > 0, the parameters of the best evaluation epoch are
+ * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
+ * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
  * Errors: BP_ENULL, BP_EDIM, BP_EVALUE, BP_EMISMATCH (dataset shape vs network), BP_ENOMEM,
  * BP_ENUMERIC, BP_ESTOPPED. */

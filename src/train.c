@@ -103,6 +103,7 @@ typedef struct trainer {
     bp_workspace *ws;
     bp_optim *opt;
     float *grad, *xb, *yb, *best;
+    float *before; /* parameters before the current step, restored if the step overflows */
     int *perm, *lb;
 } trainer;
 
@@ -114,6 +115,7 @@ static void trainer_free(trainer *t)
     free(t->xb);
     free(t->yb);
     free(t->best);
+    free(t->before);
     free(t->perm);
     free(t->lb);
 }
@@ -133,11 +135,21 @@ static bp_status trainer_create(trainer *t, const bp_net *net, const bp_dataset 
     t->lb = calloc((size_t)bs, sizeof *t->lb);
     t->perm = calloc((size_t)train->count, sizeof *t->perm);
     t->best = cfg->patience > 0 ? calloc(net->num_params, sizeof *t->best) : NULL;
-    if (!t->grad || !t->xb || !t->yb || !t->lb || !t->perm || (cfg->patience > 0 && !t->best))
+    t->before = calloc(net->num_params, sizeof *t->before);
+    if (!t->grad || !t->xb || !t->yb || !t->lb || !t->perm || !t->before ||
+        (cfg->patience > 0 && !t->best))
         return bp__fail(BP_ENOMEM, "training buffers");
     for (int i = 0; i < train->count; i++)
         t->perm[i] = i;
     return BP_OK;
+}
+
+static int all_finite(const float *p, size_t n)
+{
+    float acc = 0; /* 0 * x is NaN exactly when x is inf or NaN */
+    for (size_t i = 0; i < n; i++)
+        acc += 0.0f * p[i];
+    return acc == 0;
 }
 
 static void shuffle(int *perm, int n, bp__rng *rng)
@@ -224,9 +236,17 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
             if (train->labels)
                 score(net, t.ws, b, t.lb, &correct, NULL);
             bp_grad_zero(net, t.grad);
-            if ((st = bp_backward_batch(net, t.ws, b, t.xb, n1, t.yb, nL, t.grad)) ||
-                (st = bp_optim_step(t.opt, net, t.grad, b, train->count, eta)))
+            if ((st = bp_backward_batch(net, t.ws, b, t.xb, n1, t.yb, nL, t.grad)))
                 break;
+            memcpy(t.before, net->params, net->num_params * sizeof *t.before);
+            if ((st = bp_optim_step(t.opt, net, t.grad, b, train->count, eta)))
+                break;
+            if (!all_finite(net->params, net->num_params)) { /* a finite eta * g can overflow */
+                memcpy(net->params, t.before, net->num_params * sizeof *t.before);
+                st = bp__fail(BP_ENUMERIC, "epoch %d batch %d: the step made a parameter non-finite",
+                              e, k);
+                break;
+            }
             loss += c;
             seen += b;
             p.batch = k + 1;
