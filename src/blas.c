@@ -14,7 +14,7 @@ struct bp_workspace {
     int sizes[BP_MAX_LAYERS];
     int max_batch;
     int batch;                  /* columns of the last forward; 0 = none yet */
-    float *act[BP_MAX_LAYERS];  /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
+    float *act[BP_MAX_LAYERS + 1]; /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
     float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch */
     float *ones;                /* max_batch ones: bias gradient = Delta 1 as one sgemv */
     float *block;               /* the single allocation all of the above point into */

@@ -11,17 +11,6 @@
 #define BP__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define BP__PRINTF(f, a)
-/* The naive reference in double with parameters params (the network's layout, in double):
- * out (may be NULL) = a^L; with Y: *cost = summed cost and, if grad, grad += dC/dtheta. */
-bp_status bp__naive_run(const bp_net *net, const double *params, int batch, const float *X, int ldx,
-                        const float *Y, int ldy, float *out, int ldo, double *grad, double *cost);
-/* A malloc'ed double copy of net's parameters. */
-bp_status bp__params_to_double(const bp_net *net, double **out);
-/* net, batch >= 1, X (n^1 x batch, ldx) and the n^L x batch matrix yname (Y or an output, ldy)
- * present and well shaped. */
-bp_status bp__check_io(const bp_net *net, int batch, const float *X, int ldx, const char *yname,
-                       const float *Y, int ldy);
-
 #endif
 
 struct bp_net {
@@ -29,8 +18,8 @@ struct bp_net {
     int sizes[BP_MAX_LAYERS];   /* n^1..n^L */
     bp_activation acts[BP_MAX_LAYERS]; /* acts[l-2] for layer l = 2..L */
     bp_cost cost;
-    size_t w_off[BP_MAX_LAYERS]; /* offsets of w^l, b^l in the block, indexed by l (2..L) */
-    size_t b_off[BP_MAX_LAYERS];
+    size_t w_off[BP_MAX_LAYERS + 1]; /* offsets of w^l, b^l in the block, indexed by l (2..L) */
+    size_t b_off[BP_MAX_LAYERS + 1];
     size_t num_params;
     int max_width;              /* max over l >= 2 of n^l */
     float *params;

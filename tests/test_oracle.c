@@ -285,6 +285,51 @@ static void test_gradients_accumulate(void **state)
     bp_net_free(net);
 }
 
+/* The deepest network allowed (BP_MAX_LAYERS layers, so layer index L = 64 is used by every
+ * per-layer table): BLAS forward and gradient equal the oracle, one sample and batch. */
+static void test_max_layers(void **state)
+{
+    (void)state;
+    int sizes[BP_MAX_LAYERS];
+    bp_activation acts[BP_MAX_LAYERS - 1];
+    for (int i = 0; i < BP_MAX_LAYERS; i++)
+        sizes[i] = 2 + i % 3;
+    for (int i = 0; i < BP_MAX_LAYERS - 1; i++)
+        acts[i] = BP_TANH;
+    bp_net *net = bpt_net(BP_MAX_LAYERS, sizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 5));
+    const int n1 = sizes[0], nL = sizes[BP_MAX_LAYERS - 1], B = 3;
+    const size_t P = bpt_num_params(net);
+    bp_workspace *ws = bpt_ws(net, B);
+    bpt_rng rng = bpt_rng_make(64);
+    float *X = bpt_matrix(&rng, n1, B, n1, -1.0f, 1.0f, NAN);
+    float *Y = bpt_matrix(&rng, nL, B, nL, -1.0f, 1.0f, NAN);
+    float out[4 * 3];
+    const float *a = NULL;
+    int lda = 0;
+    float *g = bpt_grad(net), *gn = bpt_grad(net), *g1 = bpt_grad(net);
+
+    bpt_ok(bp_naive_forward(net, B, X, n1, out, nL));
+    bpt_ok(bp_forward_batch(net, ws, B, X, n1));
+    bpt_ok(bp_workspace_activations(ws, BP_MAX_LAYERS, &a, &lda));
+    bpt_assert_close_mat("64 layers: a^L", a, lda, out, nL, nL, B, OUT_ATOL, OUT_RTOL);
+    bpt_ok(bp_backward_batch(net, ws, B, X, n1, Y, nL, g));
+    bpt_ok(bp_naive_backward(net, B, X, n1, Y, nL, gn, NULL));
+    grad_compare("64 layers: batch gradient", g, gn, P);
+    for (int j = 0; j < B; j++) {
+        bpt_ok(bp_forward(net, ws, X + j * n1));
+        bpt_ok(bp_backward(net, ws, X + j * n1, Y + j * nL, g1));
+    }
+    grad_compare("64 layers: per-sample gradients", g1, gn, P);
+    free(g);
+    free(gn);
+    free(g1);
+    free(X);
+    free(Y);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
 /* A smaller batch in a larger workspace, after a larger batch: nothing stale is used. */
 static void test_batch_sizes_in_one_workspace(void **state)
 {
@@ -341,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_nll_softmax),
         cmocka_unit_test(test_gradients_accumulate),
         cmocka_unit_test(test_batch_sizes_in_one_workspace),
+        cmocka_unit_test(test_max_layers),
     };
     return cmocka_run_group_tests_name("oracle", tests, NULL, NULL);
 }
