@@ -114,7 +114,7 @@ static bp_status parse_line(bp_dataset *ds, csv_pos *at, bp_csv_kind kind, const
     float *x = ds->x + (size_t)ds->count * (size_t)ds->n_features;
     float *y = ds->y + (size_t)ds->count * (size_t)ds->n_targets;
     bp_status st = BP_OK;
-    int col, label;
+    int col, label = 0; /* set before use; the initialiser quiets -Wmaybe-uninitialized at -O3 */
     if (kind == BP_CSV_CLASSES)
         memset(y, 0, (size_t)ds->n_targets * sizeof *y);
     for (col = 0; st == BP_OK; col++) {

@@ -112,15 +112,19 @@ bp_status bp_model_save(const bp_net *net, const char *path)
     bp_net_describe(net, &info);
     bp_net_params_const(net, &params);
 
-    static const char suffix[] = ".tmp.XXXXXX";
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof suffix);
+    /* path.tmp.PID.N, created with O_EXCL (so threads and processes never share one) and mode
+     * 0666 so that the umask applies as for any new file (mkstemp would force 0600). */
+    size_t size = strlen(path) + 48;
+    char *tmp = malloc(size);
     if (!tmp)
         return bp__fail(BP_ENOMEM, "%s: temporary file name", path);
-    memcpy(tmp, path, len);
-    memcpy(tmp + len, suffix, sizeof suffix);
-
-    int fd = mkstemp(tmp);
+    int fd = -1;
+    for (unsigned n = 0; fd < 0 && n < 1000; n++) {
+        snprintf(tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), n);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     if (fd < 0) {
         bp_status st = io_error(path, "cannot create a temporary file beside it");
         free(tmp);

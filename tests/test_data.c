@@ -17,7 +17,7 @@
 
 #include "backprop.h"
 
-static char dir[64];
+static char dir[64]; /* mkdtemp("/tmp/bp_data_XXXXXX") */
 
 /* dir/name in one of two static buffers, so that a call may take two fresh paths; a test that
  * keeps a path longer copies it (keep). */
@@ -26,13 +26,15 @@ static const char *path_of(const char *name)
     static char bufs[2][128];
     static int which;
     which ^= 1;
-    snprintf(bufs[which], sizeof bufs[which], "%s/%s", dir, name);
+    int n = snprintf(bufs[which], sizeof bufs[which], "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < sizeof bufs[which]);
     return bufs[which];
 }
 
 static const char *keep(char copy[128], const char *path)
 {
-    snprintf(copy, 128, "%s", path);
+    int n = snprintf(copy, 128, "%s", path);
+    assert_true(n > 0 && n < 128);
     return copy;
 }
 

@@ -1,0 +1,178 @@
+/*
+ * cli.h - declarations shared by the files of the `backprop` command-line program.
+ *
+ * One option-table-driven parser (args.c) serves every subcommand: a subcommand describes its
+ * flags as a table of cli_option pointing into its own options struct, whose fields already hold
+ * the defaults (so that --help can print them). Groups of flags used by several subcommands (the
+ * network description, the data directory) are table entries produced by the CLI_NET_OPTIONS and
+ * CLI_DATA_DIR_OPTION macros below, never written twice.
+ *
+ * Exit codes: 0 success, 1 runtime failure (missing or corrupt file, training diverged),
+ * 2 usage error (unknown command or flag, missing or malformed value), 130 interrupted.
+ */
+#ifndef BP_CLI_H_INCLUDED
+#define BP_CLI_H_INCLUDED
+
+#include "backprop.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
+
+/* ---------------------------------------------------------------- option tables */
+typedef enum cli_type {
+    CLI_BOOL,   /* int *: set to 1 by the flag, takes no value */
+    CLI_INT,    /* int *: strict decimal integer in [min, max] */
+    CLI_U64,    /* uint64_t *: strict unsigned decimal integer */
+    CLI_REAL,   /* double *: finite number in [min, max] */
+    CLI_STRING, /* const char **: the argument itself (points into argv) */
+    CLI_CHOICE, /* int *: one of the names of choices */
+    CLI_LAYERS  /* cli_layers *: widths joined by '-', e.g. 784-512-10 */
+} cli_type;
+
+typedef struct cli_choice {
+    const char *name;
+    int value;
+} cli_choice; /* tables end with {NULL, 0} */
+
+typedef struct cli_option {
+    const char *name;          /* without the leading "--" */
+    cli_type type;
+    void *dest;
+    const char *meta;          /* placeholder of the value in --help ("N", "FILE") */
+    const char *help;
+    double min, max;           /* CLI_INT, CLI_REAL: accepted range, inclusive unless open says */
+    int open;                  /* CLI_REAL: CLI_OPEN_MIN and/or CLI_OPEN_MAX excludes that bound */
+    const cli_choice *choices; /* CLI_CHOICE */
+} cli_option;
+
+enum { CLI_OPEN_MIN = 1, CLI_OPEN_MAX = 2 };
+
+typedef struct cli_layers {
+    int count;                 /* L */
+    int sizes[BP_MAX_LAYERS];  /* n^1..n^L */
+} cli_layers;
+
+/* A subcommand as main.c lists and runs it; run receives its own entry (for its name). */
+typedef struct cli_subcommand {
+    const char *name;    /* "train" */
+    const char *summary; /* one line, for `backprop --help` and the first line of its own --help */
+    int (*run)(const struct cli_subcommand *self, int argc, char **argv);
+} cli_subcommand;
+
+/* What the parser needs to know of a subcommand. */
+typedef struct cli_command {
+    const cli_subcommand *sub;
+    const char *description;   /* paragraph for `backprop NAME --help` (may be NULL) */
+    const char *positional;    /* placeholder of one optional positional argument, or NULL */
+    const char **positional_dest;
+    const cli_option *options;
+    size_t num_options;
+} cli_command;
+
+/* Table entries, one per flag (designated initialisers: the fields a kind does not use are 0). */
+#define CLI_FLAG(n, d, h) {.name = n, .type = CLI_BOOL, .dest = d, .help = h}
+#define CLI_INTEGER(n, d, m, lo, hi, h)                                                            \
+    {.name = n, .type = CLI_INT, .dest = d, .meta = m, .help = h, .min = lo, .max = hi}
+#define CLI_NUMBER(n, d, m, lo, hi, op, h)                                                         \
+    {.name = n, .type = CLI_REAL, .dest = d, .meta = m, .help = h, .min = lo, .max = hi, .open = op}
+#define CLI_SEED(n, d, h) {.name = n, .type = CLI_U64, .dest = d, .meta = "N", .help = h}
+#define CLI_TEXT(n, d, m, h) {.name = n, .type = CLI_STRING, .dest = d, .meta = m, .help = h}
+#define CLI_ENUM(n, d, m, c, h)                                                                    \
+    {.name = n, .type = CLI_CHOICE, .dest = d, .meta = m, .help = h, .choices = c}
+#define CLI_LAYER_SPEC(n, d, h)                                                                    \
+    {.name = n, .type = CLI_LAYERS, .dest = d, .meta = "N-N-..", .help = h}
+
+/* Parse argv[1..argc-1] (argv[0] is the subcommand name) against cmd's table.
+ * Returns CLI_OK, CLI_USAGE (message on stderr naming the flag and the problem), or -1 when --help
+ * was given and printed (the caller exits 0). */
+int cli_parse(const cli_command *cmd, int argc, char **argv);
+
+/* Print cmd's help (usage, description, flags with their defaults) to stdout. */
+void cli_print_help(const cli_command *cmd);
+
+/* A usage error of cmd: "backprop CMD: message" and a hint on stderr; returns CLI_USAGE. */
+int cli_usage_error(const cli_command *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* A runtime failure after a library call returned st: "backprop CMD: context: <bp_strerror>:
+ * <bp_last_error>" on stderr; returns CLI_FAIL. */
+int cli_fail(const char *cmd, bp_status st, const char *fmt, ...) CLI_PRINTF(3, 4);
+
+/* A runtime failure without a library status: "backprop CMD: message"; returns CLI_FAIL. */
+int cli_error(const char *cmd, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* "784-512-10" of a layer list into buf (always terminated). */
+void cli_format_layers(const int *sizes, int count, char *buf, size_t size);
+
+/* Name of value in choices, "?" if absent. */
+const char *cli_choice_name(const cli_choice *choices, int value);
+
+extern const cli_choice cli_activations[], cli_costs[], cli_inits[], cli_optimizers[],
+    cli_schedules[];
+
+/* ---------------------------------------------------------------- network flags */
+typedef struct cli_net_opts {
+    cli_layers layers;
+    int hidden, output, cost, init; /* bp_activation, bp_activation, bp_cost, bp_init */
+    uint64_t seed;
+} cli_net_opts;
+
+/* Table entries for --layers --hidden --output --cost --init --seed writing into *(o). */
+#define CLI_NET_OPTIONS(o)                                                                         \
+    CLI_LAYER_SPEC("layers", &(o)->layers, "layer widths joined by '-', input layer first"),       \
+    CLI_ENUM("hidden", &(o)->hidden, "ACT", cli_activations, "activation of the hidden layers"),   \
+    CLI_ENUM("output", &(o)->output, "ACT", cli_activations, "activation of the output layer"),    \
+    CLI_ENUM("cost", &(o)->cost, "COST", cli_costs, "cost function"),                              \
+    CLI_ENUM("init", &(o)->init, "INIT", cli_inits, "weight initialisation"),                      \
+    CLI_SEED("seed", &(o)->seed, "random seed")
+
+/* Create and initialise the network the flags describe. A configuration the library refuses
+ * (softmax on a hidden layer, nll without softmax) is a usage error: returns CLI_USAGE with a
+ * message. Returns CLI_OK with *out set, or CLI_FAIL (out of memory). */
+int cli_net_build(const cli_command *cmd, const cli_net_opts *o, bp_net **out);
+
+/* ---------------------------------------------------------------- data flags */
+/* Where samples come from: an IDX directory (MNIST layout) or CSV files. NULL = not given. */
+typedef struct cli_data_opts {
+    const char *dir;       /* --data */
+    const char *train_csv; /* --train-csv (train only) */
+    const char *test_csv;  /* --test-csv (train) or --csv (eval, predict) */
+} cli_data_opts;
+
+#define CLI_DATA_DIR_OPTION(o, what)                                                               \
+    CLI_TEXT("data", &(o)->dir, "DIR", "directory of MNIST-format IDX files (" what "), .gz or "   \
+             "plain; default $BACKPROP_DATA, else " CLI_DEFAULT_DATA_DIR)
+
+#define CLI_DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
+
+/* Check that at most one source is named; CLI_USAGE with a message if --data and a CSV flag are
+ * both given. */
+int cli_data_check(const cli_command *cmd, const cli_data_opts *o);
+
+/* Load the test part (t10k-* of the directory, or o->test_csv) or the training part (train-*, or
+ * o->train_csv) of the data for a network with n_inputs inputs and n_classes outputs.
+ * Checks the feature count. Returns CLI_OK or CLI_FAIL (message printed); ds is zeroed on
+ * failure. */
+int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,
+                  int n_classes, bp_dataset *ds);
+
+/* ---------------------------------------------------------------- model files */
+/* bp_model_load with a message on failure. Returns CLI_OK or CLI_FAIL. */
+int cli_model_load(const char *cmd, const char *path, bp_net **out);
+
+/* ---------------------------------------------------------------- subcommands */
+/* Each returns the exit code; argv[0] is the subcommand's name. */
+int cli_train(const cli_subcommand *self, int argc, char **argv);
+int cli_eval(const cli_subcommand *self, int argc, char **argv);
+int cli_predict(const cli_subcommand *self, int argc, char **argv);
+int cli_gradcheck(const cli_subcommand *self, int argc, char **argv);
+int cli_info(const cli_subcommand *self, int argc, char **argv);
+
+#endif

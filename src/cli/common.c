@@ -1,0 +1,149 @@
+/* What several subcommands share: the names of the library's enums, building a network from the
+ * network flags, finding and loading the data, loading a model, with their error messages. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The values are the library's enums; the names those of bp_activation_name and friends. */
+const cli_choice cli_activations[] = {
+    {"sigmoid", BP_SIGMOID}, {"tanh", BP_TANH}, {"relu", BP_RELU}, {"leaky-relu", BP_LEAKY_RELU},
+    {"identity", BP_IDENTITY}, {"softmax", BP_SOFTMAX}, {NULL, 0}};
+const cli_choice cli_costs[] = {
+    {"quadratic", BP_QUADRATIC}, {"cross-entropy", BP_CROSS_ENTROPY}, {"nll", BP_NLL}, {NULL, 0}};
+const cli_choice cli_inits[] = {{"large", BP_INIT_LARGE}, {"scaled", BP_INIT_SCALED},
+                                {"xavier", BP_INIT_XAVIER}, {"he", BP_INIT_HE}, {NULL, 0}};
+const cli_choice cli_optimizers[] = {{"sgd", BP_OPT_SGD}, {"momentum", BP_OPT_MOMENTUM},
+                                     {"nesterov", BP_OPT_NESTEROV}, {"adam", BP_OPT_ADAM},
+                                     {NULL, 0}};
+const cli_choice cli_schedules[] = {
+    {"constant", BP_LR_CONSTANT}, {"step", BP_LR_STEP}, {"cosine", BP_LR_COSINE}, {NULL, 0}};
+
+int cli_net_build(const cli_command *cmd, const cli_net_opts *o, bp_net **out)
+{
+    bp_activation acts[BP_MAX_LAYERS];
+    int L = o->layers.count;
+    char layers[1024];
+    bp_status st;
+    cli_format_layers(o->layers.sizes, L, layers, sizeof layers);
+    for (int i = 0; i < L - 1; i++)
+        acts[i] = (bp_activation)(i == L - 2 ? o->output : o->hidden);
+    st = bp_net_create(out, L, o->layers.sizes, acts, (bp_cost)o->cost);
+    if (st == BP_ECONFIG) /* a combination of flags the library refuses: the user's to fix */
+        return cli_usage_error(cmd, "--layers %s --hidden %s --output %s --cost %s: %s", layers,
+                               cli_choice_name(cli_activations, o->hidden),
+                               cli_choice_name(cli_activations, o->output),
+                               cli_choice_name(cli_costs, o->cost), bp_last_error());
+    if (st)
+        return cli_fail(cmd->sub->name, st, "cannot create the network %s", layers);
+    if ((st = bp_net_init(*out, (bp_init)o->init, o->seed))) {
+        int rc = cli_fail(cmd->sub->name, st, "cannot initialise the network");
+        bp_net_free(*out);
+        *out = NULL;
+        return rc;
+    }
+    return CLI_OK;
+}
+
+int cli_model_load(const char *cmd, const char *path, bp_net **out)
+{
+    bp_status st = bp_model_load(out, path);
+    if (st)
+        return cli_fail(cmd, st, "cannot load model '%s'", path);
+    return CLI_OK;
+}
+
+/* ---------------------------------------------------------------- data */
+int cli_data_check(const cli_command *cmd, const cli_data_opts *o)
+{
+    if (o->dir && (o->train_csv || o->test_csv))
+        return cli_usage_error(cmd, "--data (IDX files) and CSV files cannot be combined");
+    return CLI_OK;
+}
+
+static int is_file(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+/* DIR/base, else DIR/base.gz, whichever exists: *path is malloc'ed, or NULL (*path) if neither.
+ * Returns CLI_FAIL only when out of memory. */
+static int find_idx(const char *cmd, const char *dir, const char *base, char **path)
+{
+    size_t size = strlen(dir) + strlen(base) + sizeof "/.gz";
+    *path = malloc(size);
+    if (!*path)
+        return cli_error(cmd, "out of memory");
+    snprintf(*path, size, "%s/%s", dir, base);
+    if (is_file(*path))
+        return CLI_OK;
+    snprintf(*path, size, "%s/%s.gz", dir, base);
+    if (is_file(*path))
+        return CLI_OK;
+    free(*path);
+    *path = NULL;
+    return CLI_OK;
+}
+
+/* --data, else $BACKPROP_DATA if set and not empty, else the Fashion-MNIST package's directory. */
+static const char *data_dir(const cli_data_opts *o)
+{
+    const char *env = getenv("BACKPROP_DATA");
+    return o->dir ? o->dir : env && env[0] ? env : CLI_DEFAULT_DATA_DIR;
+}
+
+/* Load DIR/prefix-images-idx3-ubyte[.gz] and DIR/prefix-labels-idx1-ubyte[.gz]. */
+static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *prefix,
+                        int n_classes, bp_dataset *ds)
+{
+    const char *dir = data_dir(o);
+    char base[2][64], *paths[2] = {NULL, NULL};
+    int rc = CLI_OK;
+    snprintf(base[0], sizeof base[0], "%s-images-idx3-ubyte", prefix);
+    snprintf(base[1], sizeof base[1], "%s-labels-idx1-ubyte", prefix);
+    for (int k = 0; k < 2 && rc == CLI_OK; k++) {
+        if ((rc = find_idx(cmd, dir, base[k], &paths[k])) || paths[k])
+            continue;
+        if (o->dir)
+            rc = cli_error(cmd, "%s: found neither %s nor %s.gz (--data names a directory of "
+                           "MNIST-format IDX files)", dir, base[k], base[k]);
+        else
+            rc = cli_error(cmd, "Fashion-MNIST not found in %s: install the Debian package "
+                           "dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass "
+                           "--data DIR", dir);
+    }
+    if (rc == CLI_OK) {
+        bp_status st = bp_dataset_load_idx(ds, paths[0], paths[1], n_classes);
+        if (st)
+            rc = cli_fail(cmd, st, "cannot load %s and %s", paths[0], paths[1]);
+    }
+    free(paths[0]);
+    free(paths[1]);
+    return rc;
+}
+
+int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,
+                  int n_classes, bp_dataset *ds)
+{
+    const char *csv = train_part ? o->train_csv : o->test_csv;
+    int rc;
+    memset(ds, 0, sizeof *ds);
+    if (csv) {
+        bp_status st = bp_dataset_load_csv(ds, csv, BP_CSV_CLASSES, n_classes);
+        if (st)
+            return cli_fail(cmd, st, "cannot load %s", csv);
+    } else if ((rc = load_idx_dir(cmd, o, train_part ? "train" : "t10k", n_classes, ds))) {
+        return rc;
+    }
+    if (ds->n_features != n_inputs) {
+        rc = cli_error(cmd, "%s data (%s) has %d features per sample but the network has %d "
+                       "inputs", train_part ? "training" : "test", csv ? csv : data_dir(o),
+                       ds->n_features, n_inputs);
+        bp_dataset_free(ds);
+        return rc;
+    }
+    return CLI_OK;
+}
