@@ -197,6 +197,11 @@ BP_API bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch
  * Errors: BP_ENULL, BP_EDIM (l out of 2..L). */
 BP_API bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **a, int *ld);
 
+/* The class of each sample of the last forward: classes[j] = the index of the largest output of
+ * column j (the first one on ties), for j < the forward's batch. classes: batch ints, overwritten.
+ * Errors: BP_ENULL, BP_EBATCH (no forward has run in ws). */
+BP_API bp_status bp_workspace_classes(const bp_workspace *ws, int *classes);
+
 /* Backward pass, one sample, after bp_forward(net, ws, x) with the same x:
  * (A) delta^L = grad_a C (.) sigma'(z^L), fused to a^L - y for softmax+NLL and sigmoid+cross-entropy;
  * (B) delta^l = (w^{l+1})^T delta^{l+1} (.) sigma'(z^l)  (cblas_sgemv Trans; sigma' from a^l);

@@ -119,6 +119,19 @@ bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **
     return BP_OK;
 }
 
+bp_status bp_workspace_classes(const bp_workspace *ws, int *classes)
+{
+    bp__clear_error();
+    if (!ws || !classes)
+        return bp__fail(BP_ENULL, "%s is NULL", ws ? "classes" : "ws");
+    if (ws->batch < 1)
+        return bp__fail(BP_EBATCH, "no forward pass has run in this workspace");
+    int L = ws->num_layers, nL = ws->sizes[L - 1];
+    for (int j = 0; j < ws->batch; j++)
+        classes[j] = bp__argmax(ws->act[L] + (size_t)j * (size_t)nL, nL);
+    return BP_OK;
+}
+
 bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x)
 {
     bp__clear_error();

@@ -118,6 +118,15 @@ void bp__output_delta(bp_cost cost, bp_activation act, const float *a, const flo
     }
 }
 
+int bp__argmax(const float *a, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (a[i] > a[best])
+            best = i;
+    return best;
+}
+
 /* ln(max(x, FLT_MIN)): a saturated float output costs a large finite value, not infinity. */
 static double safe_log(float x) { return log(x > FLT_MIN ? (double)x : (double)FLT_MIN); }
 

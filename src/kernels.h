@@ -15,6 +15,9 @@ void bp__mul_dsigma(float *d, const float *a, size_t n, bp_activation act);
 void bp__output_delta(bp_cost cost, bp_activation act, const float *a, const float *y, int ldy,
                       int rows, int cols, float *d);
 
+/* Index of the largest of a[0..n-1], the first one on ties. */
+int bp__argmax(const float *a, int n);
+
 /* Sum over the columns of C(y, a), in double. */
 double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows, int cols);
 

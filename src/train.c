@@ -1,6 +1,6 @@
 /* The training loop (epochs, seeded reshuffling, mini-batches through the batched BLAS path,
  * evaluation, progress, early stopping) and evaluation. */
-#include "internal.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -27,16 +27,6 @@ static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const ch
     return BP_OK;
 }
 
-/* Index of the largest of n floats. */
-static int argmax(const float *a, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (a[i] > a[best])
-            best = i;
-    return best;
-}
-
 /* Add the argmax predictions of the last forward (batch columns) for samples whose labels are
  * given to *correct and, if confusion, to the confusion matrix. */
 static void score(const bp_net *net, const bp_workspace *ws, int batch, const int *labels,
@@ -46,7 +36,7 @@ static void score(const bp_net *net, const bp_workspace *ws, int batch, const in
     const float *a;
     bp_workspace_activations(ws, L, &a, &ld);
     for (int j = 0; j < batch; j++) {
-        int p = argmax(a + (size_t)j * (size_t)ld, nL);
+        int p = bp__argmax(a + (size_t)j * (size_t)ld, nL);
         *correct += p == labels[j];
         if (confusion)
             confusion[(size_t)labels[j] * (size_t)nL + (size_t)p]++;

@@ -343,6 +343,35 @@ static void test_softmax_large(void **state)
     bp_net_free(net);
 }
 
+/* ---------------------------------------------------------------- classes */
+/* A 1-3 identity net with w = (1, -1, 0), b = (0, 0, 0.5): for x = 2, -2, 0.25, 0.5 the outputs are
+ * (2,-2,.5), (-2,2,.5), (.25,-.25,.5), (.5,-.5,.5): classes 0, 1, 2 and 0 (a tie of entries 0 and 2
+ * goes to the first). */
+static void test_workspace_classes(void **state)
+{
+    (void)state;
+    const int sizes[] = {1, 3};
+    const bp_activation acts[] = {BP_IDENTITY};
+    bp_net *net = bpt_net(2, sizes, acts, BP_QUADRATIC);
+    float *p = bpt_params(net);
+    const float w[6] = {1, -1, 0, 0, 0, 0.5f};
+    memcpy(p, w, sizeof w);
+    bp_workspace *ws = bpt_ws(net, 4);
+    int classes[5] = {-1, -1, -1, -1, -7};
+    bpt_assert_status(bp_workspace_classes(ws, classes), BP_EBATCH, "forward");
+    bpt_assert_status(bp_workspace_classes(ws, NULL), BP_ENULL, "classes");
+    const float X[4] = {2, -2, 0.25f, 0.5f};
+    bpt_ok(bp_forward_batch(net, ws, 4, X, 1));
+    bpt_ok(bp_workspace_classes(ws, classes));
+    assert_int_equal(classes[0], 0);
+    assert_int_equal(classes[1], 1);
+    assert_int_equal(classes[2], 2);
+    assert_int_equal(classes[3], 0);
+    assert_int_equal(classes[4], -7); /* only the forward's batch is written */
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
 /* ---------------------------------------------------------------- version and names */
 static void test_version(void **state)
 {
@@ -396,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_init_statistics),
         cmocka_unit_test(test_sigmoid_saturation),
         cmocka_unit_test(test_softmax_large),
+        cmocka_unit_test(test_workspace_classes),
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_names),
     };

@@ -104,15 +104,6 @@ static int load_features_csv(const char *name, const char *path, int n_in, sampl
     return CLI_OK;
 }
 
-static int argmax(const float *a, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (a[i] > a[best])
-            best = i;
-    return best;
-}
-
 /* Forward the samples in chunks and print one line per sample. */
 static int predict(const char *name, const bp_net *net, const samples *s, int outputs)
 {
@@ -125,16 +116,22 @@ static int predict(const char *name, const bp_net *net, const samples *s, int ou
     bp_status st = bp_workspace_create(&ws, net, chunk);
     if (st)
         return cli_fail(name, st, "cannot create a workspace");
+    int *classes = malloc((size_t)chunk * sizeof *classes);
+    if (!classes) {
+        bp_workspace_free(ws);
+        return cli_fail(name, BP_ENOMEM, "cannot allocate the predictions");
+    }
     for (int first = 0; first < s->count && !st; first += chunk) {
         int b = s->count - first < chunk ? s->count - first : chunk, ld;
         const float *a;
         if ((st = bp_forward_batch(net, ws, b, s->x + (size_t)first * (size_t)n_in, n_in)) ||
-            (st = bp_workspace_activations(ws, L, &a, &ld)))
+            (st = bp_workspace_activations(ws, L, &a, &ld)) ||
+            (st = bp_workspace_classes(ws, classes)))
             break;
         for (int j = 0; j < b; j++) {
             const float *col = a + (size_t)j * (size_t)ld;
             if (!outputs) {
-                printf("%d\n", argmax(col, n_out));
+                printf("%d\n", classes[j]);
                 continue;
             }
             for (int i = 0; i < n_out; i++)
@@ -142,6 +139,7 @@ static int predict(const char *name, const bp_net *net, const samples *s, int ou
             printf("\n");
         }
     }
+    free(classes);
     bp_workspace_free(ws);
     if (st)
         return cli_fail(name, st, "forward pass failed");
