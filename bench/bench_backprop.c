@@ -122,9 +122,9 @@ static void bench(const char *spec, int batch, int reps)
     double med[PATHS];
     for (int p = 0; p < PATHS; p++)
         med[p] = median(t + p * reps, reps);
-    double flops = 0; /* multiply-adds of forward, (B) and (C), times 2 */
+    double flops = 0; /* 2 x multiply-adds of forward and (C) for every layer, (B) but for l = 2 */
     for (int l = 1; l < L; l++)
-        flops += 2.0 * 3.0 * sizes[l] * sizes[l - 1] * batch;
+        flops += 2.0 * (l == 1 ? 2.0 : 3.0) * sizes[l] * sizes[l - 1] * batch;
     printf("%-18s %6d %12.3f %12.3f %12.3f %10.1f %10.1f %10.2f\n", spec, batch, 1e3 * med[NAIVE],
            1e3 * med[SAMPLE], 1e3 * med[BATCH], med[NAIVE] / med[BATCH], med[SAMPLE] / med[BATCH],
            flops / med[BATCH] * 1e-9);
