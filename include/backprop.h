@@ -194,7 +194,7 @@ BP_API bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch
 
 /* Activations a^l (l = 2..L; l = L is the network's output) of the last forward:
  * n^l x batch, leading dimension *ld. Owned by ws; valid until its next forward.
- * Errors: BP_ENULL, BP_EDIM (l out of 2..L). */
+ * Errors: BP_ENULL, BP_EDIM (l out of 2..L), BP_EBATCH (no forward has run in ws). */
 BP_API bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **a, int *ld);
 
 /* The class of each sample of the last forward: classes[j] = the index of the largest output of
@@ -318,8 +318,8 @@ BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *ta
 /* ---------------------------------------------------------------- model files */
 /* Write net (sizes, activations, cost, parameters) to path in the project's binary format
  * (docs/model-format.md): little-endian, CRC-32 checked. The file is written to a temporary file in
- * the same directory (path + ".tmp.XXXXXX", mode 0600 as mkstemp makes it, kept by the rename),
- * flushed, fsynced and renamed over path: an interrupted or failed save never destroys a previous
+ * the same directory (path + ".tmp.PID.N", created exclusively with mode 0666 less the umask, as
+ * any new file), flushed, fsynced and renamed over path: an interrupted or failed save never destroys a previous
  * model, and a failed one removes its temporary file (a killed process may leave it behind).
  * Errors: BP_ENULL, BP_ENOMEM (the temporary name), BP_EIO (detail: path and the system error). */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
@@ -327,7 +327,7 @@ BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 /* Read a model file written by bp_model_save. Every field is validated against the limits
  * (BP_MAX_LAYERS, BP_MAX_WIDTH, known enum values, valid combination) and the file's real length
  * before anything is allocated; trailing bytes and a CRC mismatch are refused. path must be a
- * regular file (its length is part of the check).
+ * regular file (its length is part of the check; a FIFO is refused without blocking).
  * Errors: BP_ENULL, BP_EIO (cannot open or read, not a regular file), BP_EFORMAT (detail: path,
  * byte offset and field), BP_ENOMEM. On failure *out is NULL.
  * Ownership: *out is the caller's (bp_net_free). */

@@ -114,6 +114,8 @@ bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **
         return bp__fail(BP_ENULL, "%s is NULL", !ws ? "ws" : !a ? "a" : "ld");
     if (l < 2 || l > ws->num_layers)
         return bp__fail(BP_EDIM, "layer l is %d, not in 2..%d", l, ws->num_layers);
+    if (ws->batch < 1)
+        return bp__fail(BP_EBATCH, "no forward pass has run in this workspace");
     *a = ws->act[l];
     *ld = ws->sizes[l - 1];
     return BP_OK;

@@ -20,36 +20,20 @@ typedef struct csv_pos {
     int column; /* 1-based */
 } csv_pos;
 
-/* realloc to rows * cols elements of elem bytes (all >= 1), with the size product checked; on
- * failure NULL, *st set and p untouched. */
-static void *realloc_array(void *p, size_t rows, size_t cols, size_t elem, bp_status *st)
-{
-    size_t n, bytes;
-    void *q;
-    if (!bp__mul_size(rows, cols, &n) || !bp__mul_size(n, elem, &bytes)) {
-        *st = bp__fail(BP_EOVERFLOW, "%zu samples of %zu values overflow size_t", rows, cols);
-        return NULL;
-    }
-    q = realloc(p, bytes);
-    if (!q)
-        *st = bp__fail(BP_ENOMEM, "cannot allocate %zu bytes", bytes);
-    return q;
-}
-
 /* Gives ds room for exactly cap samples (growing or shrinking); ds stays valid on failure. */
 static bp_status resize(bp_dataset *ds, size_t cap, int with_labels)
 {
     bp_status st = BP_OK;
     float *x, *y;
     int *labels;
-    if (!(x = realloc_array(ds->x, cap, (size_t)ds->n_features, sizeof *x, &st)))
+    if (!(x = bp__realloc_array(ds->x, cap, (size_t)ds->n_features, sizeof *x, &st)))
         return st;
     ds->x = x;
-    if (!(y = realloc_array(ds->y, cap, (size_t)ds->n_targets, sizeof *y, &st)))
+    if (!(y = bp__realloc_array(ds->y, cap, (size_t)ds->n_targets, sizeof *y, &st)))
         return st;
     ds->y = y;
     if (with_labels) {
-        if (!(labels = realloc_array(ds->labels, cap, 1, sizeof *labels, &st)))
+        if (!(labels = bp__realloc_array(ds->labels, cap, 1, sizeof *labels, &st)))
             return st;
         ds->labels = labels;
     }
@@ -181,12 +165,8 @@ bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kin
     if (n < 1)
         return bp__fail(BP_EDIM, "n is %d, expected at least 1", n);
     f = fopen(path, "r");
-    if (!f) {
-        char why[128];
-        if (strerror_r(errno, why, sizeof why) != 0)
-            why[0] = '\0';
-        return bp__fail(BP_EIO, "%s: cannot open: %s", path, why);
-    }
+    if (!f)
+        return bp__fail_errno(errno, path, "cannot open");
     out->n_targets = n;
     /* getline reads lines of any length, so a long line is never split into two samples. */
     while (st == BP_OK && (len = getline(&line, &line_cap, f)) != -1) {

@@ -26,23 +26,6 @@ typedef struct idx_file {
     unsigned char *bytes;
 } idx_file;
 
-/* rows * cols elements of elem bytes, zero-filled, with the size product checked. All three are
- * at least 1 (callers check their dimensions), so calloc never sees a zero size. */
-static void *alloc_array(size_t rows, size_t cols, size_t elem, bp_status *st)
-{
-    size_t n, bytes;
-    void *p;
-    if (!bp__mul_size(rows, cols, &n) || !bp__mul_size(n, elem, &bytes)) {
-        *st = bp__fail(BP_EOVERFLOW, "%zu x %zu elements of %zu bytes overflow size_t", rows, cols,
-                       elem);
-        return NULL;
-    }
-    p = calloc(bytes, 1);
-    if (!p)
-        *st = bp__fail(BP_ENOMEM, "cannot allocate %zu bytes", bytes);
-    return p;
-}
-
 /* zlib prefixes its messages with the path; keep only the reason. */
 static const char *zlib_reason(const char *msg, const char *path)
 {
@@ -181,12 +164,8 @@ static bp_status read_idx(const char *path, int max_rank, idx_file *out)
     reader r = {NULL, path};
     bp_status st;
     r.gz = gzopen(path, "rb");
-    if (!r.gz) {
-        char why[128];
-        if (strerror_r(errno, why, sizeof why) != 0)
-            why[0] = '\0';
-        return bp__fail(BP_EIO, "%s: cannot open: %s", path, why);
-    }
+    if (!r.gz)
+        return bp__fail_errno(errno, path, "cannot open");
     st = parse_idx(&r, max_rank, out);
     gzclose_r(r.gz);
     return st;
@@ -212,10 +191,12 @@ static bp_status build_dataset(bp_dataset *ds, const idx_file *img, const idx_fi
     ds->count = img->count;
     ds->n_features = img->width;
     ds->n_targets = num_classes;
-    if (!(ds->x = alloc_array(n, 1, sizeof *ds->x, &st)) ||
-        !(ds->y = alloc_array((size_t)img->count, (size_t)num_classes, sizeof *ds->y, &st)) ||
-        !(ds->labels = alloc_array((size_t)img->count, 1, sizeof *ds->labels, &st)))
+    size_t count = (size_t)img->count;
+    if (!(ds->x = bp__realloc_array(NULL, n, 1, sizeof *ds->x, &st)) ||
+        !(ds->y = bp__realloc_array(NULL, count, (size_t)num_classes, sizeof *ds->y, &st)) ||
+        !(ds->labels = bp__realloc_array(NULL, count, 1, sizeof *ds->labels, &st)))
         return st;
+    memset(ds->y, 0, count * (size_t)num_classes * sizeof *ds->y);
     for (i = 0; i < n; i++)
         ds->x[i] = (float)img->bytes[i] / 255.0f;
     for (s = 0; s < img->count; s++) {
@@ -285,9 +266,10 @@ bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *tail)
     k = (size_t)tail_count;
     nf = (size_t)ds->n_features;
     nt = (size_t)ds->n_targets;
-    if (!(tail->x = alloc_array(k, nf, sizeof *tail->x, &st)) ||
-        !(tail->y = alloc_array(k, nt, sizeof *tail->y, &st)) ||
-        (ds->labels && !(tail->labels = alloc_array(k, 1, sizeof *tail->labels, &st)))) {
+    if (!(tail->x = bp__realloc_array(NULL, k, nf, sizeof *tail->x, &st)) ||
+        !(tail->y = bp__realloc_array(NULL, k, nt, sizeof *tail->y, &st)) ||
+        (ds->labels &&
+         !(tail->labels = bp__realloc_array(NULL, k, 1, sizeof *tail->labels, &st)))) {
         bp_dataset_free(tail);
         return st;
     }

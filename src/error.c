@@ -3,6 +3,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static _Thread_local char detail[256];
 
@@ -48,6 +50,28 @@ int bp__mul_size(size_t a, size_t b, size_t *out)
         return 0;
     *out = a * b;
     return 1;
+}
+
+bp_status bp__fail_errno(int err, const char *path, const char *what)
+{
+    char why[128];
+    if (strerror_r(err, why, sizeof why) != 0) /* strerror is not thread-safe; the XSI _r is */
+        snprintf(why, sizeof why, "error %d", err);
+    return bp__fail(BP_EIO, "%s: %s: %s", path, what, why);
+}
+
+void *bp__realloc_array(void *p, size_t rows, size_t cols, size_t elem, bp_status *st)
+{
+    size_t n, bytes;
+    if (!bp__mul_size(rows, cols, &n) || !bp__mul_size(n, elem, &bytes)) {
+        *st = bp__fail(BP_EOVERFLOW, "%zu x %zu elements of %zu bytes overflow size_t", rows, cols,
+                       elem);
+        return NULL;
+    }
+    void *q = realloc(p, bytes ? bytes : 1);
+    if (!q)
+        *st = bp__fail(BP_ENOMEM, "cannot allocate %zu bytes", bytes);
+    return q;
 }
 
 bp_status bp__check_matrix(const char *name, const void *p, int rows, int ld)

@@ -30,6 +30,11 @@ bp_status bp__fail(bp_status status, const char *fmt, ...) BP__PRINTF(2, 3);
 /* Clear the detail message (called on entry by functions that may fail). */
 void bp__clear_error(void);
 
+/* BP_EIO with the detail "path: what: <system message for err>". */
+bp_status bp__fail_errno(int err, const char *path, const char *what);
+/* realloc(p) to rows * cols elements of elem bytes with the size product checked; on failure NULL,
+ * *st set (BP_EOVERFLOW or BP_ENOMEM) and p untouched. */
+void *bp__realloc_array(void *p, size_t rows, size_t cols, size_t elem, bp_status *st);
 /* a * b into *out; 0 if it overflows size_t. */
 int bp__mul_size(size_t a, size_t b, size_t *out);
 /* Checks common to every BLAS-facing function. */

@@ -83,7 +83,7 @@ static int write_model(FILE *f, const bp_net_info *info, const float *params)
 
 static bp_status io_error(const char *path, const char *what)
 {
-    return bp__fail(BP_EIO, "%s: %s: %s", path, what, strerror(errno));
+    return bp__fail_errno(errno, path, what);
 }
 
 /* Make the rename durable by syncing the directory that holds it (tmp: a scratch copy of the path,
@@ -178,9 +178,14 @@ static bp_status read_bytes(reader *r, unsigned char *buf, size_t n, const char 
 {
     if (r->len - r->off < n)
         return bad(r, r->off, "truncated in the %s (the file has %" PRIu64 " bytes)", what, r->len);
-    if (fread(buf, 1, n, r->f) != n)
-        return bp__fail(BP_EIO, "%s: byte %" PRIu64 ": cannot read the %s: %s", r->path, r->off,
-                        what, ferror(r->f) ? strerror(errno) : "the file shrank while reading");
+    if (fread(buf, 1, n, r->f) != n) {
+        if (!ferror(r->f))
+            return bp__fail(BP_EIO, "%s: byte %" PRIu64 ": the file shrank while reading the %s",
+                            r->path, r->off, what);
+        char field[96];
+        snprintf(field, sizeof field, "byte %" PRIu64 ": cannot read the %s", r->off, what);
+        return bp__fail_errno(errno, r->path, field);
+    }
     r->crc = crc32(r->crc, buf, (uInt)n);
     r->off += n;
     return BP_OK;
@@ -213,7 +218,8 @@ static bp_status read_params(reader *r, float *params, size_t n)
     return BP_OK;
 }
 
-/* Header, length, parameters and CRC, each validated in file order; the network last. */
+/* Header and length validated in file order before anything is allocated; then the network, its
+ * parameters and the CRC. */
 static bp_status read_model(reader *r, bp_net **out)
 {
     int sizes[BP_MAX_LAYERS];
@@ -279,12 +285,13 @@ static bp_status read_model(reader *r, bp_net **out)
     if (r->len > total)
         return bad(r, total, "%" PRIu64 " trailing bytes after the checksum", r->len - total);
 
-    size_t bytes;
-    if (count > SIZE_MAX || !bp__mul_size((size_t)count, sizeof(float), &bytes))
-        return bp__fail(BP_ENOMEM, "%s: %" PRIu64 " parameters do not fit in memory", r->path, count);
-    float *params = malloc(bytes);
-    if (!params)
-        return bp__fail(BP_ENOMEM, "%s: %zu bytes of parameters", r->path, bytes);
+    /* Every field is valid and the length is exact: read the parameters straight into the network,
+     * which is dropped again if the checksum does not match. */
+    bp_net *net = NULL;
+    float *params;
+    if ((st = bp_net_create(&net, L, sizes, acts, cost)))
+        return st;
+    bp_net_params(net, &params);
     st = read_params(r, params, (size_t)count);
     uLong crc = r->crc; /* of every byte before the checksum field */
     if (!st)
@@ -292,14 +299,10 @@ static bp_status read_model(reader *r, bp_net **out)
     if (!st && v != crc)
         st = bad(r, at, "CRC-32 checksum mismatch: stored %08" PRIx64 ", computed %08lx", v,
                  (unsigned long)crc);
-    if (!st)
-        st = bp_net_create(out, L, sizes, acts, cost);
-    if (!st) {
-        float *dst;
-        bp_net_params(*out, &dst);
-        memcpy(dst, params, bytes);
-    }
-    free(params);
+    if (st)
+        bp_net_free(net);
+    else
+        *out = net;
     return st;
 }
 
@@ -311,19 +314,27 @@ bp_status bp_model_load(bp_net **out, const char *path)
     *out = NULL;
     if (!path)
         return bp__fail(BP_ENULL, "path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read (the
+     * length check needs a real length), and for those the flag changes nothing. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
         return io_error(path, "cannot open");
     struct stat sb;
+    FILE *f = NULL;
     bp_status st;
-    if (fstat(fileno(f), &sb) != 0)
+    if (fstat(fd, &sb) != 0)
         st = io_error(path, "cannot stat");
-    else if (!S_ISREG(sb.st_mode)) /* the length check needs a real length */
+    else if (!S_ISREG(sb.st_mode))
         st = bp__fail(BP_EIO, "%s: not a regular file", path);
+    else if (!(f = fdopen(fd, "rb")))
+        st = io_error(path, "cannot open");
     else {
         reader r = {f, path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0)};
         st = read_model(&r, out);
     }
-    fclose(f);
+    if (f)
+        fclose(f);
+    else
+        close(fd);
     return st;
 }

@@ -24,6 +24,10 @@ static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const ch
     if (ds->n_features != net->sizes[0] || ds->n_targets != nL)
         return bp__fail(BP_EMISMATCH, "%s has %d features and %d targets, network has %d inputs "
                         "and %d outputs", name, ds->n_features, ds->n_targets, net->sizes[0], nL);
+    for (int j = 0; ds->labels && j < ds->count; j++) /* they index the confusion matrix */
+        if (ds->labels[j] < 0 || ds->labels[j] >= nL)
+            return bp__fail(BP_EDIM, "%s->labels[%d] is %d, not a class in 0..%d", name, j,
+                            ds->labels[j], nL - 1);
     return BP_OK;
 }
 
@@ -52,8 +56,8 @@ static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, con
     long correct = 0;
     if (confusion)
         memset(confusion, 0, (size_t)nL * (size_t)nL * sizeof *confusion);
-    for (int first = 0; first < ds->count; first += chunk) {
-        int b = ds->count - first < chunk ? ds->count - first : chunk;
+    for (int first = 0, b; first < ds->count; first += b) {
+        b = ds->count - first < chunk ? ds->count - first : chunk;
         const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nL;
         double c;
         bp_status st = bp_forward_batch(net, ws, b, X, n1);
@@ -110,10 +114,11 @@ static void trainer_free(trainer *t)
     free(t->lb);
 }
 
+/* bs: the batch size, at most the training set's size. */
 static bp_status trainer_create(trainer *t, const bp_net *net, const bp_dataset *train,
-                                const bp_train_config *cfg)
+                                const bp_train_config *cfg, int bs)
 {
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], bs = cfg->batch_size;
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
     bp_status st = bp_workspace_create(&t->ws, net, bs);
     if (!st)
         st = bp_optim_create(&t->opt, net, &cfg->optim);
@@ -194,13 +199,15 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
     if (st)
         return st;
 
+    /* A batch larger than the set is the whole set; this also keeps k * bs below INT_MAX. */
+    int bs = cfg->batch_size < train->count ? cfg->batch_size : train->count;
+    int batches = train->count / bs + (train->count % bs != 0), since_best = 0;
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
     trainer t = {0};
-    if ((st = trainer_create(&t, net, train, cfg))) {
+    if ((st = trainer_create(&t, net, train, cfg, bs))) {
         trainer_free(&t);
         return st;
     }
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], bs = cfg->batch_size;
-    int batches = (train->count + bs - 1) / bs, since_best = 0;
     double best = -1;
     bp__rng rng;
     bp__rng_seed(&rng, cfg->seed);

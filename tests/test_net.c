@@ -358,7 +358,10 @@ static void test_workspace_classes(void **state)
     memcpy(p, w, sizeof w);
     bp_workspace *ws = bpt_ws(net, 4);
     int classes[5] = {-1, -1, -1, -1, -7};
+    const float *act = NULL;
+    int ld = 0;
     bpt_assert_status(bp_workspace_classes(ws, classes), BP_EBATCH, "forward");
+    bpt_assert_status(bp_workspace_activations(ws, 2, &act, &ld), BP_EBATCH, "forward");
     bpt_assert_status(bp_workspace_classes(ws, NULL), BP_ENULL, "classes");
     const float X[4] = {2, -2, 0.25f, 0.5f};
     bpt_ok(bp_forward_batch(net, ws, 4, X, 1));

@@ -708,6 +708,17 @@ static void train_errors(void **state)
     bpt_assert_status(bp_evaluate(net, &train, NULL, &acc, NULL), BP_ENULL, "loss");
     bpt_assert_status(bp_evaluate(net, &wrong, &loss, &acc, NULL), BP_EMISMATCH, "features");
 
+    /* Labels index the confusion matrix: one outside 0..n^L-1 is refused, not written through. */
+    static const int sizes3[] = {2, 3};
+    static const bp_activation soft[] = {BP_SOFTMAX};
+    bp_net *net3 = init_net(2, sizes3, soft, BP_NLL, 1);
+    long confusion[9];
+    labelled.labels[4] = 3;
+    bpt_assert_status(bp_evaluate(net3, &labelled, &loss, &acc, confusion), BP_EDIM, "labels[4]");
+    labelled.labels[4] = -1;
+    bpt_assert_status(bp_train(net3, &labelled, NULL, &ok, NULL), BP_EDIM, "labels[4]");
+    bp_net_free(net3);
+
     bp_net_free(net);
     ds_release(&train);
     ds_release(&wrong);
