@@ -372,6 +372,14 @@ static void test_not_a_file(void **state)
     out = (bp_net *)&out;
     bpt_assert_status(bp_model_load(&out, fx->dir), BP_EIO, "regular");
     assert_null(out);
+    /* A FIFO without a writer: refused at once, not waited on (alarm kills a hanging test). */
+    path_in(path, sizeof path, fx, "pipe");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    out = (bp_net *)&out;
+    alarm(5);
+    bpt_assert_status(bp_model_load(&out, path), BP_EIO, "regular");
+    alarm(0);
+    assert_null(out);
 }
 
 static void test_null_args(void **state)
