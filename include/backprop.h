@@ -83,8 +83,8 @@ typedef enum bp_status {
 BP_API const char *bp_strerror(bp_status status);
 
 /* Detail of the failure of the last library call on the calling thread ("sizes[2] is 0",
- * "byte 12: layer count 0 not in 2..64"); every call clears it on entry, so it is empty after a
- * success. The pointer is valid until the next library call on this thread. */
+ * "byte 12: layer count 0 not in 2..64"); every function that returns a bp_status clears it on
+ * entry, so it is empty after a success. The pointer is valid until the next library call on this thread. */
 BP_API const char *bp_last_error(void);
 
 /* ---------------------------------------------------------------- network description */
@@ -181,12 +181,13 @@ typedef struct bp_workspace bp_workspace; /* opaque: activations of every layer,
 BP_API bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch);
 BP_API void bp_workspace_free(bp_workspace *ws);
 
-/* Forward pass, one sample (seed step 2): for l = 2..L, z^l = w^l a^{l-1} + b^l (cblas_sgemv),
+/* Forward pass, one sample (eq. 15): for l = 2..L, z^l = w^l a^{l-1} + b^l (cblas_sgemv),
  * then +b and sigma in one fused pass. x: n^1 floats. The activations stay in ws (column 0).
  * Allocates nothing. Errors: BP_ENULL, BP_EMISMATCH (ws made for another shape). */
 BP_API bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x);
 
-/* Forward pass, batch: A^l = sigma(w^l A^{l-1} + b^l 1^T) with cblas_sgemm, A^1 = X (n^1 x batch,
+/* Forward pass, batch (eq. 15 for every column): A^l = sigma(w^l A^{l-1} + b^l 1^T) with
+ * cblas_sgemm, then +b and sigma in one fused pass; A^1 = X (n^1 x batch,
  * leading dimension ldx >= n^1, samples are columns). Allocates nothing.
  * Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */
 BP_API bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
@@ -214,6 +215,7 @@ BP_API bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x
 
 /* Backward pass, batch, after bp_forward_batch with the same batch and X. Y: n^L x batch targets,
  * leading dimension ldy >= n^L. Accumulates the SUM over the batch of the per-sample gradients:
+ * (A) Delta^L = grad_a C (.) sigma'(Z^L), fused to A^L - Y as in bp_backward;
  * (B) Delta^l = (w^{l+1})^T Delta^{l+1} (.) sigma'(A^l)  (cblas_sgemm Trans,NoTrans);
  * (C) grad w^l += Delta^l (A^{l-1})^T                   (cblas_sgemm NoTrans,Trans: one GEMM sums
  *     the batch's outer products);
@@ -225,12 +227,15 @@ BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batc
                                    int ldx, const float *Y, int ldy, float *grad);
 
 /* Cost of the last forward (one sample or batch) against targets Y (n^L x batch, ldy >= n^L):
- * the SUM over the batch of C(y, a^L), accumulated in double. For one sample pass ldy = n^L.
+ * the SUM over the batch of the network's cost C(y, a^L) (the C of eq. A), accumulated in double.
+ * Logarithms take max(a, FLT_MIN), so a saturated output costs a large finite value, not infinity.
+ * For one sample pass ldy = n^L.
  * Errors: BP_ENULL, BP_ELD, BP_EMISMATCH, BP_EBATCH (no forward has run in ws). */
 BP_API bp_status bp_cost_value(const bp_net *net, const bp_workspace *ws, const float *Y, int ldy,
                                double *cost);
 
-/* Plain SGD step over the whole block (one cblas_saxpy): theta <- theta - eta/m * grad.
+/* Plain SGD step (the gradient descent that ends the derivation's algorithm) over the whole block,
+ * one cblas_saxpy: theta <- theta - eta/m * grad.
  * m >= 1 is the number of samples summed in grad. Allocates nothing.
  * Errors: BP_ENULL, BP_EDIM (m < 1), BP_EVALUE (eta not finite). */
 BP_API bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m);
@@ -424,14 +429,18 @@ typedef struct bp_train_config {
  * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
- * Errors: BP_ENULL, BP_EDIM, BP_EVALUE, BP_EMISMATCH (dataset shape vs network), BP_ENOMEM,
+ * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, an empty dataset, a label outside
+ * 0..n^L-1), BP_EVALUE, BP_EMISMATCH (dataset shape vs network), BP_ENOMEM,
  * BP_ENUMERIC, BP_ESTOPPED. */
 BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
                           const bp_train_config *cfg, double *best_accuracy);
 
 /* Mean cost per sample and accuracy (argmax of a^L vs label; NaN for regression data) of net on
- * ds, through the batched forward. confusion (may be NULL): n^L x n^L ints, row = true class,
- * column = predicted, overwritten. Errors: BP_ENULL, BP_EMISMATCH, BP_ENOMEM. */
+ * ds, through the batched forward (eq. 15). Labels, if present, must be classes in 0..n^L-1.
+ * confusion (may be NULL): n^L x n^L longs, row-major, row = true class, column = predicted,
+ * overwritten. Allocates a workspace for the call. Errors: BP_ENULL, BP_EDIM (empty dataset, x or
+ * y NULL, a label out of range), BP_EMISMATCH (features/targets vs the network), BP_EOVERFLOW,
+ * BP_ENOMEM. */
 BP_API bp_status bp_evaluate(const bp_net *net, const bp_dataset *ds, double *loss,
                              double *accuracy, long *confusion);
 

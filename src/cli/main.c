@@ -25,7 +25,7 @@ static void print_usage(FILE *f)
         fprintf(f, "  %-10s %s\n", SUBCOMMANDS[i].name, SUBCOMMANDS[i].summary);
     fprintf(f, "\nRun 'backprop COMMAND --help' for the flags of a command.\n"
                "Exit status: 0 success, 1 failure (file missing or corrupt, training failed), "
-               "2 usage error.\n");
+               "2 usage error,\n130 train interrupted by Ctrl-C.\n");
 }
 
 static const cli_subcommand *find(const char *name)

@@ -196,6 +196,24 @@ static void train_run_free(train_run *r)
 /* What the evaluation after each epoch is made on, as the epoch lines and the log name it. */
 static const char *eval_name(const train_opts *o) { return o->validation > 0 ? "val" : "test"; }
 
+static bp_train_config make_config(const train_opts *o, progress_state *ps)
+{
+    bp_train_config cfg = {
+        .epochs = o->epochs,
+        .batch_size = o->batch,
+        .seed = o->net.seed,
+        .optim = {.kind = (bp_optimizer_kind)o->optimizer, .eta = (float)o->eta,
+                  .lambda = (float)o->lambda, .mu = (float)o->momentum,
+                  .clip_norm = (float)o->clip},
+        .schedule = {.kind = (bp_schedule_kind)o->schedule, .step_epochs = o->step_epochs,
+                     .gamma = (float)o->gamma, .eta_min = (float)o->eta_min},
+        .patience = o->patience,
+        .progress = on_progress,
+        .user = ps,
+    };
+    return cfg;
+}
+
 static int check_flags(const cli_command *cmd, const train_opts *o)
 {
     if ((o->data.train_csv != NULL) != (o->data.test_csv != NULL))
@@ -203,6 +221,14 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
     if (o->patience > 0 && o->validation == 0)
         fprintf(stderr, "backprop train: note: --patience without --validation stops early on the "
                 "test set\n");
+    /* Values each flag accepts alone but the library refuses together (or once rounded to float:
+     * --eta 1e-50 is 0): refused here, before any data is loaded. */
+    bp_train_config cfg = make_config(o, NULL);
+    float eta;
+    if (!(cfg.optim.eta > 0))
+        return cli_usage_error(cmd, "--eta %g is 0 as a float", o->eta);
+    if (bp_schedule_eta(&cfg.schedule, cfg.optim.eta, 0, cfg.epochs, &eta) != BP_OK)
+        return cli_usage_error(cmd, "--schedule: %s", bp_last_error());
     return cli_data_check(cmd, &o->data);
 }
 
@@ -233,24 +259,6 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
     if (o->log)
         return open_log(name, o->log, eval_name(o), &r->log_tmp, &r->log);
     return CLI_OK;
-}
-
-static bp_train_config make_config(const train_opts *o, progress_state *ps)
-{
-    bp_train_config cfg = {
-        .epochs = o->epochs,
-        .batch_size = o->batch,
-        .seed = o->net.seed,
-        .optim = {.kind = (bp_optimizer_kind)o->optimizer, .eta = (float)o->eta,
-                  .lambda = (float)o->lambda, .mu = (float)o->momentum,
-                  .clip_norm = (float)o->clip},
-        .schedule = {.kind = (bp_schedule_kind)o->schedule, .step_epochs = o->step_epochs,
-                     .gamma = (float)o->gamma, .eta_min = (float)o->eta_min},
-        .patience = o->patience,
-        .progress = on_progress,
-        .user = ps,
-    };
-    return cfg;
 }
 
 /* Train with SIGINT turned into a stop request. */

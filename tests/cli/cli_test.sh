@@ -156,6 +156,10 @@ run "${TRAIN[@]}" --epochs 0
 check "out-of-range number: exit 2" eval 'rc_is 2 && err_has "--epochs" && err_has "range"'
 run "${TRAIN[@]}" --eta 0.1x
 check "trailing characters in a number: exit 2" eval 'rc_is 2 && err_has "--eta"'
+run "${TRAIN[@]}" --eta 1e-50 --out u.bpn
+check "eta that is 0 as a float: exit 2" eval 'rc_is 2 && err_has "--eta" && [ ! -e u.bpn ]'
+run "${TRAIN[@]}" --eta 0.01 --schedule cosine --eta-min 1 --out u.bpn
+check "eta-min above eta: exit 2" eval 'rc_is 2 && err_has "eta_min" && [ ! -e u.bpn ]'
 run "${TRAIN[@]}" --layers 4-0-2 --out u.bpn --log u.csv
 check "--layers 4-0-2: exit 2" eval 'rc_is 2 && err_has "--layers" && err_has "width 0"'
 run "${TRAIN[@]}" --batch
