@@ -19,7 +19,8 @@
  *  - Cost convention: every cost and every gradient is the SUM over the samples of a batch (never
  *    the mean). Gradient functions ACCUMULATE into the caller's gradient block (g += dC/dtheta);
  *    zero it with bp_grad_zero first. The SGD step divides by the batch size m (w <- w - eta/m sum).
- *  - Every function returns a bp_status; results come back through out-parameters. On failure
+ *  - Every function that can fail returns a bp_status (only the *_free, name and version functions
+ *    do not); results come back through out-parameters. On failure
  *    nothing is leaked, no out-object is left half-built (out-pointers are set to NULL) and
  *    bp_last_error() says which argument or byte was wrong. The library never prints, never exits,
  *    never aborts and keeps no global mutable state except that thread-local message.
@@ -138,7 +139,8 @@ BP_API bp_status bp_net_create(bp_net **out, int num_layers, const int *sizes,
 BP_API void bp_net_free(bp_net *net);
 
 /* Fill the parameters by scheme from the project's generator seeded with seed: the same seed gives
- * the same bits on every machine and thread count. Errors: BP_ENULL, BP_EDIM (unknown scheme). */
+ * the same bits on every thread count and on every machine whose libm log, cos and sqrt agree
+ * (the generator itself is integer arithmetic). Errors: BP_ENULL, BP_EDIM (unknown scheme). */
 BP_API bp_status bp_net_init(bp_net *net, bp_init scheme, uint64_t seed);
 
 /* What a network is. Pointers stay valid (and unchanged) while the network lives. */
@@ -221,8 +223,7 @@ BP_API bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x
  *     the batch's outer products);
  * (D) grad b^l += Delta^l 1                              (cblas_sgemv against a ones vector).
  * Allocates nothing. Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch differs from the last forward, or
- * no forward has run),
- * BP_ELD, BP_EMISMATCH. */
+ * no forward has run), BP_ELD, BP_EMISMATCH. */
 BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                                    int ldx, const float *Y, int ldy, float *grad);
 
@@ -245,7 +246,8 @@ BP_API bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m);
  * (forward), eq. 5 (output error), eq. 9 (recursion), eq. 13 (weight gradient), eq. 17 (bias
  * gradient), with eq. 2 (the full chain rule) for a softmax output. Accumulates in double, calls no
  * BLAS, shares no arithmetic with the BLAS path; sigma' is computed from z, not from a, and the
- * output error is never fused to a - y, so it checks that fusion. It is the oracle of the tests and
+ * output error is the chain rule evaluated from z (never the BLAS path's fused a - y), so it checks
+ * that fusion. It is the oracle of the tests and
  * the baseline of the benchmark.
  * It allocates its double scratch on every call (it is a reference, not a hot path). */
 
