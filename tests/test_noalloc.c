@@ -1,0 +1,86 @@
+/* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step and
+ * every optimizer's step are run with malloc, calloc and realloc counted. The test executable is
+ * linked with -Wl,--wrap for those three, which redirects every call in the static library too. */
+#include "bp_test.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+
+static long allocations;
+
+void *__wrap_malloc(size_t n)
+{
+    allocations++;
+    return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    allocations++;
+    return __real_calloc(n, size);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    allocations++;
+    return __real_realloc(p, n);
+}
+
+static void hot_path_allocates_nothing(void **state)
+{
+    (void)state;
+    const int sizes[] = {6, 9, 7, 4};
+    const bp_activation acts[] = {BP_TANH, BP_RELU, BP_SOFTMAX};
+    bp_net *net = bpt_net(4, sizes, acts, BP_NLL);
+    bpt_ok(bp_net_init(net, BP_INIT_HE, 1));
+    bp_workspace *ws = bpt_ws(net, 8);
+    bpt_rng r = bpt_rng_make(5);
+    float *X = bpt_matrix(&r, 6, 8, 6, -1, 1, 0), *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, 4, 8, 4, 0);
+    float *grad = bpt_grad(net);
+    bp_optim *opt[4];
+    for (int k = 0; k < 4; k++) {
+        bp_optim_config cfg = {.kind = (bp_optimizer_kind)k, .eta = 0.01f, .lambda = 1, .mu = 0.9f,
+                               .clip_norm = 1};
+        bpt_ok(bp_optim_create(&opt[k], net, &cfg));
+    }
+    double cost;
+    int classes[8];
+
+    long before = allocations;
+    for (int rep = 0; rep < 3; rep++) {
+        bpt_ok(bp_grad_zero(net, grad));
+        bpt_ok(bp_forward(net, ws, X));
+        bpt_ok(bp_backward(net, ws, X, Y, grad));
+        bpt_ok(bp_forward_batch(net, ws, 8, X, 6));
+        bpt_ok(bp_cost_value(net, ws, Y, 4, &cost));
+        bpt_ok(bp_workspace_classes(ws, classes));
+        bpt_ok(bp_backward_batch(net, ws, 8, X, 6, Y, 4, grad));
+        bpt_ok(bp_sgd_step(net, grad, 0.01f, 8));
+        for (int k = 0; k < 4; k++)
+            bpt_ok(bp_optim_step(opt[k], net, grad, 8, 100, 0.01f));
+    }
+    assert_int_equal(allocations - before, 0);
+
+    /* The counter works: creating a workspace allocates. */
+    bp_workspace *other = bpt_ws(net, 2);
+    assert_true(allocations > before);
+    bp_workspace_free(other);
+
+    for (int k = 0; k < 4; k++)
+        bp_optim_free(opt[k]);
+    free(X);
+    free(Y);
+    free(grad);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(hot_path_allocates_nothing)};
+    return cmocka_run_group_tests_name("noalloc", tests, NULL, NULL);
+}
