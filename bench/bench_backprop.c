@@ -1,18 +1,45 @@
-/* Naive loops vs CBLAS, per sample (sgemv/sger) vs per batch (sgemm), on the same gradient.
+/* Training-step throughput of every path of the library against the naive loops, the bare BLAS
+ * calls of a step (the sgemm bound) and, when built with FANN, FANN's incremental training.
  *
- *   bench_backprop [LAYERS [BATCH [REPS]]]      e.g. bench_backprop 784-100-10 64 9
+ *   bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] [--budget SECONDS]
+ *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS]
  *
- * Without arguments it runs a fixed set of shapes. For each shape the three paths compute the
- * summed gradient of one batch; they run interleaved (naive, per-sample, batch, naive, ...) REPS
- * times and the table gives medians and the ratios naive/batch and per-sample/batch, so that a noisy
- * shared machine slows all three alike. Set OPENBLAS_NUM_THREADS to choose BLAS threads. */
+ * A step is forward + backward + SGD update of one mini-batch of B samples:
+ *   naive    bp_naive_backward (double index loops, no BLAS) and a loop update
+ *   sample   bp_forward + bp_backward per sample (sgemv, sger, saxpy), then bp_sgd_step
+ *   batch    bp_forward_batch + bp_backward_batch forced onto sgemm (BP_PATH_GEMM), bp_sgd_step
+ *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
+ *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
+ *   bound    only the BLAS calls of the batch step, same shapes, same threads, nothing between
+ *   infer    bp_forward_batch alone, default path (inference)
+ * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
+ * BLAS threads), then the paths run interleaved - naive, sample, batch, ... - REPS times, so a
+ * noisy machine slows all of them alike; REPS fits the time budget, at least 3. Reported: median
+ * samples/s (B / step time) with min-max, default step time / bound, and GFLOP/s of the default
+ * path with flops = 2 B sum_l n^l n^{l-1} (forward) + 2 B sum_l n^l n^{l-1} (eq. C) +
+ * 2 B sum_{l>=3} n^l n^{l-1} (eq. B), the multiply-adds of the matrix products only. */
 #include "backprop.h"
+#include "blas_core.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#ifdef BP_BENCH_FANN
+#include <floatfann.h>
+#endif
+
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        bp_status st_ = (call);                                                                    \
+        if (st_) {                                                                                 \
+            fprintf(stderr, "bench: %s: %s (%s)\n", #call, bp_strerror(st_), bp_last_error());    \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
 
 static double now(void)
 {
@@ -21,17 +48,41 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void *xmalloc(size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "bench: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    return p;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+/* ------------------------------------------------------------------------------- the grid */
+typedef struct net_spec {
+    const char *layers;
+    bp_activation hidden, output;
+    bp_cost cost;
+} net_spec;
+
+static const net_spec NETS[] = {
+    {"2-16-1", BP_SIGMOID, BP_SIGMOID, BP_QUADRATIC},
+    {"784-30-10", BP_SIGMOID, BP_SIGMOID, BP_QUADRATIC},
+    {"784-100-10", BP_SIGMOID, BP_SIGMOID, BP_QUADRATIC},
+    {"784-256-128-10", BP_RELU, BP_SOFTMAX, BP_NLL},
+    {"1024-1024-1024-10", BP_RELU, BP_SOFTMAX, BP_NLL},
+};
+enum { NUM_NETS = sizeof NETS / sizeof NETS[0], MAX_LIST = 16 };
+
+enum { NAIVE, SAMPLE, BATCH, DEFAULT, FANN, BOUND, INFER, IMPLS };
+static const char *const IMPL_NAME[IMPLS] = {"naive", "sample", "batch", "default",
+                                             "fann",  "bound",  "infer"};
 
 static int parse_layers(const char *spec, int *sizes)
 {
@@ -48,108 +99,387 @@ static int parse_layers(const char *spec, int *sizes)
     return 0;
 }
 
-#define CHECK(call)                                                                                \
-    do {                                                                                           \
-        bp_status st_ = (call);                                                                    \
-        if (st_) {                                                                                 \
-            fprintf(stderr, "bench: %s: %s (%s)\n", #call, bp_strerror(st_), bp_last_error());    \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+/* ----------------------------------------------------------------- one grid point's state */
+typedef struct point {
+    bp_net *net;
+    bp_workspace *ws_default, *ws_gemm;
+    int L, sizes[BP_MAX_LAYERS], batch;
+    size_t P;
+    float *X, *Y, *grad;
+    /* the bound's own buffers: activations, two deltas, ones, gradient */
+    float *act[BP_MAX_LAYERS + 1], *delta[2], *ones, *bgrad, *bparams;
+    bp_layer_view view[BP_MAX_LAYERS + 1];
+#ifdef BP_BENCH_FANN
+    struct fann *ann;
+#endif
+} point;
 
-enum { NAIVE, SAMPLE, BATCH, PATHS };
+static const float ETA = 1e-3f; /* small: a thousand steps must not drive the net anywhere odd */
 
-/* One timed gradient of the batch through path p. */
-static void run_path(int p, const bp_net *net, bp_workspace *ws, int n1, int nL, int batch,
-                     const float *X, const float *Y, float *grad)
+static void point_create(point *pt, const net_spec *spec, int batch)
 {
-    CHECK(bp_grad_zero(net, grad));
-    switch (p) {
-    case NAIVE: CHECK(bp_naive_backward(net, batch, X, n1, Y, nL, grad, NULL)); break;
+    memset(pt, 0, sizeof *pt);
+    pt->L = parse_layers(spec->layers, pt->sizes);
+    pt->batch = batch;
+    bp_activation acts[BP_MAX_LAYERS];
+    for (int i = 0; i < pt->L - 1; i++)
+        acts[i] = i == pt->L - 2 ? spec->output : spec->hidden;
+    CHECK(bp_net_create(&pt->net, pt->L, pt->sizes, acts, spec->cost));
+    CHECK(bp_net_init(pt->net, spec->hidden == BP_RELU ? BP_INIT_HE : BP_INIT_XAVIER, 1));
+    CHECK(bp_workspace_create(&pt->ws_default, pt->net, batch));
+    CHECK(bp_workspace_create(&pt->ws_gemm, pt->net, batch));
+    CHECK(bp_workspace_set_path(pt->ws_gemm, BP_PATH_GEMM));
+    bp_net_info info;
+    CHECK(bp_net_describe(pt->net, &info));
+    pt->P = info.num_params;
+    int n1 = pt->sizes[0], nL = pt->sizes[pt->L - 1], maxw = 0;
+    pt->X = xmalloc(sizeof(float) * (size_t)n1 * (size_t)batch);
+    pt->Y = xmalloc(sizeof(float) * (size_t)nL * (size_t)batch);
+    for (size_t i = 0; i < (size_t)n1 * (size_t)batch; i++)
+        pt->X[i] = (float)(0.5 + 0.5 * sin(0.1 * (double)i));
+    for (int j = 0; j < batch; j++) /* one-hot targets (a single output: 0 or 1) */
+        pt->Y[(size_t)j * (size_t)nL + (size_t)(j % nL)] = nL == 1 ? (float)(j % 2) : 1.0f;
+    pt->grad = xmalloc(sizeof(float) * pt->P);
+    pt->bgrad = xmalloc(sizeof(float) * pt->P);
+    pt->bparams = xmalloc(sizeof(float) * pt->P);
+    for (int l = 2; l <= pt->L; l++) {
+        CHECK(bp_net_layer(pt->net, l, &pt->view[l]));
+        pt->act[l] = xmalloc(sizeof(float) * (size_t)pt->sizes[l - 1] * (size_t)batch);
+        if (pt->sizes[l - 1] > maxw)
+            maxw = pt->sizes[l - 1];
+    }
+    for (int k = 0; k < 2; k++)
+        pt->delta[k] = xmalloc(sizeof(float) * (size_t)maxw * (size_t)batch);
+    pt->ones = xmalloc(sizeof(float) * (size_t)batch);
+    for (int j = 0; j < batch; j++)
+        pt->ones[j] = 1.0f;
+#ifdef BP_BENCH_FANN
+    unsigned layers[BP_MAX_LAYERS];
+    for (int i = 0; i < pt->L; i++)
+        layers[i] = (unsigned)pt->sizes[i];
+    pt->ann = fann_create_standard_array((unsigned)pt->L, layers);
+    if (!pt->ann) {
+        fprintf(stderr, "bench: fann_create_standard_array failed\n");
+        exit(1);
+    }
+    fann_set_activation_function_hidden(pt->ann, FANN_SIGMOID);
+    fann_set_activation_function_output(pt->ann, FANN_SIGMOID);
+    fann_set_training_algorithm(pt->ann, FANN_TRAIN_INCREMENTAL);
+    fann_set_learning_rate(pt->ann, ETA);
+#endif
+}
+
+static void point_free(point *pt)
+{
+    bp_workspace_free(pt->ws_default);
+    bp_workspace_free(pt->ws_gemm);
+    bp_net_free(pt->net);
+    free(pt->X);
+    free(pt->Y);
+    free(pt->grad);
+    free(pt->bgrad);
+    free(pt->bparams);
+    for (int l = 2; l <= pt->L; l++)
+        free(pt->act[l]);
+    free(pt->delta[0]);
+    free(pt->delta[1]);
+    free(pt->ones);
+#ifdef BP_BENCH_FANN
+    fann_destroy(pt->ann);
+#endif
+}
+
+/* The BLAS calls of one batched step (src/blas.c's bp_forward_batch + bp_backward_batch, then
+ * bp_sgd_step's saxpy) with nothing between them: what the step would cost if the elementwise
+ * kernels and the checks were free. */
+static void bound_step(point *pt)
+{
+    const float *w;
+    CHECK(bp_net_params_const(pt->net, &w));
+    int B = pt->batch, L = pt->L;
+    const float *prev = pt->X;
+    for (int l = 2; l <= L; l++) {
+        const bp_layer_view *v = &pt->view[l];
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, v->rows, B, v->cols, 1.0f,
+                    w + v->w_offset, v->rows, prev, v->cols, 0.0f, pt->act[l], v->rows);
+        prev = pt->act[l];
+    }
+    for (int l = L; l >= 2; l--) {
+        const bp_layer_view *v = &pt->view[l];
+        const float *aprev = l == 2 ? pt->X : pt->act[l - 1];
+        float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
+                    aprev, v->cols, 1.0f, pt->bgrad + v->w_offset, v->rows);
+        cblas_sgemv(CblasColMajor, CblasNoTrans, v->rows, B, 1.0f, d, v->rows, pt->ones, 1, 1.0f,
+                    pt->bgrad + v->b_offset, 1);
+        if (l > 2)
+            cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
+                        w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);
+    }
+    cblas_saxpy((int)pt->P, -ETA / (float)B, pt->bgrad, 1, pt->bparams, 1);
+}
+
+static void sgd(point *pt)
+{
+    CHECK(bp_sgd_step(pt->net, pt->grad, ETA, pt->batch));
+}
+
+static void run_impl(int impl, point *pt)
+{
+    int B = pt->batch, n1 = pt->sizes[0], nL = pt->sizes[pt->L - 1];
+    switch (impl) {
+    case NAIVE: {
+        float *w;
+        CHECK(bp_grad_zero(pt->net, pt->grad));
+        CHECK(bp_naive_backward(pt->net, B, pt->X, n1, pt->Y, nL, pt->grad, NULL));
+        CHECK(bp_net_params(pt->net, &w));
+        for (size_t i = 0; i < pt->P; i++)
+            w[i] -= ETA / (float)B * pt->grad[i];
+        break;
+    }
     case SAMPLE:
-        for (int j = 0; j < batch; j++) {
-            const float *x = X + (size_t)j * (size_t)n1, *y = Y + (size_t)j * (size_t)nL;
-            CHECK(bp_forward(net, ws, x));
-            CHECK(bp_backward(net, ws, x, y, grad));
+        CHECK(bp_grad_zero(pt->net, pt->grad));
+        for (int j = 0; j < B; j++) {
+            const float *x = pt->X + (size_t)j * (size_t)n1, *y = pt->Y + (size_t)j * (size_t)nL;
+            CHECK(bp_forward(pt->net, pt->ws_default, x));
+            CHECK(bp_backward(pt->net, pt->ws_default, x, y, pt->grad));
         }
+        sgd(pt);
         break;
     case BATCH:
-        CHECK(bp_forward_batch(net, ws, batch, X, n1));
-        CHECK(bp_backward_batch(net, ws, batch, X, n1, Y, nL, grad));
+    case DEFAULT: {
+        bp_workspace *ws = impl == BATCH ? pt->ws_gemm : pt->ws_default;
+        CHECK(bp_grad_zero(pt->net, pt->grad));
+        CHECK(bp_forward_batch(pt->net, ws, B, pt->X, n1));
+        CHECK(bp_backward_batch(pt->net, ws, B, pt->X, n1, pt->Y, nL, pt->grad));
+        sgd(pt);
         break;
+    }
+    case FANN:
+#ifdef BP_BENCH_FANN
+        for (int j = 0; j < B; j++)
+            fann_train(pt->ann, pt->X + (size_t)j * (size_t)n1, pt->Y + (size_t)j * (size_t)nL);
+#endif
+        break;
+    case BOUND: bound_step(pt); break;
+    case INFER: CHECK(bp_forward_batch(pt->net, pt->ws_default, B, pt->X, n1)); break;
     }
 }
 
-static void bench(const char *spec, int batch, int reps)
-{
-    int sizes[BP_MAX_LAYERS], L = parse_layers(spec, sizes);
-    if (!L || batch < 1 || reps < 1) {
-        fprintf(stderr, "bench: bad arguments '%s' %d %d\n", spec, batch, reps);
-        exit(2);
-    }
-    bp_activation acts[BP_MAX_LAYERS];
-    for (int i = 0; i < L - 1; i++)
-        acts[i] = i == L - 2 ? BP_SOFTMAX : BP_RELU;
-    bp_net *net;
-    bp_workspace *ws;
-    CHECK(bp_net_create(&net, L, sizes, acts, BP_NLL));
-    CHECK(bp_net_init(net, BP_INIT_HE, 1));
-    CHECK(bp_workspace_create(&ws, net, batch));
-    bp_net_info info;
-    CHECK(bp_net_describe(net, &info));
-    int n1 = sizes[0], nL = sizes[L - 1];
-    float *X = malloc(sizeof *X * (size_t)n1 * (size_t)batch);
-    float *Y = calloc((size_t)nL * (size_t)batch, sizeof *Y);
-    float *grad = malloc(sizeof *grad * info.num_params);
-    double *t = malloc(sizeof *t * PATHS * (size_t)reps);
-    if (!X || !Y || !grad || !t) {
-        fprintf(stderr, "bench: out of memory\n");
-        exit(1);
-    }
-    for (size_t i = 0; i < (size_t)n1 * (size_t)batch; i++)
-        X[i] = (float)(0.5 + 0.5 * sin(0.1 * (double)i));
-    for (int j = 0; j < batch; j++)
-        Y[(size_t)j * (size_t)nL + (size_t)(j % nL)] = 1.0f;
+/* -------------------------------------------------------------------------------- results */
+typedef struct result {
+    double med[IMPLS], min[IMPLS], max[IMPLS]; /* seconds per step */
+    int reps;
+} result;
 
-    for (int p = 0; p < PATHS; p++) /* warm-up: page in buffers, start BLAS threads */
-        run_path(p, net, ws, n1, nL, batch, X, Y, grad);
-    for (int r = 0; r < reps; r++)
-        for (int p = 0; p < PATHS; p++) {
-            double t0 = now();
-            run_path(p, net, ws, n1, nL, batch, X, Y, grad);
-            t[p * reps + r] = now() - t0;
+static int impl_enabled(int impl)
+{
+#ifdef BP_BENCH_FANN
+    (void)impl;
+    return 1;
+#else
+    return impl != FANN;
+#endif
+}
+
+static void measure(point *pt, double budget, result *res)
+{
+    double once = 0, t0;
+    for (int i = 0; i < IMPLS; i++)
+        if (impl_enabled(i)) {
+            t0 = now();
+            run_impl(i, pt);
+            once += now() - t0;
         }
-    double med[PATHS];
-    for (int p = 0; p < PATHS; p++)
-        med[p] = median(t + p * reps, reps);
-    double flops = 0; /* 2 x multiply-adds of forward and (C) for every layer, (B) but for l = 2 */
-    for (int l = 1; l < L; l++)
-        flops += 2.0 * (l == 1 ? 2.0 : 3.0) * sizes[l] * sizes[l - 1] * batch;
-    printf("%-18s %6d %12.3f %12.3f %12.3f %10.1f %10.1f %10.2f\n", spec, batch, 1e3 * med[NAIVE],
-           1e3 * med[SAMPLE], 1e3 * med[BATCH], med[NAIVE] / med[BATCH], med[SAMPLE] / med[BATCH],
-           flops / med[BATCH] * 1e-9);
-    free(X);
-    free(Y);
-    free(grad);
+    int reps = (int)(budget / once);
+    reps = reps < 3 ? 3 : reps > 31 ? 31 : reps;
+    double *t = xmalloc(sizeof *t * IMPLS * (size_t)reps);
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < IMPLS; i++)
+            if (impl_enabled(i)) {
+                t0 = now();
+                run_impl(i, pt);
+                t[i * reps + r] = now() - t0;
+            }
+    res->reps = reps;
+    for (int i = 0; i < IMPLS; i++) {
+        double *v = t + i * reps;
+        qsort(v, (size_t)reps, sizeof *v, cmp_double);
+        res->min[i] = v[0];
+        res->max[i] = v[reps - 1];
+        res->med[i] = reps % 2 ? v[reps / 2] : 0.5 * (v[reps / 2 - 1] + v[reps / 2]);
+    }
     free(t);
-    bp_workspace_free(ws);
-    bp_net_free(net);
+}
+
+static double step_flops(const point *pt)
+{
+    double f = 0;
+    for (int l = 2; l <= pt->L; l++)
+        f += 2.0 * (l == 2 ? 2.0 : 3.0) * pt->sizes[l - 1] * pt->sizes[l - 2] * pt->batch;
+    return f;
+}
+
+/* samples/s as a short string: 812, 12.3k, 4.56M */
+static const char *rate(char *buf, double samples_per_s)
+{
+    if (samples_per_s >= 1e6)
+        snprintf(buf, 16, "%.2fM", samples_per_s * 1e-6);
+    else if (samples_per_s >= 1e3)
+        snprintf(buf, 16, "%.1fk", samples_per_s * 1e-3);
+    else
+        snprintf(buf, 16, "%.0f", samples_per_s);
+    return buf;
+}
+
+static void print_header(void)
+{
+    printf("| network | B | thr |");
+    for (int i = 0; i < IMPLS; i++)
+        if (impl_enabled(i) && i != BOUND)
+            printf(" %s |", IMPL_NAME[i]);
+    printf(" default/bound | batch/naive | default/best | GFLOP/s |\n|---|--:|--:|");
+    for (int i = 0; i < IMPLS; i++)
+        if (impl_enabled(i) && i != BOUND)
+            printf("--:|");
+    printf("--:|--:|--:|--:|\n");
+}
+
+static void print_row(const point *pt, const char *layers, int threads, const result *r)
+{
+    char a[16], b[16], c[16];
+    int B = pt->batch;
+    printf("| %s | %d | %d |", layers, B, threads);
+    for (int i = 0; i < IMPLS; i++)
+        if (impl_enabled(i) && i != BOUND) {
+            if (i == DEFAULT)
+                printf(" **%s** (%s-%s) |", rate(a, B / r->med[i]), rate(b, B / r->max[i]),
+                       rate(c, B / r->min[i]));
+            else
+                printf(" %s |", rate(a, B / r->med[i]));
+        }
+    double best = fmin(r->med[SAMPLE], fmin(r->med[BATCH], r->med[DEFAULT]));
+    printf(" %.2f | %.1f | %.2f | %.1f |\n", r->med[DEFAULT] / r->med[BOUND],
+           r->med[NAIVE] / r->med[BATCH], r->med[DEFAULT] / best,
+           step_flops(pt) / r->med[DEFAULT] * 1e-9);
+    fflush(stdout);
+}
+
+static void csv_row(FILE *csv, const point *pt, const char *layers, int threads, const result *r)
+{
+    for (int i = 0; i < IMPLS; i++)
+        if (impl_enabled(i))
+            fprintf(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g\n", layers, pt->batch, threads,
+                    IMPL_NAME[i], r->reps, r->med[i], r->min[i], r->max[i],
+                    pt->batch / r->med[i], step_flops(pt) / r->med[i] * 1e-9);
+}
+
+/* gnuplot: samples/s against B, one line per path, for one network and each thread count. */
+static int plot(const char *csv_path, const char *png, const char *layers)
+{
+    FILE *gp = popen("gnuplot", "w");
+    if (!gp)
+        return -1;
+    fprintf(gp,
+            "set terminal pngcairo size 900,560\nset output '%s'\nset datafile separator ','\n"
+            "set logscale xy\nset key left top\nset grid\nset xlabel 'batch size B'\n"
+            "set ylabel 'training samples/s (median)'\nset title 'backprop %s: one training step "
+            "(forward + backward + SGD update)'\nplot ",
+            png, layers);
+    const char *sep = "";
+    for (int thr = 1; thr <= 2; thr++)
+        for (int i = 0; i < IMPLS; i++)
+            if (impl_enabled(i) && i != INFER) {
+                fprintf(gp,
+                        "%s'%s' using ($1 eq '%s' && $3 == %d && strcol(4) eq '%s' ? $2 : 1/0):9 "
+                        "with linespoints title '%s, %d thread%s'",
+                        sep, csv_path, layers, thr, IMPL_NAME[i], IMPL_NAME[i], thr,
+                        thr > 1 ? "s" : "");
+                sep = ", ";
+            }
+    fprintf(gp, "\n");
+    return pclose(gp);
+}
+
+static int parse_list(const char *s, int *out)
+{
+    int n = 0;
+    for (char *end; *s && n < MAX_LIST; s = *end ? end + 1 : end) {
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 1 << 20 || (*end && *end != ','))
+            return 0;
+        out[n++] = (int)v;
+    }
+    return n;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] "
+                    "[--budget SECONDS] [--csv FILE] [--plot FILE.png] [--plot-net LAYERS]\n");
+    exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    printf("%-18s %6s %12s %12s %12s %10s %10s %10s\n", "layers", "batch", "naive ms",
-           "sample ms", "batch ms", "naive/bat", "sample/bat", "GFLOP/s");
-    if (argc > 1) {
-        bench(argv[1], argc > 2 ? atoi(argv[2]) : 64, argc > 3 ? atoi(argv[3]) : 9);
-        return 0;
+    const char *nets = NULL, *csv_path = "bench.csv", *png = NULL, *plot_net = "784-100-10";
+    int batches[MAX_LIST] = {1, 10, 32, 128, 1024}, nb = 5, threads[MAX_LIST] = {1, 2}, nt = 2;
+    double budget = 1.0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!val)
+            usage();
+        i++;
+        if (!strcmp(arg, "--nets"))
+            nets = val;
+        else if (!strcmp(arg, "--batches"))
+            nb = parse_list(val, batches);
+        else if (!strcmp(arg, "--threads"))
+            nt = parse_list(val, threads);
+        else if (!strcmp(arg, "--budget"))
+            budget = atof(val);
+        else if (!strcmp(arg, "--csv"))
+            csv_path = val;
+        else if (!strcmp(arg, "--plot"))
+            png = val;
+        else if (!strcmp(arg, "--plot-net"))
+            plot_net = val;
+        else
+            usage();
+        if (!nb || !nt || !(budget > 0))
+            usage();
     }
-    static const struct {
-        const char *layers;
-        int batch;
-    } cases[] = {{"784-30-10", 10}, {"784-30-10", 64}, {"784-100-10", 64},
-                 {"784-512-10", 64}, {"784-256-128-10", 128}, {"1000-1000-1000", 32}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        bench(cases[i].layers, cases[i].batch, 9);
+    blas_core_upgrade(argv);
+    FILE *csv = fopen(csv_path, "w");
+    if (!csv) {
+        perror(csv_path);
+        return 1;
+    }
+    fprintf(csv, "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops\n");
+    printf("BLAS: %s, kernels %s\n\n", openblas_get_config(), blas_core_name());
+    print_header();
+    for (int n = 0; n < NUM_NETS; n++) {
+        if (nets && !strstr(nets, NETS[n].layers))
+            continue;
+        for (int b = 0; b < nb; b++)
+            for (int t = 0; t < nt; t++) {
+                openblas_set_num_threads(threads[t]);
+                point pt;
+                result res;
+                point_create(&pt, &NETS[n], batches[b]);
+                measure(&pt, budget, &res);
+                print_row(&pt, NETS[n].layers, threads[t], &res);
+                csv_row(csv, &pt, NETS[n].layers, threads[t], &res);
+                point_free(&pt);
+            }
+    }
+    if (fclose(csv)) {
+        perror(csv_path);
+        return 1;
+    }
+    if (png && plot(csv_path, png, plot_net)) {
+        fprintf(stderr, "bench: gnuplot failed or is not installed; %s not written\n", png);
+        return 1;
+    }
     return 0;
 }

@@ -28,6 +28,14 @@
  *    checked for overflow before an allocation.
  *  - Threads: a bp_net is read-only during forward/backward; several threads may share one network
  *    as long as each has its own bp_workspace and gradient block.
+ *  - ABI: the shared library is libbackprop.so.MAJOR (BP_VERSION_MAJOR) and exports only the
+ *    functions declared here. Part of the ABI, changed only with MAJOR (also before 1.0): every
+ *    signature, every enum value (pinned by explicit numbers, new ones only appended) and the
+ *    layout of the structs the caller fills or reads (bp_net_info, bp_layer_view,
+ *    bp_gradcheck_options, bp_dataset, bp_optim_config, bp_schedule, bp_progress, bp_parallel,
+ *    bp_train_config). bp_net, bp_workspace and bp_optim are opaque and may change freely. A minor
+ *    release only adds functions and enum values. Zero-initialise the structs ({0}) and set the
+ *    fields you need: zero is the documented default of every optional field.
  */
 #ifndef BACKPROP_H_INCLUDED
 #define BACKPROP_H_INCLUDED
@@ -54,17 +62,20 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------- version */
-#define BP_VERSION_MAJOR 0
-#define BP_VERSION_MINOR 1
-#define BP_VERSION_PATCH 0
+#define BP_VERSION_MAJOR 0 /* the ABI: incremented by a release that breaks it (the SONAME) */
+#define BP_VERSION_MINOR 1 /* incremented by a release that adds functions or enum values */
+#define BP_VERSION_PATCH 0 /* incremented by a release that only fixes */
+/* The version of this header as one number, MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define BP_VERSION_NUMBER (BP_VERSION_MAJOR * 10000 + BP_VERSION_MINOR * 100 + BP_VERSION_PATCH)
 
 /* Runtime version, BP_VERSION_NUMBER of the library actually linked. */
 BP_API int bp_version_number(void);
 
 /* ---------------------------------------------------------------- status */
+/* What a call that can fail returns. The values are pinned (ABI, tests/test_abi.c): new codes are
+ * only appended. */
 typedef enum bp_status {
-    BP_OK = 0,
+    BP_OK = 0,           /* success */
     BP_ENULL = 1,        /* a required pointer argument was NULL */
     BP_EDIM = 2,         /* a size, count or index was zero, negative or out of range */
     BP_EOVERFLOW = 3,    /* a size product does not fit size_t or int */
@@ -89,6 +100,7 @@ BP_API const char *bp_strerror(bp_status status);
 BP_API const char *bp_last_error(void);
 
 /* ---------------------------------------------------------------- network description */
+/* The activation sigma of a layer (model files store these values). */
 typedef enum bp_activation {
     BP_SIGMOID = 0,    /* 1/(1+e^-z), computed without overflow for any finite z */
     BP_TANH = 1,
@@ -98,8 +110,9 @@ typedef enum bp_activation {
     BP_SOFTMAX = 5     /* output layer only; max subtracted before exp */
 } bp_activation;
 
-#define BP_LEAKY_SLOPE 0.01f
+#define BP_LEAKY_SLOPE 0.01f /* the slope of BP_LEAKY_RELU for z <= 0 */
 
+/* The cost C(y, a^L) of one sample (model files store these values). */
 typedef enum bp_cost {
     BP_QUADRATIC = 0,     /* C = 1/2 ||y - a^L||^2, any output activation */
     BP_CROSS_ENTROPY = 1, /* C = -sum_j [y_j ln a_j + (1-y_j) ln(1-a_j)], sigmoid output only */
@@ -108,6 +121,7 @@ typedef enum bp_cost {
                              equals a sum(y) - y only then */
 } bp_cost;
 
+/* How bp_net_init draws the parameters; N(0,v) is a normal of mean 0 and variance v. */
 typedef enum bp_init {
     BP_INIT_LARGE = 0,  /* w ~ N(0,1),          b ~ N(0,1)  (Nielsen's first network) */
     BP_INIT_SCALED = 1, /* w ~ N(0,1/n^{l-1}),  b ~ N(0,1)  (Nielsen's network2 default) */
@@ -117,8 +131,8 @@ typedef enum bp_init {
 
 /* Name of an activation/cost/init ("sigmoid", "quadratic", "he"), NULL for an unknown value. */
 BP_API const char *bp_activation_name(bp_activation a);
-BP_API const char *bp_cost_name(bp_cost c);
-BP_API const char *bp_init_name(bp_init i);
+BP_API const char *bp_cost_name(bp_cost c); /* "quadratic", "cross-entropy", "nll"; NULL if unknown */
+BP_API const char *bp_init_name(bp_init i); /* "large", "scaled", "xavier", "he"; NULL if unknown */
 
 /* Largest layer width and layer count accepted (model files are checked against them too). */
 #define BP_MAX_LAYERS 64
@@ -148,25 +162,28 @@ typedef struct bp_net_info {
     int num_layers;                  /* L */
     const int *sizes;                /* n^1..n^L, num_layers entries */
     const bp_activation *activations;/* layers 2..L, num_layers-1 entries */
-    bp_cost cost;
+    bp_cost cost;                    /* the cost of the output layer */
     size_t num_params;               /* P: floats in the parameter (and gradient) block */
 } bp_net_info;
+/* *info = what net is (overwritten). Errors: BP_ENULL. */
 BP_API bp_status bp_net_describe(const bp_net *net, bp_net_info *info);
 
 /* The parameter block [w^2 | b^2 | ... | w^L | b^L], num_params floats, owned by the network.
  * The caller may read and write it (an optimizer does); not during another thread's forward. */
 BP_API bp_status bp_net_params(bp_net *net, float **params);
+/* The same block, read-only, from a const network. Errors: BP_ENULL. */
 BP_API bp_status bp_net_params_const(const bp_net *net, const float **params);
 
 /* Where layer l (2..L) lives inside any block of the parameter layout (parameters or gradient):
  * w^l = block + w_offset (rows x cols, leading dimension ld = rows), b^l = block + b_offset (rows). */
 typedef struct bp_layer_view {
-    size_t w_offset;
-    size_t b_offset;
+    size_t w_offset; /* floats from the block's start to w^l */
+    size_t b_offset; /* floats from the block's start to b^l */
     int rows; /* n^l */
     int cols; /* n^{l-1} */
     int ld;   /* = rows */
 } bp_layer_view;
+/* *view = where layer l lives (overwritten). Errors: BP_ENULL, BP_EDIM (l outside 2..L). */
 BP_API bp_status bp_net_layer(const bp_net *net, int l, bp_layer_view *view);
 
 /* g[0..num_params-1] = 0. Errors: BP_ENULL. */
@@ -181,7 +198,22 @@ typedef struct bp_workspace bp_workspace; /* opaque: activations of every layer,
  * BP_ENOMEM.
  * Ownership: *out is the caller's; release with bp_workspace_free (NULL is a no-op). */
 BP_API bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch);
+/* Release a workspace. NULL is a no-op. */
 BP_API void bp_workspace_free(bp_workspace *ws);
+
+/* Which kernels the batched passes (bp_forward_batch, bp_backward_batch) of a workspace run.
+ * Every path computes the same equations on the same buffers; they differ in speed only, and in
+ * the last bits of the results (summation order).
+ *  - BP_PATH_AUTO (the default): per layer and batch, the fastest of the two below on the
+ *    measured grid of bench/ - sgemm for products big enough to amortise a BLAS call, the
+ *    project's own loops where the call's overhead, or waking BLAS threads, costs more than the
+ *    product (tiny layers, batch 1 on small layers);
+ *  - BP_PATH_GEMM: always cblas_sgemm (and sgemv for the bias gradient), whatever the shape;
+ *  - BP_PATH_LOOPS: always the project's own single-threaded float loops, no BLAS.
+ * Errors: BP_ENULL, BP_EDIM (path is not a bp_path). */
+typedef enum bp_path { BP_PATH_AUTO = 0, BP_PATH_GEMM = 1, BP_PATH_LOOPS = 2 } bp_path;
+/* Run ws's batched passes on the kernels of path (see bp_path). Errors: BP_ENULL, BP_EDIM. */
+BP_API bp_status bp_workspace_set_path(bp_workspace *ws, bp_path path);
 
 /* Forward pass, one sample (eq. 15): for l = 2..L, z^l = w^l a^{l-1} + b^l (cblas_sgemv),
  * then +b and sigma in one fused pass. x: n^1 floats. The activations stay in ws (column 0).
@@ -262,6 +294,7 @@ BP_API bp_status bp_naive_backward(const bp_net *net, int batch, const float *X,
                                    const float *Y, int ldy, float *grad, double *cost);
 
 /* ---------------------------------------------------------------- gradient check */
+/* Options of bp_gradcheck; zero fields select the defaults. */
 typedef struct bp_gradcheck_options {
     double step;          /* central-difference step h, in double; 0 selects 1e-6 */
     int per_layer;        /* parameters checked per layer, drawn at random; 0 = all of them */
@@ -305,6 +338,7 @@ BP_API void bp_dataset_free(bp_dataset *ds);
 BP_API bp_status bp_dataset_load_idx(bp_dataset *out, const char *images_path,
                                      const char *labels_path, int num_classes);
 
+/* What the last columns of a CSV file hold (bp_dataset_load_csv). */
 typedef enum bp_csv_kind {
     BP_CSV_CLASSES = 0, /* features..., label: the last column is an integer in [0, n) */
     BP_CSV_TARGETS = 1  /* features..., t_1..t_n: the last n columns are regression targets */
@@ -328,7 +362,8 @@ BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *ta
  * the same directory (path + ".tmp.PID.N", created exclusively with mode 0666 less the umask, as
  * any new file), flushed, fsynced and renamed over path: an interrupted or failed save never destroys a previous
  * model, and a failed one removes its temporary file (a killed process may leave it behind).
- * Errors: BP_ENULL, BP_ENOMEM (the temporary name), BP_EIO (detail: path and the system error). */
+ * Errors: BP_ENULL, BP_ENOMEM (the temporary name or its stream), BP_EIO (detail: path and the
+ * system error). */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
 /* Read a model file written by bp_model_save. Every field is validated against the limits
@@ -341,6 +376,7 @@ BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 BP_API bp_status bp_model_load(bp_net **out, const char *path);
 
 /* ---------------------------------------------------------------- optimizers */
+/* The update rule of bp_optim_step, with g the mean gradient (clipped, plus L2). */
 typedef enum bp_optimizer_kind {
     BP_OPT_SGD = 0,      /* theta <- theta - eta g */
     BP_OPT_MOMENTUM = 1, /* v <- mu v - eta g; theta <- theta + v */
@@ -348,19 +384,23 @@ typedef enum bp_optimizer_kind {
     BP_OPT_ADAM = 3      /* m,v moments with bias correction (Kingma & Ba) */
 } bp_optimizer_kind;
 
+/* The learning rate of each epoch (bp_schedule_eta), from the base rate eta. */
 typedef enum bp_schedule_kind {
     BP_LR_CONSTANT = 0, /* eta */
     BP_LR_STEP = 1,     /* eta * gamma^floor(epoch / step_epochs) */
     BP_LR_COSINE = 2    /* eta_min + (eta - eta_min)(1 + cos(pi epoch / epochs)) / 2 */
 } bp_schedule_kind;
 
+/* An optimizer: its rule, base learning rate and hyper-parameters; zero fields not used by the
+ * rule are ignored, zero Adam fields select the defaults. */
 typedef struct bp_optim_config {
-    bp_optimizer_kind kind;
+    bp_optimizer_kind kind; /* the update rule */
     float eta;          /* learning rate, > 0 */
     float lambda;       /* L2 weight decay on weights (not biases), >= 0: the step uses
                            g = sum/m + (lambda/n) w, so SGD gives w <- (1 - eta lambda/n) w - eta/m sum */
     float mu;           /* momentum coefficient in [0,1) for MOMENTUM and NESTEROV */
-    float beta1, beta2; /* Adam, in [0,1); 0 and 0 select 0.9 and 0.999 */
+    float beta1;        /* Adam, first-moment decay in [0,1); 0 selects 0.9 */
+    float beta2;        /* Adam, second-moment decay in [0,1); 0 selects 0.999 */
     float epsilon;      /* Adam, > 0; 0 selects 1e-8 */
     float clip_norm;    /* if > 0, g is scaled so that ||g||_2 <= clip_norm (before L2); 0 = off */
 } bp_optim_config;
@@ -370,6 +410,7 @@ typedef struct bp_optim bp_optim; /* opaque: configuration and state (velocity, 
 /* State for optimizing net with cfg; allocates P or 2P floats once. Errors: BP_ENULL, BP_EDIM
  * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon or clip_norm out of domain), BP_ENOMEM. */
 BP_API bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg);
+/* Release an optimizer. NULL is a no-op. */
 BP_API void bp_optim_free(bp_optim *opt);
 
 /* One step on net's parameters with grad = the SUM of m per-sample gradients (as accumulated by
@@ -382,8 +423,9 @@ BP_API void bp_optim_free(bp_optim *opt);
 BP_API bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n,
                                float eta);
 
+/* A learning-rate schedule; zero is the constant rate. */
 typedef struct bp_schedule {
-    bp_schedule_kind kind;
+    bp_schedule_kind kind; /* the formula */
     int step_epochs; /* STEP: epochs between decays, >= 1 */
     float gamma;     /* STEP: factor per decay, in (0,1] */
     float eta_min;   /* COSINE: final rate, >= 0 */
@@ -395,9 +437,10 @@ BP_API bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, in
                                  float *eta);
 
 /* ---------------------------------------------------------------- training */
+/* What bp_train reports to its progress callback. */
 typedef struct bp_progress {
     int epoch;            /* 0-based */
-    int epochs;
+    int epochs;           /* of the run */
     int batch;            /* batches done in this epoch */
     int batches;          /* batches per epoch */
     double loss;          /* mean cost per sample over the epoch so far */
@@ -413,16 +456,72 @@ typedef struct bp_progress {
  * Return non-zero to stop training (bp_train then returns BP_ESTOPPED). */
 typedef int (*bp_progress_fn)(const bp_progress *p, void *user);
 
+/* Data parallelism across processes (ranks), with no transport in the library: the caller supplies
+ * a sum over ranks (the MPI component, backprop_mpi.h, supplies one over MPI_Allreduce). */
+typedef enum bp_reduce_type {
+    BP_REDUCE_FLOAT = 0, /* data is float[count] */
+    BP_REDUCE_DOUBLE = 1 /* data is double[count] */
+} bp_reduce_type;
+
+/* Replace data[0..count-1] on every rank by the elementwise sum over all ranks, in place. Every
+ * rank must receive the same bits (the result of one reduction, not each rank's own summation
+ * order); that is what keeps the parameters identical. Called collectively: by every rank, the
+ * same number of times, with the same count and type. Returns BP_OK, or any other status to fail
+ * training on that rank. */
+typedef bp_status (*bp_reduce_fn)(void *data, size_t count, bp_reduce_type type, void *ctx);
+
+/* The ranks of a data-parallel run and their sum (bp_train_config.parallel). */
+typedef struct bp_parallel {
+    int rank;          /* this process, 0..ranks-1 */
+    int ranks;         /* >= 1 */
+    bp_reduce_fn sum;  /* the sum over ranks; required */
+    void *ctx;         /* passed to sum */
+} bp_parallel;
+
+/* A training run of bp_train; zero optional fields are the defaults. */
 typedef struct bp_train_config {
     int epochs;              /* >= 1 */
-    int batch_size;          /* >= 1 */
+    int batch_size;          /* >= 1; with parallel, the GLOBAL mini-batch (all ranks together) */
     uint64_t seed;           /* shuffling order */
-    bp_optim_config optim;
-    bp_schedule schedule;
+    bp_optim_config optim;   /* the optimizer and its base learning rate */
+    bp_schedule schedule;    /* the learning rate per epoch */
     int patience;            /* early stopping: stop after this many epochs without a better
                                 evaluation accuracy and restore the best parameters; 0 = off */
     bp_progress_fn progress; /* may be NULL */
-    void *user;
+    void *user;              /* passed to progress */
+    /* Synchronous data-parallel SGD; NULL = this process alone. Every rank calls bp_train with the
+     * same network, data, eval set and configuration. Each global mini-batch (positions
+     * [k*batch_size, k*batch_size + b) of the permutation every rank draws from seed) is split as
+     * rank r taking its positions [r*b/ranks, (r+1)*b/ranks) (integer division: shares differ by at
+     * most one sample, a rank may get none when b < ranks). Each rank backpropagates its share,
+     * the gradient block is summed over ranks (one sum call per step), and every rank takes the
+     * same optimizer step with m = b. The evaluation set is sharded the same way and its sums
+     * reduced. A hash of the parameters (and of the data size, batch size, seed and epochs) is
+     * compared across ranks before the first epoch and after every epoch: a difference fails
+     * with BP_EMISMATCH on every rank. Per-batch progress values are this rank's share; those of
+     * the epoch_done call are over all ranks. A stop request of the callback takes effect on every
+     * rank before the next step (each rank's callback is called for the same batches). */
+    const bp_parallel *parallel;
+    /* Checkpoints (docs/checkpoint-format.md): after every epoch whose number (1-based, counted
+     * from the start of training, not of a resumed run) is a multiple of checkpoint_every (0 =
+     * never), the network, the optimizer state, the epoch, the shuffling generator and permutation
+     * and the early-stopping state are written atomically (as bp_model_save: temporary file,
+     * fsync, rename) to checkpoint_path (required then: BP_ENULL), before that epoch's progress
+     * call, so a run stopped there can be resumed. With parallel, rank 0 writes and every rank
+     * fails with BP_EIO if it could not. checkpoint_every < 0 is BP_EDIM. */
+    int checkpoint_every;
+    const char *checkpoint_path; /* where checkpoints go; required when checkpoint_every > 0 */
+    /* Continue from a checkpoint instead of starting at epoch 0 (NULL = start afresh): the
+     * network's parameters are replaced by the checkpoint's, and training continues with its
+     * epoch. With the same configuration, data and BLAS threads (and ranks), a run interrupted and
+     * resumed ends with the same parameter bits as one uninterrupted run. The checkpoint must be
+     * of the same network shape, optimizer kind, training-set size and, when patience > 0, hold
+     * the best epoch's parameters, and be of an epoch <= epochs (BP_EMISMATCH otherwise); a
+     * missing or unreadable file is BP_EIO, a damaged one (truncated, a field out of range, a
+     * checksum) BP_EFORMAT naming the byte. On any failure the network is left untouched. A
+     * checkpoint written by R ranks resumes on any number of ranks (the state does not depend on
+     * R; only the float rounding of the steps that follow does). */
+    const char *resume_path;
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
@@ -431,9 +530,12 @@ typedef struct bp_train_config {
  * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
- * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, an empty dataset, a label outside
- * 0..n^L-1), BP_EVALUE, BP_EMISMATCH (dataset shape vs network), BP_ENOMEM,
- * BP_ENUMERIC, BP_ESTOPPED. */
+ * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, parallel rank or
+ * ranks, an empty dataset, a label outside 0..n^L-1), BP_EVALUE, BP_EMISMATCH (dataset shape vs
+ * network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
+ * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
+ * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns
+ * a failure status if any rank fails (a rank's detail names its own cause). */
 BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
                           const bp_train_config *cfg, double *best_accuracy);
 
@@ -445,6 +547,16 @@ BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset
  * BP_ENOMEM. */
 BP_API bp_status bp_evaluate(const bp_net *net, const bp_dataset *ds, double *loss,
                              double *accuracy, long *confusion);
+
+/* bp_evaluate sharded across ranks: rank r scores samples [r*count/ranks, (r+1)*count/ranks) of ds
+ * and the loss sum, correct count and confusion matrix are summed with parallel->sum, so every
+ * rank receives the results over the whole set (loss within float rounding of bp_evaluate's,
+ * accuracy and confusion exact). Called collectively. parallel NULL is bp_evaluate.
+ * Errors: those of bp_evaluate; BP_EDIM (rank or ranks out of range); BP_ENULL (no sum);
+ * the sum's own status. */
+BP_API bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds,
+                                      const bp_parallel *parallel, double *loss, double *accuracy,
+                                      long *confusion);
 
 #ifdef __cplusplus
 }

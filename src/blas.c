@@ -14,6 +14,7 @@ struct bp_workspace {
     int sizes[BP_MAX_LAYERS];
     int max_batch;
     int batch;                  /* columns of the last forward; 0 = none yet */
+    bp_path path;               /* kernels of the batched passes */
     float *act[BP_MAX_LAYERS + 1]; /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
     float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch */
     float *ones;                /* max_batch ones: bias gradient = Delta 1 as one sgemv */
@@ -72,10 +73,10 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
         return bp__fail(BP_EOVERFLOW, "workspace for max_batch %d overflows size_t", max_batch);
     total += n;
 
-    bp_workspace *ws = calloc(1, sizeof *ws);
-    float *block = ws ? malloc(bytes) : NULL;
+    bp_workspace *ws = bp__calloc(1, sizeof *ws);
+    float *block = ws ? bp__malloc(bytes) : NULL;
     if (!block) {
-        free(ws);
+        bp__free(ws);
         return bp__fail(BP_ENOMEM, "workspace of %zu bytes for max_batch %d", bytes, max_batch);
     }
     ws->num_layers = net->num_layers;
@@ -99,12 +100,23 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
     return BP_OK;
 }
 
+bp_status bp_workspace_set_path(bp_workspace *ws, bp_path path)
+{
+    bp__clear_error();
+    if (!ws)
+        return bp__fail(BP_ENULL, "ws is NULL");
+    if (path < BP_PATH_AUTO || path > BP_PATH_LOOPS)
+        return bp__fail(BP_EDIM, "path %d is not a bp_path", (int)path);
+    ws->path = path;
+    return BP_OK;
+}
+
 void bp_workspace_free(bp_workspace *ws)
 {
     if (!ws)
         return;
-    free(ws->block);
-    free(ws);
+    bp__free(ws->block);
+    bp__free(ws);
 }
 
 bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **a, int *ld)
@@ -134,6 +146,120 @@ bp_status bp_workspace_classes(const bp_workspace *ws, int *classes)
     return BP_OK;
 }
 
+/* How one matrix product of a pass is computed. */
+typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
+
+/* Products of fewer multiply-adds than this run on the project's loops under BP_PATH_AUTO, by the
+ * number of BLAS threads (1, more): below it the fixed cost of a BLAS call - and with several
+ * threads, OpenBLAS splitting a small product between them - exceeds the product itself. Measured
+ * with bench/bench_backprop on the README's grid (see "Benchmarks"). */
+static const double LOOPS_BELOW[2] = {4096.0, 4096.0};
+
+/* The kernel of an m x n x k product of a batched pass (per_sample: bp_forward/bp_backward). */
+static kernel choose(const bp_workspace *ws, int per_sample, int m, int n, int k)
+{
+    if (per_sample)
+        return K_GEMV;
+    if (ws->path == BP_PATH_GEMM)
+        return K_GEMM;
+    if (ws->path == BP_PATH_LOOPS ||
+        (double)m * n * k < LOOPS_BELOW[openblas_get_num_threads() > 1])
+        return K_LOOPS;
+    return n == 1 ? K_GEMV : K_GEMM; /* OpenBLAS's sgemm does not reduce n = 1 to a sgemv */
+}
+
+/* Z = w A: (rows x cols)(cols x batch), A with leading dimension lda; Z contiguous. */
+static void product_forward(kernel k, int rows, int cols, int batch, const float *w,
+                            const float *a, int lda, float *z)
+{
+    switch (k) {
+    case K_GEMV:
+        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, cols, 1.0f, w, rows, a, 1, 0.0f, z, 1);
+        break;
+    case K_GEMM:
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, rows, batch, cols, 1.0f, w, rows, a,
+                    lda, 0.0f, z, rows);
+        break;
+    case K_LOOPS: bp__loops_forward(rows, cols, batch, w, a, lda, z); break;
+    }
+}
+
+/* (C) gw += D A^T: (rows x batch)(batch x cols), the batch sum in one product, accumulated
+ * through beta = 1; (D) gb += D 1: row sums. */
+static void product_grad(kernel k, int rows, int cols, int batch, const float *d, const float *a,
+                         int lda, float *gw, float *gb, const float *ones)
+{
+    switch (k) {
+    case K_GEMV:
+        cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, a, 1, gw, rows);
+        cblas_saxpy(rows, 1.0f, d, 1, gb, 1);
+        break;
+    case K_GEMM:
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows, a,
+                    lda, 1.0f, gw, rows);
+        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, batch, 1.0f, d, rows, ones, 1, 1.0f, gb, 1);
+        break;
+    case K_LOOPS: bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw, gb); break;
+    }
+}
+
+/* (B) before sigma': Dprev = w^T D: (cols x rows)(rows x batch). */
+static void product_delta(kernel k, int rows, int cols, int batch, const float *w, const float *d,
+                          float *dprev)
+{
+    switch (k) {
+    case K_GEMV:
+        cblas_sgemv(CblasColMajor, CblasTrans, rows, cols, 1.0f, w, rows, d, 1, 0.0f, dprev, 1);
+        break;
+    case K_GEMM:
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, cols, batch, rows, 1.0f, w, rows, d,
+                    rows, 0.0f, dprev, cols);
+        break;
+    case K_LOOPS: bp__loops_delta(rows, cols, batch, w, d, dprev); break;
+    }
+}
+
+/* Eq. 15 for batch columns of X; arguments checked by the caller. */
+static void forward(const bp_net *net, bp_workspace *ws, int per_sample, int batch, const float *X,
+                    int ldx)
+{
+    const float *prev = X;
+    int ldp = ldx;
+    for (int l = 2; l <= net->num_layers; l++) {
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        product_forward(choose(ws, per_sample, rows, batch, cols), rows, cols, batch,
+                        net->params + net->w_off[l], prev, ldp, ws->act[l]);
+        bp__bias_activate(ws->act[l], rows, batch, net->params + net->b_off[l], net->acts[l - 2]);
+        prev = ws->act[l];
+        ldp = rows;
+    }
+    ws->batch = batch;
+}
+
+/* Eqs. A-D for the columns of the last forward; arguments checked by the caller. */
+static void backward(const bp_net *net, bp_workspace *ws, int per_sample, const float *X, int ldx,
+                     const float *Y, int ldy, float *grad)
+{
+    int L = net->num_layers, nL = net->sizes[L - 1], batch = ws->batch;
+    float *d = ws->delta[0], *dprev = ws->delta[1];
+    bp__output_delta(net->cost, net->acts[L - 2], ws->act[L], Y, ldy, nL, batch, d); /* (A) */
+    for (int l = L; l >= 2; l--) {
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        const float *aprev = l == 2 ? X : ws->act[l - 1];
+        product_grad(choose(ws, per_sample, rows, cols, batch), rows, cols, batch, d, aprev,
+                     l == 2 ? ldx : cols, grad + net->w_off[l], grad + net->b_off[l], ws->ones);
+        if (l == 2)
+            break; /* no delta for the input layer */
+        product_delta(choose(ws, per_sample, cols, batch, rows), rows, cols, batch,
+                      net->params + net->w_off[l], d, dprev);
+        /* (B) delta^{l-1} = (w^l)^T delta^l (.) sigma'(z^{l-1}), sigma' from a^{l-1} */
+        bp__mul_dsigma(dprev, ws->act[l - 1], (size_t)cols * (size_t)batch, net->acts[l - 3]);
+        float *t = d;
+        d = dprev;
+        dprev = t;
+    }
+}
+
 bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x)
 {
     bp__clear_error();
@@ -142,16 +268,7 @@ bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x)
         return st;
     if (!x)
         return bp__fail(BP_ENULL, "x is NULL");
-    const float *prev = x;
-    for (int l = 2; l <= net->num_layers; l++) {
-        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
-        /* z^l = w^l a^{l-1}; +b and sigma follow in one pass */
-        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, cols, 1.0f, net->params + net->w_off[l], rows,
-                    prev, 1, 0.0f, ws->act[l], 1);
-        bp__bias_activate(ws->act[l], rows, 1, net->params + net->b_off[l], net->acts[l - 2]);
-        prev = ws->act[l];
-    }
-    ws->batch = 1;
+    forward(net, ws, 1, 1, x, net->sizes[0]);
     return BP_OK;
 }
 
@@ -161,18 +278,7 @@ bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch, const
     bp_status st = check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
-    const float *prev = X;
-    int ldp = ldx;
-    for (int l = 2; l <= net->num_layers; l++) {
-        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
-        /* Z^l = w^l A^{l-1}: (n^l x n^{l-1}) (n^{l-1} x B) */
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, rows, batch, cols, 1.0f,
-                    net->params + net->w_off[l], rows, prev, ldp, 0.0f, ws->act[l], rows);
-        bp__bias_activate(ws->act[l], rows, batch, net->params + net->b_off[l], net->acts[l - 2]);
-        prev = ws->act[l];
-        ldp = rows;
-    }
-    ws->batch = batch;
+    forward(net, ws, 0, batch, X, ldx);
     return BP_OK;
 }
 
@@ -188,26 +294,8 @@ bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x, const
     if (ws->batch != 1)
         return bp__fail(BP_EBATCH, "bp_backward needs a one-sample forward first (last forward: "
                         "batch %d)", ws->batch);
-    int L = net->num_layers, nL = net->sizes[L - 1];
-    float *d = ws->delta[0], *dprev = ws->delta[1];
-    bp__output_delta(net->cost, net->acts[L - 2], ws->act[L], y, nL, nL, 1, d); /* (A) */
-    for (int l = L; l >= 2; l--) {
-        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
-        const float *aprev = l == 2 ? x : ws->act[l - 1];
-        /* (C) grad w^l += delta^l (a^{l-1})^T */
-        cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, aprev, 1, grad + net->w_off[l], rows);
-        /* (D) grad b^l += delta^l */
-        cblas_saxpy(rows, 1.0f, d, 1, grad + net->b_off[l], 1);
-        if (l == 2)
-            break; /* no delta for the input layer */
-        /* (B) delta^{l-1} = (w^l)^T delta^l (.) sigma'(z^{l-1}) */
-        cblas_sgemv(CblasColMajor, CblasTrans, rows, cols, 1.0f, net->params + net->w_off[l], rows,
-                    d, 1, 0.0f, dprev, 1);
-        bp__mul_dsigma(dprev, ws->act[l - 1], (size_t)cols, net->acts[l - 3]);
-        float *t = d;
-        d = dprev;
-        dprev = t;
-    }
+    int nL = net->sizes[net->num_layers - 1];
+    backward(net, ws, 1, x, net->sizes[0], y, nL, grad);
     return BP_OK;
 }
 
@@ -218,36 +306,14 @@ bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, cons
     bp_status st = check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
-    int L = net->num_layers, nL = net->sizes[L - 1];
-    if ((st = bp__check_matrix("Y (ldy)", Y, nL, ldy)))
+    if ((st = bp__check_matrix("Y (ldy)", Y, net->sizes[net->num_layers - 1], ldy)))
         return st;
     if (!grad)
         return bp__fail(BP_ENULL, "grad is NULL");
     if (ws->batch != batch)
         return bp__fail(BP_EBATCH, "backward batch %d differs from the last forward's batch %d",
                         batch, ws->batch);
-    float *d = ws->delta[0], *dprev = ws->delta[1];
-    bp__output_delta(net->cost, net->acts[L - 2], ws->act[L], Y, ldy, nL, batch, d); /* (A) */
-    for (int l = L; l >= 2; l--) {
-        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
-        const float *aprev = l == 2 ? X : ws->act[l - 1];
-        int ldp = l == 2 ? ldx : cols;
-        /* (C) grad w^l += Delta^l (A^{l-1})^T: (n^l x B)(B x n^{l-1}), the batch sum in one GEMM */
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows,
-                    aprev, ldp, 1.0f, grad + net->w_off[l], rows);
-        /* (D) grad b^l += Delta^l 1: row sums */
-        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, batch, 1.0f, d, rows, ws->ones, 1, 1.0f,
-                    grad + net->b_off[l], 1);
-        if (l == 2)
-            break;
-        /* (B) Delta^{l-1} = (w^l)^T Delta^l (.) sigma'(Z^{l-1}): (n^{l-1} x n^l)(n^l x B) */
-        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, cols, batch, rows, 1.0f,
-                    net->params + net->w_off[l], rows, d, rows, 0.0f, dprev, cols);
-        bp__mul_dsigma(dprev, ws->act[l - 1], (size_t)cols * (size_t)batch, net->acts[l - 3]);
-        float *t = d;
-        d = dprev;
-        dprev = t;
-    }
+    backward(net, ws, 0, X, ldx, Y, ldy, grad);
     return BP_OK;
 }
 

@@ -10,7 +10,8 @@
 #include <string.h>
 #include <sys/types.h>
 
-#define FIRST_CAPACITY 64 /* samples; the capacity then doubles */
+#define FIRST_CAPACITY 64 /* samples at most; the capacity then doubles */
+#define FIRST_FLOATS 4096 /* floats (x and y) of the first room, unless one sample needs more */
 #define SHOWN 40          /* at most this many characters of a bad field are quoted in a message */
 
 /* Where a field comes from, for messages. */
@@ -43,7 +44,13 @@ static bp_status resize(bp_dataset *ds, size_t cap, int with_labels)
 /* Doubles the room for samples, so that the copies stay linear in the file size. */
 static bp_status grow(bp_dataset *ds, size_t *cap, int with_labels, const csv_pos *at)
 {
-    size_t next = *cap == 0 ? FIRST_CAPACITY : *cap > INT_MAX / 2 ? INT_MAX : 2 * *cap;
+    /* The first room is for fewer samples when they are wide: FIRST_CAPACITY rows of one long line
+     * cost 128 times the file (fuzzing found 2 MB for a line of 16 KB). Memory then stays within
+     * FIRST_FLOATS, or twice what the samples already read need. */
+    size_t first = FIRST_FLOATS / ((size_t)ds->n_features + (size_t)ds->n_targets);
+    if (first > FIRST_CAPACITY)
+        first = FIRST_CAPACITY;
+    size_t next = *cap == 0 ? (first ? first : 1) : *cap > INT_MAX / 2 ? INT_MAX : 2 * *cap;
     bp_status st;
     if (*cap == INT_MAX)
         return bp__fail(BP_EOVERFLOW, "%s:%ld: more than INT_MAX samples", at->path, at->line);
@@ -197,7 +204,7 @@ bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kin
         st = bp__fail(BP_EFORMAT, "%s: empty: no data lines", path);
     if (st == BP_OK)
         st = resize(out, (size_t)out->count, kind == BP_CSV_CLASSES); /* give back the slack */
-    free(line);
+    free(line); /* getline allocated it with libc's malloc, not bp__malloc */
     fclose(f);
     if (st != BP_OK)
         bp_dataset_free(out);

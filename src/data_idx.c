@@ -80,7 +80,7 @@ static bp_status read_data(reader *r, size_t size, unsigned char **out)
         unsigned char *p;
         if (next > limit)
             next = limit;
-        p = realloc(buf, next);
+        p = bp__realloc(buf, next);
         if (!p) {
             st = bp__fail(BP_ENOMEM, "%s: cannot allocate %zu bytes", r->path, next);
             break;
@@ -98,7 +98,7 @@ static bp_status read_data(reader *r, size_t size, unsigned char **out)
     else if (st == BP_OK && len > size)
         st = bp__fail(BP_EFORMAT, "%s: trailing bytes after the %zu bytes of data", r->path, size);
     if (st != BP_OK) {
-        free(buf);
+        bp__free(buf);
         return st;
     }
     *out = buf;
@@ -175,9 +175,9 @@ void bp_dataset_free(bp_dataset *ds)
 {
     if (!ds)
         return;
-    free(ds->x);
-    free(ds->y);
-    free(ds->labels);
+    bp__free(ds->x);
+    bp__free(ds->y);
+    bp__free(ds->labels);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -232,8 +232,8 @@ bp_status bp_dataset_load_idx(bp_dataset *out, const char *images_path, const ch
                           labels_path, s, lab.bytes[s], num_classes);
     if (st == BP_OK)
         st = build_dataset(out, &img, &lab, num_classes);
-    free(img.bytes);
-    free(lab.bytes);
+    bp__free(img.bytes);
+    bp__free(lab.bytes);
     if (st != BP_OK)
         bp_dataset_free(out);
     return st;
@@ -242,7 +242,7 @@ bp_status bp_dataset_load_idx(bp_dataset *out, const char *images_path, const ch
 /* Gives back the unused end of a block; a failed shrink keeps the larger block, still valid. */
 static void *shrink(void *p, size_t rows, size_t cols, size_t elem)
 {
-    void *q = realloc(p, rows * cols * elem);
+    void *q = bp__realloc(p, rows * cols * elem);
     return q ? q : p;
 }
 

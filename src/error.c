@@ -1,6 +1,7 @@
 /* Status names, the thread-local detail message, and checks shared by every entry point. */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,23 +56,10 @@ int bp__mul_size(size_t a, size_t b, size_t *out)
 bp_status bp__fail_errno(int err, const char *path, const char *what)
 {
     char why[128];
+    bp_status status = err == ENOMEM ? BP_ENOMEM : BP_EIO; /* fopen, gzopen, fdopen allocate */
     if (strerror_r(err, why, sizeof why) != 0) /* strerror is not thread-safe; the XSI _r is */
         snprintf(why, sizeof why, "error %d", err);
-    return bp__fail(BP_EIO, "%s: %s: %s", path, what, why);
-}
-
-void *bp__realloc_array(void *p, size_t rows, size_t cols, size_t elem, bp_status *st)
-{
-    size_t n, bytes;
-    if (!bp__mul_size(rows, cols, &n) || !bp__mul_size(n, elem, &bytes)) {
-        *st = bp__fail(BP_EOVERFLOW, "%zu x %zu elements of %zu bytes overflow size_t", rows, cols,
-                       elem);
-        return NULL;
-    }
-    void *q = realloc(p, bytes ? bytes : 1);
-    if (!q)
-        *st = bp__fail(BP_ENOMEM, "cannot allocate %zu bytes", bytes);
-    return q;
+    return bp__fail(status, "%s: %s: %s", path, what, why);
 }
 
 bp_status bp__check_matrix(const char *name, const void *p, int rows, int ld)

@@ -31,7 +31,7 @@ bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int ldx, co
     double h = o.step > 0 ? o.step : 1e-6, floor = o.floor > 0 ? o.floor : 1e-4;
 
     bp_workspace *ws = NULL;
-    float *g = calloc(net->num_params, sizeof *g);
+    float *g = bp__calloc(net->num_params, sizeof *g);
     double *theta = NULL;
     if (!g) {
         st = bp__fail(BP_ENOMEM, "gradient of %zu floats", net->num_params);
@@ -67,7 +67,7 @@ bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int ldx, co
     }
 done:
     bp_workspace_free(ws);
-    free(theta);
-    free(g);
+    bp__free(theta);
+    bp__free(g);
     return st;
 }

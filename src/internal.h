@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #if defined(__GNUC__)
 #define BP__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -30,10 +31,17 @@ bp_status bp__fail(bp_status status, const char *fmt, ...) BP__PRINTF(2, 3);
 /* Clear the detail message (called on entry by functions that may fail). */
 void bp__clear_error(void);
 
-/* BP_EIO with the detail "path: what: <system message for err>". */
+/* BP_EIO (BP_ENOMEM if err is ENOMEM) with the detail "path: what: <system message for err>". */
 bp_status bp__fail_errno(int err, const char *path, const char *what);
-/* realloc(p) to rows * cols elements of elem bytes with the size product checked; on failure NULL,
- * *st set (BP_EOVERFLOW or BP_ENOMEM) and p untouched. */
+
+/* Every allocation of the library goes through these four (src/alloc.c), never malloc & co.
+ * directly. They never request 0 bytes: NULL means out of memory. */
+void *bp__malloc(size_t bytes);
+void *bp__calloc(size_t count, size_t size); /* count * size checked by calloc */
+void *bp__realloc(void *p, size_t bytes);
+void bp__free(void *p);
+/* bp__realloc(p) to rows * cols elements of elem bytes with the size product checked; on failure
+ * NULL, *st set (BP_EOVERFLOW or BP_ENOMEM) and p untouched. */
 void *bp__realloc_array(void *p, size_t rows, size_t cols, size_t elem, bp_status *st);
 /* a * b into *out; 0 if it overflows size_t. */
 int bp__mul_size(size_t a, size_t b, size_t *out);
@@ -70,5 +78,69 @@ bp_status bp__params_to_double(const bp_net *net, double **out);
  * present and well shaped. */
 bp_status bp__check_io(const bp_net *net, int batch, const float *X, int ldx, const char *yname,
                        const float *Y, int ldy);
+
+/* ---------------------------------------------------------------- binary files (src/model_io.c)
+ * Shared by model files and checkpoints: little-endian fields, CRC-32, atomic save, and a reader
+ * that checks the file's real length before each field and folds every byte into a CRC. */
+/* Little-endian integer of width bytes (4 or 8) at p; put returns p + width. */
+unsigned char *bp__put_le(unsigned char *p, uint64_t v, int width);
+uint64_t bp__get_le(const unsigned char *p, int width);
+/* fwrite n bytes and fold them into *crc (zlib's crc32). 0 on a short write. */
+int bp__emit(FILE *f, unsigned long *crc, const unsigned char *p, size_t n);
+/* The same for n floats as little-endian binary32. */
+int bp__emit_floats(FILE *f, unsigned long *crc, const float *v, size_t n);
+/* A whole model file (docs/model-format.md, magic to CRC) of net (a const bp_net *) to f. */
+int bp__write_model(FILE *f, const void *net);
+/* Write path atomically: write(f, ctx) into path.tmp.PID.N (returns 0 on failure with errno
+ * set), then fflush, fsync, rename over path and sync the directory; on failure the temporary file
+ * is removed and path untouched. Errors: BP_ENOMEM, BP_EIO. */
+bp_status bp__save_atomic(const char *path, int (*write)(FILE *f, const void *ctx),
+                          const void *ctx);
+typedef struct bp__reader {
+    FILE *f;
+    const char *path;
+    uint64_t len;      /* where the data to read ends: the file's real length (fstat) */
+    uint64_t off;      /* bytes read so far */
+    unsigned long crc; /* CRC-32 of the bytes read since it was last reset */
+} bp__reader;
+/* Open path (a regular file; a FIFO is refused without blocking) and run read on it. */
+bp_status bp__load_file(const char *path, bp_status (*read)(bp__reader *r, void *ctx), void *ctx);
+/* BP_EFORMAT with the detail "path: byte off: message". */
+bp_status bp__bad(const bp__reader *r, uint64_t off, const char *fmt, ...) BP__PRINTF(3, 4);
+/* The next n bytes (n <= 4096) as field what; BP_EFORMAT "truncated in the <what>" if they are
+ * not there, BP_EIO on a read error. */
+bp_status bp__read_bytes(bp__reader *r, unsigned char *buf, size_t n, const char *what);
+/* The next little-endian integer of width bytes; *at = its offset. */
+bp_status bp__read_uint(bp__reader *r, int width, const char *what, uint64_t *v, uint64_t *at);
+/* The next n little-endian binary32 values. */
+bp_status bp__read_floats(bp__reader *r, float *dst, size_t n, const char *what);
+/* A model (docs/model-format.md) starting at r->off and ending exactly at r->len, its CRC
+ * computed from r->crc (reset it first): every field validated before the network is created. */
+bp_status bp__read_model(bp__reader *r, bp_net **out);
+
+/* ---------------------------------------------------------------- checkpoints (src/checkpoint.c) */
+/* The state of a training run between two epochs. */
+typedef struct bp__train_state {
+    int epoch;          /* epochs done */
+    int epochs;         /* of the whole run (a checkpoint after more is refused) */
+    bp__rng rng;        /* the shuffling generator after them */
+    int *perm;          /* count ints: the permutation the next epoch's shuffle starts from */
+    int count;          /* training-set size */
+    double best;        /* best evaluation accuracy so far, -1 if none */
+    int since_best;     /* epochs since the best one */
+    float *best_params; /* the best epoch's parameters (num_params floats), NULL: no early stop */
+    bp_optim *opt;
+} bp__train_state;
+/* Optimizer state, for checkpoints: kind, step count and moments (v, m; NULL when the kind has
+ * none). */
+void bp__optim_state(bp_optim *opt, bp_optimizer_kind *kind, long **t, float **v, float **m);
+/* Write net and s to path atomically (docs/checkpoint-format.md). Errors: BP_ENOMEM, BP_EIO. */
+bp_status bp__checkpoint_save(const char *path, const bp_net *net, const bp__train_state *s);
+/* Read a checkpoint into s (its perm, best_params and opt, already allocated for net and
+ * s->count) and net's parameters; net's parameters are changed only if everything was valid.
+ * Errors: BP_EIO, BP_EFORMAT (malformed, truncated, CRC), BP_EMISMATCH (another network shape,
+ * optimizer kind or training-set size; no best parameters while s->best_params is needed),
+ * BP_ENOMEM. */
+bp_status bp__checkpoint_load(const char *path, bp_net *net, bp__train_state *s);
 
 #endif

@@ -15,6 +15,19 @@ void bp__mul_dsigma(float *d, const float *a, size_t n, bp_activation act);
 void bp__output_delta(bp_cost cost, bp_activation act, const float *a, const float *y, int ldy,
                       int rows, int cols, float *d);
 
+/* The project's own loops for the products of a batched pass (src/loops.c); shapes as the BLAS
+ * calls they replace in src/blas.c. a has leading dimension lda; every other matrix is contiguous.
+ * z = w a (w: rows x cols, a: cols x batch), overwritten. */
+void bp__loops_forward(int rows, int cols, int batch, const float *restrict w,
+                       const float *restrict a, int lda, float *restrict z);
+/* (C) gw += d a^T and (D) gb += d 1 (d: rows x batch, a: cols x batch). */
+void bp__loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
+                           const float *restrict a, int lda, float *restrict gw,
+                           float *restrict gb);
+/* (B) before sigma': dprev = w^T d (w: rows x cols, d: rows x batch), overwritten. */
+void bp__loops_delta(int rows, int cols, int batch, const float *restrict w,
+                     const float *restrict d, float *restrict dprev);
+
 /* Index of the largest of a[0..n-1], the first one on ties. */
 int bp__argmax(const float *a, int n);
 

@@ -25,14 +25,14 @@ _Static_assert(8 + 4 + 4 + 4 * BP_MAX_LAYERS + 4 * (BP_MAX_LAYERS - 1) + 4 + 8 <
                "the largest header fits one chunk");
 
 /* Little-endian integer of width bytes (4 or 8), whatever the host's byte order. */
-static unsigned char *put_le(unsigned char *p, uint64_t v, int width)
+unsigned char *bp__put_le(unsigned char *p, uint64_t v, int width)
 {
     for (int i = 0; i < width; i++)
         p[i] = (unsigned char)(v >> (8 * i));
     return p + width;
 }
 
-static uint64_t get_le(const unsigned char *p, int width)
+uint64_t bp__get_le(const unsigned char *p, int width)
 {
     uint64_t v = 0;
     for (int i = 0; i < width; i++)
@@ -43,42 +43,57 @@ static uint64_t get_le(const unsigned char *p, int width)
 /* ---------------------------------------------------------------- save */
 
 /* Write n (<= CHUNK) bytes and fold them into the running CRC. */
-static int emit(FILE *f, uLong *crc, const unsigned char *p, size_t n)
+int bp__emit(FILE *f, unsigned long *crc, const unsigned char *p, size_t n)
 {
     *crc = crc32(*crc, p, (uInt)n);
     return fwrite(p, 1, n, f) == n;
 }
 
-/* The whole file to f, flushed and fsynced. 0 on failure, with errno set. */
+int bp__emit_floats(FILE *f, unsigned long *crc, const float *v, size_t n)
+{
+    unsigned char buf[CHUNK], *p;
+    for (size_t i = 0; i < n;) {
+        for (p = buf; i < n && p < buf + CHUNK; i++) {
+            uint32_t bits; /* the float's IEEE 754 bits, so its bytes do not depend on the host */
+            memcpy(&bits, &v[i], sizeof bits);
+            p = bp__put_le(p, bits, 4);
+        }
+        if (!bp__emit(f, crc, buf, (size_t)(p - buf)))
+            return 0;
+    }
+    return 1;
+}
+
+/* The whole model file (magic to CRC) to f. 0 on failure, with errno set. */
 static int write_model(FILE *f, const bp_net_info *info, const float *params)
 {
     unsigned char buf[CHUNK], *p;
     uLong crc = crc32(0L, Z_NULL, 0);
 
     memcpy(buf, magic, sizeof magic);
-    p = put_le(buf + sizeof magic, FORMAT_VERSION, 4);
-    p = put_le(p, (uint64_t)info->num_layers, 4);
+    p = bp__put_le(buf + sizeof magic, FORMAT_VERSION, 4);
+    p = bp__put_le(p, (uint64_t)info->num_layers, 4);
     for (int i = 0; i < info->num_layers; i++)
-        p = put_le(p, (uint64_t)info->sizes[i], 4);
+        p = bp__put_le(p, (uint64_t)info->sizes[i], 4);
     for (int i = 0; i < info->num_layers - 1; i++)
-        p = put_le(p, (uint64_t)info->activations[i], 4);
-    p = put_le(p, (uint64_t)info->cost, 4);
-    p = put_le(p, (uint64_t)info->num_params, 8);
-    if (!emit(f, &crc, buf, (size_t)(p - buf)))
+        p = bp__put_le(p, (uint64_t)info->activations[i], 4);
+    p = bp__put_le(p, (uint64_t)info->cost, 4);
+    p = bp__put_le(p, (uint64_t)info->num_params, 8);
+    if (!bp__emit(f, &crc, buf, (size_t)(p - buf)) ||
+        !bp__emit_floats(f, &crc, params, info->num_params))
         return 0;
 
-    for (size_t i = 0; i < info->num_params;) {
-        for (p = buf; i < info->num_params && p < buf + CHUNK; i++) {
-            uint32_t bits; /* the float's IEEE 754 bits, so its bytes do not depend on the host */
-            memcpy(&bits, &params[i], sizeof bits);
-            p = put_le(p, bits, 4);
-        }
-        if (!emit(f, &crc, buf, (size_t)(p - buf)))
-            return 0;
-    }
+    bp__put_le(buf, crc, 4);
+    return fwrite(buf, 1, 4, f) == 4;
+}
 
-    put_le(buf, crc, 4);
-    return fwrite(buf, 1, 4, f) == 4 && fflush(f) == 0 && fsync(fileno(f)) == 0;
+int bp__write_model(FILE *f, const void *net)
+{
+    bp_net_info info;
+    const float *params;
+    bp_net_describe(net, &info);
+    bp_net_params_const(net, &params);
+    return write_model(f, &info, params);
 }
 
 static bp_status io_error(const char *path, const char *what)
@@ -107,15 +122,15 @@ bp_status bp_model_save(const bp_net *net, const char *path)
     bp__clear_error();
     if (!net || !path)
         return bp__fail(BP_ENULL, "%s is NULL", net ? "path" : "net");
-    bp_net_info info;
-    const float *params;
-    bp_net_describe(net, &info);
-    bp_net_params_const(net, &params);
+    return bp__save_atomic(path, bp__write_model, net);
+}
 
+bp_status bp__save_atomic(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx)
+{
     /* path.tmp.PID.N, created with O_EXCL (so threads and processes never share one) and mode
      * 0666 so that the umask applies as for any new file (mkstemp would force 0600). */
     size_t size = strlen(path) + 48;
-    char *tmp = malloc(size);
+    char *tmp = bp__malloc(size);
     if (!tmp)
         return bp__fail(BP_ENOMEM, "%s: temporary file name", path);
     int fd = -1;
@@ -127,7 +142,7 @@ bp_status bp_model_save(const bp_net *net, const char *path)
     }
     if (fd < 0) {
         bp_status st = io_error(path, "cannot create a temporary file beside it");
-        free(tmp);
+        bp__free(tmp);
         return st;
     }
     bp_status st = BP_OK;
@@ -136,7 +151,7 @@ bp_status bp_model_save(const bp_net *net, const char *path)
         st = io_error(path, "cannot open the temporary file");
         close(fd);
     } else {
-        if (!write_model(f, &info, params))
+        if (!write(f, ctx) || fflush(f) != 0 || fsync(fileno(f)) != 0)
             st = io_error(path, "cannot write the temporary file");
         if (fclose(f) != 0 && st == BP_OK)
             st = io_error(path, "cannot close the temporary file");
@@ -147,22 +162,16 @@ bp_status bp_model_save(const bp_net *net, const char *path)
         sync_dir(tmp);
     else
         remove(tmp);
-    free(tmp);
+    bp__free(tmp);
     return st;
 }
 
 /* ---------------------------------------------------------------- load */
 
-typedef struct reader {
-    FILE *f;
-    const char *path;
-    uint64_t len; /* the file's real length (fstat) */
-    uint64_t off; /* bytes read so far */
-    uLong crc;    /* CRC-32 of those bytes */
-} reader;
+typedef bp__reader reader; /* internal.h */
 
 /* BP_EFORMAT with "path: byte off: " and the message. */
-BP__PRINTF(3, 4) static bp_status bad(const reader *r, uint64_t off, const char *fmt, ...)
+bp_status bp__bad(const reader *r, uint64_t off, const char *fmt, ...)
 {
     char msg[200];
     va_list ap;
@@ -174,10 +183,11 @@ BP__PRINTF(3, 4) static bp_status bad(const reader *r, uint64_t off, const char 
 
 /* The next n (<= CHUNK) bytes, field `what`, folded into the CRC. The length is checked first, so a
  * short file is reported as truncated at the field where it ends. */
-static bp_status read_bytes(reader *r, unsigned char *buf, size_t n, const char *what)
+bp_status bp__read_bytes(reader *r, unsigned char *buf, size_t n, const char *what)
 {
     if (r->len - r->off < n)
-        return bad(r, r->off, "truncated in the %s (the file has %" PRIu64 " bytes)", what, r->len);
+        return bp__bad(r, r->off, "truncated in the %s (the file has %" PRIu64 " bytes)", what,
+                       r->len);
     if (fread(buf, 1, n, r->f) != n) {
         if (!ferror(r->f))
             return bp__fail(BP_EIO, "%s: byte %" PRIu64 ": the file shrank while reading the %s",
@@ -192,26 +202,26 @@ static bp_status read_bytes(reader *r, unsigned char *buf, size_t n, const char 
 }
 
 /* The next little-endian integer of width bytes; *at = its offset, for error messages. */
-static bp_status read_uint(reader *r, int width, const char *what, uint64_t *v, uint64_t *at)
+bp_status bp__read_uint(reader *r, int width, const char *what, uint64_t *v, uint64_t *at)
 {
     unsigned char buf[8];
     *at = r->off;
-    bp_status st = read_bytes(r, buf, (size_t)width, what);
-    *v = get_le(buf, width);
+    bp_status st = bp__read_bytes(r, buf, (size_t)width, what);
+    *v = bp__get_le(buf, width);
     return st;
 }
 
 /* The next n parameters, decoded into params. */
-static bp_status read_params(reader *r, float *params, size_t n)
+bp_status bp__read_floats(reader *r, float *params, size_t n, const char *what)
 {
     unsigned char buf[CHUNK];
     for (size_t i = 0; i < n;) {
         size_t k = n - i < CHUNK / 4 ? n - i : CHUNK / 4;
-        bp_status st = read_bytes(r, buf, 4 * k, "parameters");
+        bp_status st = bp__read_bytes(r, buf, 4 * k, what);
         if (st)
             return st;
         for (size_t j = 0; j < k; j++, i++) {
-            uint32_t bits = (uint32_t)get_le(buf + 4 * j, 4);
+            uint32_t bits = (uint32_t)bp__get_le(buf + 4 * j, 4);
             memcpy(&params[i], &bits, sizeof bits);
         }
     }
@@ -220,7 +230,7 @@ static bp_status read_params(reader *r, float *params, size_t n)
 
 /* Header and length validated in file order before anything is allocated; then the network, its
  * parameters and the CRC. */
-static bp_status read_model(reader *r, bp_net **out)
+bp_status bp__read_model(reader *r, bp_net **out)
 {
     int sizes[BP_MAX_LAYERS];
     bp_activation acts[BP_MAX_LAYERS - 1];
@@ -228,44 +238,48 @@ static bp_status read_model(reader *r, bp_net **out)
     uint64_t v, at;
     bp_status st;
 
-    if ((st = read_bytes(r, sig, sizeof sig, "magic")))
+    if ((st = bp__read_bytes(r, sig, sizeof sig, "magic")))
         return st;
     if (memcmp(sig, magic, sizeof magic) != 0)
-        return bad(r, 0, "bad magic: not a backprop model file (or one mangled as text)");
-    if ((st = read_uint(r, 4, "format version", &v, &at)))
+        return bp__bad(r, r->off - sizeof sig, "bad magic: not a backprop model file (or one "
+                       "mangled as text)");
+    if ((st = bp__read_uint(r, 4, "format version", &v, &at)))
         return st;
     if (v != FORMAT_VERSION)
-        return bad(r, at, "format version %" PRIu64 " not supported (only %d)", v, FORMAT_VERSION);
-    if ((st = read_uint(r, 4, "layer count", &v, &at)))
+        return bp__bad(r, at, "format version %" PRIu64 " not supported (only %d)", v,
+                       FORMAT_VERSION);
+    if ((st = bp__read_uint(r, 4, "layer count", &v, &at)))
         return st;
     if (v < 2 || v > BP_MAX_LAYERS)
-        return bad(r, at, "layer count %" PRIu64 " not in 2..%d", v, BP_MAX_LAYERS);
+        return bp__bad(r, at, "layer count %" PRIu64 " not in 2..%d", v, BP_MAX_LAYERS);
     int L = (int)v;
     uint64_t sizes_at = r->off;
     for (int i = 0; i < L; i++) {
-        if ((st = read_uint(r, 4, "layer sizes", &v, &at)))
+        if ((st = bp__read_uint(r, 4, "layer sizes", &v, &at)))
             return st;
         if (v < 1 || v > BP_MAX_WIDTH)
-            return bad(r, at, "layer size sizes[%d] = %" PRIu64 " not in 1..%d", i, v, BP_MAX_WIDTH);
+            return bp__bad(r, at, "layer size sizes[%d] = %" PRIu64 " not in 1..%d", i, v,
+                           BP_MAX_WIDTH);
         sizes[i] = (int)v;
     }
     uint64_t acts_at = r->off;
     for (int i = 0; i < L - 1; i++) {
-        if ((st = read_uint(r, 4, "activations", &v, &at)))
+        if ((st = bp__read_uint(r, 4, "activations", &v, &at)))
             return st;
         if (v > INT_MAX || !bp_activation_name((bp_activation)v))
-            return bad(r, at, "activations[%d] = %" PRIu64 " is not a known activation", i, v);
+            return bp__bad(r, at, "activations[%d] = %" PRIu64 " is not a known activation", i,
+                           v);
         acts[i] = (bp_activation)v;
     }
-    if ((st = read_uint(r, 4, "cost", &v, &at)))
+    if ((st = bp__read_uint(r, 4, "cost", &v, &at)))
         return st;
     if (v > INT_MAX || !bp_cost_name((bp_cost)v))
-        return bad(r, at, "cost %" PRIu64 " is not a known cost", v);
+        return bp__bad(r, at, "cost %" PRIu64 " is not a known cost", v);
     bp_cost cost = (bp_cost)v;
     if (bp__check_config(L, sizes, acts, cost) != BP_OK)
-        return bad(r, acts_at, "activations and cost: %s", bp_last_error());
+        return bp__bad(r, acts_at, "activations and cost: %s", bp_last_error());
 
-    if ((st = read_uint(r, 8, "parameter count", &v, &at)))
+    if ((st = bp__read_uint(r, 8, "parameter count", &v, &at)))
         return st;
     /* The count the sizes imply, capped so that the file length below fits in uint64_t. */
     const uint64_t cap = (UINT64_MAX - CHUNK) / 4;
@@ -273,17 +287,19 @@ static bp_status read_model(reader *r, bp_net **out)
     for (int l = 1; l < L; l++) {
         uint64_t n = (uint64_t)sizes[l] * ((uint64_t)sizes[l - 1] + 1); /* < 2^62 + 2^31 */
         if (n > cap - count)
-            return bad(r, sizes_at, "the layer sizes imply more than %" PRIu64 " parameters", cap);
+            return bp__bad(r, sizes_at, "the layer sizes imply more than %" PRIu64 " parameters",
+                           cap);
         count += n;
     }
     if (v != count)
-        return bad(r, at, "parameter count %" PRIu64 " but the layer sizes imply %" PRIu64, v, count);
+        return bp__bad(r, at, "parameter count %" PRIu64 " but the layer sizes imply %" PRIu64, v,
+                       count);
     uint64_t total = r->off + 4 * count + 4;
     if (r->len < total)
-        return bad(r, r->len, "truncated: the file has %" PRIu64 " bytes, its header says %" PRIu64,
-                   r->len, total);
+        return bp__bad(r, r->len, "truncated: the file has %" PRIu64 " bytes, its header says "
+                       "%" PRIu64, r->len, total);
     if (r->len > total)
-        return bad(r, total, "%" PRIu64 " trailing bytes after the checksum", r->len - total);
+        return bp__bad(r, total, "%" PRIu64 " trailing bytes after the checksum", r->len - total);
 
     /* Every field is valid and the length is exact: read the parameters straight into the network,
      * which is dropped again if the checksum does not match. */
@@ -292,12 +308,12 @@ static bp_status read_model(reader *r, bp_net **out)
     if ((st = bp_net_create(&net, L, sizes, acts, cost)))
         return st;
     bp_net_params(net, &params);
-    st = read_params(r, params, (size_t)count);
+    st = bp__read_floats(r, params, (size_t)count, "parameters");
     uLong crc = r->crc; /* of every byte before the checksum field */
     if (!st)
-        st = read_uint(r, 4, "checksum", &v, &at);
+        st = bp__read_uint(r, 4, "checksum", &v, &at);
     if (!st && v != crc)
-        st = bad(r, at, "CRC-32 checksum mismatch: stored %08" PRIx64 ", computed %08lx", v,
+        st = bp__bad(r, at, "CRC-32 checksum mismatch: stored %08" PRIx64 ", computed %08lx", v,
                  (unsigned long)crc);
     if (st)
         bp_net_free(net);
@@ -305,6 +321,9 @@ static bp_status read_model(reader *r, bp_net **out)
         *out = net;
     return st;
 }
+
+/* A file that is exactly one model. */
+static bp_status read_model_file(reader *r, void *out) { return bp__read_model(r, out); }
 
 bp_status bp_model_load(bp_net **out, const char *path)
 {
@@ -314,6 +333,11 @@ bp_status bp_model_load(bp_net **out, const char *path)
     *out = NULL;
     if (!path)
         return bp__fail(BP_ENULL, "path is NULL");
+    return bp__load_file(path, read_model_file, out);
+}
+
+bp_status bp__load_file(const char *path, bp_status (*read)(bp__reader *r, void *ctx), void *ctx)
+{
     /* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read (the
      * length check needs a real length), and for those the flag changes nothing. */
     int fd = open(path, O_RDONLY | O_NONBLOCK);
@@ -330,7 +354,7 @@ bp_status bp_model_load(bp_net **out, const char *path)
         st = io_error(path, "cannot open");
     else {
         reader r = {f, path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0)};
-        st = read_model(&r, out);
+        st = read(&r, ctx);
     }
     if (f)
         fclose(f);

@@ -51,7 +51,7 @@ static bp_status buf_create(const bp_net *net, naive_buf *buf)
     size_t total = 0;
     for (int l = 1; l <= net->num_layers; l++)
         total += 3 * (size_t)net->sizes[l - 1]; /* widths <= INT_MAX, <= 64 layers: no overflow */
-    buf->block = malloc(total * sizeof(double));
+    buf->block = bp__malloc(total * sizeof(double));
     if (!buf->block)
         return bp__fail(BP_ENOMEM, "naive scratch of %zu doubles", total);
     double *p = buf->block;
@@ -183,7 +183,7 @@ bp_status bp__naive_run(const bp_net *net, const double *params, int batch, cons
     }
     if (cost)
         *cost = total;
-    free(buf.block);
+    bp__free(buf.block);
     return BP_OK;
 }
 
@@ -192,7 +192,7 @@ bp_status bp__params_to_double(const bp_net *net, double **out)
     size_t bytes;
     if (!bp__mul_size(net->num_params, sizeof(double), &bytes))
         return bp__fail(BP_EOVERFLOW, "%zu parameters in double overflow size_t", net->num_params);
-    double *p = malloc(bytes);
+    double *p = bp__malloc(bytes);
     if (!p)
         return bp__fail(BP_ENOMEM, "%zu bytes for parameters in double", bytes);
     for (size_t i = 0; i < net->num_params; i++)
@@ -223,7 +223,7 @@ bp_status bp_naive_forward(const bp_net *net, int batch, const float *X, int ldx
     if (st || (st = bp__params_to_double(net, &params)))
         return st;
     st = bp__naive_run(net, params, batch, X, ldx, NULL, 0, out, ldo, NULL, NULL);
-    free(params);
+    bp__free(params);
     return st;
 }
 
@@ -239,16 +239,16 @@ bp_status bp_naive_backward(const bp_net *net, int batch, const float *X, int ld
     double *params = NULL, *g = NULL;
     if ((st = bp__params_to_double(net, &params)))
         return st;
-    g = calloc(net->num_params, sizeof *g); /* count * 8 checked by bp__params_to_double */
+    g = bp__calloc(net->num_params, sizeof *g); /* count * 8 checked by bp__params_to_double */
     if (!g) {
-        free(params);
+        bp__free(params);
         return bp__fail(BP_ENOMEM, "naive gradient of %zu doubles", net->num_params);
     }
     st = bp__naive_run(net, params, batch, X, ldx, Y, ldy, NULL, 0, g, cost);
     if (!st)
         for (size_t i = 0; i < net->num_params; i++)
             grad[i] += (float)g[i];
-    free(g);
-    free(params);
+    bp__free(g);
+    bp__free(params);
     return st;
 }

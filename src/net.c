@@ -65,7 +65,7 @@ bp_status bp_net_create(bp_net **out, int num_layers, const int *sizes,
     if (st)
         return st;
 
-    bp_net *net = calloc(1, sizeof *net);
+    bp_net *net = bp__calloc(1, sizeof *net);
     if (!net)
         return bp__fail(BP_ENOMEM, "network of %d layers", num_layers);
     net->num_layers = num_layers;
@@ -78,7 +78,7 @@ bp_status bp_net_create(bp_net **out, int num_layers, const int *sizes,
         size_t rows = (size_t)sizes[l - 1], cols = (size_t)sizes[l - 2], w;
         if (!bp__mul_size(rows, cols, &w) || rows > SIZE_MAX - total ||
             w > SIZE_MAX - total - rows) {
-            free(net);
+            bp__free(net);
             return bp__fail(BP_EOVERFLOW, "parameter count overflows at layer %d (%zu x %zu)", l,
                             rows, cols);
         }
@@ -90,13 +90,13 @@ bp_status bp_net_create(bp_net **out, int num_layers, const int *sizes,
     }
     size_t bytes;
     if (!bp__mul_size(total, sizeof(float), &bytes)) {
-        free(net);
+        bp__free(net);
         return bp__fail(BP_EOVERFLOW, "parameter block of %zu floats overflows size_t", total);
     }
     net->num_params = total;
-    net->params = calloc(total, sizeof(float));
+    net->params = bp__calloc(total, sizeof(float));
     if (!net->params) {
-        free(net);
+        bp__free(net);
         return bp__fail(BP_ENOMEM, "parameter block of %zu bytes", bytes);
     }
     *out = net;
@@ -107,8 +107,8 @@ void bp_net_free(bp_net *net)
 {
     if (!net)
         return;
-    free(net->params);
-    free(net);
+    bp__free(net->params);
+    bp__free(net);
 }
 
 bp_status bp_net_init(bp_net *net, bp_init scheme, uint64_t seed)

@@ -44,7 +44,7 @@ bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_conf
     bp_status st = check_config(cfg);
     if (st)
         return st;
-    bp_optim *o = calloc(1, sizeof *o);
+    bp_optim *o = bp__calloc(1, sizeof *o);
     if (!o)
         return bp__fail(BP_ENOMEM, "optimizer");
     o->cfg = *cfg;
@@ -59,9 +59,9 @@ bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_conf
     o->num_params = net->num_params;
     int moments = cfg->kind == BP_OPT_ADAM ? 2 : cfg->kind == BP_OPT_SGD ? 0 : 1;
     if (moments >= 1)
-        o->v = calloc(net->num_params, sizeof(float));
+        o->v = bp__calloc(net->num_params, sizeof(float));
     if (moments == 2)
-        o->m = calloc(net->num_params, sizeof(float));
+        o->m = bp__calloc(net->num_params, sizeof(float));
     if ((moments >= 1 && !o->v) || (moments == 2 && !o->m)) {
         bp_optim_free(o);
         return bp__fail(BP_ENOMEM, "optimizer state of %d x %zu floats", moments, net->num_params);
@@ -74,9 +74,9 @@ void bp_optim_free(bp_optim *opt)
 {
     if (!opt)
         return;
-    free(opt->v);
-    free(opt->m);
-    free(opt);
+    bp__free(opt->v);
+    bp__free(opt->m);
+    bp__free(opt);
 }
 
 /* Update theta[i], i in [lo, hi), with g_i = scale * grad[i] + decay * theta[i]. */
@@ -174,4 +174,12 @@ bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epoch
         return BP_OK;
     }
     return bp__fail(BP_EDIM, "schedule kind %d is not a bp_schedule_kind", (int)s->kind);
+}
+
+void bp__optim_state(bp_optim *opt, bp_optimizer_kind *kind, long **t, float **v, float **m)
+{
+    *kind = opt->cfg.kind;
+    *t = &opt->t;
+    *v = opt->v;
+    *m = opt->m;
 }

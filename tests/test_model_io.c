@@ -1,12 +1,15 @@
 /* Model files: bit-exact round trip, the documented byte layout, every header field corrupted,
  * every truncation, bit flips, trailing bytes, and saves that fail without touching the old file.
  * Everything here is bit-exact: no tolerances. All files live in one mkdtemp directory. */
-#define _XOPEN_SOURCE 700 /* mkdtemp, chmod, setrlimit */
+#define _GNU_SOURCE /* mkdtemp, chmod, setrlimit; unshare and mount for the full-device test */
 
 #include "bp_test.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -362,6 +365,32 @@ static void test_trailing(void **state)
     free(f);
 }
 
+/* Headers that claim huge networks, every field valid and consistent, over a 120-byte file: refused
+ * by the length check before anything is allocated (an attempt would show as BP_ENOMEM, or as
+ * an allocation of 17 GB to 32 EB). */
+static void test_huge_claim(void **state)
+{
+    const fixture *fx = *state;
+    size_t len;
+    unsigned char *f = small_file(fx, &len);
+    char path[128];
+    path_in(path, sizeof path, fx, "huge.bin");
+    /* 65536-65536-2: 65536 * 65537 + 2 * 65537 = 4295163906 parameters, 17 GB. */
+    static const unsigned char wide[12] = {0, 0, 1, 0, 0, 0, 1, 0, 2, 0, 0, 0};
+    static const unsigned char count[8] = {0x02, 0x00, 0x03, 0x00, 0x01, 0, 0, 0};
+    memcpy(f + 16, wide, sizeof wide);
+    memcpy(f + 40, count, sizeof count);
+    write_all(path, f, len);
+    assert_refused(path, SMALL_LEN, "truncated");
+    /* INT_MAX-INT_MAX-INT_MAX: more parameters than a file length can describe. */
+    static const unsigned char max[12] = {0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f,
+                                          0xff, 0xff, 0xff, 0x7f};
+    memcpy(f + 16, max, sizeof max);
+    write_all(path, f, len);
+    assert_refused(path, 16, "imply more than");
+    free(f);
+}
+
 static void test_not_a_file(void **state)
 {
     const fixture *fx = *state;
@@ -506,6 +535,180 @@ static void test_save_fails_as_anyone(void **state)
     bp_net_free(big);
 }
 
+/* ---------------------------------------------------------------- full device, killed save */
+/* What a forked child runs without CMocka (an assertion there would unwind into the parent's
+ * copy of the runner): the file's bytes into buf, or -1. */
+static long slurp(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, cap, f);
+    int bad = ferror(f) || !feof(f);
+    fclose(f);
+    return bad ? -1 : (long)n;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* In the child: new user and mount namespaces (no privilege needed where the kernel allows user
+ * namespaces), a 64 KiB tmpfs on dir, a small model saved there, then a 95 KB one that cannot fit.
+ * Returns 0 if the save failed with ENOSPC, leaving the small model intact and no temporary file;
+ * 77 if no tmpfs could be mounted; another code names the check that failed. */
+static int full_device_child(const char *dir)
+{
+    char map[64], path[160], tmp[160];
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+        return 77;
+    snprintf(map, sizeof map, "0 %ld 1", (long)uid); /* be root inside, as ourselves outside */
+    if (write_text("/proc/self/uid_map", map) != 0 || write_text("/proc/self/setgroups", "deny") != 0)
+        return 77;
+    snprintf(map, sizeof map, "0 %ld 1", (long)gid);
+    if (write_text("/proc/self/gid_map", map) != 0 ||
+        mount("none", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k") != 0)
+        return 77;
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    const int sizes[] = {784, 30, 10};
+    const bp_activation acts[] = {BP_SIGMOID, BP_SIGMOID};
+    bp_net *small = NULL, *big = NULL, *back = NULL;
+    unsigned char old[SMALL_LEN + 1], now[SMALL_LEN + 1];
+    int code = 0;
+    if (bp_net_create(&small, 3, small_sizes, small_acts, BP_QUADRATIC) ||
+        bp_net_init(small, BP_INIT_SCALED, 1) || bp_net_create(&big, 3, sizes, acts, BP_QUADRATIC) ||
+        bp_model_save(small, path) || slurp(path, old, sizeof old) != SMALL_LEN)
+        code = 2;
+    else if (bp_model_save(big, path) != BP_EIO || !strstr(bp_last_error(), "No space left"))
+        code = 3; /* 23860 parameters: 95 KB */
+    else if (slurp(path, now, sizeof now) != SMALL_LEN || memcmp(now, old, SMALL_LEN) != 0)
+        code = 4;
+    else if (bp_model_load(&back, path) != BP_OK)
+        code = 5;
+    else if (snprintf(tmp, sizeof tmp, "%s", dir) > 0 && count_tmp(tmp) != 0)
+        code = 6;
+    bp_net_free(small);
+    bp_net_free(big);
+    bp_net_free(back);
+    return code;
+}
+
+/* A save onto a full device (ENOSPC, not the EFBIG of RLIMIT_FSIZE above): a size-capped tmpfs
+ * mounted by a child in its own namespaces. Skipped where user namespaces are not allowed. */
+static void test_save_full_device(void **state)
+{
+    const fixture *fx = *state;
+    char dir[128];
+    path_in(dir, sizeof dir, fx, "full");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(full_device_child(dir));
+    int wstatus;
+    assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+    assert_true(WIFEXITED(wstatus));
+    if (WEXITSTATUS(wstatus) == 77) {
+        print_message("cannot mount a tmpfs in a user namespace here: full-device test skipped\n");
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(wstatus), 0);
+}
+
+/* Remove the temporary files a killed save left in dir; returns how many there were. */
+static int remove_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strstr(e->d_name, ".tmp"))
+            continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        assert_int_equal(remove(p), 0);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* A process killed (SIGKILL) in the middle of saving over a model: the file is afterwards the old
+ * model or the new one, byte for byte, never a mixture, and loads. The child saves in a loop; the
+ * parent waits until a save is under way (its temporary file exists), lets it run 0..30 ms more and
+ * kills it, eight times. A killed save leaves its temporary file (nothing can remove it); the
+ * documented path.tmp.PID.N names never block a later save, which must succeed. */
+static void test_save_killed(void **state)
+{
+    const fixture *fx = *state;
+    char dir[128], path[160];
+    path_in(dir, sizeof dir, fx, "killed");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/model.bin", dir);
+    const int sizes[] = {300, 300, 300, 10}; /* 183610 parameters: 734 KB, a save of some ms */
+    const bp_activation acts[] = {BP_TANH, BP_TANH, BP_SIGMOID};
+    bp_net *old = small_net(1), *big = bpt_net(4, sizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(big, BP_INIT_SCALED, 3));
+    bpt_ok(bp_model_save(big, path));
+    size_t new_len, old_len;
+    unsigned char *new_bytes = read_all(path, &new_len);
+    bpt_rng r = bpt_rng_make(17);
+    int left = 0;
+    for (int round = 0; round < 8; round++) {
+        bpt_ok(bp_model_save(old, path));
+        unsigned char *old_bytes = read_all(path, &old_len);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            alarm(60); /* never outlives a parent that failed before killing it */
+            for (;;)
+                (void)bp_model_save(big, path);
+        }
+        int waited = 0;
+        while (count_tmp(dir) == 0 && waited++ < 100000) /* 10 s */
+            usleep(100);
+        usleep((useconds_t)(bpt_uniform(&r) * 30000));
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        assert_true(waited < 100000); /* a save did start */
+        int wstatus;
+        assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+        assert_true(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL);
+
+        size_t len;
+        unsigned char *now = read_all(path, &len);
+        int is_old = len == old_len && memcmp(now, old_bytes, len) == 0;
+        int is_new = len == new_len && memcmp(now, new_bytes, len) == 0;
+        if (!is_old && !is_new)
+            fail_msg("round %d: %s is neither the old nor the new model (%zu bytes)", round, path,
+                     len);
+        assert_file_holds(path, is_old ? old : big);
+        int tmp = remove_tmp(dir);
+        left += tmp;
+        const char *v = getenv("BPT_VERBOSE");
+        if (v && *v && *v != '0')
+            printf("  [killed] round %d: file holds the %s model, %d temporary file left\n", round,
+                   is_old ? "old" : "new", tmp);
+        free(now);
+        free(old_bytes);
+    }
+    /* The child was stopped inside a save at least once (a save is mostly writing and syncing). */
+    assert_true(left >= 1);
+    bpt_ok(bp_model_save(old, path));
+    assert_file_holds(path, old);
+    free(new_bytes);
+    bp_net_free(old);
+    bp_net_free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,10 +719,13 @@ int main(void)
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_trailing),
+        cmocka_unit_test(test_huge_claim),
         cmocka_unit_test(test_not_a_file),
         cmocka_unit_test(test_null_args),
         cmocka_unit_test(test_save_read_only_dir),
         cmocka_unit_test(test_save_fails_as_anyone),
+        cmocka_unit_test(test_save_full_device),
+        cmocka_unit_test(test_save_killed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -64,6 +64,7 @@ static const shape shapes[] = {
     {3, {3, 5, 2}},       /* non-square */
     {4, {4, 7, 6, 3}},    /* three weight layers */
     {5, {5, 3, 8, 4, 2}}, /* four weight layers, narrow then wide */
+    {3, {40, 50, 30}},    /* products big enough for BP_PATH_AUTO to choose BLAS */
 };
 
 static void grad_compare(const char *what, const float *got, const float *ref, size_t n)
@@ -102,7 +103,7 @@ static void check_case(int ci, int si, int batch, int strided)
     float *Yc = bpt_compact(Y, nL, batch, ldy);
     snprintf(what, sizeof what, "%s shape %d batch %d%s", c->name, si, batch,
              strided ? " strided" : "");
-    char label[200];
+    char label[240];
 
     /* ---- oracle: naive forward (compact and strided input give the same bits) and backward. */
     float *out = malloc((size_t)ldo * (size_t)batch * sizeof *out);
@@ -132,25 +133,33 @@ static void check_case(int ci, int si, int batch, int strided)
     assert_true(isfinite(cost_naive));
     assert_true(cost_naive == cost_naive2);
 
-    /* ---- batch BLAS path. */
+    /* ---- batched passes, on each path of the workspace (g keeps the last: BP_PATH_AUTO). */
     const float *a = NULL;
     int lda = 0;
-    bpt_ok(bp_forward_batch(net, ws, batch, X, ldx));
-    bpt_ok(bp_workspace_activations(ws, L, &a, &lda));
-    assert_non_null(a);
-    assert_true(lda >= nL);
-    snprintf(label, sizeof label, "%s: forward_batch a^L", what);
-    bpt_assert_close_mat(label, a, lda, out, ldo, nL, batch, OUT_ATOL, OUT_RTOL);
+    float *g = NULL;
+    static const bp_path paths[] = {BP_PATH_GEMM, BP_PATH_LOOPS, BP_PATH_AUTO};
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        char pwhat[180];
+        snprintf(pwhat, sizeof pwhat, "%s path %d", what, (int)paths[p]);
+        bpt_ok(bp_workspace_set_path(ws, paths[p]));
+        bpt_ok(bp_forward_batch(net, ws, batch, X, ldx));
+        bpt_ok(bp_workspace_activations(ws, L, &a, &lda));
+        assert_non_null(a);
+        assert_true(lda >= nL);
+        snprintf(label, sizeof label, "%s: forward_batch a^L", pwhat);
+        bpt_assert_close_mat(label, a, lda, out, ldo, nL, batch, OUT_ATOL, OUT_RTOL);
 
-    double cost = NAN;
-    bpt_ok(bp_cost_value(net, ws, Y, ldy, &cost));
-    snprintf(label, sizeof label, "%s: cost_value (batch)", what);
-    bpt_assert_close_scalar(label, cost, cost_naive, COST_ATOL, COST_RTOL);
+        double cost = NAN;
+        bpt_ok(bp_cost_value(net, ws, Y, ldy, &cost));
+        snprintf(label, sizeof label, "%s: cost_value (batch)", pwhat);
+        bpt_assert_close_scalar(label, cost, cost_naive, COST_ATOL, COST_RTOL);
 
-    float *g = bpt_grad(net);
-    bpt_ok(bp_backward_batch(net, ws, batch, X, ldx, Y, ldy, g));
-    snprintf(label, sizeof label, "%s: backward_batch gradient", what);
-    grad_compare(label, g, gn, P);
+        free(g);
+        g = bpt_grad(net);
+        bpt_ok(bp_backward_batch(net, ws, batch, X, ldx, Y, ldy, g));
+        snprintf(label, sizeof label, "%s: backward_batch gradient", pwhat);
+        grad_compare(label, g, gn, P);
+    }
 
     /* ---- single-sample BLAS path, accumulated over the batch. */
     float *gs = bpt_grad(net);

@@ -651,6 +651,58 @@ static void nonfinite_huge_eta(void **state)
         assert_memory_equal(p, fx->k.p, sizeof fx->k.p);
 }
 
+/* bp_train with cfg on the fixture stops with BP_ENUMERIC, and the parameters are those the last
+ * progress call saw (before any: the initial ones init), all finite. Returns the number of
+ * batches that trained before the failure. */
+static int assert_stopped_finite(nf_fixture *fx, const bp_train_config *cfg, const float *init)
+{
+    fx->k.calls = 0;
+    bpt_assert_status(bp_train(fx->net, &fx->train, NULL, cfg, NULL), BP_ENUMERIC, "finite");
+    const float *p = cparams(fx->net);
+    assert_all_finite(p, 4);
+    assert_memory_equal(p, fx->k.calls > 0 ? fx->k.p : init, sizeof fx->k.p);
+    return fx->k.calls;
+}
+
+/* A NaN or an infinity in one input or one target (a caller's own arrays; the loaders refuse
+ * them): the batch that holds it has a non-finite loss, training stops there and keeps the
+ * parameters of before that batch. Each case starts from the same parameters and clean data. */
+static void nonfinite_inputs_and_targets(void **state)
+{
+    nf_fixture *fx = *state;
+    float init[4];
+    memcpy(init, cparams(fx->net), sizeof init);
+    const struct {
+        int in_x, index;
+        float value;
+    } cases[] = {{1, 3 * 40 + 1, NAN}, {1, 3 * 7, INFINITY}, {0, 50, NAN}, {0, 12, -INFINITY}};
+    bp_train_config cfg = {.epochs = 2, .batch_size = 8, .seed = 2,
+                           .optim = {.kind = BP_OPT_SGD, .eta = 0.1f}, .progress = keep_params,
+                           .user = &fx->k};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        float *v = cases[i].in_x ? &fx->train.x[cases[i].index] : &fx->train.y[cases[i].index];
+        float saved = *v;
+        *v = cases[i].value;
+        assert_true(assert_stopped_finite(fx, &cfg, init) < 8); /* within the first epoch */
+        *v = saved;
+        memcpy(bpt_params(fx->net), init, sizeof init);
+    }
+}
+
+/* The divergence of issue 5: plain SGD with eta = 1e6 on ordinary data multiplies the error by
+ * about 1e6 a step, so within a few batches the loss overflows float; training stops with
+ * BP_ENUMERIC after at least one good batch, keeping the last finite parameters. */
+static void diverging_eta_1e6(void **state)
+{
+    nf_fixture *fx = *state;
+    float init[4];
+    memcpy(init, cparams(fx->net), sizeof init);
+    bp_train_config cfg = {.epochs = 5, .batch_size = 8, .seed = 2,
+                           .optim = {.kind = BP_OPT_SGD, .eta = 1e6f}, .progress = keep_params,
+                           .user = &fx->k};
+    assert_true(assert_stopped_finite(fx, &cfg, init) >= 1);
+}
+
 /* ---------------------------------------------------------------- errors */
 
 static void train_errors(void **state)
@@ -753,6 +805,8 @@ int main(void)
         cmocka_unit_test(early_stopping),
         cmocka_unit_test_setup_teardown(nonfinite_huge_data, nf_setup, nf_teardown),
         cmocka_unit_test_setup_teardown(nonfinite_huge_eta, nf_setup, nf_teardown),
+        cmocka_unit_test_setup_teardown(nonfinite_inputs_and_targets, nf_setup, nf_teardown),
+        cmocka_unit_test_setup_teardown(diverging_eta_1e6, nf_setup, nf_teardown),
         cmocka_unit_test(train_errors),
     };
     return cmocka_run_group_tests_name("train", tests, make_tmpdir, remove_tmpdir);

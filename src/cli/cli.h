@@ -167,6 +167,24 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
 /* bp_model_load with a message on failure. Returns CLI_OK or CLI_FAIL. */
 int cli_model_load(const char *cmd, const char *path, bp_net **out);
 
+/* ---------------------------------------------------------------- ranks (ranks.c) */
+/* The processes of one `mpirun -np N backprop train` (rank 0 of 1 without mpirun). */
+typedef struct cli_ranks {
+    int rank, ranks;
+    bp_parallel par;
+    const bp_parallel *parallel; /* &par with more than one rank, else NULL */
+    int mpi;                     /* MPI was initialised (cli_ranks_stop finalises it) */
+} cli_ranks;
+
+/* Join MPI when started by an MPI launcher and the program was built with the MPI component;
+ * ranks other than 0 have their stdout sent to /dev/null. CLI_OK or CLI_FAIL (message printed). */
+int cli_ranks_start(cli_ranks *r, const char *cmd);
+/* Called by every rank with its own exit code so far: returns it if it failed, else CLI_FAIL if
+ * another rank failed (so that no rank goes on to wait for the failed one), else CLI_OK. */
+int cli_ranks_agree(const cli_ranks *r, int rc);
+/* Leave MPI (a no-op without it). */
+void cli_ranks_stop(cli_ranks *r);
+
 /* ---------------------------------------------------------------- subcommands */
 /* Each returns the exit code; argv[0] is the subcommand's name. */
 int cli_train(const cli_subcommand *self, int argc, char **argv);

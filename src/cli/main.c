@@ -1,4 +1,5 @@
 /* backprop: the command-line program. Dispatches to a subcommand; `backprop --help` lists them. */
+#include "blas_core.h"
 #include "cli.h"
 
 #include <stdio.h>
@@ -39,6 +40,7 @@ static const cli_subcommand *find(const char *name)
 int main(int argc, char **argv)
 {
     const cli_subcommand *sub;
+    blas_core_upgrade(argv);
     if (argc < 2) {
         print_usage(stderr);
         return CLI_USAGE;

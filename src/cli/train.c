@@ -22,9 +22,9 @@ typedef struct train_opts {
     int schedule;     /* bp_schedule_kind */
     int step_epochs;
     double gamma, eta_min;
-    int epochs, batch, patience, threads, validation, quiet;
+    int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
     cli_data_opts data;
-    const char *out, *log;
+    const char *out, *log, *checkpoint, *resume;
 } train_opts;
 
 /* THE MAIN JOB: what `backprop train` does with no flags: Fashion-MNIST from $BACKPROP_DATA or
@@ -51,6 +51,9 @@ static const train_opts MAIN_JOB_DEFAULTS = {
     .data = {NULL, NULL, NULL},
     .out = "model.bpn",
     .log = NULL,
+    .checkpoint_every = 0,
+    .checkpoint = NULL, /* OUT.ckpt */
+    .resume = NULL,
 };
 
 static const char DESCRIPTION[] =
@@ -60,7 +63,11 @@ static const char DESCRIPTION[] =
     "t10k-labels-idx1-ubyte (each plain or .gz) from DIR; --train-csv and --test-csv read CSV\n"
     "files of features followed by an integer class label (classes = width of the output layer).\n"
     "After every epoch the evaluation set (the test set, or the last --validation N training\n"
-    "samples) is scored; at the end the test accuracy is printed and the model saved.";
+    "samples) is scored; at the end the test accuracy is printed and the model saved.\n"
+    "Under `mpirun -np N` (when built with MPI) the N processes train one network data-parallel:\n"
+    "--batch is the global mini-batch, split across them; rank 0 alone prints and writes.\n"
+    "--checkpoint-every K writes the training state every K epochs; --resume FILE with the same\n"
+    "flags continues it, ending with the same parameters as a run never interrupted.";
 
 /* ---------------------------------------------------------------- progress */
 static volatile sig_atomic_t interrupted;
@@ -178,6 +185,8 @@ typedef struct train_run {
     bp_dataset train, test, val;
     FILE *log;
     char *log_tmp;
+    char *checkpoint; /* the default checkpoint path, OUT.ckpt, when allocated */
+    cli_ranks ranks;
 } train_run;
 
 static void train_run_free(train_run *r)
@@ -187,6 +196,7 @@ static void train_run_free(train_run *r)
     if (r->log_tmp)
         remove(r->log_tmp); /* still there only on failure */
     free(r->log_tmp);
+    free(r->checkpoint);
     bp_dataset_free(&r->train);
     bp_dataset_free(&r->test);
     bp_dataset_free(&r->val);
@@ -210,6 +220,9 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
         .patience = o->patience,
         .progress = on_progress,
         .user = ps,
+        .checkpoint_every = o->checkpoint_every,
+        .checkpoint_path = o->checkpoint,
+        .resume_path = o->resume,
     };
     return cfg;
 }
@@ -218,6 +231,8 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
 {
     if ((o->data.train_csv != NULL) != (o->data.test_csv != NULL))
         return cli_usage_error(cmd, "--train-csv and --test-csv go together");
+    if (o->checkpoint && o->checkpoint_every == 0)
+        return cli_usage_error(cmd, "--checkpoint needs --checkpoint-every");
     if (o->patience > 0 && o->validation == 0)
         fprintf(stderr, "backprop train: note: --patience without --validation stops early on the "
                 "test set\n");
@@ -239,9 +254,10 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
     bp_net_info info;
     int rc;
     bp_net_describe(r->net, &info);
-    if ((rc = check_writable(name, "--out", o->out)))
-        return rc;
-    if (o->log && (rc = check_writable(name, "--log", o->log)))
+    if (r->ranks.rank == 0 && ((rc = check_writable(name, "--out", o->out)) ||
+                               (o->log && (rc = check_writable(name, "--log", o->log))) ||
+                               (o->checkpoint_every > 0 &&
+                                (rc = check_writable(name, "--checkpoint", o->checkpoint)))))
         return rc;
     if ((rc = cli_data_load(name, &o->data, 1, info.sizes[0], info.sizes[info.num_layers - 1],
                             &r->train)) ||
@@ -256,7 +272,7 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
         if (st)
             return cli_fail(name, st, "cannot split off the validation set");
     }
-    if (o->log)
+    if (o->log && r->ranks.rank == 0)
         return open_log(name, o->log, eval_name(o), &r->log_tmp, &r->log);
     return CLI_OK;
 }
@@ -265,9 +281,10 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
 static int run_training(const char *name, const train_opts *o, train_run *r)
 {
     const bp_dataset *eval = o->validation > 0 ? &r->val : &r->test;
-    progress_state ps = {.bar = !o->quiet && isatty(STDERR_FILENO), .lines = !o->quiet,
-                         .eval = eval_name(o), .log = r->log};
+    progress_state ps = {.bar = !o->quiet && r->ranks.rank == 0 && isatty(STDERR_FILENO),
+                         .lines = !o->quiet, .eval = eval_name(o), .log = r->log};
     bp_train_config cfg = make_config(o, &ps);
+    cfg.parallel = r->ranks.parallel;
     struct sigaction sa = {0}, old;
     double start, best;
     bp_status st;
@@ -283,8 +300,9 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
         return CLI_INTERRUPTED;
     }
     if (st)
-        return cli_fail(name, st, "training failed after %d epochs (nothing saved)",
-                        ps.epochs_done);
+        return cli_fail(name, st, "training failed after %d epochs (nothing saved%s%s)",
+                        ps.epochs_done, o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
+                        o->checkpoint_every > 0 ? o->checkpoint : "");
     printf("trained in %.1f s\n", now_seconds() - start);
     if (o->patience > 0 && ps.epochs_done < o->epochs)
         printf("early stop after epoch %d: kept the best epoch (%s accuracy %.4f)\n",
@@ -296,11 +314,13 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
 static int finish(const char *name, const train_opts *o, train_run *r)
 {
     double loss, acc;
-    bp_status st = bp_evaluate(r->net, &r->test, &loss, &acc, NULL);
+    bp_status st = bp_evaluate_parallel(r->net, &r->test, r->ranks.parallel, &loss, &acc, NULL);
     int failed;
     if (st)
         return cli_fail(name, st, "cannot evaluate on the test set");
     printf("test accuracy %.4f\n", acc);
+    if (r->ranks.rank > 0) /* rank 0 writes the model and the log */
+        return CLI_OK;
     if (r->log) {
         failed = ferror(r->log);
         failed |= fclose(r->log) != 0;
@@ -354,6 +374,12 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         CLI_TEXT("out", &o.out, "MODEL", "where to save the model"),
         CLI_TEXT("log", &o.log, "FILE", "write one CSV row per epoch to FILE"),
         CLI_FLAG("quiet", &o.quiet, "no progress bar and no per-epoch lines"),
+        CLI_INTEGER("checkpoint-every", &o.checkpoint_every, "K", 0, INT_MAX,
+                    "write a checkpoint after every K-th epoch (0 = never)"),
+        CLI_TEXT("checkpoint", &o.checkpoint, "FILE", "where --checkpoint-every writes (default "
+                 "MODEL.ckpt, MODEL the --out path)"),
+        CLI_TEXT("resume", &o.resume, "FILE", "continue the run of the same flags from this "
+                 "checkpoint"),
     };
     const cli_command cmd = {.sub = self, .description = DESCRIPTION, .options = options,
                              .num_options = sizeof options / sizeof options[0]};
@@ -365,8 +391,21 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc;
     if (o.threads > 0)
         openblas_set_num_threads(o.threads);
-    if (!(rc = prepare(&cmd, &o, &r)) && !(rc = run_training(self->name, &o, &r)))
+    if (o.checkpoint_every > 0 && !o.checkpoint) {
+        size_t size = strlen(o.out) + sizeof ".ckpt";
+        if (!(r.checkpoint = malloc(size))) {
+            train_run_free(&r);
+            return cli_error(self->name, "out of memory");
+        }
+        snprintf(r.checkpoint, size, "%s.ckpt", o.out);
+        o.checkpoint = r.checkpoint;
+    }
+    /* Every rank prepares; if one fails, all stop before training waits for it. */
+    if (!(rc = cli_ranks_start(&r.ranks, self->name)) &&
+        !(rc = cli_ranks_agree(&r.ranks, prepare(&cmd, &o, &r))) &&
+        !(rc = run_training(self->name, &o, &r)))
         rc = finish(self->name, &o, &r);
     train_run_free(&r);
+    cli_ranks_stop(&r.ranks);
     return rc;
 }

@@ -191,6 +191,15 @@ run "${TRAIN[@]}" --hidden identity --output identity --cost quadratic --init la
 check "diverging train: exit 1 (non-finite loss)" eval 'rc_is 1 && err_has "non-finite"'
 check "diverged train writes no model and no log" absent f.bpn f.csv f.csv.tmp
 
+# A diverging train (eta 1e6) over an existing good model must leave that file byte for byte.
+run "${TRAIN[@]}" --out good.bpn
+cp good.bpn good.copy
+run "${TRAIN[@]}" --optimizer sgd --eta 1e6 --out good.bpn
+check "diverging train over a good model (eta 1e6): exit 1, non-finite" eval \
+    'rc_is 1 && err_has "non-finite" && err_has "nothing saved"'
+check "the good model is untouched, no temporary file" eval \
+    'cmp -s good.bpn good.copy && absent good.bpn.tmp.*'
+
 BACKPROP_DATA=/nonexistent run train --out f.bpn --log f.csv
 check "no Fashion-MNIST: exit 1, names the Debian package" eval \
     'rc_is 1 && err_has "dataset-fashion-mnist" && err_has "/nonexistent"'
@@ -219,6 +228,23 @@ check "eval on a malformed CSV: exit 1, names the line" eval \
 cut -d, -f1-3 test.csv > narrow.csv
 run predict --model m.bpn --csv narrow.csv
 check "predict on a CSV of too few columns: exit 1" eval 'rc_is 1 && err_has "columns"'
+
+# ---------------------------------------------------------------- checkpoint and resume
+# A constant schedule does not depend on --epochs: 3 epochs with a checkpoint, resumed to 6, are
+# the 6 epochs of one run, byte for byte.
+CKPT=("${TRAIN[@]}" --schedule constant --quiet)
+run "${CKPT[@]}" --epochs 6 --out whole.bpn
+run "${CKPT[@]}" --epochs 3 --out part.bpn --checkpoint-every 3
+check "--checkpoint-every writes MODEL.ckpt" eval 'rc_is 0 && [ -s part.bpn.ckpt ]'
+run "${CKPT[@]}" --epochs 6 --out part.bpn --resume part.bpn.ckpt
+check "resumed run = uninterrupted run, byte for byte" eval 'rc_is 0 && cmp -s whole.bpn part.bpn'
+run "${CKPT[@]}" --epochs 6 --layers 4-9-2 --out other.bpn --resume part.bpn.ckpt
+check "resume into another network: exit 1, names both" eval \
+    'rc_is 1 && err_has "4-8-2" && err_has "4-9-2" && absent other.bpn'
+run "${CKPT[@]}" --resume part.bpn --out other.bpn
+check "resume from a model file: exit 1, malformed" eval 'rc_is 1 && err_has "magic"'
+run "${CKPT[@]}" --checkpoint c.ckpt --out other.bpn
+check "--checkpoint without --checkpoint-every: exit 2" eval 'rc_is 2 && err_has "checkpoint-every"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,329 @@
+/* Checkpoints of a training run (docs/checkpoint-format.md): a header, the network as a complete
+ * model file (docs/model-format.md, with its own CRC), then the training state (optimizer moments
+ * and step count, epoch, shuffling generator and permutation, early-stopping state) under a CRC of
+ * its own. Written through the model files' atomic save, read through their length-checked reader
+ * and model parser, so that a checkpoint is validated exactly as strictly as a model file. */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+#include <sys/types.h>
+#include <zlib.h>
+
+/* The model files' signature with 'C' for 'N': the same protections (see model_io.c), and a
+ * checkpoint is never taken for a model or the other way round. */
+static const unsigned char magic[8] = {0x89, 'B', 'P', 'C', '\r', '\n', 0x1a, '\n'};
+#define FORMAT_VERSION 1
+#define HEADER_BYTES 20 /* magic, version, model length */
+/* optimizer kind, step count, epoch, generator, best accuracy, epochs since, has best, count */
+#define STATE_FIXED_BYTES (4 + 8 + 4 + 32 + 8 + 4 + 4 + 4)
+#define CHUNK 4096
+
+/* Moment vectors of an optimizer kind: Adam m and v, momentum and Nesterov v, SGD none. */
+static int moments_of(bp_optimizer_kind kind)
+{
+    return kind == BP_OPT_ADAM ? 2 : kind == BP_OPT_SGD ? 0 : 1;
+}
+
+/* Bytes of the model file of a network of L layers and P parameters (docs/model-format.md). */
+static uint64_t model_bytes(int L, size_t P) { return 28 + 8 * (uint64_t)L + 4 * (uint64_t)P; }
+
+/* ---------------------------------------------------------------- save */
+
+typedef struct save_ctx {
+    const bp_net *net;
+    const bp__train_state *s;
+} save_ctx;
+
+static int write_checkpoint(FILE *f, const void *vctx)
+{
+    const save_ctx *c = vctx;
+    const bp__train_state *s = c->s;
+    unsigned char buf[CHUNK], *p;
+    bp_optimizer_kind kind;
+    long *t;
+    float *moment[2];
+    uint64_t bits;
+    bp__optim_state(s->opt, &kind, &t, &moment[1], &moment[0]); /* written m, then v */
+    int k = moments_of(kind);
+
+    memcpy(buf, magic, sizeof magic);
+    p = bp__put_le(buf + sizeof magic, FORMAT_VERSION, 4);
+    p = bp__put_le(p, model_bytes(c->net->num_layers, c->net->num_params), 8);
+    if (fwrite(buf, 1, (size_t)(p - buf), f) != (size_t)(p - buf) || !bp__write_model(f, c->net))
+        return 0;
+
+    unsigned long crc = crc32(0L, Z_NULL, 0);
+    p = bp__put_le(buf, (uint64_t)kind, 4);
+    p = bp__put_le(p, (uint64_t)*t, 8);
+    p = bp__put_le(p, (uint64_t)s->epoch, 4);
+    for (int i = 0; i < 4; i++)
+        p = bp__put_le(p, s->rng.s[i], 8);
+    memcpy(&bits, &s->best, sizeof bits);
+    p = bp__put_le(p, bits, 8);
+    p = bp__put_le(p, (uint64_t)s->since_best, 4);
+    p = bp__put_le(p, s->best_params != NULL, 4);
+    p = bp__put_le(p, (uint64_t)s->count, 4);
+    if (!bp__emit(f, &crc, buf, (size_t)(p - buf)))
+        return 0;
+    for (int i = 2 - k; i < 2; i++) /* Adam: m then v; momentum, Nesterov: v */
+        if (!bp__emit_floats(f, &crc, moment[i], c->net->num_params))
+            return 0;
+    if (s->best_params && !bp__emit_floats(f, &crc, s->best_params, c->net->num_params))
+        return 0;
+    for (int i = 0; i < s->count;) {
+        for (p = buf; i < s->count && p < buf + CHUNK; i++)
+            p = bp__put_le(p, (uint64_t)s->perm[i], 4);
+        if (!bp__emit(f, &crc, buf, (size_t)(p - buf)))
+            return 0;
+    }
+    bp__put_le(buf, crc, 4);
+    return fwrite(buf, 1, 4, f) == 4;
+}
+
+bp_status bp__checkpoint_save(const char *path, const bp_net *net, const bp__train_state *s)
+{
+    save_ctx c = {net, s};
+    return bp__save_atomic(path, write_checkpoint, &c);
+}
+
+/* ---------------------------------------------------------------- load */
+
+typedef struct load_ctx {
+    bp_net *net;
+    bp__train_state *s;
+} load_ctx;
+
+/* Whether a and b have the same layers, activations and cost. */
+static int same_shape(const bp_net *a, const bp_net *b)
+{
+    if (a->num_layers != b->num_layers || a->cost != b->cost)
+        return 0;
+    for (int i = 0; i < a->num_layers; i++)
+        if (a->sizes[i] != b->sizes[i] || (i > 0 && a->acts[i - 1] != b->acts[i - 1]))
+            return 0;
+    return 1;
+}
+
+/* perm[0..n-1] is a permutation of 0..n-1: values in range, each once. Duplicates are found
+ * without scratch memory by marking perm[v] += n for each value v seen, then undoing the marks. */
+static int is_permutation(int *perm, int n)
+{
+    int ok = 1, i;
+    for (i = 0; i < n && ok; i++) {
+        int v = perm[i] >= n ? perm[i] - n : perm[i];
+        if (v < 0 || v >= n || perm[v] >= n)
+            ok = 0;
+        else
+            perm[v] += n;
+    }
+    for (int j = 0; j < n; j++)
+        if (perm[j] >= n)
+            perm[j] -= n;
+    return ok;
+}
+
+/* The fields of the state section before its vectors. */
+typedef struct state_head {
+    uint64_t kind, steps, epoch, best_bits, since_best, has_best, count;
+    uint64_t kind_at, epoch_at, has_best_at, count_at;
+    bp__rng rng;
+} state_head;
+
+/* The fixed fields, each checked for what a valid file can hold (BP_EFORMAT). */
+static bp_status read_head(bp__reader *r, state_head *h)
+{
+    uint64_t at;
+    bp_status st;
+    if ((st = bp__read_uint(r, 4, "optimizer kind", &h->kind, &h->kind_at)))
+        return st;
+    if (h->kind > BP_OPT_ADAM)
+        return bp__bad(r, h->kind_at, "optimizer kind %" PRIu64 " is not a bp_optimizer_kind",
+                       h->kind);
+    if ((st = bp__read_uint(r, 8, "step count", &h->steps, &at)))
+        return st;
+    if (h->steps > LONG_MAX)
+        return bp__bad(r, at, "step count %" PRIu64 " out of range", h->steps);
+    if ((st = bp__read_uint(r, 4, "epoch", &h->epoch, &h->epoch_at)))
+        return st;
+    if (h->epoch > INT_MAX)
+        return bp__bad(r, h->epoch_at, "epoch %" PRIu64 " out of range", h->epoch);
+    uint64_t rng_at = r->off;
+    for (int i = 0; i < 4; i++)
+        if ((st = bp__read_uint(r, 8, "generator state", &h->rng.s[i], &at)))
+            return st;
+    if ((h->rng.s[0] | h->rng.s[1] | h->rng.s[2] | h->rng.s[3]) == 0) /* xoshiro's one invalid */
+        return bp__bad(r, rng_at, "generator state is all zero");
+    if ((st = bp__read_uint(r, 8, "best accuracy", &h->best_bits, &at)))
+        return st;
+    double best;
+    memcpy(&best, &h->best_bits, sizeof best);
+    if (!(best == -1 || (best >= 0 && best <= 1)))
+        return bp__bad(r, at, "best accuracy %g is neither -1 nor in [0, 1]", best);
+    if ((st = bp__read_uint(r, 4, "epochs since the best", &h->since_best, &at)))
+        return st;
+    if (h->since_best > h->epoch)
+        return bp__bad(r, at, "%" PRIu64 " epochs since the best, after %" PRIu64 " epochs",
+                       h->since_best, h->epoch);
+    if ((st = bp__read_uint(r, 4, "best-parameters flag", &h->has_best, &h->has_best_at)))
+        return st;
+    if (h->has_best > 1)
+        return bp__bad(r, h->has_best_at, "best-parameters flag %" PRIu64 " is neither 0 nor 1",
+                       h->has_best);
+    if ((st = bp__read_uint(r, 4, "training-set size", &h->count, &h->count_at)))
+        return st;
+    if (h->count < 1 || h->count > INT_MAX)
+        return bp__bad(r, h->count_at, "training-set size %" PRIu64 " not in 1..%d", h->count,
+                       INT_MAX);
+    return BP_OK;
+}
+
+/* The rest of the section up to the checksum, read once for its CRC and the stored checksum
+ * compared, so that a damaged file is reported as damaged (BP_EFORMAT), never as one of another
+ * run; then the reader is back at the first vector. */
+static bp_status check_crc(bp__reader *r)
+{
+    uint64_t start = r->off, v, at;
+    unsigned long crc_start = r->crc;
+    unsigned char buf[CHUNK];
+    bp_status st = BP_OK;
+    while (!st && r->len - r->off > 4) {
+        uint64_t left = r->len - r->off - 4;
+        st = bp__read_bytes(r, buf, left < CHUNK ? (size_t)left : CHUNK, "state");
+    }
+    unsigned long crc = r->crc;
+    if (!st)
+        st = bp__read_uint(r, 4, "checksum", &v, &at);
+    if (!st && v != crc)
+        st = bp__bad(r, at, "CRC-32 checksum mismatch: stored %08" PRIx64 ", computed %08lx", v,
+                     crc);
+    if (!st && fseeko(r->f, (off_t)start, SEEK_SET) != 0)
+        st = bp__fail_errno(errno, r->path, "cannot seek back to the state vectors");
+    r->off = start;
+    r->crc = crc_start;
+    return st;
+}
+
+/* The state section, after the model (net, just read from the file): fields valid, exact length,
+ * checksum; then compared with the run s (BP_EMISMATCH); then the vectors, into s. */
+static bp_status read_state(bp__reader *r, const bp_net *net, bp__train_state *s)
+{
+    bp_optimizer_kind kind;
+    long *t;
+    float *moment[2];
+    state_head h;
+    bp_status st;
+    bp__optim_state(s->opt, &kind, &t, &moment[1], &moment[0]);
+    if ((st = read_head(r, &h)))
+        return st;
+    size_t P = net->num_params;
+    uint64_t total = r->off + 4 * (uint64_t)P * (moments_of((bp_optimizer_kind)h.kind) +
+                                                 h.has_best) + 4 * h.count + 4;
+    if (r->len < total)
+        return bp__bad(r, r->len, "truncated: the file has %" PRIu64 " bytes, its header says "
+                       "%" PRIu64, r->len, total);
+    if (r->len > total)
+        return bp__bad(r, total, "%" PRIu64 " trailing bytes after the checksum", r->len - total);
+    if ((st = check_crc(r)))
+        return st;
+
+    if (h.kind != (uint64_t)kind)
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint's optimizer kind is %"
+                        PRIu64 ", the run's is %d", r->path, h.kind_at, h.kind, (int)kind);
+    if (h.epoch > (uint64_t)s->epochs)
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint is after epoch %"
+                        PRIu64 ", the run has only %d", r->path, h.epoch_at, h.epoch, s->epochs);
+    if ((h.has_best == 1) != (s->best_params != NULL))
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint %s the best epoch's "
+                        "parameters, the run %s them (early stopping %s)", r->path, h.has_best_at,
+                        h.has_best ? "holds" : "lacks", s->best_params ? "needs" : "has no use for",
+                        s->best_params ? "on" : "off");
+    if (h.count != (uint64_t)s->count)
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint is of a training set "
+                        "of %" PRIu64 " samples, the run's has %d", r->path, h.count_at, h.count,
+                        s->count);
+
+    int k = moments_of(kind);
+    for (int i = 2 - k; i < 2; i++)
+        if ((st = bp__read_floats(r, moment[i], P, i ? "second moments" : "first moments")))
+            return st;
+    if (s->best_params && (st = bp__read_floats(r, s->best_params, P, "best parameters")))
+        return st;
+    uint64_t perm_at = r->off;
+    for (int i = 0; i < s->count;) {
+        unsigned char buf[CHUNK];
+        int n = s->count - i < CHUNK / 4 ? s->count - i : CHUNK / 4;
+        if ((st = bp__read_bytes(r, buf, 4 * (size_t)n, "permutation")))
+            return st;
+        for (int j = 0; j < n; j++, i++) {
+            uint64_t x = bp__get_le(buf + 4 * j, 4);
+            s->perm[i] = x < (uint64_t)s->count ? (int)x : -1; /* -1: refused just below */
+        }
+    }
+    if (!is_permutation(s->perm, s->count))
+        return bp__bad(r, perm_at, "the permutation is not one of 0..%d", s->count - 1);
+    *t = (long)h.steps;
+    s->epoch = (int)h.epoch;
+    s->rng = h.rng;
+    memcpy(&s->best, &h.best_bits, sizeof s->best);
+    s->since_best = (int)h.since_best;
+    return BP_OK;
+}
+
+static bp_status read_checkpoint(bp__reader *r, void *vctx)
+{
+    load_ctx *c = vctx;
+    unsigned char sig[sizeof magic];
+    uint64_t v, at, file_len = r->len;
+    bp_status st;
+    if ((st = bp__read_bytes(r, sig, sizeof sig, "magic")))
+        return st;
+    if (memcmp(sig, magic, sizeof magic) != 0)
+        return bp__bad(r, 0, "bad magic: not a backprop checkpoint (or one mangled as text)");
+    if ((st = bp__read_uint(r, 4, "format version", &v, &at)))
+        return st;
+    if (v != FORMAT_VERSION)
+        return bp__bad(r, at, "format version %" PRIu64 " not supported (only %d)", v,
+                       FORMAT_VERSION);
+    if ((st = bp__read_uint(r, 8, "model length", &v, &at)))
+        return st;
+    if (v > file_len - r->off)
+        return bp__bad(r, at, "truncated: model length %" PRIu64 " but only %" PRIu64 " bytes "
+                       "follow", v, file_len - r->off);
+    /* The model section is read as a model file that ends where the header says. */
+    r->len = r->off + v;
+    r->crc = crc32(0L, Z_NULL, 0);
+    bp_net *model = NULL;
+    if ((st = bp__read_model(r, &model)))
+        return st;
+    r->len = file_len;
+    r->crc = crc32(0L, Z_NULL, 0);
+    if (!same_shape(model, c->net)) {
+        char got[256], want[256];
+        bp_net *nets[2] = {model, c->net};
+        for (int n = 0; n < 2; n++) {
+            char *buf = n ? want : got;
+            size_t used = 0;
+            for (int i = 0; i < nets[n]->num_layers && used < sizeof got; i++)
+                used += (size_t)snprintf(buf + used, sizeof got - used, "%s%d", i ? "-" : "",
+                                         nets[n]->sizes[i]);
+        }
+        st = bp__fail(BP_EMISMATCH, "%s: the checkpoint is of another network (%s, its "
+                      "activations and cost) than the one trained (%s)", r->path, got, want);
+    }
+    if (!st)
+        st = read_state(r, model, c->s);
+    if (!st) /* everything was valid: only now the caller's network changes */
+        memcpy(c->net->params, model->params, model->num_params * sizeof *model->params);
+    bp_net_free(model);
+    return st;
+}
+
+bp_status bp__checkpoint_load(const char *path, bp_net *net, bp__train_state *s)
+{
+    load_ctx c = {net, s};
+    return bp__load_file(path, read_checkpoint, &c);
+}

@@ -1,0 +1,15 @@
+/* blas_core.h - give OpenBLAS the kernels of the CPU it runs on (src/cli/blas_core.c). Shared by
+ * the backprop program and the benchmarks: programs may re-execute themselves, the library may not. */
+#ifndef BP_BLAS_CORE_H_INCLUDED
+#define BP_BLAS_CORE_H_INCLUDED
+
+/* If OpenBLAS fell back to its generic x86-64 kernels ("Prescott", SSE3) on a CPU that runs AVX-512
+ * or AVX2, and the user has not chosen a core with OPENBLAS_CORETYPE, execute the program again
+ * (argv, same process) with OPENBLAS_CORETYPE naming the matching kernels. Returns only when
+ * nothing is to be done or the exec failed; the program then runs on the kernels it has. */
+void blas_core_upgrade(char **argv);
+
+/* The kernels OpenBLAS runs ("SkylakeX", "Haswell", ...). */
+const char *blas_core_name(void);
+
+#endif

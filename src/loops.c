@@ -1,0 +1,71 @@
+/* The project's own single-threaded float kernels for the three matrix products of a batched step
+ * (BP_PATH_LOOPS, and BP_PATH_AUTO on small products). A BLAS call costs a fixed overhead
+ * (argument checks, dispatch, buffer packing, and waking its threads when it has more than one)
+ * that dominates a product of a few thousand multiply-adds; these loops have none. Every inner
+ * loop runs down a contiguous column, so the compiler vectorises it; the sums of eq. B are split
+ * over SPLIT partial accumulators so that they vectorise without reassociation flags. */
+#include "kernels.h"
+
+enum { SPLIT = 8 };
+
+void bp__loops_forward(int rows, int cols, int batch, const float *restrict w,
+                       const float *restrict a, int lda, float *restrict z)
+{
+    /* z[:,j] = sum_k w[:,k] a[k,j]: axpys down the columns of w. */
+    for (int j = 0; j < batch; j++) {
+        float *zj = z + (size_t)j * (size_t)rows;
+        const float *aj = a + (size_t)j * (size_t)lda;
+        for (int i = 0; i < rows; i++)
+            zj[i] = 0.0f;
+        for (int k = 0; k < cols; k++) {
+            const float *wk = w + (size_t)k * (size_t)rows;
+            float s = aj[k];
+            for (int i = 0; i < rows; i++)
+                zj[i] += wk[i] * s;
+        }
+    }
+}
+
+void bp__loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
+                           const float *restrict a, int lda, float *restrict gw,
+                           float *restrict gb)
+{
+    /* (C) gw[:,k] += sum_j d[:,j] a[k,j]; (D) gb += sum_j d[:,j]. */
+    for (int j = 0; j < batch; j++) {
+        const float *dj = d + (size_t)j * (size_t)rows, *aj = a + (size_t)j * (size_t)lda;
+        for (int k = 0; k < cols; k++) {
+            float *gk = gw + (size_t)k * (size_t)rows;
+            float s = aj[k];
+            for (int i = 0; i < rows; i++)
+                gk[i] += dj[i] * s;
+        }
+        for (int i = 0; i < rows; i++)
+            gb[i] += dj[i];
+    }
+}
+
+/* sum_i x[i] y[i] over SPLIT interleaved partial sums. */
+static float dot(const float *restrict x, const float *restrict y, int n)
+{
+    float part[SPLIT] = {0};
+    int i = 0;
+    for (; i + SPLIT <= n; i += SPLIT)
+        for (int p = 0; p < SPLIT; p++)
+            part[p] += x[i + p] * y[i + p];
+    float s = 0.0f;
+    for (; i < n; i++)
+        s += x[i] * y[i];
+    for (int p = 0; p < SPLIT; p++)
+        s += part[p];
+    return s;
+}
+
+void bp__loops_delta(int rows, int cols, int batch, const float *restrict w,
+                     const float *restrict d, float *restrict dprev)
+{
+    /* (B) before sigma': dprev[k,j] = sum_i w[i,k] d[i,j], a dot of two contiguous columns. */
+    for (int j = 0; j < batch; j++)
+        for (int k = 0; k < cols; k++)
+            dprev[(size_t)j * (size_t)cols + (size_t)k] =
+                dot(w + (size_t)k * (size_t)rows, d + (size_t)j * (size_t)rows, rows);
+}
