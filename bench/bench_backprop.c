@@ -8,13 +8,14 @@
  *   naive    bp_naive_backward (double index loops, no BLAS) and a loop update
  *   sample   bp_forward + bp_backward per sample (sgemv, sger, saxpy), then bp_sgd_step
  *   batch    bp_forward_batch + bp_backward_batch forced onto sgemm (BP_PATH_GEMM), bp_sgd_step
+ *   loops    the same calls on the project's own loops (BP_PATH_LOOPS): no BLAS, one thread
  *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
  *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
  *   bound    only the BLAS calls of the batch step, same shapes, same threads, nothing between
  *   infer    bp_forward_batch alone, default path (inference)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
- * BLAS threads), then the paths run interleaved - naive, sample, batch, ... - REPS times, so a
- * noisy machine slows all of them alike; REPS fits the time budget, at least 3. Reported: median
+ * BLAS threads), then the paths run interleaved REPS times, each repetition starting one path later
+ * (naive, sample, ...; sample, batch, ...), so that a noisy machine slows all of them alike; REPS fits the time budget, at least 3. Reported: median
  * samples/s (B / step time) with min-max, default step time / bound, and GFLOP/s of the default
  * path with flops = 2 B sum_l n^l n^{l-1} (forward) + 2 B sum_l n^l n^{l-1} (eq. C) +
  * 2 B sum_{l>=3} n^l n^{l-1} (eq. B), the multiply-adds of the matrix products only. */
@@ -80,9 +81,9 @@ static const net_spec NETS[] = {
 };
 enum { NUM_NETS = sizeof NETS / sizeof NETS[0], MAX_LIST = 16 };
 
-enum { NAIVE, SAMPLE, BATCH, DEFAULT, FANN, BOUND, INFER, IMPLS };
-static const char *const IMPL_NAME[IMPLS] = {"naive", "sample", "batch", "default",
-                                             "fann",  "bound",  "infer"};
+enum { NAIVE, SAMPLE, BATCH, LOOPS, DEFAULT, FANN, BOUND, INFER, IMPLS };
+static const char *const IMPL_NAME[IMPLS] = {"naive", "sample", "batch", "loops",
+                                             "default", "fann", "bound", "infer"};
 
 static int parse_layers(const char *spec, int *sizes)
 {
@@ -102,12 +103,13 @@ static int parse_layers(const char *spec, int *sizes)
 /* ----------------------------------------------------------------- one grid point's state */
 typedef struct point {
     bp_net *net;
-    bp_workspace *ws_default, *ws_gemm;
+    bp_workspace *ws_default, *ws_gemm, *ws_loops;
     int L, sizes[BP_MAX_LAYERS], batch;
     size_t P;
     float *X, *Y, *grad;
-    /* the bound's own buffers: activations, two deltas, ones, gradient */
-    float *act[BP_MAX_LAYERS + 1], *delta[2], *ones, *bgrad, *bparams;
+    /* the bound's activations, two deltas and ones; its gradient and update are grad's and the
+     * network's, the blocks every path uses, so that none runs on colder caches than another */
+    float *act[BP_MAX_LAYERS + 1], *delta[2], *ones;
     bp_layer_view view[BP_MAX_LAYERS + 1];
 #ifdef BP_BENCH_FANN
     struct fann *ann;
@@ -129,6 +131,8 @@ static void point_create(point *pt, const net_spec *spec, int batch)
     CHECK(bp_workspace_create(&pt->ws_default, pt->net, batch));
     CHECK(bp_workspace_create(&pt->ws_gemm, pt->net, batch));
     CHECK(bp_workspace_set_path(pt->ws_gemm, BP_PATH_GEMM));
+    CHECK(bp_workspace_create(&pt->ws_loops, pt->net, batch));
+    CHECK(bp_workspace_set_path(pt->ws_loops, BP_PATH_LOOPS));
     bp_net_info info;
     CHECK(bp_net_describe(pt->net, &info));
     pt->P = info.num_params;
@@ -140,8 +144,6 @@ static void point_create(point *pt, const net_spec *spec, int batch)
     for (int j = 0; j < batch; j++) /* one-hot targets (a single output: 0 or 1) */
         pt->Y[(size_t)j * (size_t)nL + (size_t)(j % nL)] = nL == 1 ? (float)(j % 2) : 1.0f;
     pt->grad = xmalloc(sizeof(float) * pt->P);
-    pt->bgrad = xmalloc(sizeof(float) * pt->P);
-    pt->bparams = xmalloc(sizeof(float) * pt->P);
     for (int l = 2; l <= pt->L; l++) {
         CHECK(bp_net_layer(pt->net, l, &pt->view[l]));
         pt->act[l] = xmalloc(sizeof(float) * (size_t)pt->sizes[l - 1] * (size_t)batch);
@@ -173,12 +175,11 @@ static void point_free(point *pt)
 {
     bp_workspace_free(pt->ws_default);
     bp_workspace_free(pt->ws_gemm);
+    bp_workspace_free(pt->ws_loops);
     bp_net_free(pt->net);
     free(pt->X);
     free(pt->Y);
     free(pt->grad);
-    free(pt->bgrad);
-    free(pt->bparams);
     for (int l = 2; l <= pt->L; l++)
         free(pt->act[l]);
     free(pt->delta[0]);
@@ -194,8 +195,8 @@ static void point_free(point *pt)
  * kernels and the checks were free. */
 static void bound_step(point *pt)
 {
-    const float *w;
-    CHECK(bp_net_params_const(pt->net, &w));
+    float *w;
+    CHECK(bp_net_params(pt->net, &w));
     int B = pt->batch, L = pt->L;
     const float *prev = pt->X;
     for (int l = 2; l <= L; l++) {
@@ -209,14 +210,14 @@ static void bound_step(point *pt)
         const float *aprev = l == 2 ? pt->X : pt->act[l - 1];
         float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
-                    aprev, v->cols, 1.0f, pt->bgrad + v->w_offset, v->rows);
+                    aprev, v->cols, 1.0f, pt->grad + v->w_offset, v->rows);
         cblas_sgemv(CblasColMajor, CblasNoTrans, v->rows, B, 1.0f, d, v->rows, pt->ones, 1, 1.0f,
-                    pt->bgrad + v->b_offset, 1);
+                    pt->grad + v->b_offset, 1);
         if (l > 2)
             cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
                         w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);
     }
-    cblas_saxpy((int)pt->P, -ETA / (float)B, pt->bgrad, 1, pt->bparams, 1);
+    cblas_saxpy((int)pt->P, -ETA / (float)B, pt->grad, 1, w, 1);
 }
 
 static void sgd(point *pt)
@@ -247,8 +248,9 @@ static void run_impl(int impl, point *pt)
         sgd(pt);
         break;
     case BATCH:
+    case LOOPS:
     case DEFAULT: {
-        bp_workspace *ws = impl == BATCH ? pt->ws_gemm : pt->ws_default;
+        bp_workspace *ws = impl == BATCH ? pt->ws_gemm : impl == LOOPS ? pt->ws_loops : pt->ws_default;
         CHECK(bp_grad_zero(pt->net, pt->grad));
         CHECK(bp_forward_batch(pt->net, ws, B, pt->X, n1));
         CHECK(bp_backward_batch(pt->net, ws, B, pt->X, n1, pt->Y, nL, pt->grad));
@@ -282,27 +284,40 @@ static int impl_enabled(int impl)
 #endif
 }
 
-static void measure(point *pt, double budget, result *res)
+/* Naive loops and FANN call no BLAS: the thread count cannot change their time. */
+static int uses_blas(int impl) { return impl != NAIVE && impl != FANN; }
+
+/* Time every enabled path on pt; with reuse (the same point at another BLAS thread count), the
+ * paths that use no BLAS take reuse's figures instead of running again (they are the slowest). */
+static void measure(point *pt, double budget, const result *reuse, result *res)
 {
+    int run[IMPLS];
     double once = 0, t0;
-    for (int i = 0; i < IMPLS; i++)
-        if (impl_enabled(i)) {
+    for (int i = 0; i < IMPLS; i++) {
+        run[i] = impl_enabled(i) && (!reuse || uses_blas(i));
+        if (run[i]) { /* warm-up, and the time of one step */
             t0 = now();
             run_impl(i, pt);
             once += now() - t0;
         }
+    }
     int reps = (int)(budget / once);
     reps = reps < 3 ? 3 : reps > 31 ? 31 : reps;
     double *t = xmalloc(sizeof *t * IMPLS * (size_t)reps);
     for (int r = 0; r < reps; r++)
-        for (int i = 0; i < IMPLS; i++)
-            if (impl_enabled(i)) {
+        for (int u = 0; u < IMPLS; u++) {
+            int i = (r + u) % IMPLS; /* rotate the order: no path always runs after the same one */
+            if (run[i]) {
                 t0 = now();
                 run_impl(i, pt);
                 t[i * reps + r] = now() - t0;
             }
+        }
+    *res = reuse ? *reuse : (result){0};
     res->reps = reps;
     for (int i = 0; i < IMPLS; i++) {
+        if (!run[i])
+            continue;
         double *v = t + i * reps;
         qsort(v, (size_t)reps, sizeof *v, cmp_double);
         res->min[i] = v[0];
@@ -358,7 +373,7 @@ static void print_row(const point *pt, const char *layers, int threads, const re
             else
                 printf(" %s |", rate(a, B / r->med[i]));
         }
-    double best = fmin(r->med[SAMPLE], fmin(r->med[BATCH], r->med[DEFAULT]));
+    double best = fmin(fmin(r->med[SAMPLE], r->med[LOOPS]), fmin(r->med[BATCH], r->med[DEFAULT]));
     printf(" %.2f | %.1f | %.2f | %.1f |\n", r->med[DEFAULT] / r->med[BOUND],
            r->med[NAIVE] / r->med[BATCH], r->med[DEFAULT] / best,
            step_flops(pt) / r->med[DEFAULT] * 1e-9);
@@ -374,30 +389,41 @@ static void csv_row(FILE *csv, const point *pt, const char *layers, int threads,
                     pt->batch / r->med[i], step_flops(pt) / r->med[i] * 1e-9);
 }
 
-/* gnuplot: samples/s against B, one line per path, for one network and each thread count. */
-static int plot(const char *csv_path, const char *png, const char *layers)
+/* The plotted network's results, by thread count and batch size. */
+typedef struct plot_data {
+    int count, batch[MAX_LIST], threads[MAX_LIST];
+    result res[MAX_LIST][MAX_LIST]; /* [batch index][thread index] */
+} plot_data;
+
+/* gnuplot: median samples/s against B for one network, one line per path at the first thread
+ * count, and the default path at the others. */
+static int plot(const plot_data *pd, int nt, const char *png, const char *layers)
 {
     FILE *gp = popen("gnuplot", "w");
     if (!gp)
         return -1;
     fprintf(gp,
-            "set terminal pngcairo size 900,560\nset output '%s'\nset datafile separator ','\n"
-            "set logscale xy\nset key left top\nset grid\nset xlabel 'batch size B'\n"
+            "set terminal pngcairo size 900,560\nset output '%s'\nset logscale xy\n"
+            "set key left top\nset grid\nset xlabel 'batch size B'\n"
             "set ylabel 'training samples/s (median)'\nset title 'backprop %s: one training step "
             "(forward + backward + SGD update)'\nplot ",
             png, layers);
     const char *sep = "";
-    for (int thr = 1; thr <= 2; thr++)
+    for (int t = 0; t < nt; t++)
         for (int i = 0; i < IMPLS; i++)
-            if (impl_enabled(i) && i != INFER) {
-                fprintf(gp,
-                        "%s'%s' using ($1 eq '%s' && $3 == %d && strcol(4) eq '%s' ? $2 : 1/0):9 "
-                        "with linespoints title '%s, %d thread%s'",
-                        sep, csv_path, layers, thr, IMPL_NAME[i], IMPL_NAME[i], thr,
-                        thr > 1 ? "s" : "");
+            if (impl_enabled(i) && i != INFER && (t == 0 || i == DEFAULT)) {
+                fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s, %d BLAS thread%s'", sep,
+                        IMPL_NAME[i], pd->threads[t], pd->threads[t] > 1 ? "s" : "");
                 sep = ", ";
             }
     fprintf(gp, "\n");
+    for (int t = 0; t < nt; t++)
+        for (int i = 0; i < IMPLS; i++)
+            if (impl_enabled(i) && i != INFER && (t == 0 || i == DEFAULT)) {
+                for (int b = 0; b < pd->count; b++)
+                    fprintf(gp, "%d %.6g\n", pd->batch[b], pd->batch[b] / pd->res[b][t].med[i]);
+                fprintf(gp, "e\n");
+            }
     return pclose(gp);
 }
 
@@ -425,6 +451,7 @@ int main(int argc, char **argv)
     const char *nets = NULL, *csv_path = "bench.csv", *png = NULL, *plot_net = "784-100-10";
     int batches[MAX_LIST] = {1, 10, 32, 128, 1024}, nb = 5, threads[MAX_LIST] = {1, 2}, nt = 2;
     double budget = 1.0;
+    static plot_data pd;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!val)
@@ -461,23 +488,34 @@ int main(int argc, char **argv)
     for (int n = 0; n < NUM_NETS; n++) {
         if (nets && !strstr(nets, NETS[n].layers))
             continue;
-        for (int b = 0; b < nb; b++)
+        for (int b = 0; b < nb; b++) {
+            point pt;
+            result res[MAX_LIST];
+            point_create(&pt, &NETS[n], batches[b]);
             for (int t = 0; t < nt; t++) {
                 openblas_set_num_threads(threads[t]);
-                point pt;
-                result res;
-                point_create(&pt, &NETS[n], batches[b]);
-                measure(&pt, budget, &res);
-                print_row(&pt, NETS[n].layers, threads[t], &res);
-                csv_row(csv, &pt, NETS[n].layers, threads[t], &res);
-                point_free(&pt);
+                measure(&pt, budget, t ? &res[0] : NULL, &res[t]);
+                print_row(&pt, NETS[n].layers, threads[t], &res[t]);
+                csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t]);
+                if (!strcmp(NETS[n].layers, plot_net)) {
+                    pd.batch[b] = batches[b];
+                    pd.threads[t] = threads[t];
+                    pd.res[b][t] = res[t];
+                    pd.count = b + 1;
+                }
             }
+            point_free(&pt);
+        }
     }
     if (fclose(csv)) {
         perror(csv_path);
         return 1;
     }
-    if (png && plot(csv_path, png, plot_net)) {
+    if (png && !pd.count) {
+        fprintf(stderr, "bench: --plot-net %s was not measured; %s not written\n", plot_net, png);
+        return 1;
+    }
+    if (png && plot(&pd, nt, png, plot_net)) {
         fprintf(stderr, "bench: gnuplot failed or is not installed; %s not written\n", png);
         return 1;
     }

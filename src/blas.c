@@ -149,23 +149,26 @@ bp_status bp_workspace_classes(const bp_workspace *ws, int *classes)
 /* How one matrix product of a pass is computed. */
 typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
 
-/* Products of fewer multiply-adds than this run on the project's loops under BP_PATH_AUTO, by the
- * number of BLAS threads (1, more): below it the fixed cost of a BLAS call - and with several
- * threads, OpenBLAS splitting a small product between them - exceeds the product itself. Measured
- * with bench/bench_backprop on the README's grid (see "Benchmarks"). */
-static const double LOOPS_BELOW[2] = {4096.0, 4096.0};
+/* Under BP_PATH_AUTO a one-sample batch runs on the project's loops for layers of fewer weights
+ * than this: the products are then matrix-vector ones a few thousand multiply-adds long, which
+ * the loops finish in less time than a BLAS call takes to start. Every other product goes to
+ * sgemm: its small-matrix kernels beat the loops from two columns on, and it never splits
+ * a product this small between threads (a threaded sgemv or sger does, and loses to one thread).
+ * Measured with bench/bench_backprop (README, "Benchmarks"). */
+enum { LOOPS_BELOW = 4096 };
 
-/* The kernel of an m x n x k product of a batched pass (per_sample: bp_forward/bp_backward). */
-static kernel choose(const bp_workspace *ws, int per_sample, int m, int n, int k)
+/* The kernel of layer rows x cols in a pass over batch samples (per_sample: bp_forward and
+ * bp_backward, the documented sgemv/sger path). */
+static kernel choose(const bp_workspace *ws, int per_sample, int rows, int cols, int batch)
 {
     if (per_sample)
         return K_GEMV;
-    if (ws->path == BP_PATH_GEMM)
-        return K_GEMM;
-    if (ws->path == BP_PATH_LOOPS ||
-        (double)m * n * k < LOOPS_BELOW[openblas_get_num_threads() > 1])
-        return K_LOOPS;
-    return n == 1 ? K_GEMV : K_GEMM; /* OpenBLAS's sgemm does not reduce n = 1 to a sgemv */
+    switch (ws->path) {
+    case BP_PATH_GEMM: return K_GEMM;
+    case BP_PATH_LOOPS: return K_LOOPS;
+    case BP_PATH_AUTO: break;
+    }
+    return batch == 1 && (double)rows * cols < LOOPS_BELOW ? K_LOOPS : K_GEMM;
 }
 
 /* Z = w A: (rows x cols)(cols x batch), A with leading dimension lda; Z contiguous. */
@@ -227,7 +230,7 @@ static void forward(const bp_net *net, bp_workspace *ws, int per_sample, int bat
     int ldp = ldx;
     for (int l = 2; l <= net->num_layers; l++) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
-        product_forward(choose(ws, per_sample, rows, batch, cols), rows, cols, batch,
+        product_forward(choose(ws, per_sample, rows, cols, batch), rows, cols, batch,
                         net->params + net->w_off[l], prev, ldp, ws->act[l]);
         bp__bias_activate(ws->act[l], rows, batch, net->params + net->b_off[l], net->acts[l - 2]);
         prev = ws->act[l];
@@ -246,12 +249,12 @@ static void backward(const bp_net *net, bp_workspace *ws, int per_sample, const 
     for (int l = L; l >= 2; l--) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
         const float *aprev = l == 2 ? X : ws->act[l - 1];
-        product_grad(choose(ws, per_sample, rows, cols, batch), rows, cols, batch, d, aprev,
-                     l == 2 ? ldx : cols, grad + net->w_off[l], grad + net->b_off[l], ws->ones);
+        kernel k = choose(ws, per_sample, rows, cols, batch);
+        product_grad(k, rows, cols, batch, d, aprev, l == 2 ? ldx : cols, grad + net->w_off[l],
+                     grad + net->b_off[l], ws->ones);
         if (l == 2)
             break; /* no delta for the input layer */
-        product_delta(choose(ws, per_sample, cols, batch, rows), rows, cols, batch,
-                      net->params + net->w_off[l], d, dprev);
+        product_delta(k, rows, cols, batch, net->params + net->w_off[l], d, dprev);
         /* (B) delta^{l-1} = (w^l)^T delta^l (.) sigma'(z^{l-1}), sigma' from a^{l-1} */
         bp__mul_dsigma(dprev, ws->act[l - 1], (size_t)cols * (size_t)batch, net->acts[l - 3]);
         float *t = d;

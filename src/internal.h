@@ -118,7 +118,7 @@ bp_status bp__read_floats(bp__reader *r, float *dst, size_t n, const char *what)
  * computed from r->crc (reset it first): every field validated before the network is created. */
 bp_status bp__read_model(bp__reader *r, bp_net **out);
 
-/* ---------------------------------------------------------------- checkpoints (src/checkpoint.c) */
+/* ---------------------------------------------------------------- checkpoints (checkpoint.c) */
 /* The state of a training run between two epochs. */
 typedef struct bp__train_state {
     int epoch;          /* epochs done */

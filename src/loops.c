@@ -6,9 +6,19 @@
  * over SPLIT partial accumulators so that they vectorise without reassociation flags. */
 #include "kernels.h"
 
-enum { SPLIT = 8 };
+enum { SPLIT = 16 };
 
-void bp__loops_forward(int rows, int cols, int batch, const float *restrict w,
+/* On x86-64 Linux with GCC each kernel is also compiled for AVX2 and AVX-512 and the loader picks
+ * the widest the CPU runs (target_clones). The clones are static: an exported ifunc would escape
+ * the library's hidden visibility. Results are the same bits on each: the vector width
+ * changes how many lanes run at once, not the order of any sum (no FMA contraction in ISO C mode). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define BP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BP_CLONES
+#endif
+
+BP_CLONES static void loops_forward(int rows, int cols, int batch, const float *restrict w,
                        const float *restrict a, int lda, float *restrict z)
 {
     /* z[:,j] = sum_k w[:,k] a[k,j]: axpys down the columns of w. */
@@ -26,7 +36,7 @@ void bp__loops_forward(int rows, int cols, int batch, const float *restrict w,
     }
 }
 
-void bp__loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
+BP_CLONES static void loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
                            const float *restrict a, int lda, float *restrict gw,
                            float *restrict gb)
 {
@@ -45,8 +55,14 @@ void bp__loops_weight_grad(int rows, int cols, int batch, const float *restrict 
 }
 
 /* sum_i x[i] y[i] over SPLIT interleaved partial sums. */
-static float dot(const float *restrict x, const float *restrict y, int n)
+static inline float dot(const float *restrict x, const float *restrict y, int n)
 {
+    if (n < 2 * SPLIT) {
+        float s = 0.0f;
+        for (int i = 0; i < n; i++)
+            s += x[i] * y[i];
+        return s;
+    }
     float part[SPLIT] = {0};
     int i = 0;
     for (; i + SPLIT <= n; i += SPLIT)
@@ -60,7 +76,7 @@ static float dot(const float *restrict x, const float *restrict y, int n)
     return s;
 }
 
-void bp__loops_delta(int rows, int cols, int batch, const float *restrict w,
+BP_CLONES static void loops_delta(int rows, int cols, int batch, const float *restrict w,
                      const float *restrict d, float *restrict dprev)
 {
     /* (B) before sigma': dprev[k,j] = sum_i w[i,k] d[i,j], a dot of two contiguous columns. */
@@ -68,4 +84,21 @@ void bp__loops_delta(int rows, int cols, int batch, const float *restrict w,
         for (int k = 0; k < cols; k++)
             dprev[(size_t)j * (size_t)cols + (size_t)k] =
                 dot(w + (size_t)k * (size_t)rows, d + (size_t)j * (size_t)rows, rows);
+}
+
+void bp__loops_forward(int rows, int cols, int batch, const float *w, const float *a, int lda,
+                       float *z)
+{
+    loops_forward(rows, cols, batch, w, a, lda, z);
+}
+
+void bp__loops_weight_grad(int rows, int cols, int batch, const float *d, const float *a, int lda,
+                           float *gw, float *gb)
+{
+    loops_weight_grad(rows, cols, batch, d, a, lda, gw, gb);
+}
+
+void bp__loops_delta(int rows, int cols, int batch, const float *w, const float *d, float *dprev)
+{
+    loops_delta(rows, cols, batch, w, d, dprev);
 }

@@ -264,7 +264,8 @@ static int fixture_setup(void **state)
     cfg.checkpoint_every = 2;
     cfg.checkpoint_path = fx->path;
     cfg.patience = 0; /* so that the network returned is epoch 2's, not the best epoch's */
-    if (bp_net_create(&fx->net, 3, sizes, acts, BP_NLL) || bp_net_init(fx->net, BP_INIT_XAVIER, 5) ||
+    if (bp_net_create(&fx->net, 3, sizes, acts, BP_NLL) ||
+        bp_net_init(fx->net, BP_INIT_XAVIER, 5) ||
         bp_train(fx->net, &fx->train, &fx->eval, &cfg, NULL))
         return -1;
     return 0;

@@ -12,6 +12,26 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Multiply-adds of one training step (forward, eq. C, and eq. B but for the first layer) below
+ * which one BLAS thread is faster than two on the README's benchmark grid. */
+static const double SMALL_STEP_MACS = 16e6;
+
+void blas_threads_choose(int requested, const bp_net *net, int batch)
+{
+    if (requested > 0) {
+        openblas_set_num_threads(requested);
+        return;
+    }
+    bp_net_info info;
+    if (getenv("OPENBLAS_NUM_THREADS") || bp_net_describe(net, &info))
+        return;
+    double macs = 0;
+    for (int l = 1; l < info.num_layers; l++)
+        macs += (l == 1 ? 2.0 : 3.0) * info.sizes[l] * info.sizes[l - 1] * batch;
+    if (macs < SMALL_STEP_MACS)
+        openblas_set_num_threads(1);
+}
+
 const char *blas_core_name(void) { return openblas_get_corename(); }
 
 /* The OpenBLAS core whose instructions this CPU has, best first; NULL if none above SSE3. */

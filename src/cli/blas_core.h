@@ -3,11 +3,19 @@
 #ifndef BP_BLAS_CORE_H_INCLUDED
 #define BP_BLAS_CORE_H_INCLUDED
 
+#include "backprop.h"
+
 /* If OpenBLAS fell back to its generic x86-64 kernels ("Prescott", SSE3) on a CPU that runs AVX-512
  * or AVX2, and the user has not chosen a core with OPENBLAS_CORETYPE, execute the program again
  * (argv, same process) with OPENBLAS_CORETYPE naming the matching kernels. Returns only when
  * nothing is to be done or the exec failed; the program then runs on the kernels it has. */
 void blas_core_upgrade(char **argv);
+
+/* The BLAS threads of a training run of net with mini-batches of batch samples: requested if > 0;
+ * otherwise 1 when a step is too small for a second thread to pay (OpenBLAS splitting a product
+ * costs more than it saves; measured with bench/bench_backprop) and the user has not set
+ * OPENBLAS_NUM_THREADS; else OpenBLAS's default. */
+void blas_threads_choose(int requested, const bp_net *net, int batch);
 
 /* The kernels OpenBLAS runs ("SkylakeX", "Haswell", ...). */
 const char *blas_core_name(void);

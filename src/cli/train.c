@@ -2,9 +2,9 @@
  * directory, or CSV files) with progress, an optional per-epoch CSV log, and save the model.
  * Nothing is written unless training succeeds: the log goes to LOG.tmp and is renamed at the end,
  * the model is saved (atomically, by the library) only after training. */
+#include "blas_core.h"
 #include "cli.h"
 
-#include <cblas.h> /* openblas_set_num_threads */
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -301,7 +301,8 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     }
     if (st)
         return cli_fail(name, st, "training failed after %d epochs (nothing saved%s%s)",
-                        ps.epochs_done, o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
+                        ps.epochs_done,
+                        o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
                         o->checkpoint_every > 0 ? o->checkpoint : "");
     printf("trained in %.1f s\n", now_seconds() - start);
     if (o->patience > 0 && ps.epochs_done < o->epochs)
@@ -364,7 +365,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         CLI_INTEGER("patience", &o.patience, "N", 0, INT_MAX,
                     "stop after N epochs without a better evaluation accuracy and keep the best "
                     "(0 = off)"),
-        CLI_INTEGER("threads", &o.threads, "N", 0, 1024, "OpenBLAS threads (0 = its default)"),
+        CLI_INTEGER("threads", &o.threads, "N", 0, 1024, "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
@@ -389,8 +390,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = check_flags(&cmd, &o)) || (rc = cli_net_build(&cmd, &o.net, &r.net)))
         return rc;
-    if (o.threads > 0)
-        openblas_set_num_threads(o.threads);
+    blas_threads_choose(o.threads, r.net, o.batch);
     if (o.checkpoint_every > 0 && !o.checkpoint) {
         size_t size = strlen(o.out) + sizeof ".ckpt";
         if (!(r.checkpoint = malloc(size))) {

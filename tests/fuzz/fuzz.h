@@ -22,7 +22,7 @@ const char *fuzz_save_path(void);
 
 /* Print the failed condition and abort: libFuzzer saves the input as a crash, the replay driver
  * fails. Used both for a broken promise of the library and for a harness that cannot set up. */
-void fuzz_fail(const char *file, int line, const char *what);
+_Noreturn void fuzz_fail(const char *file, int line, const char *what);
 #define FUZZ_CHECK(cond) ((cond) ? (void)0 : fuzz_fail(__FILE__, __LINE__, #cond))
 
 /* What both dataset loaders promise, given their status st: a refusal is BP_EFORMAT with a detail

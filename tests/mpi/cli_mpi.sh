@@ -37,7 +37,8 @@ np2 "${TRAIN[@]}" --epochs 2 --out part.bpn --checkpoint-every 2 --quiet > /dev/
 np2 "${TRAIN[@]}" --epochs 4 --out part.bpn --resume part.bpn.ckpt --quiet > /dev/null 2>&1
 check "2 ranks: 2 epochs + resume 2 = 4 epochs, byte for byte" cmp -s m.bpn part.bpn
 
-np2 "${TRAIN[@]}" --epochs 4 --layers 4-9-2 --resume part.bpn.ckpt --out x.bpn > /dev/null 2> err.txt
+np2 "${TRAIN[@]}" --epochs 4 --layers 4-9-2 --resume part.bpn.ckpt --out x.bpn \
+    > /dev/null 2> err.txt
 rc=$?
 check "2 ranks: resume into another network fails, no model" [ "$rc" -ne 0 ] && [ ! -e x.bpn ]
 echo "$failed failed"

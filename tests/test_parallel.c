@@ -1,0 +1,229 @@
+/* The core's data parallelism (bp_train_config.parallel, bp_evaluate_parallel) without MPI: R
+ * threads stand for R ranks, joined by a sum over ranks made of two barriers (publish, add in rank
+ * order, copy back), so that every "rank" receives the same bits as MPI_Allreduce gives. This runs
+ * wherever the library builds; tests/mpi/ runs the same logic over real MPI processes.
+ *
+ *  - R = 2 and 3 ranks with global batch B (B = 8 and 9: R divides it or not; 61 samples leave a
+ *    last batch of 5 or 7 split unevenly) against one process with batch B: parameters within
+ *    atol 1e-5 + rtol 1e-5 (the reasoning is tests/mpi/test_mpi.c's: the same sums in another
+ *    association), identical bits on every rank;
+ *  - R = 1 through the hook is bit for bit the single process;
+ *  - sharded evaluation: accuracy and confusion exact, loss 1e-6 relative;
+ *  - the configuration errors of the hook: rank out of range, no sum, and a sum that fails. */
+#define _POSIX_C_SOURCE 200809L /* pthread_barrier */
+
+#include "bp_test.h"
+
+#include <pthread.h>
+
+/* ---------------------------------------------------------------- threads as ranks */
+
+typedef struct world {
+    int ranks;
+    pthread_barrier_t barrier;
+    void *bufs[8]; /* each rank's buffer of the sum in progress */
+} world;
+
+typedef struct rank_ctx {
+    world *w;
+    int rank;
+} rank_ctx;
+
+/* Sum over the threads of w, in place: everyone publishes its buffer; everyone adds them in rank
+ * order into its own scratch (so all get the same bits); after a second barrier (no one reads any
+ * more) everyone copies its scratch back. */
+static bp_status thread_sum(void *data, size_t count, bp_reduce_type type, void *ctx)
+{
+    rank_ctx *c = ctx;
+    world *w = c->w;
+    size_t size = type == BP_REDUCE_DOUBLE ? sizeof(double) : sizeof(float);
+    void *acc = calloc(count ? count : 1, size);
+    if (!acc)
+        return BP_ENOMEM;
+    w->bufs[c->rank] = data;
+    pthread_barrier_wait(&w->barrier);
+    for (int r = 0; r < w->ranks; r++)
+        for (size_t i = 0; i < count; i++) {
+            if (type == BP_REDUCE_DOUBLE)
+                ((double *)acc)[i] += ((const double *)w->bufs[r])[i];
+            else
+                ((float *)acc)[i] += ((const float *)w->bufs[r])[i];
+        }
+    pthread_barrier_wait(&w->barrier);
+    memcpy(data, acc, count * size);
+    free(acc);
+    return BP_OK;
+}
+
+/* ---------------------------------------------------------------- data */
+
+static bp_dataset make_data(int count, uint64_t seed)
+{
+    bpt_rng r = bpt_rng_make(seed);
+    bp_dataset ds = {count, 4, 3, NULL, NULL, NULL};
+    ds.x = malloc((size_t)count * 4 * sizeof *ds.x);
+    ds.y = calloc((size_t)count * 3, sizeof *ds.y);
+    ds.labels = malloc((size_t)count * sizeof *ds.labels);
+    assert_true(ds.x && ds.y && ds.labels);
+    for (int i = 0; i < count; i++) {
+        float *x = ds.x + 4 * i;
+        bpt_fill(&r, x, 4, -1.0f, 1.0f);
+        int c = x[0] + x[1] > x[2] - x[3] ? (x[0] > 0 ? 0 : 1) : 2;
+        ds.y[3 * i + c] = 1.0f;
+        ds.labels[i] = c;
+    }
+    return ds;
+}
+
+static void data_release(bp_dataset *ds)
+{
+    free(ds->x);
+    free(ds->y);
+    free(ds->labels);
+}
+
+static bp_net *make_net(void)
+{
+    static const int sizes[] = {4, 7, 3};
+    static const bp_activation acts[] = {BP_TANH, BP_SOFTMAX};
+    bp_net *net = bpt_net(3, sizes, acts, BP_NLL);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 3));
+    return net;
+}
+
+/* ---------------------------------------------------------------- one rank's work */
+
+typedef struct job {
+    rank_ctx ctx;
+    bp_parallel par;
+    const bp_dataset *train, *eval;
+    bp_train_config cfg;
+    bp_net *net;
+    bp_status train_st, eval_st;
+    double loss, accuracy;
+    long confusion[9];
+} job;
+
+static void *run_rank(void *arg)
+{
+    job *j = arg;
+    j->train_st = bp_train(j->net, j->train, j->eval, &j->cfg, NULL);
+    j->eval_st = bp_evaluate_parallel(j->net, j->eval, &j->par, &j->loss, &j->accuracy,
+                                      j->confusion);
+    return NULL;
+}
+
+/* Train a copy of make_net() on each of R threads with cfg and the hook; jobs[r] holds rank r. */
+static void run_world(int R, const bp_train_config *cfg, const bp_dataset *train,
+                      const bp_dataset *eval, job *jobs)
+{
+    world w = {.ranks = R};
+    pthread_t th[8];
+    assert_int_equal(pthread_barrier_init(&w.barrier, NULL, (unsigned)R), 0);
+    for (int r = 0; r < R; r++) {
+        jobs[r] = (job){.ctx = {&w, r}, .train = train, .eval = eval, .cfg = *cfg,
+                        .net = make_net()};
+        jobs[r].par = (bp_parallel){.rank = r, .ranks = R, .sum = thread_sum, .ctx = &jobs[r].ctx};
+        jobs[r].cfg.parallel = &jobs[r].par;
+    }
+    for (int r = 0; r < R; r++)
+        assert_int_equal(pthread_create(&th[r], NULL, run_rank, &jobs[r]), 0);
+    for (int r = 0; r < R; r++)
+        assert_int_equal(pthread_join(th[r], NULL), 0);
+    pthread_barrier_destroy(&w.barrier);
+}
+
+static const float *params_of(const bp_net *net)
+{
+    const float *p = NULL;
+    bpt_ok(bp_net_params_const(net, &p));
+    return p;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void ranks_equal_one_process(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(61, 1), eval = make_data(23, 2);
+    job jobs[3];
+    for (int R = 1; R <= 3; R++)
+        for (int B = 8; B <= 9; B++)
+            for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind += BP_OPT_ADAM) {
+                bp_train_config cfg = {.epochs = 3, .batch_size = B, .seed = 5,
+                                       .optim = {.kind = (bp_optimizer_kind)kind,
+                                                 .eta = kind == BP_OPT_ADAM ? 0.01f : 0.5f}};
+                bp_net *one = make_net();
+                size_t P = bpt_num_params(one);
+                bpt_ok(bp_train(one, &train, &eval, &cfg, NULL));
+                double loss, acc;
+                long conf[9];
+                bpt_ok(bp_evaluate(one, &eval, &loss, &acc, conf));
+                run_world(R, &cfg, &train, &eval, jobs);
+                for (int r = 0; r < R; r++) {
+                    bpt_ok(jobs[r].train_st);
+                    bpt_ok(jobs[r].eval_st);
+                    if (R == 1)
+                        assert_memory_equal(params_of(jobs[r].net), params_of(one),
+                                            P * sizeof(float));
+                    bpt_assert_close_vec("R ranks vs one process", params_of(jobs[r].net),
+                                         params_of(one), P, 1e-5, 1e-5);
+                    assert_memory_equal(params_of(jobs[r].net), params_of(jobs[0].net),
+                                        P * sizeof(float));
+                }
+                /* the evaluation of the (identical) ranks' network, sharded, against one pass */
+                bpt_ok(bp_evaluate(jobs[0].net, &eval, &loss, &acc, conf));
+                for (int r = 0; r < R; r++) {
+                    assert_true(jobs[r].accuracy == acc);
+                    assert_memory_equal(jobs[r].confusion, conf, sizeof conf);
+                    bpt_assert_close_scalar("sharded loss", jobs[r].loss, loss, 0, 1e-6);
+                }
+                for (int r = 0; r < R; r++)
+                    bp_net_free(jobs[r].net);
+                bp_net_free(one);
+            }
+    data_release(&train);
+    data_release(&eval);
+}
+
+static bp_status failing_sum(void *data, size_t count, bp_reduce_type type, void *ctx)
+{
+    (void)data, (void)count, (void)type, (void)ctx;
+    return BP_EIO;
+}
+
+static void hook_errors(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(20, 3);
+    bp_net *net = make_net();
+    rank_ctx unused = {NULL, 0};
+    bp_parallel par = {.rank = 0, .ranks = 1, .sum = thread_sum, .ctx = &unused};
+    bp_train_config cfg = {.epochs = 1, .batch_size = 4, .seed = 1,
+                           .optim = {.kind = BP_OPT_SGD, .eta = 0.1f}, .parallel = &par};
+    double loss, acc;
+    par.rank = 1;
+    bpt_assert_status(bp_train(net, &train, NULL, &cfg, NULL), BP_EDIM, "rank");
+    bpt_assert_status(bp_evaluate_parallel(net, &train, &par, &loss, &acc, NULL), BP_EDIM, "rank");
+    par.rank = 0;
+    par.ranks = 0;
+    bpt_assert_status(bp_train(net, &train, NULL, &cfg, NULL), BP_EDIM, "ranks");
+    par.ranks = 1;
+    par.sum = NULL;
+    bpt_assert_status(bp_train(net, &train, NULL, &cfg, NULL), BP_ENULL, "sum");
+    par.sum = failing_sum;
+    bpt_assert_status(bp_train(net, &train, NULL, &cfg, NULL), BP_EIO, "sum over ranks");
+    bpt_assert_status(bp_evaluate_parallel(net, &train, &par, &loss, &acc, NULL), BP_EIO,
+                      "sum over ranks");
+    bp_net_free(net);
+    data_release(&train);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ranks_equal_one_process),
+        cmocka_unit_test(hook_errors),
+    };
+    return cmocka_run_group_tests_name("parallel", tests, NULL, NULL);
+}
