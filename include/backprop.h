@@ -259,6 +259,15 @@ BP_API bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x
 BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                                    int ldx, const float *Y, int ldy, float *grad);
 
+/* The gradient of one mini-batch in one call: bp_forward_batch then bp_backward_batch, except that
+ * grad is OVERWRITTEN with the sum over the batch (eqs. A-D) instead of accumulated, so no zeroing
+ * pass is needed: sgemm and sgemv write the block with beta = 0. cost (may be NULL) receives the
+ * summed cost of the batch, as bp_cost_value. Shapes as bp_forward_batch and bp_backward_batch.
+ * The training loop's step; the activations stay in ws. Allocates nothing.
+ * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */
+BP_API bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
+                                   int ldx, const float *Y, int ldy, float *grad, double *cost);
+
 /* Cost of the last forward (one sample or batch) against targets Y (n^L x batch, ldy >= n^L):
  * the SUM over the batch of the network's cost C(y, a^L) (the C of eq. A), accumulated in double.
  * Logarithms take max(a, FLT_MIN), so a saturated output costs a large finite value, not infinity.

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct bp_workspace {
     int num_layers;             /* shape of the network it was made for */
@@ -187,22 +188,29 @@ static void product_forward(kernel k, int rows, int cols, int batch, const float
     }
 }
 
-/* (C) gw += D A^T: (rows x batch)(batch x cols), the batch sum in one product, accumulated
- * through beta = 1; (D) gb += D 1: row sums. */
+/* (C) gw = beta gw + D A^T: (rows x batch)(batch x cols), the batch sum in one product;
+ * (D) gb = beta gb + D 1: row sums. beta is 1 (accumulate) or 0 (overwrite: BLAS writes the block
+ * without reading it, which saves the caller a zeroing pass). */
 static void product_grad(kernel k, int rows, int cols, int batch, const float *d, const float *a,
-                         int lda, float *gw, float *gb, const float *ones)
+                         int lda, float beta, float *gw, float *gb, const float *ones)
 {
     switch (k) {
-    case K_GEMV:
+    case K_GEMV: /* per-sample passes always accumulate */
         cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, a, 1, gw, rows);
         cblas_saxpy(rows, 1.0f, d, 1, gb, 1);
         break;
     case K_GEMM:
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows, a,
-                    lda, 1.0f, gw, rows);
-        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, batch, 1.0f, d, rows, ones, 1, 1.0f, gb, 1);
+                    lda, beta, gw, rows);
+        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, batch, 1.0f, d, rows, ones, 1, beta, gb, 1);
         break;
-    case K_LOOPS: bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw, gb); break;
+    case K_LOOPS:
+        if (beta == 0.0f) { /* a small layer: clearing its slice costs less than a BLAS call */
+            memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
+            memset(gb, 0, (size_t)rows * sizeof *gb);
+        }
+        bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw, gb);
+        break;
     }
 }
 
@@ -241,7 +249,7 @@ static void forward(const bp_net *net, bp_workspace *ws, int per_sample, int bat
 
 /* Eqs. A-D for the columns of the last forward; arguments checked by the caller. */
 static void backward(const bp_net *net, bp_workspace *ws, int per_sample, const float *X, int ldx,
-                     const float *Y, int ldy, float *grad)
+                     const float *Y, int ldy, float beta, float *grad)
 {
     int L = net->num_layers, nL = net->sizes[L - 1], batch = ws->batch;
     float *d = ws->delta[0], *dprev = ws->delta[1];
@@ -250,8 +258,8 @@ static void backward(const bp_net *net, bp_workspace *ws, int per_sample, const 
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
         const float *aprev = l == 2 ? X : ws->act[l - 1];
         kernel k = choose(ws, per_sample, rows, cols, batch);
-        product_grad(k, rows, cols, batch, d, aprev, l == 2 ? ldx : cols, grad + net->w_off[l],
-                     grad + net->b_off[l], ws->ones);
+        product_grad(k, rows, cols, batch, d, aprev, l == 2 ? ldx : cols, beta,
+                     grad + net->w_off[l], grad + net->b_off[l], ws->ones);
         if (l == 2)
             break; /* no delta for the input layer */
         product_delta(k, rows, cols, batch, net->params + net->w_off[l], d, dprev);
@@ -298,7 +306,7 @@ bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x, const
         return bp__fail(BP_EBATCH, "bp_backward needs a one-sample forward first (last forward: "
                         "batch %d)", ws->batch);
     int nL = net->sizes[net->num_layers - 1];
-    backward(net, ws, 1, x, net->sizes[0], y, nL, grad);
+    backward(net, ws, 1, x, net->sizes[0], y, nL, 1.0f, grad);
     return BP_OK;
 }
 
@@ -316,7 +324,26 @@ bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, cons
     if (ws->batch != batch)
         return bp__fail(BP_EBATCH, "backward batch %d differs from the last forward's batch %d",
                         batch, ws->batch);
-    backward(net, ws, 0, X, ldx, Y, ldy, grad);
+    backward(net, ws, 0, X, ldx, Y, ldy, 1.0f, grad);
+    return BP_OK;
+}
+
+bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
+                            int ldx, const float *Y, int ldy, float *grad, double *cost)
+{
+    bp__clear_error();
+    bp_status st = check_batch(net, ws, batch, X, ldx);
+    int L = net->num_layers;
+    if (!st)
+        st = bp__check_matrix("Y (ldy)", Y, net->sizes[L - 1], ldy);
+    if (st)
+        return st;
+    if (!grad)
+        return bp__fail(BP_ENULL, "grad is NULL");
+    forward(net, ws, 0, batch, X, ldx);
+    if (cost)
+        *cost = bp__cost(net->cost, ws->act[L], Y, ldy, net->sizes[L - 1], batch);
+    backward(net, ws, 0, X, ldx, Y, ldy, 0.0f, grad);
     return BP_OK;
 }
 

@@ -424,6 +424,23 @@ static void test_backward_errors(void **state)
     /* After all those failures, the forward of 5 still serves a backward of 5. */
     memset(f->grad, 0, sizeof f->grad);
     bpt_ok(bp_backward_batch(f->net, f->ws, 5, f->X, 3, f->Y, 2, f->grad));
+    /* bp_gradient_batch checks what forward and backward check (the fixture's max_batch is 5). */
+    bpt_assert_status(bp_gradient_batch(NULL, f->ws, 5, f->X, 3, f->Y, 2, f->grad, NULL),
+                      BP_ENULL, "net");
+    bpt_assert_status(bp_gradient_batch(f->net, f->ws, 5, NULL, 3, f->Y, 2, f->grad, NULL),
+                      BP_ENULL, "x is|x (");
+    bpt_assert_status(bp_gradient_batch(f->net, f->ws, 5, f->X, 3, NULL, 2, f->grad, NULL),
+                      BP_ENULL, "y is|y (");
+    bpt_assert_status(bp_gradient_batch(f->net, f->ws, 5, f->X, 3, f->Y, 2, NULL, NULL), BP_ENULL,
+                      "grad");
+    bpt_assert_status(bp_gradient_batch(f->net, f->ws, 6, f->X, 3, f->Y, 2, f->grad, NULL),
+                      BP_EBATCH, "batch");
+    bpt_assert_status(bp_gradient_batch(f->net, f->ws, 5, f->X, 3, f->Y, 1, f->grad, NULL),
+                      BP_ELD, "ldy|leading dimension of y");
+    /* A workspace's path must be a bp_path. */
+    bpt_assert_status(bp_workspace_set_path(NULL, BP_PATH_AUTO), BP_ENULL, "ws");
+    bpt_assert_status(bp_workspace_set_path(f->ws, (bp_path)3), BP_EDIM, "path");
+    bpt_assert_status(bp_workspace_set_path(f->ws, (bp_path)-1), BP_EDIM, "path");
     /* And a batch backward of 5 after a single-sample forward is refused. */
     bpt_ok(bp_forward(f->net, f->ws, f->X));
     bpt_assert_status(bp_backward_batch(f->net, f->ws, 5, f->X, 3, f->Y, 2, f->grad), BP_EBATCH,

@@ -59,6 +59,11 @@ static void hot_path_allocates_nothing(void **state)
         bpt_ok(bp_cost_value(net, ws, Y, 4, &cost));
         bpt_ok(bp_workspace_classes(ws, classes));
         bpt_ok(bp_backward_batch(net, ws, 8, X, 6, Y, 4, grad));
+        for (int p = BP_PATH_AUTO; p <= BP_PATH_LOOPS; p++) { /* every kernel, batch 8 and 1 */
+            bpt_ok(bp_workspace_set_path(ws, (bp_path)p));
+            bpt_ok(bp_gradient_batch(net, ws, 8, X, 6, Y, 4, grad, &cost));
+            bpt_ok(bp_gradient_batch(net, ws, 1, X, 6, Y, 4, grad, NULL));
+        }
         bpt_ok(bp_sgd_step(net, grad, 0.01f, 8));
         for (int k = 0; k < 4; k++)
             bpt_ok(bp_optim_step(opt[k], net, grad, 8, 100, 0.01f));

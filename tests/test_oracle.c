@@ -159,6 +159,20 @@ static void check_case(int ci, int si, int batch, int strided)
         bpt_ok(bp_backward_batch(net, ws, batch, X, ldx, Y, ldy, g));
         snprintf(label, sizeof label, "%s: backward_batch gradient", pwhat);
         grad_compare(label, g, gn, P);
+
+        /* bp_gradient_batch overwrites (NaN beforehand must vanish) with the same numbers as
+         * forward + backward into a zeroed block: the same products, beta 0 instead of 1. */
+        float *go = bpt_grad(net);
+        for (size_t i = 0; i < P; i++)
+            go[i] = NAN;
+        double cost_go = NAN;
+        bpt_ok(bp_gradient_batch(net, ws, batch, X, ldx, Y, ldy, go, &cost_go));
+        assert_true(cost_go == cost);
+        for (size_t i = 0; i < P; i++)
+            if (!(go[i] == g[i]))
+                fail_msg("%s: bp_gradient_batch [%zu] = %g, forward + backward %g", pwhat, i,
+                         (double)go[i], (double)g[i]);
+        free(go);
     }
 
     /* ---- single-sample BLAS path, accumulated over the batch. */

@@ -1,6 +1,6 @@
 /* Writes the seed corpus of every fuzz target into DIR/TARGET/ (DIR is the only argument): valid
  * inputs of each format, made with the library itself where it writes that format, and inputs that
- * claim huge sizes in a few bytes. Generated at build time, never stored in the repository; the
+ * claim huge sizes in a few bytes. Run by ctest (a fixture) and run.sh, never stored; the
  * layout of each target's input is described at the top of its source file. */
 #define _POSIX_C_SOURCE 200809L
 
