@@ -7,7 +7,8 @@
  * A step is forward + backward + SGD update of one mini-batch of B samples:
  *   naive    bp_naive_backward (double index loops, no BLAS) and a loop update
  *   sample   bp_forward + bp_backward per sample (sgemv, sger, saxpy), then bp_sgd_step
- *   batch    bp_forward_batch + bp_backward_batch forced onto sgemm (BP_PATH_GEMM), bp_sgd_step
+ *   batch    bp_gradient_batch (forward + backward, gradient written with beta = 0) forced onto
+ *            sgemm (BP_PATH_GEMM), then bp_sgd_step
  *   loops    the same calls on the project's own loops (BP_PATH_LOOPS): no BLAS, one thread
  *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
  *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
@@ -190,7 +191,7 @@ static void point_free(point *pt)
 #endif
 }
 
-/* The BLAS calls of one batched step (src/blas.c's bp_forward_batch + bp_backward_batch, then
+/* The BLAS calls of one batched step (src/blas.c's bp_gradient_batch on sgemm, then
  * bp_sgd_step's saxpy) with nothing between them: what the step would cost if the elementwise
  * kernels and the checks were free. */
 static void bound_step(point *pt)
@@ -210,8 +211,8 @@ static void bound_step(point *pt)
         const float *aprev = l == 2 ? pt->X : pt->act[l - 1];
         float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
-                    aprev, v->cols, 1.0f, pt->grad + v->w_offset, v->rows);
-        cblas_sgemv(CblasColMajor, CblasNoTrans, v->rows, B, 1.0f, d, v->rows, pt->ones, 1, 1.0f,
+                    aprev, v->cols, 0.0f, pt->grad + v->w_offset, v->rows);
+        cblas_sgemv(CblasColMajor, CblasNoTrans, v->rows, B, 1.0f, d, v->rows, pt->ones, 1, 0.0f,
                     pt->grad + v->b_offset, 1);
         if (l > 2)
             cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
@@ -251,9 +252,7 @@ static void run_impl(int impl, point *pt)
     case LOOPS:
     case DEFAULT: {
         bp_workspace *ws = impl == BATCH ? pt->ws_gemm : impl == LOOPS ? pt->ws_loops : pt->ws_default;
-        CHECK(bp_grad_zero(pt->net, pt->grad));
-        CHECK(bp_forward_batch(pt->net, ws, B, pt->X, n1));
-        CHECK(bp_backward_batch(pt->net, ws, B, pt->X, n1, pt->Y, nL, pt->grad));
+        CHECK(bp_gradient_batch(pt->net, ws, B, pt->X, n1, pt->Y, nL, pt->grad, NULL));
         sgd(pt);
         break;
     }

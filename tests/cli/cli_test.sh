@@ -102,6 +102,20 @@ run "${TRAIN[@]}" --epochs 4 --validation 50 --patience 2 --optimizer momentum -
 check "train: validation split, other optimizer and schedule" eval \
     'rc_is 0 && [ -s mv.bpn ] && out_has "val_acc" && head -1 logv.csv | grep -q "val_accuracy"'
 
+# The program loads OpenBLAS's kernels for this CPU (src/cli/blas_core.c): a user's
+# OPENBLAS_CORETYPE is kept; without one, a CPU with AVX2 never runs the generic Prescott kernels.
+OPENBLAS_CORETYPE=Prescott run --version
+check "--version: names the BLAS kernels the user chose" eval \
+    'rc_is 0 && out_has "^backprop [0-9]" && out_has "^BLAS kernels Prescott$"'
+if [ -z "${CLI_TEST_WRAPPER:-}" ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+    had=${OPENBLAS_CORETYPE+set} saved=${OPENBLAS_CORETYPE-}
+    unset OPENBLAS_CORETYPE
+    run --version
+    check "--version: an AVX2 CPU gets better kernels than Prescott" eval \
+        'rc_is 0 && out_has "^BLAS kernels " && ! out_has "Prescott"'
+    [ -z "$had" ] || export OPENBLAS_CORETYPE="$saved"
+fi
+
 run info m.bpn
 check "info: positional FILE" eval \
     'rc_is 0 && out_has "4-8-2" && out_has "^parameters *58$" && out_has "relu softmax" &&
