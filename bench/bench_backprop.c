@@ -13,6 +13,7 @@
  *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
  *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
  *   bound    only the BLAS calls of the batch step, same shapes, same threads, nothing between
+ *            (the products of eqs. 15, B, C, D; the update calls no BLAS)
  *   infer    bp_forward_batch alone, default path (inference)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
  * BLAS threads), then the paths run interleaved REPS times, each repetition starting one path later
@@ -108,8 +109,8 @@ typedef struct point {
     int L, sizes[BP_MAX_LAYERS], batch;
     size_t P;
     float *X, *Y, *grad;
-    /* the bound's activations, two deltas and ones; its gradient and update are grad's and the
-     * network's, the blocks every path uses, so that none runs on colder caches than another */
+    /* the bound's activations, two deltas and ones; its gradient is grad, the block every path
+     * uses, so that none runs on colder caches than another */
     float *act[BP_MAX_LAYERS + 1], *delta[2], *ones;
     bp_layer_view view[BP_MAX_LAYERS + 1];
 #ifdef BP_BENCH_FANN
@@ -191,13 +192,13 @@ static void point_free(point *pt)
 #endif
 }
 
-/* The BLAS calls of one batched step (src/blas.c's bp_gradient_batch on sgemm, then
- * bp_sgd_step's saxpy) with nothing between them: what the step would cost if the elementwise
- * kernels and the checks were free. */
+/* The BLAS calls of one batched step (src/blas.c's bp_gradient_batch on sgemm) with nothing between
+ * them: what the step would cost if the elementwise kernels, the checks and the update (one pass
+ * over the parameters, no BLAS) were free. */
 static void bound_step(point *pt)
 {
-    float *w;
-    CHECK(bp_net_params(pt->net, &w));
+    const float *w;
+    CHECK(bp_net_params_const(pt->net, &w));
     int B = pt->batch, L = pt->L;
     const float *prev = pt->X;
     for (int l = 2; l <= L; l++) {
@@ -218,7 +219,6 @@ static void bound_step(point *pt)
             cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
                         w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);
     }
-    cblas_saxpy((int)pt->P, -ETA / (float)B, pt->grad, 1, w, 1);
 }
 
 static void sgd(point *pt)

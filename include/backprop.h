@@ -277,7 +277,8 @@ BP_API bp_status bp_cost_value(const bp_net *net, const bp_workspace *ws, const 
                                double *cost);
 
 /* Plain SGD step (the gradient descent that ends the derivation's algorithm) over the whole block,
- * one cblas_saxpy: theta <- theta - eta/m * grad.
+ * one vectorised pass: theta <- theta - eta/m * grad. (Not cblas_saxpy: OpenBLAS hands an axpy
+ * this long to its threads, whose wake-up costs more than the pass.)
  * m >= 1 is the number of samples summed in grad. Allocates nothing.
  * Errors: BP_ENULL, BP_EDIM (m < 1), BP_EVALUE (eta not finite). */
 BP_API bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m);

@@ -151,12 +151,14 @@ bp_status bp_workspace_classes(const bp_workspace *ws, int *classes)
 typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
 
 /* Under BP_PATH_AUTO a one-sample batch runs on the project's loops for layers of fewer weights
- * than this: the products are then matrix-vector ones a few thousand multiply-adds long, which
- * the loops finish in less time than a BLAS call takes to start. Every other product goes to
- * sgemm: its small-matrix kernels beat the loops from two columns on, and it never splits
- * a product this small between threads (a threaded sgemv or sger does, and loses to one thread).
- * Measured with bench/bench_backprop (README, "Benchmarks"). */
-enum { LOOPS_BELOW = 4096 };
+ * than LOOPS_BELOW or more than LOOPS_ABOVE. Small: the products are matrix-vector ones a few
+ * thousand multiply-adds long, done before a BLAS call has started. Large: sgemm packs w (copies it)
+ * even for one column, and that copy costs more than the product; sgemv does not pack but runs at
+ * less than the loops' speed there. Everything else goes to sgemm: its small-matrix kernels beat
+ * the loops from two columns on, and it never splits a product of these sizes between threads (a
+ * threaded sgemv or sger does, and loses to one thread). Measured with bench/bench_backprop
+ * (README, "Benchmarks"). */
+enum { LOOPS_BELOW = 4096, LOOPS_ABOVE = 1 << 18 };
 
 /* The kernel of layer rows x cols in a pass over batch samples (per_sample: bp_forward and
  * bp_backward, the documented sgemv/sger path). */
@@ -169,7 +171,8 @@ static kernel choose(const bp_workspace *ws, int per_sample, int rows, int cols,
     case BP_PATH_LOOPS: return K_LOOPS;
     case BP_PATH_AUTO: break;
     }
-    return batch == 1 && (double)rows * cols < LOOPS_BELOW ? K_LOOPS : K_GEMM;
+    double weights = (double)rows * cols;
+    return batch == 1 && (weights < LOOPS_BELOW || weights > LOOPS_ABOVE) ? K_LOOPS : K_GEMM;
 }
 
 /* Z = w A: (rows x cols)(cols x batch), A with leading dimension lda; Z contiguous. */
@@ -374,18 +377,6 @@ bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m)
         return bp__fail(BP_EDIM, "m is %d, must be >= 1", m);
     if (!isfinite(eta))
         return bp__fail(BP_EVALUE, "eta is not finite");
-    bp__axpy(net->num_params, -eta / (float)m, grad, net->params);
+    bp__loops_axpy(net->num_params, -eta / (float)m, grad, net->params);
     return BP_OK;
-}
-
-void bp__axpy(size_t n, float alpha, const float *x, float *y)
-{
-    /* saxpy takes an int count; a block may hold more than INT_MAX floats */
-    while (n > 0) {
-        int chunk = n > (size_t)INT_MAX ? INT_MAX : (int)n;
-        cblas_saxpy(chunk, alpha, x, 1, y, 1);
-        x += chunk;
-        y += chunk;
-        n -= (size_t)chunk;
-    }
 }

@@ -62,8 +62,6 @@ double bp__rng_normal(bp__rng *rng);
 /* Uniform integer in [0, n) without modulo bias, n >= 1. */
 uint64_t bp__rng_below(bp__rng *rng, uint64_t n);
 
-/* y += alpha x over n floats (cblas_saxpy in INT_MAX chunks). */
-void bp__axpy(size_t n, float alpha, const float *x, float *y);
 
 /* Validity of an activation sequence and cost; detail via bp__fail. */
 bp_status bp__check_config(int num_layers, const int *sizes, const bp_activation *acts, bp_cost cost);

@@ -28,6 +28,10 @@ void bp__loops_weight_grad(int rows, int cols, int batch, const float *restrict 
 void bp__loops_delta(int rows, int cols, int batch, const float *restrict w,
                      const float *restrict d, float *restrict dprev);
 
+/* y += alpha x over n floats: the SGD step. Not cblas_saxpy: OpenBLAS splits an axpy of more than
+ * 10000 floats between its threads, and waking them costs more than the pass itself. */
+void bp__loops_axpy(size_t n, float alpha, const float *restrict x, float *restrict y);
+
 /* Index of the largest of a[0..n-1], the first one on ties. */
 int bp__argmax(const float *a, int n);
 

@@ -86,6 +86,14 @@ BP_CLONES static void loops_delta(int rows, int cols, int batch, const float *re
                 dot(w + (size_t)k * (size_t)rows, d + (size_t)j * (size_t)rows, rows);
 }
 
+BP_CLONES static void loops_axpy(size_t n, float alpha, const float *restrict x, float *restrict y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += alpha * x[i];
+}
+
+void bp__loops_axpy(size_t n, float alpha, const float *x, float *y) { loops_axpy(n, alpha, x, y); }
+
 void bp__loops_forward(int rows, int cols, int batch, const float *w, const float *a, int lda,
                        float *z)
 {

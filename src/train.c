@@ -383,22 +383,18 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
             int first = k * bs, b = train->count - first < bs ? train->count - first : bs, lo, hi;
             double c = 0;
             share(b, par, &lo, &hi);
-            bp_grad_zero(net, t.grad);
             t.grad[P + FLAG_NONFINITE] = 0;
             t.grad[P + FLAG_STOP] = (float)stop;
-            if (hi > lo) {
+            if (hi > lo) { /* the gradient overwrites the block: no zeroing pass */
                 gather(train, t.perm + first + lo, hi - lo, t.xb, t.yb, t.lb);
-                if ((st = bp_forward_batch(net, t.ws, hi - lo, t.xb, n1)) ||
-                    (st = bp_cost_value(net, t.ws, t.yb, nL, &c)))
+                if ((st = bp_gradient_batch(net, t.ws, hi - lo, t.xb, n1, t.yb, nL, t.grad, &c)))
                     break;
-                if (!isfinite(c)) {
+                if (!isfinite(c))
                     t.grad[P + FLAG_NONFINITE] = 1;
-                } else {
-                    if (train->labels)
-                        score(net, t.ws, hi - lo, t.lb, &correct, NULL);
-                    if ((st = bp_backward_batch(net, t.ws, hi - lo, t.xb, n1, t.yb, nL, t.grad)))
-                        break;
-                }
+                else if (train->labels)
+                    score(net, t.ws, hi - lo, t.lb, &correct, NULL);
+            } else { /* a rank without a share of this batch adds zeros to the sum */
+                bp_grad_zero(net, t.grad);
             }
             if ((st = sum_ranks(par, t.grad, P + FLAGS, BP_REDUCE_FLOAT)))
                 break;
