@@ -5,7 +5,6 @@
 #include "kernels.h"
 
 #include <cblas.h>
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,6 @@ struct bp_workspace {
     bp_path path;               /* kernels of the batched passes */
     float *act[BP_MAX_LAYERS + 1]; /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
     float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch */
-    float *ones;                /* max_batch ones: bias gradient = Delta 1 as one sgemv */
     float *block;               /* the single allocation all of the above point into */
 };
 
@@ -64,15 +62,13 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
     if (max_batch < 1)
         return bp__fail(BP_EDIM, "max_batch is %d, must be >= 1", max_batch);
 
-    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas) + B (ones) */
-    size_t total = (size_t)max_batch, per_col = 2 * (size_t)net->max_width, n;
+    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas) */
+    size_t per_col = 2 * (size_t)net->max_width, n;
     for (int l = 2; l <= net->num_layers; l++)
         per_col += (size_t)net->sizes[l - 1];
     size_t bytes;
-    if (!bp__mul_size(per_col, (size_t)max_batch, &n) || n > SIZE_MAX - total ||
-        !bp__mul_size(n + total, sizeof(float), &bytes))
+    if (!bp__mul_size(per_col, (size_t)max_batch, &n) || !bp__mul_size(n, sizeof(float), &bytes))
         return bp__fail(BP_EOVERFLOW, "workspace for max_batch %d overflows size_t", max_batch);
-    total += n;
 
     bp_workspace *ws = bp__calloc(1, sizeof *ws);
     float *block = ws ? bp__malloc(bytes) : NULL;
@@ -94,9 +90,6 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
         ws->delta[k] = p;
         p += (size_t)net->max_width * (size_t)max_batch;
     }
-    ws->ones = p;
-    for (int j = 0; j < max_batch; j++)
-        ws->ones[j] = 1.0f;
     *out = ws;
     return BP_OK;
 }
@@ -192,29 +185,31 @@ static void product_forward(kernel k, int rows, int cols, int batch, const float
 }
 
 /* (C) gw = beta gw + D A^T: (rows x batch)(batch x cols), the batch sum in one product;
- * (D) gb = beta gb + D 1: row sums. beta is 1 (accumulate) or 0 (overwrite: BLAS writes the block
- * without reading it, which saves the caller a zeroing pass). */
+ * (D) gb = beta gb + D 1: row sums. beta is 1 (accumulate) or 0 (overwrite: sgemm writes the block
+ * without reading it, which saves the caller a zeroing pass). The row sums are one vectorised pass
+ * on every batched path: as a sgemv against a ones vector, OpenBLAS splits them between its threads
+ * from 9216 elements on, and loses more to waking them than the sums cost. */
 static void product_grad(kernel k, int rows, int cols, int batch, const float *d, const float *a,
-                         int lda, float beta, float *gw, float *gb, const float *ones)
+                         int lda, float beta, float *gw, float *gb)
 {
     switch (k) {
     case K_GEMV: /* per-sample passes always accumulate */
         cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, a, 1, gw, rows);
         cblas_saxpy(rows, 1.0f, d, 1, gb, 1);
-        break;
+        return;
     case K_GEMM:
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows, a,
                     lda, beta, gw, rows);
-        cblas_sgemv(CblasColMajor, CblasNoTrans, rows, batch, 1.0f, d, rows, ones, 1, beta, gb, 1);
         break;
     case K_LOOPS:
-        if (beta == 0.0f) { /* a small layer: clearing its slice costs less than a BLAS call */
+        if (beta == 0.0f) /* a small layer: clearing its slice costs less than a BLAS call */
             memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
-            memset(gb, 0, (size_t)rows * sizeof *gb);
-        }
-        bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw, gb);
+        bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw);
         break;
     }
+    if (beta == 0.0f)
+        memset(gb, 0, (size_t)rows * sizeof *gb);
+    bp__loops_bias_grad(rows, batch, d, gb);
 }
 
 /* (B) before sigma': Dprev = w^T D: (cols x rows)(rows x batch). */
@@ -262,7 +257,7 @@ static void backward(const bp_net *net, bp_workspace *ws, int per_sample, const 
         const float *aprev = l == 2 ? X : ws->act[l - 1];
         kernel k = choose(ws, per_sample, rows, cols, batch);
         product_grad(k, rows, cols, batch, d, aprev, l == 2 ? ldx : cols, beta,
-                     grad + net->w_off[l], grad + net->b_off[l], ws->ones);
+                     grad + net->w_off[l], grad + net->b_off[l]);
         if (l == 2)
             break; /* no delta for the input layer */
         product_delta(k, rows, cols, batch, net->params + net->w_off[l], d, dprev);

@@ -4,6 +4,17 @@
 
 #include "internal.h"
 
+/* On x86-64 Linux with GCC the hot loops are also compiled for AVX2 and AVX-512 and the loader picks
+ * the widest the CPU runs (target_clones). A function so marked must be static (an exported ifunc
+ * would escape the library's hidden visibility); a plain bp__ function calls it. Results are the
+ * same bits on each: the vector width changes how many lanes run at once, not the order of any sum
+ * (and ISO C mode contracts no a*b+c into an FMA). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define BP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BP_CLONES
+#endif
+
 /* a (rows x cols) <- sigma(a + b 1^T): the bias and the activation of the forward pass, one pass. */
 void bp__bias_activate(float *a, int rows, int cols, const float *b, bp_activation act);
 
@@ -20,10 +31,11 @@ void bp__output_delta(bp_cost cost, bp_activation act, const float *a, const flo
  * z = w a (w: rows x cols, a: cols x batch), overwritten. */
 void bp__loops_forward(int rows, int cols, int batch, const float *restrict w,
                        const float *restrict a, int lda, float *restrict z);
-/* (C) gw += d a^T and (D) gb += d 1 (d: rows x batch, a: cols x batch). */
+/* (C) gw += d a^T (d: rows x batch, a: cols x batch). */
 void bp__loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
-                           const float *restrict a, int lda, float *restrict gw,
-                           float *restrict gb);
+                           const float *restrict a, int lda, float *restrict gw);
+/* (D) gb += d 1: the row sums of d (rows x batch). */
+void bp__loops_bias_grad(int rows, int batch, const float *restrict d, float *restrict gb);
 /* (B) before sigma': dprev = w^T d (w: rows x cols, d: rows x batch), overwritten. */
 void bp__loops_delta(int rows, int cols, int batch, const float *restrict w,
                      const float *restrict d, float *restrict dprev);

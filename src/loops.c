@@ -8,16 +8,6 @@
 
 enum { SPLIT = 16 };
 
-/* On x86-64 Linux with GCC each kernel is also compiled for AVX2 and AVX-512 and the loader picks
- * the widest the CPU runs (target_clones). The clones are static: an exported ifunc would escape
- * the library's hidden visibility. Results are the same bits on each: the vector width
- * changes how many lanes run at once, not the order of any sum (no FMA contraction in ISO C mode). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define BP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BP_CLONES
-#endif
-
 BP_CLONES static void loops_forward(int rows, int cols, int batch, const float *restrict w,
                        const float *restrict a, int lda, float *restrict z)
 {
@@ -37,10 +27,9 @@ BP_CLONES static void loops_forward(int rows, int cols, int batch, const float *
 }
 
 BP_CLONES static void loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
-                           const float *restrict a, int lda, float *restrict gw,
-                           float *restrict gb)
+                                        const float *restrict a, int lda, float *restrict gw)
 {
-    /* (C) gw[:,k] += sum_j d[:,j] a[k,j]; (D) gb += sum_j d[:,j]. */
+    /* (C) gw[:,k] += sum_j d[:,j] a[k,j] */
     for (int j = 0; j < batch; j++) {
         const float *dj = d + (size_t)j * (size_t)rows, *aj = a + (size_t)j * (size_t)lda;
         for (int k = 0; k < cols; k++) {
@@ -49,9 +38,16 @@ BP_CLONES static void loops_weight_grad(int rows, int cols, int batch, const flo
             for (int i = 0; i < rows; i++)
                 gk[i] += dj[i] * s;
         }
-        for (int i = 0; i < rows; i++)
-            gb[i] += dj[i];
     }
+}
+
+BP_CLONES static void loops_bias_grad(int rows, int batch, const float *restrict d,
+                                      float *restrict gb)
+{
+    /* (D) gb += sum_j d[:,j] */
+    for (int j = 0; j < batch; j++)
+        for (int i = 0; i < rows; i++)
+            gb[i] += d[(size_t)j * (size_t)rows + (size_t)i];
 }
 
 /* sum_i x[i] y[i] over SPLIT interleaved partial sums. */
@@ -101,9 +97,14 @@ void bp__loops_forward(int rows, int cols, int batch, const float *w, const floa
 }
 
 void bp__loops_weight_grad(int rows, int cols, int batch, const float *d, const float *a, int lda,
-                           float *gw, float *gb)
+                           float *gw)
 {
-    loops_weight_grad(rows, cols, batch, d, a, lda, gw, gb);
+    loops_weight_grad(rows, cols, batch, d, a, lda, gw);
+}
+
+void bp__loops_bias_grad(int rows, int batch, const float *d, float *gb)
+{
+    loops_bias_grad(rows, batch, d, gb);
 }
 
 void bp__loops_delta(int rows, int cols, int batch, const float *w, const float *d, float *dprev)
