@@ -12,8 +12,9 @@
  *   loops    the same calls on the project's own loops (BP_PATH_LOOPS): no BLAS, one thread
  *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
  *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
- *   bound    only the BLAS calls of the batch step, same shapes, same threads, nothing between
- *            (the products of eqs. 15, B and C; bias sums and the update call no BLAS)
+ *   bound    the same arithmetic as the batch step in bare BLAS calls, same shapes, same threads,
+ *            nothing between: sgemm for eqs. 15, B and C, sgemv against ones for eq. D, saxpy
+ *            for the update (the library does the last two in its own passes, which are faster)
  *   infer    bp_forward_batch alone, default path (inference)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
  * BLAS threads), then the paths run interleaved REPS times, each repetition starting one path later
@@ -109,9 +110,9 @@ typedef struct point {
     int L, sizes[BP_MAX_LAYERS], batch;
     size_t P;
     float *X, *Y, *grad;
-    /* the bound's activations and two deltas; its gradient is grad, the block every path uses,
-     * so that none runs on colder caches than another */
-    float *act[BP_MAX_LAYERS + 1], *delta[2];
+    /* the bound's activations, two deltas and ones; its gradient and update are grad's and the
+     * network's, the blocks every path uses, so that none runs on colder caches than another */
+    float *act[BP_MAX_LAYERS + 1], *delta[2], *ones;
     bp_layer_view view[BP_MAX_LAYERS + 1];
 #ifdef BP_BENCH_FANN
     struct fann *ann;
@@ -154,6 +155,9 @@ static void point_create(point *pt, const net_spec *spec, int batch)
     }
     for (int k = 0; k < 2; k++)
         pt->delta[k] = xmalloc(sizeof(float) * (size_t)maxw * (size_t)batch);
+    pt->ones = xmalloc(sizeof(float) * (size_t)batch);
+    for (int j = 0; j < batch; j++)
+        pt->ones[j] = 1.0f;
 #ifdef BP_BENCH_FANN
     unsigned layers[BP_MAX_LAYERS];
     for (int i = 0; i < pt->L; i++)
@@ -183,18 +187,18 @@ static void point_free(point *pt)
         free(pt->act[l]);
     free(pt->delta[0]);
     free(pt->delta[1]);
+    free(pt->ones);
 #ifdef BP_BENCH_FANN
     fann_destroy(pt->ann);
 #endif
 }
 
-/* The BLAS calls of one batched step (src/blas.c's bp_gradient_batch on sgemm) with nothing between
- * them: what the step would cost if the elementwise kernels, the bias sums, the checks and the
- * update (one pass over the parameters) were free. */
+/* One step's arithmetic as bare BLAS calls with nothing between them: what the step would cost if
+ * the activations, the output error, sigma' and the argument checks were free. */
 static void bound_step(point *pt)
 {
-    const float *w;
-    CHECK(bp_net_params_const(pt->net, &w));
+    float *w;
+    CHECK(bp_net_params(pt->net, &w));
     int B = pt->batch, L = pt->L;
     const float *prev = pt->X;
     for (int l = 2; l <= L; l++) {
@@ -209,10 +213,13 @@ static void bound_step(point *pt)
         float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
                     aprev, v->cols, 0.0f, pt->grad + v->w_offset, v->rows);
+        cblas_sgemv(CblasColMajor, CblasNoTrans, v->rows, B, 1.0f, d, v->rows, pt->ones, 1, 0.0f,
+                    pt->grad + v->b_offset, 1);
         if (l > 2)
             cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
                         w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);
     }
+    cblas_saxpy((int)pt->P, -ETA / (float)B, pt->grad, 1, w, 1);
 }
 
 static void sgd(point *pt)

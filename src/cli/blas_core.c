@@ -14,7 +14,7 @@
 
 /* Multiply-adds of one training step (forward, eq. C, and eq. B but for the first layer) below
  * which one BLAS thread is faster than two on the README's benchmark grid. */
-static const double SMALL_STEP_MACS = 16e6;
+static const double SMALL_STEP_MACS = 1e9;
 
 void blas_threads_choose(int requested, const bp_net *net, int batch)
 {
