@@ -146,8 +146,9 @@ typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
 /* Under BP_PATH_AUTO a one-sample batch runs on the project's loops for layers of fewer weights
  * than LOOPS_BELOW or more than LOOPS_ABOVE. Small: the products are matrix-vector ones a few
  * thousand multiply-adds long, done before a BLAS call has started. Large: sgemm packs w (copies it)
- * even for one column, and that copy costs more than the product; sgemv does not pack but runs at
- * less than the loops' speed there. Everything else goes to sgemm: its small-matrix kernels beat
+ * even for one column, and that copy costs more than the product; one-threaded sgemv does not pack
+ * but runs at less than the loops' speed there - with more BLAS threads, sgemv and sger split the
+ * layer and win. Everything else goes to sgemm: its small-matrix kernels beat
  * the loops from two columns on, and it never splits a product of these sizes between threads (a
  * threaded sgemv or sger does, and loses to one thread). Measured with bench/bench_backprop
  * (README, "Benchmarks"). */
@@ -165,7 +166,9 @@ static kernel choose(const bp_workspace *ws, int per_sample, int rows, int cols,
     case BP_PATH_AUTO: break;
     }
     double weights = (double)rows * cols;
-    return batch == 1 && (weights < LOOPS_BELOW || weights > LOOPS_ABOVE) ? K_LOOPS : K_GEMM;
+    if (batch == 1 && weights > LOOPS_ABOVE) /* sgemv and sger split so large a layer well */
+        return openblas_get_num_threads() > 1 ? K_GEMV : K_LOOPS;
+    return batch == 1 && weights < LOOPS_BELOW ? K_LOOPS : K_GEMM;
 }
 
 /* Z = w A: (rows x cols)(cols x batch), A with leading dimension lda; Z contiguous. */
@@ -193,7 +196,11 @@ static void product_grad(kernel k, int rows, int cols, int batch, const float *d
                          int lda, float beta, float *gw, float *gb)
 {
     switch (k) {
-    case K_GEMV: /* per-sample passes always accumulate */
+    case K_GEMV: /* one sample: sger and saxpy only accumulate */
+        if (beta == 0.0f) {
+            memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
+            memset(gb, 0, (size_t)rows * sizeof *gb);
+        }
         cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, a, 1, gw, rows);
         cblas_saxpy(rows, 1.0f, d, 1, gb, 1);
         return;

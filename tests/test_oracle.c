@@ -24,6 +24,8 @@
  */
 #include "bp_test.h"
 
+#include <cblas.h> /* openblas_set_num_threads: the test switches the kernel choice */
+
 #define OUT_RTOL 1e-4
 #define OUT_ATOL 1e-5
 #define COST_RTOL 1e-4
@@ -308,6 +310,41 @@ static void test_gradients_accumulate(void **state)
     bp_net_free(net);
 }
 
+/* A one-sample batch through a layer of more than 2^18 weights, the case where BP_PATH_AUTO leaves
+ * sgemm (src/blas.c, choose): on the loops with one BLAS thread, on sgemv/sger with two. Either way
+ * bp_gradient_batch overwrites a NaN-filled block with the oracle's gradient. */
+static void test_large_layer_one_sample(void **state)
+{
+    (void)state;
+    const int sizes[] = {600, 500, 3};
+    const bp_activation acts[] = {BP_SIGMOID, BP_SOFTMAX};
+    bp_net *net = bpt_net(3, sizes, acts, BP_NLL);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 11));
+    bp_workspace *ws = bpt_ws(net, 1);
+    const size_t P = bpt_num_params(net);
+    bpt_rng rng = bpt_rng_make(12);
+    float *x = bpt_matrix(&rng, 600, 1, 600, -1.0f, 1.0f, 0.0f);
+    float *y = bpt_targets(&rng, BP_SOFTMAX, BP_NLL, 3, 1, 3, 0.0f);
+    float *gn = bpt_grad(net), *g = bpt_grad(net);
+    bpt_ok(bp_naive_backward(net, 1, x, 600, y, 3, gn, NULL));
+    for (int threads = 1; threads <= 2; threads++) {
+        openblas_set_num_threads(threads);
+        for (size_t i = 0; i < P; i++)
+            g[i] = NAN;
+        bpt_ok(bp_gradient_batch(net, ws, 1, x, 600, y, 3, g, NULL));
+        grad_compare(threads == 1 ? "600-500-3, one sample, 1 BLAS thread"
+                                  : "600-500-3, one sample, 2 BLAS threads",
+                     g, gn, P);
+    }
+    openblas_set_num_threads(1);
+    free(g);
+    free(gn);
+    free(x);
+    free(y);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
 /* The deepest network allowed (BP_MAX_LAYERS layers, so layer index L = 64 is used by every
  * per-layer table): BLAS forward and gradient equal the oracle, one sample and batch. */
 static void test_max_layers(void **state)
@@ -409,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_nll_softmax),
         cmocka_unit_test(test_gradients_accumulate),
         cmocka_unit_test(test_batch_sizes_in_one_workspace),
+        cmocka_unit_test(test_large_layer_one_sample),
         cmocka_unit_test(test_max_layers),
     };
     return cmocka_run_group_tests_name("oracle", tests, NULL, NULL);
