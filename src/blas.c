@@ -145,8 +145,8 @@ typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
 
 /* Under BP_PATH_AUTO a one-sample batch runs on the project's loops for layers of fewer weights
  * than LOOPS_BELOW or more than LOOPS_ABOVE. Small: the products are matrix-vector ones a few
- * thousand multiply-adds long, done before a BLAS call has started. Large: sgemm packs w (copies it)
- * even for one column, and that copy costs more than the product; one-threaded sgemv does not pack
+ * thousand multiply-adds long, done before a BLAS call has started. Large: sgemm packs w (copies
+ * it) even for one column, and that copy costs more than the product; one-threaded sgemv does not pack
  * but runs at less than the loops' speed there - with more BLAS threads, sgemv and sger split the
  * layer and win. Everything else goes to sgemm: its small-matrix kernels beat
  * the loops from two columns on, and it never splits a product of these sizes between threads (a

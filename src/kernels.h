@@ -4,17 +4,6 @@
 
 #include "internal.h"
 
-/* On x86-64 Linux with GCC the hot loops are also compiled for AVX2 and AVX-512 and the loader picks
- * the widest the CPU runs (target_clones). A function so marked must be static (an exported ifunc
- * would escape the library's hidden visibility); a plain bp__ function calls it. Results are the
- * same bits on each: the vector width changes how many lanes run at once, not the order of any sum
- * (and ISO C mode contracts no a*b+c into an FMA). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define BP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define BP_CLONES
-#endif
-
 /* a (rows x cols) <- sigma(a + b 1^T): the bias and the activation of the forward pass, one pass. */
 void bp__bias_activate(float *a, int rows, int cols, const float *b, bp_activation act);
 

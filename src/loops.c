@@ -9,7 +9,7 @@
 enum { SPLIT = 16 };
 
 BP_CLONES static void loops_forward(int rows, int cols, int batch, const float *restrict w,
-                       const float *restrict a, int lda, float *restrict z)
+                                    const float *restrict a, int lda, float *restrict z)
 {
     /* z[:,j] = sum_k w[:,k] a[k,j]: axpys down the columns of w. */
     for (int j = 0; j < batch; j++) {
@@ -73,7 +73,7 @@ static inline float dot(const float *restrict x, const float *restrict y, int n)
 }
 
 BP_CLONES static void loops_delta(int rows, int cols, int batch, const float *restrict w,
-                     const float *restrict d, float *restrict dprev)
+                                  const float *restrict d, float *restrict dprev)
 {
     /* (B) before sigma': dprev[k,j] = sum_i w[i,k] d[i,j], a dot of two contiguous columns. */
     for (int j = 0; j < batch; j++)

@@ -82,8 +82,8 @@ void bp_optim_free(bp_optim *opt)
 /* Update theta[i], i in [lo, hi), with g_i = scale * grad[i] + decay * theta[i]: one pass over the
  * block. The arrays never overlap (restrict) and the constants are read once, so that every case
  * vectorises (Adam's sqrtf too: the library is built with -fno-math-errno). */
-static void update(bp_optim *o, float *restrict theta, const float *restrict grad, size_t lo,
-                   size_t hi, float scale, float decay, float eta)
+BP_CLONES static void update(bp_optim *o, float *restrict theta, const float *restrict grad,
+                             size_t lo, size_t hi, float scale, float decay, float eta)
 {
     const bp_optim_config *c = &o->cfg;
     float *restrict v = o->v, *restrict m = o->m;
@@ -123,7 +123,7 @@ static void update(bp_optim *o, float *restrict theta, const float *restrict gra
 /* sum_i g_i^2 in double over eight interleaved partial sums: one running sum is a chain of
  * dependent additions (four cycles each), eight independent ones vectorise and run about ten times
  * faster - on a small network this loop otherwise costs as much as the backward pass. */
-static double sum_squares(const float *g, size_t n)
+BP_CLONES static double sum_squares(const float *g, size_t n)
 {
     double part[8] = {0};
     size_t i = 0;
