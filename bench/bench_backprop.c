@@ -403,8 +403,8 @@ static int plot(const plot_data *pd, int nt, const char *png, const char *layers
     if (!gp)
         return -1;
     fprintf(gp,
-            "set terminal pngcairo size 900,560\nset output '%s'\nset logscale xy\n"
-            "set key left top\nset grid\nset xlabel 'batch size B'\n"
+            "set terminal pngcairo size 1000,560\nset output '%s'\nset logscale xy\n"
+            "set key outside right\nset grid\nset xlabel 'batch size B'\n"
             "set ylabel 'training samples/s (median)'\nset title 'backprop %s: one training step "
             "(forward + backward + SGD update)'\nplot ",
             png, layers);
