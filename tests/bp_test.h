@@ -287,4 +287,30 @@ static inline void bpt_fill_params(bp_net *net, uint64_t seed, float lo, float h
     bpt_fill(&r, bpt_params(net), bpt_num_params(net), lo, hi);
 }
 
+/* The whole of a (non-empty) file, malloc'ed; *len its size. */
+static inline unsigned char *bpt_file_bytes(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    unsigned char *b = malloc((size_t)n);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Free the arrays of a dataset the test made itself (not a loader's: bp_dataset_free) and zero it. */
+static inline void bpt_dataset_release(bp_dataset *ds)
+{
+    free(ds->x);
+    free(ds->y);
+    free(ds->labels);
+    memset(ds, 0, sizeof *ds);
+}
+
 #endif

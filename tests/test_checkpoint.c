@@ -40,13 +40,6 @@ static bp_dataset make_data(int count, uint64_t seed)
     return ds;
 }
 
-static void data_release(bp_dataset *ds)
-{
-    free(ds->x);
-    free(ds->y);
-    free(ds->labels);
-}
-
 static bp_net *make_net(uint64_t seed)
 {
     bp_net *net = bpt_net(3, sizes, acts, BP_NLL);
@@ -148,8 +141,8 @@ static void resume_equals_uninterrupted(void **state)
     }
     unlink(path);
     unlink(last);
-    data_release(&train);
-    data_release(&eval);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
 }
 
 /* Early stopping (patience 2, the best epoch restored at the end): the run interrupted after any
@@ -192,27 +185,11 @@ static void resume_with_early_stopping(void **state)
     }
     unlink(path);
     bp_net_free(a);
-    data_release(&train);
-    data_release(&eval);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
 }
 
 /* ---------------------------------------------------------------- the file */
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static void spill(const char *path, const unsigned char *b, size_t len)
 {
@@ -298,8 +275,8 @@ static int fixture_teardown(void **state)
     unlink(fx->bad);
     free(fx->bytes);
     bp_net_free(fx->net);
-    data_release(&fx->train);
-    data_release(&fx->eval);
+    bpt_dataset_release(&fx->train);
+    bpt_dataset_release(&fx->eval);
     free(fx);
     return 0;
 }
@@ -311,9 +288,9 @@ static void layout(void **state)
 {
     fixture *fx = *state;
     size_t len, mlen, P = bpt_num_params(fx->net);
-    unsigned char *b = slurp(fx->path, &len);
+    unsigned char *b = bpt_file_bytes(fx->path, &len);
     bpt_ok(bp_model_save(fx->net, fx->model));
-    unsigned char *m = slurp(fx->model, &mlen);
+    unsigned char *m = bpt_file_bytes(fx->model, &mlen);
     static const unsigned char magic[8] = {0x89, 'B', 'P', 'C', '\r', '\n', 0x1a, '\n'};
     assert_memory_equal(b, magic, 8);
     assert_int_equal(le(b + 8, 4), 1);
@@ -413,7 +390,7 @@ static void damaged(void **state)
     bp_train_config cfg = fixture_config();
     cfg.epochs = 4;
     cfg.resume_path = fx->bad;
-    fx->bytes = slurp(fx->path, &fx->len);
+    fx->bytes = bpt_file_bytes(fx->path, &fx->len);
     for (size_t cut = 0; cut < fx->len; cut++) {
         spill(fx->bad, fx->bytes, cut);
         assert_refused(fx, &cfg, BP_EFORMAT, "truncated|magic");

@@ -75,13 +75,6 @@ static bp_dataset make_data(int count, uint64_t seed)
     return ds;
 }
 
-static void data_release(bp_dataset *ds)
-{
-    free(ds->x);
-    free(ds->y);
-    free(ds->labels);
-}
-
 static bp_net *make_net(void)
 {
     static const int sizes[] = {4, 7, 3};
@@ -182,8 +175,8 @@ static void ranks_equal_one_process(void **state)
                     bp_net_free(jobs[r].net);
                 bp_net_free(one);
             }
-    data_release(&train);
-    data_release(&eval);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
 }
 
 static bp_status failing_sum(void *data, size_t count, bp_reduce_type type, void *ctx)
@@ -216,7 +209,7 @@ static void hook_errors(void **state)
     bpt_assert_status(bp_evaluate_parallel(net, &train, &par, &loss, &acc, NULL), BP_EIO,
                       "sum over ranks");
     bp_net_free(net);
-    data_release(&train);
+    bpt_dataset_release(&train);
 }
 
 int main(void)

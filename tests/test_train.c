@@ -31,15 +31,6 @@ static bp_dataset ds_alloc(int count, int n_features, int n_targets, int labelle
     return ds;
 }
 
-/* The test owns these arrays (not a loader): free them itself. */
-static void ds_release(bp_dataset *ds)
-{
-    free(ds->x);
-    free(ds->y);
-    free(ds->labels);
-    memset(ds, 0, sizeof *ds);
-}
-
 /* Standard normal from two uniforms (Box-Muller); 1 - u keeps the log finite. */
 static double gauss(bpt_rng *r)
 {
@@ -147,7 +138,7 @@ static void xor_converges(void **state)
     }
     bp_workspace_free(ws);
     bp_net_free(net);
-    ds_release(&ds);
+    bpt_dataset_release(&ds);
 }
 
 /* 3 -> 1 identity, quadratic, Adam with a cosine schedule, 256 noisy samples. */
@@ -177,7 +168,7 @@ static void linear_regression_converges(void **state)
         bpt_assert_close_scalar("weight vs a", p[v.w_offset + (size_t)j], lin_a[j], 0.05, 0.0);
     bpt_assert_close_scalar("bias vs b", p[v.b_offset], lin_b, 0.05, 0.0);
     bp_net_free(net);
-    ds_release(&ds);
+    bpt_dataset_release(&ds);
 }
 
 /* Three blobs, 2-8-3 tanh/softmax NLL; bp_evaluate's accuracy and confusion matrix. */
@@ -257,27 +248,11 @@ static void blobs_classify(void **state)
                             (double)(eval.count - off_diagonal) / eval.count, 1e-12, 0);
     bp_net_free(fresh);
     bp_net_free(net);
-    ds_release(&train);
-    ds_release(&eval);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
 }
 
 /* ---------------------------------------------------------------- determinism */
-
-static unsigned char *file_bytes(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static bp_net *train_blobs(const bp_dataset *train, uint64_t train_seed)
 {
@@ -306,7 +281,7 @@ static void determinism(void **state)
     bpt_ok(bp_model_save(a, pa));
     bpt_ok(bp_model_save(b, pb));
     size_t la, lb;
-    unsigned char *ba = file_bytes(pa, &la), *bb = file_bytes(pb, &lb);
+    unsigned char *ba = bpt_file_bytes(pa, &la), *bb = bpt_file_bytes(pb, &lb);
     assert_int_equal(la, lb);
     assert_memory_equal(ba, bb, la);
     free(ba);
@@ -316,7 +291,7 @@ static void determinism(void **state)
     bp_net_free(a);
     bp_net_free(b);
     bp_net_free(c);
-    ds_release(&train);
+    bpt_dataset_release(&train);
 }
 
 /* ---------------------------------------------------------------- progress callback */
@@ -385,8 +360,8 @@ static void progress_sequence(void **state)
     }
     bp_net_free(net);
     free(r);
-    ds_release(&train);
-    ds_release(&eval);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
 }
 
 static void progress_stop(void **state)
@@ -419,7 +394,7 @@ static void progress_stop(void **state)
     assert_int_equal(r->ev[3].epoch_done, 1);
     bp_net_free(net);
     free(r);
-    ds_release(&train);
+    bpt_dataset_release(&train);
 }
 
 /* With eta = 1e-30 no update changes any parameter (all |theta| >= 0.1, so eta x g is far below
@@ -459,7 +434,7 @@ static void epochs_reshuffle_and_cover(void **state)
     assert_true(first_batches_differ);
     bp_net_free(net);
     free(r);
-    ds_release(&train);
+    bpt_dataset_release(&train);
 }
 
 /* ---------------------------------------------------------------- early stopping */
@@ -548,8 +523,8 @@ static void early_stopping(void **state)
     assert_true(best_acc == s->acc[best_epoch(s)]);
     bp_net_free(net);
     free(s);
-    ds_release(&train);
-    ds_release(&eval);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
 }
 
 /* ---------------------------------------------------------------- non-finite */
@@ -612,7 +587,7 @@ static int nf_teardown(void **state)
 {
     nf_fixture *fx = *state;
     bp_net_free(fx->net);
-    ds_release(&fx->train);
+    bpt_dataset_release(&fx->train);
     free(fx);
     return 0;
 }
@@ -772,11 +747,11 @@ static void train_errors(void **state)
     bp_net_free(net3);
 
     bp_net_free(net);
-    ds_release(&train);
-    ds_release(&wrong);
-    ds_release(&labelled);
-    ds_release(&two_targets);
-    ds_release(&unlabelled);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&wrong);
+    bpt_dataset_release(&labelled);
+    bpt_dataset_release(&two_targets);
+    bpt_dataset_release(&unlabelled);
 }
 
 static int make_tmpdir(void **state)
