@@ -338,10 +338,10 @@ bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, cons
 {
     bp__clear_error();
     bp_status st = check_batch(net, ws, batch, X, ldx);
-    int L = net->num_layers;
-    if (!st)
-        st = bp__check_matrix("Y (ldy)", Y, net->sizes[L - 1], ldy);
     if (st)
+        return st;
+    int L = net->num_layers;
+    if ((st = bp__check_matrix("Y (ldy)", Y, net->sizes[L - 1], ldy)))
         return st;
     if (!grad)
         return bp__fail(BP_ENULL, "grad is NULL");
