@@ -19,7 +19,8 @@
  * ifunc would escape the library's hidden visibility); a plain bp__ function calls it. Results are
  * the same bits on each: the vector width changes how many lanes run at once, not the order of any
  * sum (and ISO C mode contracts no a*b+c into an FMA). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&      \
+    !defined(__SANITIZE_THREAD__) /* TSan instruments the resolver, which runs before TSan is up */
 #define BP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define BP_CLONES
