@@ -7,7 +7,9 @@
 # and both are the same code, compiled once. Installed targets:
 #   backprop::backprop_shared, backprop::backprop_static, and backprop::backprop, an alias of the
 #   kind BUILD_SHARED_LIBS chose (so that the default follows the builder's choice, as in-tree);
-#   backprop::fortran, the interface module include/backprop.f90 as a source of the consumer.
+#   backprop::fortran, the interface module include/backprop.f90 as a source of the consumer;
+#   with the MPI component, backprop::mpi_shared, backprop::mpi_static and backprop::mpi likewise
+#   (find_package(backprop COMPONENTS mpi)).
 #
 # ABI versioning. The SONAME carries the ABI major (libbackprop.so.${PROJECT_VERSION_MAJOR}) and the
 # package version file is SameMajorVersion: a release that breaks the ABI (a struct of the header,
@@ -42,11 +44,12 @@ add_library(backprop::backprop_${bp_main_kind} ALIAS backprop)
 add_library(backprop::${bp_twin} ALIAS ${bp_twin})
 # On Windows a static backprop.lib would collide with the DLL's import library.
 if(WIN32)
-  set(bp_twin_output ${bp_twin})
+  set(bp_twin_suffix _${bp_twin_kind})
 else()
-  set(bp_twin_output backprop)
+  set(bp_twin_suffix "")
 endif()
-set_target_properties(${bp_twin} PROPERTIES OUTPUT_NAME ${bp_twin_output} EXPORT_NAME ${bp_twin}
+set_target_properties(${bp_twin} PROPERTIES OUTPUT_NAME backprop${bp_twin_suffix}
+                      EXPORT_NAME ${bp_twin}
                       VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
 get_target_property(bp_link_libraries backprop LINK_LIBRARIES)
 get_target_property(bp_interface_link_libraries backprop INTERFACE_LINK_LIBRARIES)
@@ -82,8 +85,38 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/backpropConfigVersion.cma
   COMPATIBILITY SameMajorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/backpropConfig.cmake ${PROJECT_BINARY_DIR}/backpropConfigVersion.cmake
         cmake/BackpropOpenBLAS.cmake DESTINATION ${BP_CMAKE_DIR})
+
 # The .pc file finds the prefix from its own place (lib/pkgconfig, or lib/<multiarch>/pkgconfig
 # under Debian's layout), so the install can be relocated (cmake --install --prefix).
 file(RELATIVE_PATH BP_PC_TO_PREFIX "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 configure_file(cmake/backprop.pc.in ${PROJECT_BINARY_DIR}/backprop.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/backprop.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The MPI component, when built (src/mpi): libbackprop_mpi of both kinds as well, each on the core
+# of its kind, and backprop_mpi.h, in an export set of their own that backpropConfig.cmake loads
+# only for find_package(backprop COMPONENTS mpi), so that no other consumer needs MPI. Installed
+# targets: backprop::mpi_shared, backprop::mpi_static and backprop::mpi (the builder's kind).
+if(TARGET backprop_mpi)
+  set(bp_mpi_twin backprop_mpi_${bp_twin_kind})
+  bp_mpi_library(${bp_mpi_twin} ${bp_twin_type} backprop::${bp_twin})
+  add_library(backprop::mpi_${bp_main_kind} ALIAS backprop_mpi)
+  add_library(backprop::mpi_${bp_twin_kind} ALIAS ${bp_mpi_twin})
+  set_target_properties(backprop_mpi PROPERTIES EXPORT_NAME mpi_${bp_main_kind})
+  set_target_properties(${bp_mpi_twin} PROPERTIES OUTPUT_NAME backprop_mpi${bp_twin_suffix}
+                        EXPORT_NAME mpi_${bp_twin_kind})
+  install(TARGETS backprop_mpi ${bp_mpi_twin} EXPORT backpropMpiTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+          RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(FILES include/backprop_mpi.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  install(EXPORT backpropMpiTargets NAMESPACE backprop:: DESTINATION ${BP_CMAKE_DIR})
+  # backprop_mpi.pc names MPI by the flags CMake found it with rather than by a Requires: every MPI
+  # names its .pc file differently (ompi-c, mpich, Debian's mpi-c), and some ship none.
+  list(TRANSFORM MPI_C_COMPILE_DEFINITIONS PREPEND -D OUTPUT_VARIABLE bp_mpi_definitions)
+  list(TRANSFORM MPI_C_INCLUDE_DIRS PREPEND -I OUTPUT_VARIABLE bp_mpi_includes)
+  set(bp_mpi_cflags ${MPI_C_COMPILE_OPTIONS} ${bp_mpi_definitions} ${bp_mpi_includes})
+  set(bp_mpi_libs ${MPI_C_LINK_FLAGS} ${MPI_C_LIBRARIES})
+  list(JOIN bp_mpi_cflags " " BP_MPI_CFLAGS)
+  list(JOIN bp_mpi_libs " " BP_MPI_LIBS)
+  configure_file(cmake/backprop_mpi.pc.in ${PROJECT_BINARY_DIR}/backprop_mpi.pc @ONLY)
+  install(FILES ${PROJECT_BINARY_DIR}/backprop_mpi.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endif()

@@ -1,6 +1,6 @@
 ! Trains a 2-4-1 network on XOR from Fortran through the backprop module (include/backprop.f90),
-! driving the equations itself: forward, backward into a gradient block, one optimizer step per
-! epoch. Exits non-zero unless the four outputs round to their targets.
+! driving the equations itself: the batch's gradient (forward and backward) into a gradient block,
+! one optimizer step per epoch. Exits non-zero unless the four outputs round to their targets.
 program train_xor
     use, intrinsic :: iso_c_binding
     use backprop
@@ -35,13 +35,13 @@ program train_xor
     if (st == BP_OK) st = bp_net_init(net, BP_INIT_XAVIER, 42_c_int64_t)
     if (st == BP_OK) st = bp_net_describe(net, info)
     if (st == BP_OK) st = bp_workspace_create(ws, net, 4)
+    ! A 2-4-1 network is far too small for a BLAS call to pay: the project's own loops (bp_path).
+    if (st == BP_OK) st = bp_workspace_set_path(ws, BP_PATH_LOOPS)
     if (st == BP_OK) st = bp_optim_create(opt, net, cfg)
     if (st == BP_OK) allocate(grad(info%num_params))
     do epoch = 1, epochs
         if (st /= BP_OK) exit
-        st = bp_grad_zero(net, grad)
-        if (st == BP_OK) st = bp_forward_batch(net, ws, 4, x, 2)
-        if (st == BP_OK) st = bp_backward_batch(net, ws, 4, x, 2, y, 1, grad)
+        st = bp_gradient_batch(net, ws, 4, x, 2, y, 1, grad, cost)
         if (st == BP_OK) st = bp_optim_step(opt, net, grad, 4, 4_c_long, cfg%eta)
     end do
     if (st == BP_OK) st = bp_forward_batch(net, ws, 4, x, 2)

@@ -51,6 +51,10 @@ module backprop
     enum, bind(c)
         enumerator :: BP_OPT_SGD = 0, BP_OPT_MOMENTUM = 1, BP_OPT_NESTEROV = 2, BP_OPT_ADAM = 3
     end enum
+    ! bp_path
+    enum, bind(c)
+        enumerator :: BP_PATH_AUTO = 0, BP_PATH_GEMM = 1, BP_PATH_LOOPS = 2
+    end enum
 
     ! struct bp_net_info
     type, bind(c) :: bp_net_info
@@ -131,6 +135,13 @@ module backprop
             type(c_ptr), value :: ws
         end subroutine
 
+        function bp_workspace_set_path(ws, path) bind(c, name='bp_workspace_set_path')
+            import :: c_int, c_ptr
+            type(c_ptr), value :: ws
+            integer(c_int), value :: path
+            integer(c_int) :: bp_workspace_set_path
+        end function
+
         function bp_forward_batch(net, ws, batch, x, ldx) bind(c, name='bp_forward_batch')
             import :: c_int, c_ptr, c_float
             type(c_ptr), value :: net, ws
@@ -165,6 +176,19 @@ module backprop
             real(c_float), intent(in) :: x(*), y(*)
             real(c_float), intent(inout) :: grad(*) ! accumulated
             integer(c_int) :: bp_backward_batch
+        end function
+
+        ! cost: the batch's summed cost (C accepts NULL there; Fortran 2008 has no optional
+        ! argument in bind(c), so a variable is always passed).
+        function bp_gradient_batch(net, ws, batch, x, ldx, y, ldy, grad, cost) &
+                bind(c, name='bp_gradient_batch')
+            import :: c_int, c_ptr, c_float, c_double
+            type(c_ptr), value :: net, ws
+            integer(c_int), value :: batch, ldx, ldy
+            real(c_float), intent(in) :: x(*), y(*)
+            real(c_float), intent(out) :: grad(*) ! overwritten
+            real(c_double), intent(out) :: cost
+            integer(c_int) :: bp_gradient_batch
         end function
 
         function bp_cost_value(net, ws, y, ldy, cost) bind(c, name='bp_cost_value')

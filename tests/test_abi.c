@@ -21,10 +21,12 @@ _Static_assert(BP_OPT_SGD == 0 && BP_OPT_MOMENTUM == 1 && BP_OPT_NESTEROV == 2 &
                "bp_optimizer_kind values are pinned");
 _Static_assert(BP_LR_CONSTANT == 0 && BP_LR_STEP == 1 && BP_LR_COSINE == 2,
                "bp_schedule_kind values are pinned");
+_Static_assert(BP_PATH_AUTO == 0 && BP_PATH_GEMM == 1 && BP_PATH_LOOPS == 2,
+               "bp_path values are pinned");
 /* The Fortran module passes every enum as integer(c_int). */
 _Static_assert(sizeof(bp_status) == sizeof(int) && sizeof(bp_activation) == sizeof(int) &&
                    sizeof(bp_cost) == sizeof(int) && sizeof(bp_init) == sizeof(int) &&
-                   sizeof(bp_optimizer_kind) == sizeof(int),
+                   sizeof(bp_optimizer_kind) == sizeof(int) && sizeof(bp_path) == sizeof(int),
                "enums of the API are int-sized");
 
 /* What an embedder checks at startup: the library it runs with has the ABI major it was compiled

@@ -1,8 +1,9 @@
 # ctest: the dynamic symbols the shared library defines (nm -D --defined-only) must be exactly the
-# functions include/backprop.h declares with BP_API: nothing without the bp_ prefix (hidden
+# functions its header declares with BP_API: nothing without the bp_ prefix (hidden
 # visibility works), no bp__ internal (they are hidden too), and none declared but missing (a
 # BP_API forgotten on a definition, or a declaration without a definition).
-# Variables: LIBRARY (the shared library), HEADER (backprop.h).
+# Variables: LIBRARY (the shared library), HEADER (its header: backprop.h for libbackprop,
+# backprop_mpi.h for libbackprop_mpi).
 cmake_minimum_required(VERSION 3.25) # a -P script starts with old policies otherwise
 find_program(NM nm REQUIRED)
 execute_process(COMMAND ${NM} -D --defined-only "${LIBRARY}" RESULT_VARIABLE rc
