@@ -18,9 +18,11 @@
  *   infer    bp_forward_batch alone, default path (inference)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
  * BLAS threads), then the paths run interleaved REPS times, each repetition starting one path later
- * (naive, sample, ...; sample, batch, ...), so that a noisy machine slows all of them alike; REPS fits the time budget, at least 3. Reported: median
- * samples/s (B / step time) with min-max, default step time / bound, and GFLOP/s of the default
- * path with flops = 2 B sum_l n^l n^{l-1} (forward) + 2 B sum_l n^l n^{l-1} (eq. C) +
+ * (naive, sample, ...; sample, batch, ...), so that a noisy machine slows all of them alike; REPS
+ * fits the time budget, at least 3. The naive loops and FANN, which call no BLAS, run at the first
+ * thread count only; the other rows repeat their figures. Reported: median samples/s
+ * (B / step time) with min-max, default step time / bound, and GFLOP/s of the default path with
+ * flops = 2 B sum_l n^l n^{l-1} (forward) + 2 B sum_l n^l n^{l-1} (eq. C) +
  * 2 B sum_{l>=3} n^l n^{l-1} (eq. B), the multiply-adds of the matrix products only. */
 #include "backprop.h"
 #include "blas_core.h"
@@ -252,7 +254,9 @@ static void run_impl(int impl, point *pt)
     case BATCH:
     case LOOPS:
     case DEFAULT: {
-        bp_workspace *ws = impl == BATCH ? pt->ws_gemm : impl == LOOPS ? pt->ws_loops : pt->ws_default;
+        bp_workspace *ws = impl == BATCH   ? pt->ws_gemm
+                           : impl == LOOPS ? pt->ws_loops
+                                           : pt->ws_default;
         CHECK(bp_gradient_batch(pt->net, ws, B, pt->X, n1, pt->Y, nL, pt->grad, NULL));
         sgd(pt);
         break;
@@ -412,8 +416,8 @@ static int plot(const plot_data *pd, int nt, const char *png, const char *layers
     for (int t = 0; t < nt; t++)
         for (int i = 0; i < IMPLS; i++)
             if (impl_enabled(i) && i != INFER && (t == 0 || i == DEFAULT)) {
-                fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s, %d BLAS thread%s'", sep,
-                        IMPL_NAME[i], pd->threads[t], pd->threads[t] > 1 ? "s" : "");
+                fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s, %d BLAS thread%s'",
+                        sep, IMPL_NAME[i], pd->threads[t], pd->threads[t] > 1 ? "s" : "");
                 sep = ", ";
             }
     fprintf(gp, "\n");

@@ -146,12 +146,11 @@ typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
 /* Under BP_PATH_AUTO a one-sample batch runs on the project's loops for layers of fewer weights
  * than LOOPS_BELOW or more than LOOPS_ABOVE. Small: the products are matrix-vector ones a few
  * thousand multiply-adds long, done before a BLAS call has started. Large: sgemm packs w (copies
- * it) even for one column, and that copy costs more than the product; one-threaded sgemv does not pack
- * but runs at less than the loops' speed there - with more BLAS threads, sgemv and sger split the
- * layer and win. Everything else goes to sgemm: its small-matrix kernels beat
- * the loops from two columns on, and it never splits a product of these sizes between threads (a
- * threaded sgemv or sger does, and loses to one thread). Measured with bench/bench_backprop
- * (README, "Benchmarks"). */
+ * it) even for one column, and that copy costs more than the product; one-threaded sgemv does not
+ * pack but runs slower than the loops there, while with more BLAS threads sgemv and sger split the
+ * layer and win. Everything else goes to sgemm: its small-matrix kernels beat the loops from two
+ * columns on, and it never splits a product of these sizes between threads (a threaded sgemv or
+ * sger does, and loses to one thread). Measured with bench/bench_backprop (README, Benchmarks). */
 enum { LOOPS_BELOW = 4096, LOOPS_ABOVE = 1 << 18 };
 
 /* The kernel of layer rows x cols in a pass over batch samples (per_sample: bp_forward and
@@ -195,12 +194,13 @@ static void product_forward(kernel k, int rows, int cols, int batch, const float
 static void product_grad(kernel k, int rows, int cols, int batch, const float *d, const float *a,
                          int lda, float beta, float *gw, float *gb)
 {
-    switch (k) {
-    case K_GEMV: /* one sample: sger and saxpy only accumulate */
-        if (beta == 0.0f) {
+    if (beta == 0.0f) { /* only sgemm writes through beta; the others add to what is there */
+        if (k != K_GEMM)
             memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
-            memset(gb, 0, (size_t)rows * sizeof *gb);
-        }
+        memset(gb, 0, (size_t)rows * sizeof *gb);
+    }
+    switch (k) {
+    case K_GEMV:
         cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, a, 1, gw, rows);
         cblas_saxpy(rows, 1.0f, d, 1, gb, 1);
         return;
@@ -208,14 +208,8 @@ static void product_grad(kernel k, int rows, int cols, int batch, const float *d
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows, a,
                     lda, beta, gw, rows);
         break;
-    case K_LOOPS:
-        if (beta == 0.0f) /* a small layer: clearing its slice costs less than a BLAS call */
-            memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
-        bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw);
-        break;
+    case K_LOOPS: bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw); break;
     }
-    if (beta == 0.0f)
-        memset(gb, 0, (size_t)rows * sizeof *gb);
     bp__loops_bias_grad(rows, batch, d, gb);
 }
 
