@@ -34,7 +34,7 @@
  *    signature, every enum value (pinned by explicit numbers, new ones only appended) and the
  *    layout of the structs the caller fills or reads (bp_net_info, bp_layer_view,
  *    bp_gradcheck_options, bp_dataset, bp_optim_config, bp_schedule, bp_progress, bp_parallel,
- *    bp_train_config). bp_net, bp_workspace and bp_optim are opaque and may change freely. A minor
+ *    bp_train_config, bp_regression_metrics). bp_net, bp_workspace and bp_optim are opaque and may change freely. A minor
  *    release only adds functions and enum values. Zero-initialise the structs ({0}) and set the
  *    fields you need: zero is the documented default of every optional field.
  */
@@ -371,8 +371,9 @@ BP_API bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_k
 BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *tail);
 
 /* ---------------------------------------------------------------- model files */
-/* Write net (sizes, activations, cost, parameters) to path in the project's binary format
- * (docs/model-format.md): little-endian, CRC-32 checked. The file is written to a temporary file in
+/* Write net (sizes, activations, cost, parameters, scaling) to path in the project's binary format
+ * (docs/model-format.md): little-endian, CRC-32 checked; format version 1 when the network has no
+ * scaling (so such files stay byte for byte what earlier releases wrote), version 2 otherwise. The file is written to a temporary file in
  * the same directory (path + ".tmp.PID.N", created exclusively with mode 0666 less the umask, as
  * any new file), flushed, fsynced and renamed over path: an interrupted or failed save never destroys a previous
  * model, and a failed one removes its temporary file (a killed process may leave it behind).
@@ -380,7 +381,7 @@ BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *ta
  * system error). */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
-/* Read a model file written by bp_model_save. Every field is validated against the limits
+/* Read a model file written by bp_model_save (format version 2, or 1: no scaling). Every field is validated against the limits
  * (BP_MAX_LAYERS, BP_MAX_WIDTH, known enum values, valid combination) and the file's real length
  * before anything is allocated; trailing bytes and a CRC mismatch are refused. path must be a
  * regular file (its length is part of the check; a FIFO is refused without blocking).
@@ -464,6 +465,9 @@ typedef struct bp_progress {
     int epoch_done;       /* 1 on the call after the evaluation that ends an epoch */
     double eval_loss;     /* epoch_done: mean cost per sample on the evaluation set (NaN: none) */
     double eval_accuracy; /* epoch_done: accuracy on the evaluation set (NaN: none) */
+    /* Appended: epoch_done: the RMSE over all outputs of the predictions in the data's units
+     * (bp_regression_metrics.rmse) on an evaluation set without labels (NaN: none, or labels). */
+    double eval_rmse;
 } bp_progress;
 
 /* Called after every batch (epoch_done = 0) and once after each epoch (epoch_done = 1).
@@ -540,6 +544,9 @@ typedef struct bp_train_config {
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
  * every epoch with the project's generator; evaluate on eval (may be NULL) after every epoch.
+ * When net carries a scaling (bp_net_set_scaling), every sample is standardised as it is gathered
+ * into its mini-batch: the network learns y' = (y - mean_y) / s_y from x' = (x - mean) / s, and the
+ * losses reported are on those standardised targets.
  * Everything it needs is allocated once before the first epoch.
  * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
@@ -554,7 +561,8 @@ BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset
                           const bp_train_config *cfg, double *best_accuracy);
 
 /* Mean cost per sample and accuracy (argmax of a^L vs label; NaN for regression data) of net on
- * ds, through the batched forward (eq. 15). Labels, if present, must be classes in 0..n^L-1.
+ * ds, through the batched forward (eq. 15). With a scaling, the inputs are standardised first and
+ * the cost is against the standardised targets (the quantity bp_train minimises). Labels, if present, must be classes in 0..n^L-1.
  * confusion (may be NULL): n^L x n^L longs, row-major, row = true class, column = predicted,
  * overwritten. Allocates a workspace for the call. Errors: BP_ENULL, BP_EDIM (empty dataset, x or
  * y NULL, a label out of range), BP_EMISMATCH (features/targets vs the network), BP_EOVERFLOW,
@@ -571,6 +579,92 @@ BP_API bp_status bp_evaluate(const bp_net *net, const bp_dataset *ds, double *lo
 BP_API bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds,
                                       const bp_parallel *parallel, double *loss, double *accuracy,
                                       long *confusion);
+
+/* ---------------------------------------------------------------- scaling and inference */
+/* A network may carry the standardisation of its data (docs/model-format.md stores it):
+ *   inputs   x' = (x - mean) (/) scale       (n^1 each; x' is what enters layer 1)
+ *   targets  y' = (y - mean_y) (/) scale_y   (n^L each; the network fits y', so a prediction in
+ *            the data's units is y = scale_y (.) a^L + mean_y)
+ * Every function above that takes X or Y (bp_forward_batch, the gradients, bp_cost_value, the
+ * naive reference, bp_gradcheck) works on the network as it is, unscaled, on x' and y'; only
+ * bp_train, bp_evaluate*, bp_predict and bp_evaluate_regression apply the scaling. By the chain
+ * rule, dy/dx = diag(scale_y) (da^L/dx') diag(1 (/) scale). */
+typedef enum bp_scaling_side {
+    BP_SCALE_INPUTS = 0, /* mean and scale of the n^1 inputs */
+    BP_SCALE_TARGETS = 1 /* mean and scale of the n^L targets (regression, quadratic cost only) */
+} bp_scaling_side;
+
+/* Set (copy) the scaling of one side: mean and scale hold n floats (n = n^1 for inputs, n^L for
+ * targets); both NULL removes it. Every mean must be finite, every scale finite and >= FLT_MIN.
+ * Errors: BP_ENULL (net, or one of mean/scale NULL without the other), BP_EDIM (side),
+ * BP_EVALUE (detail: which entry), BP_ECONFIG (target scaling on a cost other than quadratic:
+ * cross-entropy and NLL need targets in [0,1]), BP_ENOMEM (the scaling is then unchanged).
+ * Not while another thread uses net. */
+BP_API bp_status bp_net_set_scaling(bp_net *net, bp_scaling_side side, const float *mean,
+                                    const float *scale);
+
+/* *mean and *scale = the side's n floats, owned by net (valid until it changes or is freed), or
+ * both NULL when that side has no scaling. Errors: BP_ENULL, BP_EDIM (side). */
+BP_API bp_status bp_net_get_scaling(const bp_net *net, bp_scaling_side side, const float **mean,
+                                    const float **scale);
+
+/* The standardisation of a dataset's inputs (ds->x, n_features rows) or targets (ds->y, n_targets
+ * rows), per row i over the N = ds->count samples, in double (two passes):
+ *   mean_i = (1/N) sum_j v_ij,   scale_i = sqrt((1/N) sum_j (v_ij - mean_i)^2)
+ * (the population standard deviation, as scikit-learn's StandardScaler), rounded to float;
+ * scale_i = 1 where that is below FLT_MIN (a constant row: it is then only centred).
+ * mean, scale: n_features or n_targets floats each, overwritten.
+ * Errors: BP_ENULL, BP_EDIM (side; ds empty or without x/y), BP_EVALUE (a value is not finite or
+ * the statistics overflow float). */
+BP_API bp_status bp_dataset_standardization(const bp_dataset *ds, bp_scaling_side side,
+                                            float *mean, float *scale);
+
+/* Inference on raw data in one call: Y = scale_y (.) a^L(x') + mean_y for each column of
+ * X (n^1 x batch, ldx >= n^1; x' its input scaling), through the forward pass (eq. 15); without
+ * a scaling, the identity on that side. Y: n^L x batch, ldy >= n^L, overwritten (the caller's
+ * buffer; it must not overlap X). The standardised inputs are kept in ws, the activations stay
+ * there as after bp_forward_batch (bp_workspace_classes works). Allocates nothing; net is only
+ * read, so threads may share it, each with its own workspace.
+ * Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */
+BP_API bp_status bp_predict(const bp_net *net, bp_workspace *ws, int batch, const float *X, int ldx,
+                            float *Y, int ldy);
+
+/* bp_model_load from the size bytes at data (a model embedded in the caller's file, received
+ * over MPI): exactly the same validation, in the same order, with "memory" in place of the path
+ * in the detail. data is only read and may be freed after the call.
+ * Errors: BP_ENULL, BP_EFORMAT, BP_ENOMEM. On failure *out is NULL. */
+BP_API bp_status bp_model_load_memory(bp_net **out, const void *data, size_t size);
+
+/* Regression quality, in double, over N samples and n outputs, p the prediction and y the target:
+ * per output i
+ *   rmse_i = sqrt(SS_res_i / N), mae_i = (1/N) sum_j |p_ij - y_ij|,
+ *   r2_i   = 1 - SS_res_i / SS_tot_i,
+ *   SS_res_i = sum_j (p_ij - y_ij)^2, SS_tot_i = sum_j (y_ij - ybar_i)^2, ybar_i the mean of y_i
+ *   on the evaluated set (so r2 < 0 for a model worse than predicting that mean; NaN when
+ *   SS_tot_i = 0: a constant target has no R^2);
+ * overall: rmse and mae over all N n entries, r2 the mean of the r2_i (scikit-learn's r2_score
+ * "uniform_average"). */
+typedef struct bp_regression_metrics {
+    double rmse; /* root mean squared error, in the data's units */
+    double mae;  /* mean absolute error, in the data's units */
+    double r2;   /* coefficient of determination */
+} bp_regression_metrics;
+
+/* The metrics of predictions P (n_outputs x count, ldp >= n_outputs) against targets Y
+ * (n_outputs x count, ldy). overall (may be NULL) and per_output (n_outputs entries, may be NULL)
+ * are overwritten. Allocates n_outputs x 4 doubles. Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_ENOMEM. */
+BP_API bp_status bp_regression_metrics_compute(int n_outputs, int count, const float *P, int ldp,
+                                               const float *Y, int ldy,
+                                               bp_regression_metrics *overall,
+                                               bp_regression_metrics *per_output);
+
+/* The metrics of net's predictions (bp_predict: the data's units) on ds (targets ds->y, labels
+ * ignored). overall (may be NULL) and per_output (n^L entries, may be NULL) are overwritten.
+ * Allocates a workspace for the call. Errors: BP_ENULL, BP_EDIM (empty dataset), BP_EMISMATCH
+ * (features/targets vs the network), BP_EOVERFLOW, BP_ENOMEM. */
+BP_API bp_status bp_evaluate_regression(const bp_net *net, const bp_dataset *ds,
+                                        bp_regression_metrics *overall,
+                                        bp_regression_metrics *per_output);
 
 #ifdef __cplusplus
 }

@@ -17,6 +17,8 @@ struct bp_workspace {
     bp_path path;               /* kernels of the batched passes */
     float *act[BP_MAX_LAYERS + 1]; /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
     float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch */
+    float *x_std, *y_std;       /* standardised inputs (n^1 x max_batch) and targets (n^L x
+                                   max_batch) of bp_predict and the evaluations */
     float *block;               /* the single allocation all of the above point into */
 };
 
@@ -37,7 +39,7 @@ static bp_status check_pair(const bp_net *net, const bp_workspace *ws)
 }
 
 /* Common checks of the batched entry points: pair, batch size, X and its ld. */
-static bp_status check_batch(const bp_net *net, const bp_workspace *ws, int batch, const float *X,
+bp_status bp__check_batch(const bp_net *net, const bp_workspace *ws, int batch, const float *X,
                              int ldx)
 {
     bp_status st = check_pair(net, ws);
@@ -62,8 +64,10 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
     if (max_batch < 1)
         return bp__fail(BP_EDIM, "max_batch is %d, must be >= 1", max_batch);
 
-    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas) */
-    size_t per_col = 2 * (size_t)net->max_width, n;
+    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas) + (n^1 + n^L) * B
+     * (standardised columns) */
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    size_t per_col = 2 * (size_t)net->max_width + (size_t)n1 + (size_t)nL, n;
     for (int l = 2; l <= net->num_layers; l++)
         per_col += (size_t)net->sizes[l - 1];
     size_t bytes;
@@ -90,6 +94,8 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
         ws->delta[k] = p;
         p += (size_t)net->max_width * (size_t)max_batch;
     }
+    ws->x_std = p;
+    ws->y_std = p + (size_t)n1 * (size_t)max_batch;
     *out = ws;
     return BP_OK;
 }
@@ -103,6 +109,12 @@ bp_status bp_workspace_set_path(bp_workspace *ws, bp_path path)
         return bp__fail(BP_EDIM, "path %d is not a bp_path", (int)path);
     ws->path = path;
     return BP_OK;
+}
+
+void bp__workspace_scratch(bp_workspace *ws, float **x, float **y)
+{
+    *x = ws->x_std;
+    *y = ws->y_std;
 }
 
 void bp_workspace_free(bp_workspace *ws)
@@ -318,7 +330,7 @@ bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x)
 bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X, int ldx)
 {
     bp__clear_error();
-    bp_status st = check_batch(net, ws, batch, X, ldx);
+    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
     forward(net, ws, BATCH_ACCUMULATE, batch, X, ldx);
@@ -346,7 +358,7 @@ bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, cons
                             int ldx, const float *Y, int ldy, float *grad)
 {
     bp__clear_error();
-    bp_status st = check_batch(net, ws, batch, X, ldx);
+    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
     if ((st = bp__check_matrix("Y (ldy)", Y, net->sizes[net->num_layers - 1], ldy)))
@@ -364,7 +376,7 @@ bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, cons
                             int ldx, const float *Y, int ldy, float *grad, double *cost)
 {
     bp__clear_error();
-    bp_status st = check_batch(net, ws, batch, X, ldx);
+    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
     int L = net->num_layers;

@@ -129,17 +129,63 @@ static bp_status check_same(const bp_parallel *par, uint64_t h, const char *what
 
 /* ---------------------------------------------------------------- evaluation */
 
-/* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
- * ds, in chunks of the workspace's batch (ws made for net with max_batch chunk), the sums added
- * over the ranks. scratch: 2 + n^L x n^L doubles when par and confusion, else unused. A failure
- * here cannot differ between ranks (the shapes were checked before), so no rank is left waiting. */
+/* The forward pass of one chunk of an evaluation set (X, Y: b samples with their ld), scaled as
+ * bp_train scales its batches: *c = the summed cost against the standardised targets and, when
+ * sse, *sse += the summed squared error of the predictions in the data's units. */
+static bp_status evaluate_chunk(const bp_net *net, bp_workspace *ws, int b, const float *X,
+                                const float *Y, double *c, double *sse)
+{
+    int L = net->num_layers, nL = net->sizes[L - 1], ld;
+    float *xs, *ys;
+    const float *a;
+    bp_status st = bp__forward_raw(net, ws, b, X, net->sizes[0]);
+    if (st)
+        return st;
+    bp__workspace_scratch(ws, &xs, &ys);
+    if (net->out_scaling)
+        bp__standardize(net->out_scaling, nL, b, Y, nL, ys, nL);
+    if ((st = bp_cost_value(net, ws, net->out_scaling ? ys : Y, nL, c)) || !sse)
+        return st;
+    bp_workspace_activations(ws, L, &a, &ld);
+    bp__unstandardize(net->out_scaling, nL, b, a, ld, ys, nL);
+    for (size_t k = 0; k < (size_t)nL * (size_t)b; k++) {
+        double e = (double)ys[k] - Y[k];
+        *sse += e * e;
+    }
+    return BP_OK;
+}
+
+/* The evaluation's sums over the ranks: total cost, correct count, squared error, confusion. */
+static bp_status sum_evaluation(const bp_parallel *par, double *sums, size_t cells, double *total,
+                                long *correct, double *sse, long *confusion)
+{
+    sums[0] = *total; /* counts travel as doubles: exact below 2^53 */
+    sums[1] = (double)*correct;
+    sums[2] = *sse;
+    for (size_t i = 0; i < cells; i++)
+        sums[3 + i] = (double)confusion[i];
+    bp_status st = sum_ranks(par, sums, 3 + cells, BP_REDUCE_DOUBLE);
+    *total = sums[0];
+    *correct = (long)sums[1];
+    *sse = sums[2];
+    for (size_t i = 0; i < cells; i++)
+        confusion[i] = (long)sums[3 + i];
+    return st;
+}
+
+/* Mean loss and accuracy (and, if confusion, the confusion matrix; if rmse, the RMSE of the
+ * predictions of a set without labels) of net on this rank's share of ds, in chunks of the
+ * workspace's batch (ws made for net with max_batch chunk), the sums added over the ranks.
+ * scratch: 3 + n^L x n^L doubles when par and confusion, else unused. A failure here cannot
+ * differ between ranks (the shapes were checked before), so no rank is left waiting. */
 static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, const bp_dataset *ds,
                              const bp_parallel *par, double *scratch, double *loss,
-                             double *accuracy, long *confusion)
+                             double *accuracy, long *confusion, double *rmse)
 {
     int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], lo, hi;
     size_t cells = confusion ? (size_t)nL * (size_t)nL : 0;
-    double total = 0, local[2], *sums = cells ? scratch : local;
+    double total = 0, sse = 0, local[3], *sums = cells ? scratch : local;
+    int regression = rmse && !ds->labels;
     long correct = 0;
     if (confusion)
         memset(confusion, 0, cells * sizeof *confusion);
@@ -148,30 +194,21 @@ static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, con
         b = hi - first < chunk ? hi - first : chunk;
         const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nL;
         double c;
-        bp_status st = bp_forward_batch(net, ws, b, X, n1);
-        if (!st)
-            st = bp_cost_value(net, ws, Y, nL, &c);
+        bp_status st = evaluate_chunk(net, ws, b, X, Y, &c, regression ? &sse : NULL);
         if (st)
             return st;
         total += c;
         if (ds->labels)
             score(net, ws, b, ds->labels + first, &correct, confusion);
     }
-    if (par) { /* counts travel as doubles: exact below 2^53 */
-        sums[0] = total;
-        sums[1] = (double)correct;
-        for (size_t i = 0; i < cells; i++)
-            sums[2 + i] = (double)confusion[i];
-        bp_status st = sum_ranks(par, sums, 2 + cells, BP_REDUCE_DOUBLE);
-        if (st)
-            return st;
-        total = sums[0];
-        correct = (long)sums[1];
-        for (size_t i = 0; i < cells; i++)
-            confusion[i] = (long)sums[2 + i];
-    }
+    bp_status st = par ? sum_evaluation(par, sums, cells, &total, &correct, &sse, confusion)
+                       : BP_OK;
+    if (st)
+        return st;
     *loss = total / ds->count;
     *accuracy = ds->labels ? (double)correct / ds->count : NAN;
+    if (rmse)
+        *rmse = regression ? sqrt(sse / ((double)ds->count * nL)) : NAN;
     return BP_OK;
 }
 
@@ -197,11 +234,11 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
     int nL = net->sizes[net->num_layers - 1];
     double *scratch = NULL;
     if (parallel && confusion &&
-        !(scratch = bp__calloc(2 + (size_t)nL * (size_t)nL, sizeof *scratch)))
+        !(scratch = bp__calloc(3 + (size_t)nL * (size_t)nL, sizeof *scratch)))
         return bp__fail(BP_ENOMEM, "the confusion matrix's sum over ranks");
     bp_workspace *ws;
     if (!(st = bp_workspace_create(&ws, net, chunk)))
-        st = evaluate_ws(net, ws, chunk, ds, parallel, scratch, loss, accuracy, confusion);
+        st = evaluate_ws(net, ws, chunk, ds, parallel, scratch, loss, accuracy, confusion, NULL);
     bp_workspace_free(ws);
     bp__free(scratch);
     return st;
@@ -289,8 +326,10 @@ static void shuffle(int *perm, int n, bp__rng *rng)
     }
 }
 
-/* Copy the samples perm[0..b-1] of ds into contiguous batch buffers. */
-static void gather(const bp_dataset *ds, const int *perm, int b, float *xb, float *yb, int *lb)
+/* Copy the samples perm[0..b-1] of ds into contiguous batch buffers, standardised by net's
+ * scaling. */
+static void gather(const bp_net *net, const bp_dataset *ds, const int *perm, int b, float *xb,
+                   float *yb, int *lb)
 {
     size_t nf = (size_t)ds->n_features, nt = (size_t)ds->n_targets;
     for (int j = 0; j < b; j++) {
@@ -300,6 +339,10 @@ static void gather(const bp_dataset *ds, const int *perm, int b, float *xb, floa
         if (ds->labels)
             lb[j] = ds->labels[s];
     }
+    if (net->in_scaling)
+        bp__standardize(net->in_scaling, (int)nf, b, xb, (int)nf, xb, (int)nf);
+    if (net->out_scaling)
+        bp__standardize(net->out_scaling, (int)nt, b, yb, (int)nt, yb, (int)nt);
 }
 
 static bp_status check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
@@ -385,7 +428,7 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
         bp_schedule_eta(&cfg->schedule, cfg->optim.eta, e, cfg->epochs, &eta);
         shuffle(t.perm, train->count, &s.rng);
         bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = batches,
-                         .eval_loss = NAN, .eval_accuracy = NAN};
+                         .eval_loss = NAN, .eval_accuracy = NAN, .eval_rmse = NAN};
         double start = now_seconds(), loss = 0;
         long correct = 0, seen = 0, seen_all = 0;
         for (int k = 0; k < batches && !st; k++) {
@@ -395,7 +438,7 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
             t.grad[P + FLAG_NONFINITE] = 0;
             t.grad[P + FLAG_STOP] = (float)stop;
             if (hi > lo) { /* the gradient overwrites the block: no zeroing pass */
-                gather(train, t.perm + first + lo, hi - lo, t.xb, t.yb, t.lb);
+                gather(net, train, t.perm + first + lo, hi - lo, t.xb, t.yb, t.lb);
                 if ((st = bp_gradient_batch(net, t.ws, hi - lo, t.xb, n1, t.yb, nL, t.grad, &c)))
                     break;
                 if (!isfinite(c))
@@ -456,7 +499,7 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
                 break;
         }
         if (eval && (st = evaluate_ws(net, t.ws, most, eval, par, NULL, &p.eval_loss,
-                                      &p.eval_accuracy, NULL)))
+                                      &p.eval_accuracy, NULL, &p.eval_rmse)))
             break;
         p.epoch_done = 1;
         if (eval && eval->labels && p.eval_accuracy > s.best) {
