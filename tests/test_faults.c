@@ -533,6 +533,44 @@ static void alloc_model_files(void **state)
     assert_int_equal(inject_each(&save, c), 2); /* the temporary name, fdopen */
 }
 
+/* A version-2 model (c->net with an input scaling) loaded from memory: no stream, so only the
+ * network's three blocks are allocated, and each failure frees what the others made. */
+static const float in_mean[4] = {1, -2, 0.5f, 3}, in_scale[4] = {2, 0.25f, 1, 8};
+
+static bp_status run_load_memory(void *p)
+{
+    ctx *c = p;
+    c->made = SENTINEL;
+    return bp_model_load_memory(&c->made, c->old_file, c->old_len);
+}
+
+static void check_load_memory(void *p, bp_status st)
+{
+    ctx *c = p;
+    if (!st) {
+        const float *mean, *scale;
+        bpt_ok(bp_net_get_scaling(c->made, BP_SCALE_INPUTS, &mean, &scale));
+        assert_memory_equal(mean, in_mean, sizeof in_mean);
+        assert_memory_equal(scale, in_scale, sizeof in_scale);
+    }
+    check_load(p, st);
+}
+
+static void alloc_model_memory(void **state)
+{
+    ctx *c = *state;
+    const op load = {"bp_model_load_memory", ALLOC, BP_ENOMEM, 0, NULL, run_load_memory,
+                     check_load_memory};
+    bpt_ok(bp_net_set_scaling(c->net, BP_SCALE_INPUTS, in_mean, in_scale));
+    bpt_ok(bp_model_save(c->net, c->model));
+    bpt_ok(bp_net_set_scaling(c->net, BP_SCALE_INPUTS, NULL, NULL));
+    c->old_file = read_file(c->model, &c->old_len);
+    assert_int_equal(inject_each(&load, c), 3); /* the struct, the parameters, the scaling */
+    free(c->old_file);
+    c->old_file = NULL;
+    bpt_ok(bp_model_save(c->net, c->model)); /* the file as setup left it */
+}
+
 /* Every I/O call of a save fails in turn: a short write on a full disk (ENOSPC), a failing flush
  * (ENOSPC), fsync, fclose or rename (EIO). The last call is the fsync of the directory after the
  * rename, whose failure is ignored by design (the new file is complete and renamed; some file
@@ -750,6 +788,7 @@ int main(void)
         cmocka_unit_test(wrappers_see_library),
         cmocka_unit_test(alloc_create),
         cmocka_unit_test(alloc_model_files),
+        cmocka_unit_test(alloc_model_memory),
         cmocka_unit_test(io_save),
         cmocka_unit_test(alloc_datasets),
         cmocka_unit_test(alloc_split),

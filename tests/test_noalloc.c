@@ -84,8 +84,35 @@ static void hot_path_allocates_nothing(void **state)
     bp_net_free(net);
 }
 
+/* Inference for embedders: bp_predict on raw data through both scalings allocates nothing. */
+static void predict_allocates_nothing(void **state)
+{
+    (void)state;
+    const int sizes[] = {3, 8, 2};
+    const bp_activation acts[] = {BP_TANH, BP_IDENTITY};
+    const float m[] = {10, 20, 30}, s[] = {2, 4, 8}, my[] = {-1, 1}, sy[] = {3, 0.5f};
+    bp_net *net = bpt_net(3, sizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 2));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_INPUTS, m, s));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_TARGETS, my, sy));
+    bp_workspace *ws = bpt_ws(net, 5);
+    bpt_rng r = bpt_rng_make(3);
+    float *X = bpt_matrix(&r, 3, 5, 4, 0, 40, 0), Y[3 * 5];
+    long before = allocations;
+    for (int rep = 0; rep < 3; rep++) {
+        bpt_ok(bp_predict(net, ws, 5, X, 4, Y, 3));
+        bpt_ok(bp_predict(net, ws, 1, X, 4, Y, 3));
+    }
+    assert_int_equal(allocations - before, 0);
+    assert_true(isfinite(Y[0]) && Y[0] != 0);
+    free(X);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(hot_path_allocates_nothing)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(hot_path_allocates_nothing),
+                                       cmocka_unit_test(predict_allocates_nothing)};
     return cmocka_run_group_tests_name("noalloc", tests, NULL, NULL);
 }
