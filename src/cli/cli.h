@@ -144,7 +144,12 @@ typedef struct cli_data_opts {
     const char *dir;       /* --data */
     const char *train_csv; /* --train-csv (train only) */
     const char *test_csv;  /* --test-csv (train) or --csv (eval, predict) */
+    int targets;           /* --targets N: the last N CSV columns are regression targets */
 } cli_data_opts;
+
+#define CLI_TARGETS_OPTION(o)                                                                      \
+    CLI_INTEGER("targets", &(o)->targets, "N", 0, 1000000,                                       \
+                "regression: the last N CSV columns are real-valued targets (0 = a class label)")
 
 #define CLI_DATA_DIR_OPTION(o, what)                                                               \
     CLI_TEXT("data", &(o)->dir, "DIR", "directory of MNIST-format IDX files (" what "), .gz or "   \
@@ -162,6 +167,18 @@ int cli_data_check(const cli_command *cmd, const cli_data_opts *o);
  * failure. */
 int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,
                   int n_classes, bp_dataset *ds);
+
+/* ---------------------------------------------------------------- regression (regression.c) */
+/* With --targets N (o->targets > 0): CSV data, an output layer of N neurons and no softmax/nll
+ * (refused with the reason). CLI_OK or CLI_USAGE (message printed). */
+int cli_targets_check(const cli_command *cmd, const cli_data_opts *o, const bp_net *net);
+/* --normalize: store train's input standardisation in net, and its targets' when targets and the
+ * cost is quadratic. CLI_OK or CLI_FAIL (message printed). */
+int cli_normalize(const char *cmd, bp_net *net, const bp_dataset *train, int targets);
+/* Print "<prefix>rmse X", "<prefix>mae X", "<prefix>r2 X" of net on ds, then the same per output
+ * ("rmse[1] X" ...) when there are several. CLI_OK or CLI_FAIL (message printed). */
+int cli_print_regression(const char *cmd, const bp_net *net, const bp_dataset *ds,
+                         const char *prefix);
 
 /* ---------------------------------------------------------------- model files */
 /* bp_model_load with a message on failure. Returns CLI_OK or CLI_FAIL. */

@@ -75,12 +75,13 @@ typedef struct samples {
     int count;
 } samples;
 
-/* A CSV of n_in features per line, optionally followed by one more column (a label, ignored).
- * Read as regression data with one target, the last column: n_in + 1 columns give the features
- * directly, n_in columns give n_in - 1 features plus the target, put back together here. */
-static int load_features_csv(const char *name, const char *path, int n_in, samples *s)
+/* A CSV of n_in features per line, optionally followed by k more columns (a label, or k = --targets
+ * targets; ignored). Read as regression data with k targets, the last columns: n_in + k columns
+ * give the features directly, n_in columns give n_in - k features plus the k targets, put back
+ * together here. */
+static int load_features_csv(const char *name, const char *path, int n_in, int k, samples *s)
 {
-    bp_status st = bp_dataset_load_csv(&s->ds, path, BP_CSV_TARGETS, 1);
+    bp_status st = bp_dataset_load_csv(&s->ds, path, BP_CSV_TARGETS, k);
     int nf;
     if (st)
         return cli_fail(name, st, "cannot load %s", path);
@@ -90,42 +91,45 @@ static int load_features_csv(const char *name, const char *path, int n_in, sampl
         s->x = s->ds.x;
         return CLI_OK;
     }
-    if (nf + 1 != n_in)
+    if (nf + k != n_in)
         return cli_error(name, "%s has %d columns but the model has %d inputs (expected %d "
-                         "features per line, optionally followed by a label)", path, nf + 1, n_in,
-                         n_in);
+                         "features per line, optionally followed by %d %s)", path, nf + k, n_in,
+                         n_in, k, k > 1 ? "targets" : "label or target");
     if (!(s->own = calloc((size_t)n_in * (size_t)s->count, sizeof *s->own)))
         return cli_error(name, "out of memory");
     for (size_t j = 0; j < (size_t)s->count; j++) {
         memcpy(s->own + j * (size_t)n_in, s->ds.x + j * (size_t)nf, (size_t)nf * sizeof *s->own);
-        s->own[j * (size_t)n_in + (size_t)nf] = s->ds.y[j];
+        memcpy(s->own + j * (size_t)n_in + (size_t)nf, s->ds.y + j * (size_t)k,
+               (size_t)k * sizeof *s->own);
     }
     s->x = s->own;
     return CLI_OK;
 }
 
-/* Forward the samples in chunks and print one line per sample. */
+/* Predict the samples in chunks (bp_predict: the outputs in the data's units, through the model's
+ * scaling) and print one line per sample. */
 static int predict(const char *name, const bp_net *net, const samples *s, int outputs)
 {
     enum { CHUNK = 256 };
     bp_net_info info;
     bp_net_describe(net, &info);
-    int n_in = info.sizes[0], L = info.num_layers, n_out = info.sizes[L - 1];
+    int n_in = info.sizes[0], n_out = info.sizes[info.num_layers - 1];
     int chunk = s->count < CHUNK ? s->count : CHUNK;
     bp_workspace *ws;
     bp_status st = bp_workspace_create(&ws, net, chunk);
     if (st)
         return cli_fail(name, st, "cannot create a workspace");
-    int *classes = malloc((size_t)chunk * sizeof *classes);
-    if (!classes) {
+    int *classes = malloc((size_t)chunk * sizeof *classes), ld = n_out;
+    float *a = malloc((size_t)chunk * (size_t)n_out * sizeof *a);
+    if (!classes || !a) {
+        free(classes);
+        free(a);
         bp_workspace_free(ws);
         return cli_fail(name, BP_ENOMEM, "cannot allocate the predictions");
     }
     for (int first = 0; first < s->count && !st; first += chunk) {
-        int b = s->count - first < chunk ? s->count - first : chunk, ld;
-        const float *a;
-        if ((st = bp_forward_batch(net, ws, b, s->x + (size_t)first * (size_t)n_in, n_in)) ||
-            (st = bp_workspace_activations(ws, L, &a, &ld)) ||
+        int b = s->count - first < chunk ? s->count - first : chunk;
+        if ((st = bp_predict(net, ws, b, s->x + (size_t)first * (size_t)n_in, n_in, a, ld)) ||
             (st = bp_workspace_classes(ws, classes)))
             break;
         for (int j = 0; j < b; j++) {
@@ -140,6 +144,7 @@ static int predict(const char *name, const bp_net *net, const samples *s, int ou
         }
     }
     free(classes);
+    free(a);
     bp_workspace_free(ws);
     if (st)
         return cli_fail(name, st, "forward pass failed");
@@ -158,8 +163,9 @@ static int run_model_command(const cli_subcommand *self, int argc, char **argv, 
                  predicting ? "CSV of features, one sample per line, optionally followed by a "
                               "label (ignored)"
                             : "CSV of features, then the class label"),
-        CLI_FLAG("outputs", &o.outputs, "print all output activations, comma separated, instead "
-                 "of the class"), /* predict only: the last entry */
+        CLI_TARGETS_OPTION(&o.data),
+        CLI_FLAG("outputs", &o.outputs, "print all outputs (in the data's units), comma "
+                 "separated, instead of the class; implied by --targets"), /* predict only: last */
     };
     const cli_command cmd = {
         .sub = self, .options = options,
@@ -180,16 +186,25 @@ static int run_model_command(const cli_subcommand *self, int argc, char **argv, 
     if ((rc = cli_data_check(&cmd, &o.data)) || (rc = cli_model_load(self->name, o.model, &net)))
         return rc;
     bp_net_describe(net, &info);
+    if ((rc = cli_targets_check(&cmd, &o.data, net))) {
+        bp_net_free(net);
+        return rc;
+    }
     if (predicting && o.data.test_csv) {
-        rc = load_features_csv(self->name, o.data.test_csv, info.sizes[0], &s);
+        rc = load_features_csv(self->name, o.data.test_csv, info.sizes[0],
+                               o.data.targets > 0 ? o.data.targets : 1, &s);
     } else if (!(rc = cli_data_load(self->name, &o.data, 0, info.sizes[0],
                                     info.sizes[info.num_layers - 1], &s.ds))) {
         s.x = s.ds.x;
         s.count = s.ds.count;
     }
-    if (!rc)
-        rc = predicting ? predict(self->name, net, &s, o.outputs)
+    if (!rc && !predicting && o.data.targets > 0) {
+        printf("samples %d\n", s.ds.count);
+        rc = cli_print_regression(self->name, net, &s.ds, "");
+    } else if (!rc) {
+        rc = predicting ? predict(self->name, net, &s, o.outputs || o.data.targets > 0)
                         : evaluate(self->name, net, &s.ds);
+    }
     free(s.own);
     bp_dataset_free(&s.ds);
     bp_net_free(net);

@@ -22,7 +22,7 @@ typedef struct train_opts {
     int schedule;     /* bp_schedule_kind */
     int step_epochs;
     double gamma, eta_min;
-    int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
+    int epochs, batch, patience, threads, validation, quiet, checkpoint_every, normalize;
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume;
 } train_opts;
@@ -91,6 +91,7 @@ typedef struct progress_state {
     double last_draw;  /* when the bar was last drawn */
     int bar_len;       /* characters of the bar now on screen */
     const char *eval;  /* "test" or "val": what the evaluation columns hold */
+    int regression;    /* --targets: the evaluation's metric is the RMSE, not the accuracy */
     FILE *log;         /* per-epoch CSV rows, or NULL */
     int epochs_done;
 } progress_state;
@@ -130,13 +131,21 @@ static int on_progress(const bp_progress *p, void *user)
         fflush(stderr);
         s->bar_len = 0;
     }
-    if (s->lines) {
+    if (s->lines && s->regression) {
+        printf("epoch %d/%d train_loss %.4f %s_loss %.4f %s_rmse %.6g samples/s %.0f seconds "
+               "%.2f\n", p->epoch + 1, p->epochs, p->loss, s->eval, p->eval_loss, s->eval,
+               p->eval_rmse, p->samples_per_s, p->seconds);
+        fflush(stdout);
+    } else if (s->lines) {
         printf("epoch %d/%d train_loss %.4f train_acc %.4f %s_loss %.4f %s_acc %.4f samples/s %.0f "
                "seconds %.2f\n", p->epoch + 1, p->epochs, p->loss, p->accuracy, s->eval,
                p->eval_loss, s->eval, p->eval_accuracy, p->samples_per_s, p->seconds);
         fflush(stdout);
     }
-    if (s->log)
+    if (s->log && s->regression)
+        fprintf(s->log, "%d,%.6f,%.6f,%.6g,%.1f,%.3f\n", p->epoch + 1, p->loss, p->eval_loss,
+                p->eval_rmse, p->samples_per_s, p->seconds);
+    else if (s->log)
         fprintf(s->log, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n", p->epoch + 1, p->loss, p->accuracy,
                 p->eval_loss, p->eval_accuracy, p->samples_per_s, p->seconds);
     return 0;
@@ -161,7 +170,8 @@ static int check_writable(const char *cmd, const char *flag, const char *path)
 
 /* LOG.tmp, opened for writing with the header line (eval: what the evaluation columns hold);
  * *tmp_path malloc'ed. */
-static int open_log(const char *cmd, const char *path, const char *eval, char **tmp_path, FILE **f)
+static int open_log(const char *cmd, const char *path, const char *eval, int regression,
+                    char **tmp_path, FILE **f)
 {
     size_t size = strlen(path) + sizeof ".tmp";
     *f = NULL;
@@ -174,8 +184,11 @@ static int open_log(const char *cmd, const char *path, const char *eval, char **
         *tmp_path = NULL;
         return rc;
     }
-    fprintf(*f, "epoch,train_loss,train_accuracy,%s_loss,%s_accuracy,samples_per_s,seconds\n", eval,
-            eval);
+    if (regression)
+        fprintf(*f, "epoch,train_loss,%s_loss,%s_rmse,samples_per_s,seconds\n", eval, eval);
+    else
+        fprintf(*f, "epoch,train_loss,train_accuracy,%s_loss,%s_accuracy,samples_per_s,seconds\n",
+                eval, eval);
     return CLI_OK;
 }
 
@@ -272,8 +285,10 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
         if (st)
             return cli_fail(name, st, "cannot split off the validation set");
     }
+    if (o->normalize && (rc = cli_normalize(name, r->net, &r->train, o->data.targets)))
+        return rc;
     if (o->log && r->ranks.rank == 0)
-        return open_log(name, o->log, eval_name(o), &r->log_tmp, &r->log);
+        return open_log(name, o->log, eval_name(o), o->data.targets > 0, &r->log_tmp, &r->log);
     return CLI_OK;
 }
 
@@ -282,7 +297,8 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
 {
     const bp_dataset *eval = o->validation > 0 ? &r->val : &r->test;
     progress_state ps = {.bar = !o->quiet && r->ranks.rank == 0 && isatty(STDERR_FILENO),
-                         .lines = !o->quiet, .eval = eval_name(o), .log = r->log};
+                         .lines = !o->quiet, .eval = eval_name(o), .log = r->log,
+                         .regression = o->data.targets > 0};
     bp_train_config cfg = make_config(o, &ps);
     cfg.parallel = r->ranks.parallel;
     struct sigaction sa = {0}, old;
@@ -315,11 +331,15 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
 static int finish(const char *name, const train_opts *o, train_run *r)
 {
     double loss, acc;
-    bp_status st = bp_evaluate_parallel(r->net, &r->test, r->ranks.parallel, &loss, &acc, NULL);
+    bp_status st = BP_OK;
     int failed;
-    if (st)
+    if (o->data.targets > 0 && (failed = cli_print_regression(name, r->net, &r->test, "test ")))
+        return failed;
+    if (o->data.targets == 0 &&
+        (st = bp_evaluate_parallel(r->net, &r->test, r->ranks.parallel, &loss, &acc, NULL)))
         return cli_fail(name, st, "cannot evaluate on the test set");
-    printf("test accuracy %.4f\n", acc);
+    if (o->data.targets == 0)
+        printf("test accuracy %.4f\n", acc);
     if (r->ranks.rank > 0) /* rank 0 writes the model and the log */
         return CLI_OK;
     if (r->log) {
@@ -369,6 +389,9 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
+        CLI_TARGETS_OPTION(&o.data),
+        CLI_FLAG("normalize", &o.normalize, "standardise the inputs (and with --targets the "
+                 "targets) by the training set's mean and standard deviation, stored in the model"),
         CLI_INTEGER("validation", &o.validation, "N", 0, INT_MAX,
                     "evaluate each epoch on the last N training samples, held out (0 = on the "
                     "test set)"),
@@ -390,6 +413,10 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = check_flags(&cmd, &o)) || (rc = cli_net_build(&cmd, &o.net, &r.net)))
         return rc;
+    if ((rc = cli_targets_check(&cmd, &o.data, r.net))) {
+        train_run_free(&r);
+        return rc;
+    }
     blas_threads_choose(o.threads, r.net, o.batch);
     if (o.checkpoint_every > 0 && !o.checkpoint) {
         size_t size = strlen(o.out) + sizeof ".ckpt";
