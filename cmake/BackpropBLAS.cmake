@@ -50,7 +50,7 @@ if(bp_blas_kind STREQUAL "OpenBLAS")
   target_link_libraries(backprop::blas INTERFACE backprop::openblas)
   set(BP_BLAS_DEFINE BP_BLAS_OPENBLAS)
   set(BP_BLAS_LIBRARY_NAME "OpenBLAS")
-  set(BP_PC_REQUIRES_BLAS "openblas")
+  set(BP_PC_REQUIRES_BLAS "openblas ") # the .pc file appends zlib
 
 elseif(bp_blas_kind STREQUAL "BLIS")
   find_library(BP_BLIS_LIBRARY blis)
@@ -91,7 +91,7 @@ elseif(bp_blas_kind STREQUAL "Generic")
   add_library(backprop::blas INTERFACE IMPORTED)
   if(BP_GENERIC_BLAS_FOUND)
     target_link_libraries(backprop::blas INTERFACE PkgConfig::BP_GENERIC_BLAS)
-    set(BP_PC_REQUIRES_BLAS "blas")
+    set(BP_PC_REQUIRES_BLAS "blas ")
   else()
     # In a function, so that BLA_VENDOR stays out of the including project's scope; a
     # BLAS_LIBRARIES given on the command line is taken as it is.
