@@ -493,7 +493,8 @@ int main(int argc, char **argv)
     bp_blas_describe(&blas);
     char blas_name[128];
     snprintf(blas_name, sizeof blas_name, "%s %s", blas.library, blas_core_name());
-    fprintf(csv, "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops,blas\n");
+    fprintf(csv,
+            "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops,blas\n");
     printf("BLAS: %s, kernels %s%s\n\n", blas.library, blas_core_name(),
            blas.narrow ? " (narrower than the CPU's vectors)" : "");
     print_header();

@@ -10,8 +10,9 @@
 # Sets BP_BLAS_DEFINE (the compile definition of src/blas_info.c), BP_BLAS_LIBRARY_NAME (what
 # bp_blas_describe calls it), BP_PC_REQUIRES_BLAS and BP_PC_LIBS_BLAS (backprop.pc's private
 # dependencies). The installed backpropConfig.cmake includes this file with BP_BLAS_FOR_PACKAGE
-# set to the BACKPROP_BLAS the library was built with: a consumer only links the BLAS (backprop.h includes no BLAS header), and a missing one makes
-# find_package(backprop) report "not found" instead of stopping the consumer's configure.
+# set to the BACKPROP_BLAS the library was built with: a consumer only links the BLAS (backprop.h
+# includes no BLAS header), and a missing one makes find_package(backprop) report "not found"
+# instead of stopping the consumer's configure.
 if(TARGET backprop::blas) # a second find_package(backprop) in the same directory
   return()
 endif()

@@ -34,8 +34,8 @@
  *    layout of the structs the caller fills or reads (bp_net_info, bp_layer_view,
  *    bp_gradcheck_options, bp_dataset, bp_optim_config, bp_schedule, bp_progress, bp_parallel,
  *    bp_train_config, bp_blas_info). bp_net, bp_workspace and bp_optim are opaque and may change
- *    freely. A minor release only adds functions and enum values. Zero-initialise the structs ({0}) and set the
- *    fields you need: zero is the documented default of every optional field.
+ *    freely. A minor release only adds functions and enum values. Zero-initialise the structs
+ *    ({0}) and set the fields you need: zero is the documented default of every optional field.
  */
 #ifndef BACKPROP_H_INCLUDED
 #define BACKPROP_H_INCLUDED

@@ -19,7 +19,7 @@ void blas_core_upgrade(char **argv);
  * CBLAS keeps its own count (bp_blas_set_threads cannot change it). */
 void blas_threads_choose(int requested, const bp_net *net, int batch);
 
-/* The kernels the BLAS runs ("SkylakeX", "Haswell", ... for OpenBLAS; "unknown" if it cannot say). */
+/* The kernels the BLAS runs ("SkylakeX", "Haswell", ... on OpenBLAS), or "unknown". */
 const char *blas_core_name(void);
 
 /* The BLAS the library runs on ("OpenBLAS", "BLIS", "CBLAS"). */
