@@ -593,12 +593,13 @@ typedef struct bp_blas_info {
                                 cpu_bits known and kernel_bits < cpu_bits (OpenBLAS 0.3.21 falls
                                 back to "Prescott", 128 bits, on a CPU model newer than itself;
                                 sgemm then runs 3 to 6 times slower); else 0 */
-    int threads;             /* the BLAS's thread count now; 1 for a generic CBLAS */
+    int threads;             /* the BLAS's thread count now (BLIS: 1 when set only per loop, as
+                                BLIS_JC_NT ...); 1 for a generic CBLAS */
 } bp_blas_info;
 
 /* Fill info with the BLAS the library runs on, as it is now (the kernels are chosen when the BLAS
- * loads, OpenBLAS's from OPENBLAS_CORETYPE if set). Overwrites every field. Thread-safe.
- * Errors: BP_ENULL (info). */
+ * loads, OpenBLAS's from OPENBLAS_CORETYPE if set). Overwrites every field. Threads may call it
+ * together, but not while one calls bp_blas_set_threads. Errors: BP_ENULL (info). */
 BP_API bp_status bp_blas_describe(bp_blas_info *info);
 
 /* Set the BLAS's thread count for every later call in the process (openblas_set_num_threads,

@@ -110,8 +110,8 @@ int bp__blas_threads(void)
 #if defined(BP_BLAS_OPENBLAS)
     return openblas_get_num_threads();
 #elif defined(BP_BLAS_BLIS)
-    /* -1 when no count was set but per-loop ways (BLIS_JC_NT, ...) or nothing at all: BLIS then
-     * runs one thread unless those ways say otherwise. */
+    /* -1 when no total count was set (none at all, or per-loop ways such as BLIS_JC_NT): BLIS
+     * then runs one thread, or as many as those ways multiply to. */
     dim_t n = bli_thread_get_num_threads();
     return n < 1 ? 1 : (int)n;
 #else
@@ -129,7 +129,7 @@ bp_status bp_blas_set_threads(int threads)
     bli_thread_set_num_threads(threads);
 #else
     return bp__fail(BP_ECONFIG, "a generic CBLAS has no thread control: set the environment "
-                                "variable of the library it is (%d threads asked)", threads);
+                                "variable of the library it is");
 #endif
     return BP_OK;
 }
