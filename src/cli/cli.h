@@ -150,6 +150,9 @@ typedef struct cli_data_opts {
 #define CLI_TARGETS_OPTION(o)                                                                      \
     CLI_INTEGER("targets", &(o)->targets, "N", 0, 1000000,                                       \
                 "regression: the last N CSV columns are real-valued targets (0 = a class label)")
+#define CLI_NORMALIZE_OPTION(d)                                                                    \
+    CLI_FLAG("normalize", d, "standardise the inputs (and with --targets the targets) by the "     \
+             "training set's mean and standard deviation, stored in the model")
 
 #define CLI_DATA_DIR_OPTION(o, what)                                                               \
     CLI_TEXT("data", &(o)->dir, "DIR", "directory of MNIST-format IDX files (" what "), .gz or "   \

@@ -267,6 +267,8 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
     bp_net_info info;
     int rc;
     bp_net_describe(r->net, &info);
+    if ((rc = cli_targets_check(cmd, &o->data, r->net)))
+        return rc;
     if (r->ranks.rank == 0 && ((rc = check_writable(name, "--out", o->out)) ||
                                (o->log && (rc = check_writable(name, "--log", o->log))) ||
                                (o->checkpoint_every > 0 &&
@@ -389,9 +391,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
-        CLI_TARGETS_OPTION(&o.data),
-        CLI_FLAG("normalize", &o.normalize, "standardise the inputs (and with --targets the "
-                 "targets) by the training set's mean and standard deviation, stored in the model"),
+        CLI_TARGETS_OPTION(&o.data), CLI_NORMALIZE_OPTION(&o.normalize),
         CLI_INTEGER("validation", &o.validation, "N", 0, INT_MAX,
                     "evaluate each epoch on the last N training samples, held out (0 = on the "
                     "test set)"),
@@ -413,10 +413,6 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = check_flags(&cmd, &o)) || (rc = cli_net_build(&cmd, &o.net, &r.net)))
         return rc;
-    if ((rc = cli_targets_check(&cmd, &o.data, r.net))) {
-        train_run_free(&r);
-        return rc;
-    }
     blas_threads_choose(o.threads, r.net, o.batch);
     if (o.checkpoint_every > 0 && !o.checkpoint) {
         size_t size = strlen(o.out) + sizeof ".ckpt";
