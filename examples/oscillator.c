@@ -3,7 +3,8 @@
  *     A = F / sqrt((k - m w^2)^2 + (c w)^2).
  * With m = 1, F = k (a static deflection of 1) and the damping ratio zeta = c / (2 sqrt(k m)), its
  * gain in decibels, G = 20 log10 A, is the magnitude of the oscillator's Bode plot: 0 dB far below
- * resonance, a peak of about -20 log10(2 zeta) dB near w = sqrt(k), then a fall of 40 dB per decade.
+ * resonance, a peak of about -20 log10(2 zeta) dB near w = sqrt(k), then a fall of 40 dB per
+ * decade.
  *
  * This program samples G over w in [0.2, 3], k in [0.5, 4] and zeta in [0.15, 1], writes
  * oscillator-train.csv (2000 samples, G with Gaussian noise of 0.05 dB, as from a measurement) and

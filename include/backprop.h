@@ -374,18 +374,20 @@ BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *ta
 /* ---------------------------------------------------------------- model files */
 /* Write net (sizes, activations, cost, parameters, scaling) to path in the project's binary format
  * (docs/model-format.md): little-endian, CRC-32 checked; format version 1 when the network has no
- * scaling (so such files stay byte for byte what earlier releases wrote), version 2 otherwise. The file is written to a temporary file in
- * the same directory (path + ".tmp.PID.N", created exclusively with mode 0666 less the umask, as
- * any new file), flushed, fsynced and renamed over path: an interrupted or failed save never destroys a previous
- * model, and a failed one removes its temporary file (a killed process may leave it behind).
+ * scaling (so such files stay byte for byte what earlier releases wrote), version 2 otherwise.
+ * The file is written to a temporary file in the same directory (path + ".tmp.PID.N", created
+ * exclusively with mode 0666 less the umask, as any new file), flushed, fsynced and renamed over
+ * path: an interrupted or failed save never destroys a previous model, and a failed one removes
+ * its temporary file (a killed process may leave it behind).
  * Errors: BP_ENULL, BP_ENOMEM (the temporary name or its stream), BP_EIO (detail: path and the
  * system error). */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
-/* Read a model file written by bp_model_save (format version 2, or 1: no scaling). Every field is validated against the limits
- * (BP_MAX_LAYERS, BP_MAX_WIDTH, known enum values, valid combination) and the file's real length
- * before anything is allocated; trailing bytes and a CRC mismatch are refused. path must be a
- * regular file (its length is part of the check; a FIFO is refused without blocking).
+/* Read a model file written by bp_model_save (format version 2, or 1: no scaling). Every field is
+ * validated against the limits (BP_MAX_LAYERS, BP_MAX_WIDTH, known enum values, valid combination,
+ * a finite scaling with scales >= FLT_MIN) and the file's real length before anything is
+ * allocated; trailing bytes and a CRC mismatch are refused. path must be a regular file (its
+ * length is part of the check; a FIFO is refused without blocking).
  * Errors: BP_ENULL, BP_EIO (cannot open or read, not a regular file), BP_EFORMAT (detail: path,
  * byte offset and field), BP_ENOMEM. On failure *out is NULL.
  * Ownership: *out is the caller's (bp_net_free). */
@@ -563,7 +565,8 @@ BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset
 
 /* Mean cost per sample and accuracy (argmax of a^L vs label; NaN for regression data) of net on
  * ds, through the batched forward (eq. 15). With a scaling, the inputs are standardised first and
- * the cost is against the standardised targets (the quantity bp_train minimises). Labels, if present, must be classes in 0..n^L-1.
+ * the cost is against the standardised targets (the quantity bp_train minimises). Labels, if
+ * present, must be classes in 0..n^L-1.
  * confusion (may be NULL): n^L x n^L longs, row-major, row = true class, column = predicted,
  * overwritten. Allocates a workspace for the call. Errors: BP_ENULL, BP_EDIM (empty dataset, x or
  * y NULL, a label out of range), BP_EMISMATCH (features/targets vs the network), BP_EOVERFLOW,
@@ -653,7 +656,8 @@ typedef struct bp_regression_metrics {
 
 /* The metrics of predictions P (n_outputs x count, ldp >= n_outputs) against targets Y
  * (n_outputs x count, ldy). overall (may be NULL) and per_output (n_outputs entries, may be NULL)
- * are overwritten. Allocates n_outputs x 4 doubles. Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_ENOMEM. */
+ * are overwritten. Allocates n_outputs x 4 doubles.
+ * Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_ENOMEM. */
 BP_API bp_status bp_regression_metrics_compute(int n_outputs, int count, const float *P, int ldp,
                                                const float *Y, int ldy,
                                                bp_regression_metrics *overall,

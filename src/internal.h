@@ -211,8 +211,9 @@ bp_status bp__check_batch(const bp_net *net, const bp_workspace *ws, int batch, 
 /* The forward pass (eq. 15) of the raw batch X: X is standardised into the workspace's scratch
  * first when net has an input scaling. Errors: those of bp_forward_batch. */
 bp_status bp__forward_raw(const bp_net *net, bp_workspace *ws, int batch, const float *X, int ldx);
-/* Per output i of a batch of predictions P against targets Y (rows x cols): sums[3i] +=
- * sum_j (p_ij - y_ij)^2, sums[3i+1] += sum_j |p_ij - y_ij|, sums[3i+2] += sum_j (y_ij - ymean_i)^2. */
+/* Per output i of a batch of predictions P against targets Y (rows x cols):
+ * sums[3i] += sum_j (p_ij - y_ij)^2, sums[3i+1] += sum_j |p_ij - y_ij|,
+ * sums[3i+2] += sum_j (y_ij - ymean_i)^2. */
 void bp__regression_sums(int rows, int cols, const float *P, int ldp, const float *Y, int ldy,
                          const double *ymean, double *sums);
 

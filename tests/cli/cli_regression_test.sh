@@ -84,7 +84,8 @@ check "train: the log's columns name the metric" eval \
 run eval --model m.bpn --csv test.csv --targets 1
 R2=$(value_of r2)
 check "eval --targets 1: rmse, mae, r2 lines, r2 >= 0.95" eval \
-    'rc_is 0 && out_has "^samples 100$" && out_has "^rmse " && out_has "^mae " && is "$R2" ">=" 0.95'
+    'rc_is 0 && out_has "^samples 100$" && out_has "^rmse " && out_has "^mae " &&
+     is "$R2" ">=" 0.95'
 check "eval: one output, no per-output lines" eval '! out_has "rmse\[1\]"'
 run predict --model m.bpn --csv test.csv --targets 1
 cp "$T/out" pred.txt
