@@ -183,6 +183,9 @@ int cli_normalize(const char *cmd, bp_net *net, const bp_dataset *train, int tar
 int cli_print_regression(const char *cmd, const bp_net *net, const bp_dataset *ds,
                          const char *prefix);
 
+/* "scaling      inputs and targets standardised ..." or "none", for info. */
+void cli_print_scaling(const bp_net *net);
+
 /* ---------------------------------------------------------------- model files */
 /* bp_model_load with a message on failure. Returns CLI_OK or CLI_FAIL. */
 int cli_model_load(const char *cmd, const char *path, bp_net **out);

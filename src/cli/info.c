@@ -1,4 +1,5 @@
-/* backprop info: what a model file holds (layers, activations, cost, parameter count, size). */
+/* backprop info: what a model file holds (layers, activations, cost, parameter count, size,
+ * scaling). */
 #include "cli.h"
 
 #include <stdio.h>
@@ -41,6 +42,7 @@ int cli_info(const cli_subcommand *self, int argc, char **argv)
         return rc;
     bp_net_describe(net, &info);
     print_info(model, &info, stat(model, &sb) == 0 ? (long long)sb.st_size : -1LL);
+    cli_print_scaling(net);
     bp_net_free(net);
     return CLI_OK;
 }

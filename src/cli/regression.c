@@ -74,3 +74,14 @@ int cli_print_regression(const char *cmd, const bp_net *net, const bp_dataset *d
     free(per);
     return CLI_OK;
 }
+
+void cli_print_scaling(const bp_net *net)
+{
+    const float *mi, *si, *mt, *st;
+    bp_net_get_scaling(net, BP_SCALE_INPUTS, &mi, &si);
+    bp_net_get_scaling(net, BP_SCALE_TARGETS, &mt, &st);
+    printf("scaling      %s\n", mi && mt ? "inputs and targets standardised (format version 2)"
+                                : mi    ? "inputs standardised (format version 2)"
+                                : mt    ? "targets standardised (format version 2)"
+                                        : "none");
+}

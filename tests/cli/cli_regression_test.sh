@@ -78,6 +78,8 @@ run train --train-csv train.csv --test-csv test.csv --targets 1 --normalize --la
 check "train --targets 1 --normalize: exit 0, test metrics printed" eval \
     'rc_is 0 && out_has "^test rmse " && out_has "^test mae " && out_has "^test r2 "'
 check "train: the model is format version 2 (scaling stored)" eval '[ "$(version_of m.bpn)" = 2 ]'
+run info m.bpn
+check "info names the scaling" eval 'rc_is 0 && out_has "^scaling  *inputs and targets standardised"'
 check "train: the log's columns name the metric" eval \
     '[ "$(head -1 log.csv)" = "epoch,train_loss,test_loss,test_rmse,samples_per_s,seconds" ] &&
      [ "$(wc -l < log.csv)" -eq 41 ]'
@@ -103,6 +105,8 @@ run train --train-csv train.csv --test-csv test.csv --targets 1 --layers 3-16-1 
     --out raw.bpn
 check "train without --normalize: format version 1" eval \
     'rc_is 0 && [ "$(version_of raw.bpn)" = 1 ]'
+run info raw.bpn
+check "info: no scaling" eval 'rc_is 0 && out_has "^scaling  *none$"'
 run eval --model raw.bpn --csv test.csv --targets 1
 check "without --normalize x1 in thousands is not fitted (r2 < r2 with it)" eval \
     'is "$(value_of r2)" "<" "$R2"'
