@@ -389,8 +389,10 @@ static void version1_fixture_loads(void **state)
     assert_int_equal(len2, len);
     assert_memory_equal(b2, b, len);
     /* Version 3 is refused. */
+    bp_net *v3 = NULL;
     put32(b + 8, 3);
-    bpt_assert_status(bp_model_load_memory(&mem, b, len), BP_EFORMAT, "version 3");
+    bpt_assert_status(bp_model_load_memory(&v3, b, len), BP_EFORMAT, "version 3");
+    assert_null(v3);
     free(b);
     free(b2);
     bp_net_free(mem);
