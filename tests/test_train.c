@@ -650,7 +650,7 @@ static void nonfinite_inputs_and_targets(void **state)
     }
 }
 
-/* The divergence of issue 5: plain SGD with eta = 1e6 on ordinary data multiplies the error by
+/* A learning rate far too large: plain SGD with eta = 1e6 on ordinary data multiplies the error by
  * about 1e6 a step, so within a few batches the loss overflows float; training stops with
  * BP_ENUMERIC after at least one good batch, keeping the last finite parameters. */
 static void diverging_eta_1e6(void **state)
