@@ -144,7 +144,7 @@ check "non-numeric target: exit 1, names line and value, nothing written" eval \
 run train --train-csv train.csv --test-csv test.csv --targets 4 --layers 3-4-4 "${NET[@]}" \
     --out wide.bpn
 check "--targets as many as the columns: exit 1, says so" eval \
-    'rc_is 1 && err_has "need more than 4" && absent wide.bpn'
+    'rc_is 1 && err_has "4 columns" && absent wide.bpn'
 run train --train-csv train.csv --test-csv test.csv --targets 1 --layers 3-4-1 --output softmax \
     --cost nll --out sm.bpn
 check "--targets with softmax/nll: usage error with the reason" eval \
