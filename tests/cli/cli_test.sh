@@ -363,9 +363,9 @@ check "CSV: a label 0.5 is not an integer: exit 1" eval \
     'rc_is 1 && err_has "half.csv:1: column 5: label '"'"'0.5'"'"' is not an integer"'
 
 # ---------------------------------------------------------------- validation
-# A file sorted by class: about 150 samples of class 0, then 40 of class 1. The last 40 rows would be
-# class 1 alone, and the training set would have none of it; the stratified draw holds out both
-# classes in proportion (about 32 and 8): old tail split gave val accuracy 0 here.
+# A file sorted by class: about 150 samples of class 0, then 40 of class 1. Its last 40 rows are
+# class 1 alone, and a training set without them has none of it (val accuracy 0); the stratified
+# draw holds out both classes in proportion (about 32 and 8).
 { awk -F, '$5 == 0' train.csv; awk -F, '$5 == 0' test.csv; } | head -150 > sorted.csv
 { awk -F, '$5 == 1' train.csv; awk -F, '$5 == 1' test.csv; } | head -40 >> sorted.csv
 VAL=(train --train-csv sorted.csv --layers 4-8-2 --epochs 20 --batch 10 --eta 0.01 --quiet)
