@@ -486,5 +486,77 @@ else
     echo "skip   plots: gnuplot is not installed"
 fi
 
+# ---------------------------------------------------------------- on a terminal
+# script(1) gives the program a terminal of a set width; stdout goes to a file, so that what
+# the terminal shows is stderr alone: the status lines, each redrawn after \r with ESC[K.
+# segments FILE: the lines of a terminal capture as they are drawn, one per \r or \n.
+segments() { tr '\r' '\n' < "$1" | sed 's/\x1b\[K//g' | grep -v '^$'; }
+on_tty() { # on_tty COLUMNS OUTFILE ARGS...: run the program on a terminal of COLUMNS columns
+    local cols=$1 out=$2 cmd
+    shift 2
+    printf -v cmd '%q ' "${WRAP[@]}" "$BP" "$@"
+    script -qec "stty cols $cols rows 24; $cmd > $out.stdout" /dev/null > "$out"
+    RC=$?
+}
+BAR=(train --train-csv train.csv --validation 50 --layers 4-64-64-2 --epochs 3 --batch 1
+     --eta 0.01 --out tty.bpn)
+if command -v script > /dev/null && [ -z "${CLI_TEST_WRAPPER:-}" ]; then
+    on_tty 50 tty50.txt "${BAR[@]}"
+    check "terminal of 50 columns: no status line reaches column 50" eval \
+        'rc_is 0 && segments tty50.txt | awk "length > 49 { bad = 1 } END { exit bad }"'
+    check "terminal of 50 columns: the bar shows the epoch, elapsed time and ETA" eval \
+        'segments tty50.txt | grep -q "^epoch [1-3]/3 \[[#.]*\] .* [0-9:s]* ETA [0-9:s]*$"'
+    check "terminal: a line while the data loads" eval \
+        'segments tty50.txt | grep -q "^reading train.csv$"'
+    check "terminal: the per-epoch lines go to stdout" eval \
+        '[ "$(grep -c "^epoch [1-3]/3 train_loss" tty50.txt.stdout)" -eq 3 ]'
+    on_tty 120 tty120.txt "${BAR[@]}"
+    check "terminal of 120 columns: the bar fills the width, with the loss and the rate" eval \
+        'rc_is 0 && segments tty120.txt | awk "length > 119 { bad = 1 } END { exit bad }" &&
+         segments tty120.txt | grep "^epoch 3/3 \[" | grep "loss [0-9.]* " | grep -q "[0-9]/s$" &&
+         [ "$(segments tty120.txt | grep "^epoch 3/3 \[" | awk "{ print length }" | sort -n |
+              tail -1)" -ge 110 ]'
+    on_tty 80 ttyfail.txt "${TRAIN[@]}" --optimizer sgd --eta 1e6 --batch 1 --out f.bpn
+    check "terminal: an error clears the bar before it is printed" eval \
+        'rc_is 1 && grep -q "epoch 1/30 \[" ttyfail.txt &&
+         grep -q $'"'"'\r\x1b\[Kbackprop train: training failed'"'"' ttyfail.txt'
+else
+    echo "skip   terminal: no script(1), or under a wrapper"
+fi
+
+# ---------------------------------------------------------------- Ctrl-C
+# interrupt OUT ARGS...: start a train, send SIGINT once OUT.ckpt exists (or after 1 s), wait.
+interrupt() {
+    local out=$1 pid i
+    shift
+    "$BP" "$@" --out "$out" > "$T/out" 2> "$T/err" &
+    pid=$!
+    for i in $(seq 100); do
+        [ -e "$out.ckpt" ] && break
+        sleep 0.01
+    done
+    sleep 0.2
+    kill -INT "$pid"
+    wait "$pid"
+    RC=$?
+}
+LONG=(train --train-csv train.csv --test-csv test.csv --layers 4-64-64-2 --epochs 3000 --batch 1
+      --eta 0.01 --schedule constant --quiet)
+if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
+    interrupt int.bpn "${LONG[@]}" --checkpoint-every 1
+    check "Ctrl-C: exit 130, says which checkpoint it kept and how to resume" eval \
+        'rc_is 130 && absent int.bpn &&
+         err_has "interrupted in epoch [0-9]*: kept checkpoint int.bpn.ckpt (epoch [0-9]*); " &&
+         err_has "resume with \`backprop train --train-csv train.csv .* --resume int.bpn.ckpt\`$" &&
+         err_has " --checkpoint-every 1 .*--out int.bpn "'
+    resume=$(sed -n 's/.*resume with `backprop \(.*\)`$/\1/p' "$T/err")
+    eval "run $resume"
+    check "Ctrl-C: the command it printed resumes the run to the end" eval \
+        'rc_is 0 && [ -s int.bpn ] && out_has "^saved int.bpn$"'
+    interrupt int2.bpn "${LONG[@]}"
+    check "Ctrl-C without checkpoints: exit 130, nothing saved" eval \
+        'rc_is 130 && err_has "interrupted in epoch [0-9]*: nothing saved$" && absent int2.bpn'
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
