@@ -16,58 +16,15 @@ if [ $# -ne 1 ] || [ ! -x "$1" ]; then
 fi
 BP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the checks run in a temp dir
 read -r -a WRAP <<< "${CLI_TEST_WRAPPER:-}"
+HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/backprop-cli-test.XXXXXX") || exit 2
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-
-passed=0
-failed=0
-RC=0
-
-# run ARGS...: run the program; exit status in RC, output in $T/out and $T/err.
-run() {
-    "${WRAP[@]}" "$BP" "$@" > "$T/out" 2> "$T/err"
-    RC=$?
-}
-
-# check NAME COMMAND...: one check, passed if COMMAND succeeds.
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok     $name"
-    else
-        failed=$((failed + 1))
-        echo "FAILED $name (exit status $RC)"
-        sed 's/^/    stdout: /' "$T/out" | head -20
-        sed 's/^/    stderr: /' "$T/err" | head -20
-    fi
-}
-
-rc_is() { [ "$RC" -eq "$1" ]; }
-out_has() { grep -q -e "$1" "$T/out"; }
-err_has() { grep -q -e "$1" "$T/err"; }
-lines_of() { wc -l < "$1" | tr -d ' '; }
-absent() { for f in "$@"; do [ ! -e "$f" ] || return 1; done; }
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 # ---------------------------------------------------------------- data
-# label = 1 if x1 + x2 - x3 + 0.5 x4 > 0; points closer than 0.2 to the boundary are skipped.
-make_csv() { # make_csv SEED ROWS FILE
-    awk -v seed="$1" -v rows="$2" 'BEGIN {
-        srand(seed)
-        while (n < rows + 0) {
-            for (i = 1; i <= 4; i++) x[i] = 2 * rand() - 1
-            s = x[1] + x[2] - x[3] + 0.5 * x[4]
-            if (s > -0.2 && s < 0.2) continue
-            printf "%.4f,%.4f,%.4f,%.4f,%d\n", x[1], x[2], x[3], x[4], (s > 0)
-            n++
-        }
-    }' > "$3"
-}
-make_csv 1 200 train.csv
-make_csv 2 100 test.csv
-cut -d, -f1-4 test.csv > features.csv
+make_problem
 
 TRAIN=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 30 --batch 10
        --eta 0.01)
