@@ -228,8 +228,8 @@ int cli_plot(const cli_subcommand *self, int argc, char **argv);
 /* ---------------------------------------------------------------- plots (plot.c) */
 /* Whether gnuplot is on $PATH. */
 int cli_plot_available(void);
-/* Draw the curves of the --log file log into png (through png.tmp.png, renamed when complete).
- * CLI_OK or CLI_FAIL (message printed, also when gnuplot is missing). */
-int cli_plot_log(const char *cmd, const char *log, const char *png);
+/* Draw the curves of the --log file log into png (through png.tmp.png, renamed when complete),
+ * title above them. CLI_OK or CLI_FAIL (message printed, also when gnuplot is missing). */
+int cli_plot_log(const char *cmd, const char *log, const char *title, const char *png);
 
 #endif

@@ -58,13 +58,14 @@ static int eval_name(const char *cmd, const char *log, char *name, size_t size)
 }
 
 /* The gnuplot script: two panels side by side, loss and accuracy against the epoch. */
-static void write_script(FILE *g, const char *log, const char *png, const char *eval)
+static void write_script(FILE *g, const char *log, const char *title, const char *png,
+                         const char *eval)
 {
     fputs("set terminal pngcairo size 1000,420 font ',10'\nset output ", g);
     put_quoted(g, png);
     fputs("\nset datafile separator ','\nset key top right\nset grid\nset xlabel 'epoch'\n"
           "set multiplot layout 1,2 title ", g);
-    put_quoted(g, log);
+    put_quoted(g, title);
     fprintf(g, "\nset ylabel 'loss (mean cost per sample)'\nplot ");
     put_quoted(g, log);
     fprintf(g, " using 1:2 with linespoints title 'train', '' using 1:4 with linespoints "
@@ -74,7 +75,7 @@ static void write_script(FILE *g, const char *log, const char *png, const char *
                "title '%s'\nunset multiplot\n", eval);
 }
 
-int cli_plot_log(const char *cmd, const char *log, const char *png)
+int cli_plot_log(const char *cmd, const char *log, const char *title, const char *png)
 {
     char eval[32], *tmp;
     size_t size = strlen(png) + sizeof ".tmp.png";
@@ -93,7 +94,7 @@ int cli_plot_log(const char *cmd, const char *log, const char *png)
         free(tmp);
         return cli_error(cmd, "cannot run gnuplot: %s", strerror(errno));
     }
-    write_script(g, log, tmp, eval);
+    write_script(g, log, title, tmp, eval);
     int status = pclose(g);
     if (status != 0)
         rc = cli_error(cmd, "gnuplot failed (status %d) drawing %s", status, png);
@@ -129,7 +130,7 @@ int cli_plot(const cli_subcommand *self, int argc, char **argv)
     if (count < 2)
         return cli_usage_error(&cmd, "expected LOG.csv and FILE.png, got %s",
                                count ? "only LOG.csv" : "neither");
-    if ((rc = cli_plot_log(self->name, paths[0], paths[1])))
+    if ((rc = cli_plot_log(self->name, paths[0], paths[0], paths[1])))
         return rc;
     printf("plot %s\n", paths[1]);
     return CLI_OK;

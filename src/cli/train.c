@@ -446,7 +446,7 @@ static int close_log(const char *name, const train_opts *o, train_run *r)
 static int publish_log(const char *name, const train_opts *o, train_run *r)
 {
     int rc = CLI_OK;
-    if (o->plot && !(rc = cli_plot_log(name, r->log_tmp, o->plot)))
+    if (o->plot && !(rc = cli_plot_log(name, r->log_tmp, o->out, o->plot)))
         printf("plot %s\n", o->plot);
     if (!o->log)
         return rc ? cli_error(name, "the model is saved; only the plot is missing") : CLI_OK;
