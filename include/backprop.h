@@ -6,7 +6,8 @@
  *   (B) delta^l = ((w^{l+1})^T delta^{l+1}) (.) sigma'(z^l)   backward recursion
  *   (C) dC/dw^l = delta^l (a^{l-1})^T                        weight gradient
  *   (D) dC/db^l = delta^l                                    bias gradient
- * with the forward pass z^l = w^l a^{l-1} + b^l, a^l = sigma(z^l) (seed step 2, eq. 15).
+ * after the forward pass z^l = w^l a^{l-1} + b^l, a^l = sigma(z^l) for l = 2..L (eq. 15; the
+ * derivation's algorithm runs it first, then (A), then (B) down the layers, then (C) and (D)).
  *
  * Conventions of the whole API
  *  - Layers are numbered as in the derivation: 1 is the input layer, L the output layer; parameters
@@ -209,7 +210,8 @@ BP_API void bp_workspace_free(bp_workspace *ws);
  *    measured grid of bench/ - sgemm for products big enough to amortise a BLAS call, the
  *    project's own loops where the call's overhead, or waking BLAS threads, costs more than the
  *    product (tiny layers, batch 1 on small layers);
- *  - BP_PATH_GEMM: always cblas_sgemm (and sgemv for the bias gradient), whatever the shape;
+ *  - BP_PATH_GEMM: always cblas_sgemm, whatever the shape (and a vectorised loop for the row sums
+ *    of the bias gradient);
  *  - BP_PATH_LOOPS: always the project's own single-threaded float loops, no BLAS.
  * Errors: BP_ENULL, BP_EDIM (path is not a bp_path). */
 typedef enum bp_path { BP_PATH_AUTO = 0, BP_PATH_GEMM = 1, BP_PATH_LOOPS = 2 } bp_path;
@@ -256,7 +258,8 @@ BP_API bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x
  * (B) Delta^l = (w^{l+1})^T Delta^{l+1} (.) sigma'(A^l)  (cblas_sgemm Trans,NoTrans);
  * (C) grad w^l += Delta^l (A^{l-1})^T                   (cblas_sgemm NoTrans,Trans: one GEMM sums
  *     the batch's outer products);
- * (D) grad b^l += Delta^l 1                              (cblas_sgemv against a ones vector).
+ * (D) grad b^l += Delta^l 1                              (the row sums of Delta^l in one vectorised
+ *     loop: a threaded sgemv against a ones vector would cost more than the sums).
  * Allocates nothing. Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch differs from the last forward, or
  * no forward has run), BP_ELD, BP_EMISMATCH. */
 BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
@@ -264,7 +267,8 @@ BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batc
 
 /* The gradient of one mini-batch in one call: bp_forward_batch then bp_backward_batch, except that
  * grad is OVERWRITTEN with the sum over the batch (eqs. A-D) instead of accumulated, so no zeroing
- * pass is needed: sgemm and sgemv write the block with beta = 0. cost (may be NULL) receives the
+ * pass is needed: sgemm writes the weight gradients with beta = 0; the kernels that only add (the
+ * own loops, the bias row sums) zero their part of grad first. cost (may be NULL) receives the
  * summed cost of the batch, as bp_cost_value. Shapes as bp_forward_batch and bp_backward_batch.
  * The training loop's step; the activations stay in ws. Allocates nothing.
  * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */

@@ -143,6 +143,16 @@ bp_status bp_workspace_classes(const bp_workspace *ws, int *classes)
 /* How one matrix product of a pass is computed. */
 typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
 
+/* What a pass runs on and what its backward does with grad:
+ *  - PER_SAMPLE: one sample on the documented sgemv / sger / saxpy calls (bp_forward,
+ *    bp_backward); grad accumulated;
+ *  - BATCH_ACCUMULATE: a batch on the kernels of the workspace's path (bp_forward_batch,
+ *    bp_backward_batch); grad accumulated;
+ *  - BATCH_OVERWRITE: the same kernels, grad overwritten with the batch's gradient
+ *    (bp_gradient_batch), so its caller needs no zeroing pass.
+ * The forward pass reads only whether the mode is PER_SAMPLE. */
+typedef enum pass_mode { PER_SAMPLE, BATCH_ACCUMULATE, BATCH_OVERWRITE } pass_mode;
+
 /* Under BP_PATH_AUTO a one-sample batch runs on the project's loops for layers of fewer weights
  * than LOOPS_BELOW or more than LOOPS_ABOVE. Small: the products are matrix-vector ones a few
  * thousand multiply-adds long, done before a BLAS call has started. Large: sgemm packs w (copies
@@ -153,11 +163,10 @@ typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
  * sger does, and loses to one thread). Measured with bench/bench_backprop (README, Benchmarks). */
 enum { LOOPS_BELOW = 4096, LOOPS_ABOVE = 1 << 18 };
 
-/* The kernel of layer rows x cols in a pass over batch samples (per_sample: bp_forward and
- * bp_backward, the documented sgemv/sger path). */
-static kernel choose(const bp_workspace *ws, int per_sample, int rows, int cols, int batch)
+/* The kernel of layer rows x cols in a pass over batch samples. */
+static kernel choose(const bp_workspace *ws, pass_mode mode, int rows, int cols, int batch)
 {
-    if (per_sample)
+    if (mode == PER_SAMPLE)
         return K_GEMV;
     switch (ws->path) {
     case BP_PATH_GEMM: return K_GEMM;
@@ -170,9 +179,10 @@ static kernel choose(const bp_workspace *ws, int per_sample, int rows, int cols,
     return batch == 1 && weights < LOOPS_BELOW ? K_LOOPS : K_GEMM;
 }
 
-/* Z = w A: (rows x cols)(cols x batch), A with leading dimension lda; Z contiguous. */
-static void product_forward(kernel k, int rows, int cols, int batch, const float *w,
-                            const float *a, int lda, float *z)
+/* Eq. 15 before the bias and sigma: z = w a, overwritten.
+ * w is (rows, cols), a is (cols, batch) with leading dimension lda, z is (rows, batch). */
+static void weighted_input(kernel k, int rows, int cols, int batch, const float *w, const float *a,
+                           int lda, float *z)
 {
     switch (k) {
     case K_GEMV:
@@ -186,36 +196,21 @@ static void product_forward(kernel k, int rows, int cols, int batch, const float
     }
 }
 
-/* (C) gw = beta gw + D A^T: (rows x batch)(batch x cols), the batch sum in one product;
- * (D) gb = beta gb + D 1: row sums. beta is 1 (accumulate) or 0 (overwrite: sgemm writes the block
- * without reading it, which saves the caller a zeroing pass). The row sums are one vectorised pass
- * on every batched path: as a sgemv against a ones vector, OpenBLAS splits them between its threads
- * from 9216 elements on, and loses more to waking them than the sums cost. */
-static void product_grad(kernel k, int rows, int cols, int batch, const float *d, const float *a,
-                         int lda, float beta, float *gw, float *gb)
+/* (A) delta^L = grad_a C (.) sigma'(z^L), fused to a^L - y for softmax+NLL and
+ * sigmoid+cross-entropy (bp__output_delta); elementwise, so one kernel for every mode.
+ * d and a^L are (n^L, batch), y is (n^L, batch) with leading dimension ldy; d overwritten. */
+static void output_error(const bp_net *net, const bp_workspace *ws, const float *Y, int ldy,
+                         float *d)
 {
-    if (beta == 0.0f) { /* only sgemm writes through beta; the others add to what is there */
-        if (k != K_GEMM)
-            memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
-        memset(gb, 0, (size_t)rows * sizeof *gb);
-    }
-    switch (k) {
-    case K_GEMV:
-        cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, a, 1, gw, rows);
-        cblas_saxpy(rows, 1.0f, d, 1, gb, 1);
-        return;
-    case K_GEMM:
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows, a,
-                    lda, beta, gw, rows);
-        break;
-    case K_LOOPS: bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw); break;
-    }
-    bp__loops_bias_grad(rows, batch, d, gb);
+    int L = net->num_layers;
+    bp__output_delta(net->cost, net->acts[L - 2], ws->act[L], Y, ldy, net->sizes[L - 1], ws->batch,
+                     d);
 }
 
-/* (B) before sigma': Dprev = w^T D: (cols x rows)(rows x batch). */
-static void product_delta(kernel k, int rows, int cols, int batch, const float *w, const float *d,
-                          float *dprev)
+/* (B) delta^{l-1} = ((w^l)^T delta^l) (.) sigma'(z^{l-1}), sigma' computed from a^{l-1}.
+ * w is (rows, cols), d is (rows, batch), a and dprev are (cols, batch); dprev overwritten. */
+static void hidden_error(kernel k, int rows, int cols, int batch, const float *w, const float *d,
+                         const float *a, bp_activation act, float *dprev)
 {
     switch (k) {
     case K_GEMV:
@@ -227,18 +222,54 @@ static void product_delta(kernel k, int rows, int cols, int batch, const float *
         break;
     case K_LOOPS: bp__loops_delta(rows, cols, batch, w, d, dprev); break;
     }
+    bp__mul_dsigma(dprev, a, (size_t)cols * (size_t)batch, act);
 }
 
-/* Eq. 15 for batch columns of X; arguments checked by the caller. */
-static void forward(const bp_net *net, bp_workspace *ws, int per_sample, int batch, const float *X,
+/* (C) dC/dw^l = delta^l (a^{l-1})^T summed over the batch: gw = beta gw + d a^T, one product for
+ * the batch's outer products; beta is 0 under BATCH_OVERWRITE, else 1.
+ * d is (rows, batch), a is (cols, batch) with leading dimension lda, gw is (rows, cols). */
+static void weight_gradient(kernel k, pass_mode mode, int rows, int cols, int batch,
+                            const float *d, const float *a, int lda, float *gw)
+{
+    float beta = mode == BATCH_OVERWRITE ? 0.0f : 1.0f;
+    if (beta == 0.0f && k != K_GEMM) /* sgemm writes through beta = 0 without reading gw */
+        memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
+    switch (k) {
+    case K_GEMV: cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, a, 1, gw, rows); break;
+    case K_GEMM:
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows, a,
+                    lda, beta, gw, rows);
+        break;
+    case K_LOOPS: bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw); break;
+    }
+}
+
+/* (D) dC/db^l = delta^l summed over the batch: gb (+)= d 1, the row sums of d; gb zeroed first
+ * under BATCH_OVERWRITE. One sample: cblas_saxpy. A batch: one vectorised loop on every path
+ * (bp__loops_bias_grad), not a sgemv against a ones vector: OpenBLAS splits that sgemv between
+ * its threads from 9216 elements on, and loses more to waking them than the sums cost.
+ * d is (rows, batch), gb is (rows). */
+static void bias_gradient(kernel k, pass_mode mode, int rows, int batch, const float *d, float *gb)
+{
+    if (mode == BATCH_OVERWRITE)
+        memset(gb, 0, (size_t)rows * sizeof *gb);
+    if (k == K_GEMV) /* one column: the per-sample path, or BP_PATH_AUTO's batch of one */
+        cblas_saxpy(rows, 1.0f, d, 1, gb, 1);
+    else
+        bp__loops_bias_grad(rows, batch, d, gb);
+}
+
+/* Eq. 15 for batch columns of X: A^l = sigma(w^l A^{l-1} + b^l 1^T), l = 2..L, A^1 = X
+ * (n^1, batch) with leading dimension ldx; arguments checked by the caller. */
+static void forward(const bp_net *net, bp_workspace *ws, pass_mode mode, int batch, const float *X,
                     int ldx)
 {
     const float *prev = X;
     int ldp = ldx;
     for (int l = 2; l <= net->num_layers; l++) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
-        product_forward(choose(ws, per_sample, rows, cols, batch), rows, cols, batch,
-                        net->params + net->w_off[l], prev, ldp, ws->act[l]);
+        weighted_input(choose(ws, mode, rows, cols, batch), rows, cols, batch,
+                       net->params + net->w_off[l], prev, ldp, ws->act[l]);
         bp__bias_activate(ws->act[l], rows, batch, net->params + net->b_off[l], net->acts[l - 2]);
         prev = ws->act[l];
         ldp = rows;
@@ -246,24 +277,26 @@ static void forward(const bp_net *net, bp_workspace *ws, int per_sample, int bat
     ws->batch = batch;
 }
 
-/* Eqs. A-D for the columns of the last forward; arguments checked by the caller. */
-static void backward(const bp_net *net, bp_workspace *ws, int per_sample, const float *X, int ldx,
-                     const float *Y, int ldy, float beta, float *grad)
+/* Eqs. A-D for the columns of the last forward, from the output layer down; arguments checked by
+ * the caller. Layer l's weights w^l are (rows, cols) = (n^l, n^{l-1}); X is (n^1, batch) with
+ * leading dimension ldx, Y is (n^L, batch) with leading dimension ldy. */
+static void backward(const bp_net *net, bp_workspace *ws, pass_mode mode, const float *X, int ldx,
+                     const float *Y, int ldy, float *grad)
 {
-    int L = net->num_layers, nL = net->sizes[L - 1], batch = ws->batch;
+    int L = net->num_layers, batch = ws->batch;
     float *d = ws->delta[0], *dprev = ws->delta[1];
-    bp__output_delta(net->cost, net->acts[L - 2], ws->act[L], Y, ldy, nL, batch, d); /* (A) */
+    output_error(net, ws, Y, ldy, d);
     for (int l = L; l >= 2; l--) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
         const float *aprev = l == 2 ? X : ws->act[l - 1];
-        kernel k = choose(ws, per_sample, rows, cols, batch);
-        product_grad(k, rows, cols, batch, d, aprev, l == 2 ? ldx : cols, beta,
-                     grad + net->w_off[l], grad + net->b_off[l]);
+        kernel k = choose(ws, mode, rows, cols, batch);
+        weight_gradient(k, mode, rows, cols, batch, d, aprev, l == 2 ? ldx : cols,
+                        grad + net->w_off[l]);
+        bias_gradient(k, mode, rows, batch, d, grad + net->b_off[l]);
         if (l == 2)
             break; /* no delta for the input layer */
-        product_delta(k, rows, cols, batch, net->params + net->w_off[l], d, dprev);
-        /* (B) delta^{l-1} = (w^l)^T delta^l (.) sigma'(z^{l-1}), sigma' from a^{l-1} */
-        bp__mul_dsigma(dprev, ws->act[l - 1], (size_t)cols * (size_t)batch, net->acts[l - 3]);
+        hidden_error(k, rows, cols, batch, net->params + net->w_off[l], d, aprev, net->acts[l - 3],
+                     dprev);
         float *t = d;
         d = dprev;
         dprev = t;
@@ -278,7 +311,7 @@ bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x)
         return st;
     if (!x)
         return bp__fail(BP_ENULL, "x is NULL");
-    forward(net, ws, 1, 1, x, net->sizes[0]);
+    forward(net, ws, PER_SAMPLE, 1, x, net->sizes[0]);
     return BP_OK;
 }
 
@@ -288,7 +321,7 @@ bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch, const
     bp_status st = check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
-    forward(net, ws, 0, batch, X, ldx);
+    forward(net, ws, BATCH_ACCUMULATE, batch, X, ldx);
     return BP_OK;
 }
 
@@ -305,7 +338,7 @@ bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x, const
         return bp__fail(BP_EBATCH, "bp_backward needs a one-sample forward first (last forward: "
                         "batch %d)", ws->batch);
     int nL = net->sizes[net->num_layers - 1];
-    backward(net, ws, 1, x, net->sizes[0], y, nL, 1.0f, grad);
+    backward(net, ws, PER_SAMPLE, x, net->sizes[0], y, nL, grad);
     return BP_OK;
 }
 
@@ -323,7 +356,7 @@ bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, cons
     if (ws->batch != batch)
         return bp__fail(BP_EBATCH, "backward batch %d differs from the last forward's batch %d",
                         batch, ws->batch);
-    backward(net, ws, 0, X, ldx, Y, ldy, 1.0f, grad);
+    backward(net, ws, BATCH_ACCUMULATE, X, ldx, Y, ldy, grad);
     return BP_OK;
 }
 
@@ -339,10 +372,10 @@ bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, cons
         return st;
     if (!grad)
         return bp__fail(BP_ENULL, "grad is NULL");
-    forward(net, ws, 0, batch, X, ldx);
+    forward(net, ws, BATCH_OVERWRITE, batch, X, ldx);
     if (cost)
         *cost = bp__cost(net->cost, ws->act[L], Y, ldy, net->sizes[L - 1], batch);
-    backward(net, ws, 0, X, ldx, Y, ldy, 0.0f, grad);
+    backward(net, ws, BATCH_OVERWRITE, X, ldx, Y, ldy, grad);
     return BP_OK;
 }
 

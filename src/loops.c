@@ -1,9 +1,11 @@
-/* The project's own single-threaded float kernels for the three matrix products of a batched step
- * (BP_PATH_LOOPS, and BP_PATH_AUTO on small products). A BLAS call costs a fixed overhead
- * (argument checks, dispatch, buffer packing, and waking its threads when it has more than one)
- * that dominates a product of a few thousand multiply-adds; these loops have none. Every inner
- * loop runs down a contiguous column, so the compiler vectorises it; the sums of eq. B are split
- * over SPLIT partial accumulators so that they vectorise without reassociation flags. */
+/* The project's own single-threaded float kernels of a batched step (BP_PATH_LOOPS, and
+ * BP_PATH_AUTO on small products): the three matrix products (eq. 15's w a, (B)'s w^T delta,
+ * (C)'s delta a^T) and the row sums of (D), each called from its equation's function in blas.c.
+ * A BLAS call costs a fixed overhead (argument checks, dispatch, buffer packing, and waking its
+ * threads when it has more than one) that dominates a product of a few thousand multiply-adds;
+ * these loops have none. Every inner loop runs down a contiguous column, so the compiler
+ * vectorises it; the sums of (B) are split over SPLIT partial accumulators so that they vectorise
+ * without reassociation flags. */
 #include "kernels.h"
 
 enum { SPLIT = 16 };
@@ -11,7 +13,7 @@ enum { SPLIT = 16 };
 BP_CLONES static void loops_forward(int rows, int cols, int batch, const float *restrict w,
                                     const float *restrict a, int lda, float *restrict z)
 {
-    /* z[:,j] = sum_k w[:,k] a[k,j]: axpys down the columns of w. */
+    /* eq. 15 before the bias and sigma: z[:,j] = sum_k w[:,k] a[k,j], axpys down w's columns */
     for (int j = 0; j < batch; j++) {
         float *zj = z + (size_t)j * (size_t)rows;
         const float *aj = a + (size_t)j * (size_t)lda;
@@ -29,7 +31,7 @@ BP_CLONES static void loops_forward(int rows, int cols, int batch, const float *
 BP_CLONES static void loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
                                         const float *restrict a, int lda, float *restrict gw)
 {
-    /* (C) gw[:,k] += sum_j d[:,j] a[k,j] */
+    /* (C) weight gradient: gw[:,k] += sum_j d[:,j] a[k,j] */
     for (int j = 0; j < batch; j++) {
         const float *dj = d + (size_t)j * (size_t)rows, *aj = a + (size_t)j * (size_t)lda;
         for (int k = 0; k < cols; k++) {
@@ -44,7 +46,7 @@ BP_CLONES static void loops_weight_grad(int rows, int cols, int batch, const flo
 BP_CLONES static void loops_bias_grad(int rows, int batch, const float *restrict d,
                                       float *restrict gb)
 {
-    /* (D) gb += sum_j d[:,j] */
+    /* (D) bias gradient: gb += sum_j d[:,j] */
     for (int j = 0; j < batch; j++)
         for (int i = 0; i < rows; i++)
             gb[i] += d[(size_t)j * (size_t)rows + (size_t)i];
@@ -75,7 +77,8 @@ static inline float dot(const float *restrict x, const float *restrict y, int n)
 BP_CLONES static void loops_delta(int rows, int cols, int batch, const float *restrict w,
                                   const float *restrict d, float *restrict dprev)
 {
-    /* (B) before sigma': dprev[k,j] = sum_i w[i,k] d[i,j], a dot of two contiguous columns. */
+    /* (B) hidden error before sigma': dprev[k,j] = sum_i w[i,k] d[i,j], a dot of two contiguous
+     * columns */
     for (int j = 0; j < batch; j++)
         for (int k = 0; k < cols; k++)
             dprev[(size_t)j * (size_t)cols + (size_t)k] =

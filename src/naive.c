@@ -1,7 +1,18 @@
 /* The naive reference: the derivation's index formulas as plain loops, in double, one sample at a
  * time, no BLAS. It shares nothing with the BLAS path but the network description: sigma and
  * sigma' are its own and computed from z, and the output error is the chain rule of eq. 2 with no
- * fused shortcut, so a wrong fusion in the BLAS path shows up as a difference. */
+ * fused shortcut, so a wrong fusion in the BLAS path shows up as a difference.
+ *
+ * Equation numbers are those of the backpropagation derivation the project follows, written here
+ * in this file's indices, with delta_j^l = dC/dz_j^l the error of neuron j of layer l:
+ *   eq. 15  forward pass      z_j^l = sum_k w_jk^l a_k^{l-1} + b_j^l,  a_j^l = sigma(z_j^l)
+ *   eq. 2   output error      delta_j^L = sum_k dC/da_k^L da_k^L/dz_j^L  (the chain rule)
+ *   eq. 5   output error      delta_j^L = dC/da_j^L sigma'(z_j^L)  (eq. 2, sigma elementwise)  (A)
+ *   eq. 9   hidden error      delta_k^{l-1} = sum_j delta_j^l w_jk^l sigma'(z_k^{l-1})          (B)
+ *   eq. 13  weight gradient   dC/dw_jk^l = delta_j^l a_k^{l-1}                                 (C)
+ *   eq. 17  bias gradient     dC/db_j^l = delta_j^l                                            (D)
+ * (A)-(D) are their vector forms, which the BLAS path (src/blas.c, src/loops.c) computes and is
+ * tagged with, so that `grep -n '(B)' src` finds both paths. */
 #include "internal.h"
 
 #include <math.h>
@@ -65,7 +76,8 @@ static bp_status buf_create(const bp_net *net, naive_buf *buf)
     return BP_OK;
 }
 
-/* eq. 15: z_j^l = sum_k w_jk^l a_k^{l-1} + b_j^l, a_j^l = sigma(z_j^l); w_jk^l at w[j + k n^l]. */
+/* Forward pass, eq. 15: z_j^l = sum_k w_jk^l a_k^{l-1} + b_j^l, a_j^l = sigma(z_j^l);
+ * w_jk^l at w[j + k n^l]. */
 static void forward_sample(const bp_net *net, const double *params, const float *x, naive_buf *buf)
 {
     for (int k = 0; k < net->sizes[0]; k++)
@@ -109,10 +121,11 @@ static double sample_cost(bp_cost cost, const double *a, const float *y, int n)
     return c;
 }
 
-/* delta_j^L by the chain rule (eq. 2, eq. 5 for elementwise sigma), written so that a saturated
- * output (a = 0 or 1 exactly in double) never forms 0 * inf: the factor a_k of the softmax Jacobian
- * da_k/dz_j = a_k (1[k=j] - a_j) multiplies dC/da_k = -t_k/a_k of the log-likelihood as -t_k, and
- * for cross-entropy sigma'(z) = sigma(z) sigma(-z) is distributed over the two terms of
+/* (A) output error delta_j^L by the chain rule: eq. 2 for a softmax output, eq. 5 for an
+ * elementwise sigma. Written so that a saturated output (a = 0 or 1 exactly in double) never
+ * forms 0 * inf: the factor a_k of the softmax Jacobian da_k/dz_j = a_k (1[k=j] - a_j) multiplies
+ * dC/da_k = -t_k/a_k of the log-likelihood as -t_k, and for cross-entropy
+ * sigma'(z) = sigma(z) sigma(-z) is distributed over the two terms of
  * dC/da = -t/a + (1-t)/(1-a). */
 static double output_delta(const bp_net *net, const naive_buf *buf, const float *y, int j)
 {
@@ -132,25 +145,27 @@ static double output_delta(const bp_net *net, const naive_buf *buf, const float 
     return (a[j] - y[j]) * dsigma(act, z[j]); /* quadratic: dC/da = a - y */
 }
 
-/* eqs. 2/5, 9, 13, 17 for one sample after forward_sample; g accumulates. */
+/* (A) eqs. 2/5, (B) eq. 9, (C) eq. 13, (D) eq. 17 for one sample after forward_sample; g
+ * accumulates. */
 static void backward_sample(const bp_net *net, const double *params, const float *y, naive_buf *buf,
                             double *g)
 {
     int L = net->num_layers;
     for (int j = 0; j < net->sizes[L - 1]; j++)
-        buf->d[L][j] = output_delta(net, buf, y, j);
+        buf->d[L][j] = output_delta(net, buf, y, j); /* (A) eqs. 2/5 */
     for (int l = L; l >= 2; l--) {
         int n = net->sizes[l - 1], m = net->sizes[l - 2];
         double *gw = g + net->w_off[l], *gb = g + net->b_off[l];
         for (int j = 0; j < n; j++) {
-            for (int k = 0; k < m; k++) /* eq. 13 */
+            for (int k = 0; k < m; k++) /* (C) eq. 13: dC/dw_jk^l = delta_j^l a_k^{l-1} */
                 gw[j + (size_t)k * (size_t)n] += buf->d[l][j] * buf->a[l - 1][k];
-            gb[j] += buf->d[l][j]; /* eq. 17 */
+            gb[j] += buf->d[l][j]; /* (D) eq. 17: dC/db_j^l = delta_j^l */
         }
         if (l == 2)
             break;
         const double *w = params + net->w_off[l];
-        for (int k = 0; k < m; k++) { /* eq. 9: delta_k^{l-1} = sum_j delta_j^l w_jk^l sigma'(z_k) */
+        /* (B) eq. 9: delta_k^{l-1} = sum_j delta_j^l w_jk^l sigma'(z_k^{l-1}) */
+        for (int k = 0; k < m; k++) {
             double s = 0;
             for (int j = 0; j < n; j++)
                 s += buf->d[l][j] * w[j + (size_t)k * (size_t)n];
