@@ -614,6 +614,21 @@ BP_API bp_status bp_dataset_read_csv(bp_dataset *out, FILE *f, const char *name,
 BP_API bp_status bp_dataset_split_random(bp_dataset *ds, int count, uint64_t seed,
                                          bp_dataset *held);
 
+/* What a checkpoint file (docs/checkpoint-format.md, written by bp_train with checkpoint_every)
+ * holds: *net receives its network (a new one, owned by the caller: bp_net_free) with the
+ * parameters after *epoch epochs, *optimizer the optimizer it was trained with. The file is
+ * validated as a resume validates it, but for the comparison with a run (the fields, the length
+ * and the checksums). On failure *net is NULL.
+ * Errors: BP_ENULL, BP_EIO (cannot open or read; not a regular file), BP_EFORMAT (not a
+ * checkpoint, truncated, damaged), BP_ENOMEM. */
+BP_API bp_status bp_checkpoint_describe(const char *path, bp_net **net, int *epoch,
+                                        bp_optimizer_kind *optimizer);
+
+/* Read an IDX image file alone, as bp_dataset_load_idx reads it, for prediction: x holds the
+ * pixels scaled to [0,1]; n_targets is 0 and y and labels are NULL (no labels file is needed).
+ * On failure *out is zeroed. Errors: those of bp_dataset_load_idx but BP_EDIM. */
+BP_API bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_path);
+
 #ifdef __cplusplus
 }
 #endif

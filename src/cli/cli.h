@@ -179,6 +179,10 @@ int cli_csv_load(const char *cmd, const cli_data_opts *o, const char *path, bp_c
 int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,
                   int n_outputs, bp_dataset *ds);
 
+/* The test images (t10k-images-idx3-ubyte[.gz]) of the IDX directory alone, for predict: no
+ * labels file needed. Checks the pixel count. CLI_OK or CLI_FAIL (message printed). */
+int cli_images_load(const char *cmd, const cli_data_opts *o, int n_inputs, bp_dataset *ds);
+
 /* ---------------------------------------------------------------- the terminal (progress.c) */
 /* Columns of the terminal on stderr (TIOCGWINSZ), else $COLUMNS, else 80. */
 int cli_term_width(void);

@@ -109,16 +109,17 @@ static const char *data_dir(const cli_data_opts *o)
     return o->dir ? o->dir : env && env[0] ? env : CLI_DEFAULT_DATA_DIR;
 }
 
-/* Load DIR/prefix-images-idx3-ubyte[.gz] and DIR/prefix-labels-idx1-ubyte[.gz]. */
+/* Load DIR/prefix-images-idx3-ubyte[.gz] and DIR/prefix-labels-idx1-ubyte[.gz]; the images
+ * alone when n_classes is 0. */
 static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *prefix,
                         int n_classes, bp_dataset *ds)
 {
     const char *dir = data_dir(o);
     char base[2][64], *paths[2] = {NULL, NULL};
-    int rc = CLI_OK;
+    int rc = CLI_OK, files = n_classes > 0 ? 2 : 1;
     snprintf(base[0], sizeof base[0], "%s-images-idx3-ubyte", prefix);
     snprintf(base[1], sizeof base[1], "%s-labels-idx1-ubyte", prefix);
-    for (int k = 0; k < 2 && rc == CLI_OK; k++) {
+    for (int k = 0; k < files && rc == CLI_OK; k++) {
         if ((rc = find_idx(cmd, dir, base[k], &paths[k])) || paths[k])
             continue;
         if (o->dir)
@@ -131,10 +132,12 @@ static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *pre
     }
     if (rc == CLI_OK) {
         cli_status("reading %s", paths[0]);
-        bp_status st = bp_dataset_load_idx(ds, paths[0], paths[1], n_classes);
+        bp_status st = files == 2 ? bp_dataset_load_idx(ds, paths[0], paths[1], n_classes)
+                                  : bp_dataset_load_idx_images(ds, paths[0]);
         cli_status_clear();
         if (st)
-            rc = cli_fail(cmd, st, "cannot load %s and %s", paths[0], paths[1]);
+            rc = cli_fail(cmd, st, "cannot load %s%s%s", paths[0], files == 2 ? " and " : "",
+                          files == 2 ? paths[1] : "");
     }
     free(paths[0]);
     free(paths[1]);
@@ -172,6 +175,17 @@ static void to_binary_targets(bp_dataset *ds)
     for (int j = 0; j < ds->count; j++)
         ds->y[j] = (float)ds->labels[j]; /* from the labels: y is only written, in place */
     ds->n_targets = 1;
+}
+
+int cli_images_load(const char *cmd, const cli_data_opts *o, int n_inputs, bp_dataset *ds)
+{
+    int rc = load_idx_dir(cmd, o, "t10k", 0, ds);
+    if (rc == CLI_OK && ds->n_features != n_inputs) {
+        rc = cli_error(cmd, "the test images of %s have %d pixels but the network has %d inputs",
+                       data_dir(o), ds->n_features, n_inputs);
+        bp_dataset_free(ds);
+    }
+    return rc;
 }
 
 int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,

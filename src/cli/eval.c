@@ -185,8 +185,8 @@ static int predict(const char *name, const bp_net *net, const samples *s, predic
 }
 
 /* ---------------------------------------------------------------- the commands */
-/* The samples of the data flags: labelled (eval, and predict on an IDX directory), or the
- * features of a CSV file with or without its label column (predict --csv). */
+/* The samples of the data flags: labelled (eval), the images of an IDX directory (predict), or
+ * the features of a CSV file with or without its label column (predict --csv). */
 static int load_samples(const char *name, const model_data_opts *o, const bp_net *net,
                         int predicting, samples *s)
 {
@@ -195,8 +195,12 @@ static int load_samples(const char *name, const model_data_opts *o, const bp_net
     bp_net_describe(net, &info);
     if (predicting && o->data.test_csv)
         return load_features_csv(name, &o->data, info.sizes[0], s);
-    if ((rc = cli_data_load(name, &o->data, 0, info.sizes[0], info.sizes[info.num_layers - 1],
-                            &s->ds)))
+    if (predicting)
+        rc = cli_images_load(name, &o->data, info.sizes[0], &s->ds);
+    else
+        rc = cli_data_load(name, &o->data, 0, info.sizes[0], info.sizes[info.num_layers - 1],
+                           &s->ds);
+    if (rc)
         return rc;
     s->x = s->ds.x;
     s->count = s->ds.count;

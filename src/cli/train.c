@@ -418,6 +418,8 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
         report_interrupt(o, r, &ps);
         return CLI_INTERRUPTED;
     }
+    if (st == BP_EMISMATCH && o->resume && ps.epochs_done == 0)
+        return cli_fail(name, st, "cannot resume from %s (nothing saved)", o->resume);
     if (st)
         return cli_fail(name, st, "training failed after %s (nothing saved%s%s)",
                         count_of(epochs, sizeof epochs, ps.epochs_done, "epoch"),

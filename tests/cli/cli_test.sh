@@ -228,6 +228,21 @@ check "resume into another network: exit 1, names both" eval \
     'rc_is 1 && err_has "4-8-2" && err_has "4-9-2" && absent other.bpn'
 run "${CKPT[@]}" --resume part.bpn --out other.bpn
 check "resume from a model file: exit 1, malformed" eval 'rc_is 1 && err_has "magic"'
+run info part.bpn.ckpt
+check "info on a checkpoint: says it is one, its epoch and optimizer, then the network" eval \
+    'rc_is 0 && out_has "^checkpoint *part.bpn.ckpt (after epoch 3, optimizer adam; " &&
+     out_has "^layers *4-8-2 " && out_has "^parameters *58$"'
+head -c 400 part.bpn.ckpt > cut.ckpt
+run info cut.ckpt
+check "info on a truncated checkpoint: exit 1, names the checkpoint's damage" eval \
+    'rc_is 1 && err_has "cannot read checkpoint '"'"'cut.ckpt'"'"'" && err_has "truncated"'
+run "${CKPT[@]}" --epochs 6 --optimizer sgd --out other.bpn --resume part.bpn.ckpt
+check "resume with another optimizer: says which, in words" eval \
+    'rc_is 1 && err_has "cannot resume from part.bpn.ckpt" &&
+     err_has "optimizer adam in the checkpoint, sgd in this run" && absent other.bpn'
+run "${CKPT[@]}" --epochs 6 --train-csv test.csv --out other.bpn --resume part.bpn.ckpt
+check "resume on another training set: says the sizes, in words" eval \
+    'rc_is 1 && err_has "a training set of 200 samples in the checkpoint, 100 in this run"'
 run "${CKPT[@]}" --checkpoint c.ckpt --out other.bpn
 check "--checkpoint without --checkpoint-every: exit 2" eval 'rc_is 2 && err_has "checkpoint-every"'
 
@@ -344,6 +359,19 @@ check "validation: --test-csv without --train-csv: exit 2" eval 'rc_is 2 && err_
 run "${VAL[@]}" --validation "$(lines_of sorted.csv)" --out f.bpn
 check "validation: N of all samples: exit 1" eval \
     'rc_is 1 && err_has "smaller than the $(lines_of sorted.csv) training samples"'
+
+# An IDX directory with test images alone (3 images of 2 x 2 pixels) and no labels file.
+mkdir -p images
+printf '\0\0\10\3\0\0\0\3\0\0\0\2\0\0\0\2\0\377\0\377\377\0\377\0\200\200\200\200' \
+    > images/t10k-images-idx3-ubyte
+run predict m.bpn --data images
+check "predict on an IDX directory needs only the images file" eval \
+    'rc_is 0 && [ "$(head -1 "$T/out")" = "class,p0,p1" ] && [ "$(lines_of "$T/out")" -eq 4 ]'
+run eval m.bpn --data images
+check "eval on images without labels: exit 1, names the labels file" eval \
+    'rc_is 1 && err_has "t10k-labels-idx1-ubyte"'
+run predict m.bpn --data images --layers 4-2
+check "predict --layers: exit 2 (a flag of train)" eval 'rc_is 2 && err_has "--layers"'
 
 # ---------------------------------------------------------------- conventions
 run "${TRAIN[@]}" --epoch 3 --out u.bpn
