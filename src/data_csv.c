@@ -206,9 +206,11 @@ static bp_status check_columns(bp_dataset *ds, const csv_reader *r, size_t colum
 }
 
 /* Whether the first data line [s, end) is a header: always with BP_CSV_HEADER_PRESENT, never with
- * BP_CSV_HEADER_ABSENT; detected, when none of its fields is a number ("x1,x2,label"). */
+ * BP_CSV_HEADER_ABSENT; detected, when none of its fields is a number and one is a name
+ * ("x1,x2,label"; a line of empty fields is data, and an error). */
 static int is_header(bp_csv_header header, const char *s, const char *end)
 {
+    int names = 0;
     if (header != BP_CSV_HEADER_DETECT)
         return header == BP_CSV_HEADER_PRESENT;
     for (;;) {
@@ -217,8 +219,9 @@ static int is_header(bp_csv_header header, const char *s, const char *end)
         trim_field(&f, &e);
         if (f < e && !memchr(f, '\0', (size_t)(e - f)) && (strtof(f, &stop), stop == e))
             return 0;
+        names += f < e;
         if (!comma)
-            return 1;
+            return names > 0;
         s = comma + 1;
     }
 }

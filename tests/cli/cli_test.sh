@@ -510,37 +510,41 @@ else
 fi
 
 # ---------------------------------------------------------------- Ctrl-C
-# interrupt OUT ARGS...: start a train, send SIGINT once OUT.ckpt exists (or after 1 s), wait.
+# interrupt OUT ARGS...: start a train, send SIGINT once it is training (OUT.log.tmp, its log of
+# the epochs so far, has a row: an epoch is done), and wait for it.
 interrupt() {
     local out=$1 pid i
     shift
-    "$BP" "$@" --out "$out" > "$T/out" 2> "$T/err" &
+    "$BP" "$@" --out "$out" --log "$out.log" > "$T/out" 2> "$T/err" &
     pid=$!
-    for i in $(seq 100); do
-        [ -e "$out.ckpt" ] && break
-        sleep 0.01
+    for i in $(seq 600); do
+        [ "$(cat "$out.log.tmp" 2> /dev/null | wc -l)" -ge 2 ] && break
+        sleep 0.1
     done
-    sleep 0.2
     kill -INT "$pid"
     wait "$pid"
     RC=$?
 }
-LONG=(train --train-csv train.csv --test-csv test.csv --layers 4-64-64-2 --epochs 3000 --batch 1
+LONG=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 1000000 --batch 10
       --eta 0.01 --schedule constant --quiet)
 if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
     interrupt int.bpn "${LONG[@]}" --checkpoint-every 1
     check "Ctrl-C: exit 130, says which checkpoint it kept and how to resume" eval \
-        'rc_is 130 && absent int.bpn &&
+        'rc_is 130 && absent int.bpn int.bpn.log int.bpn.log.tmp &&
          err_has "interrupted in epoch [0-9]*: kept checkpoint int.bpn.ckpt (epoch [0-9]*); " &&
          err_has "resume with \`backprop train --train-csv train.csv .* --resume int.bpn.ckpt\`$" &&
          err_has " --checkpoint-every 1 .*--out int.bpn "'
+    # The command it printed, run with fewer epochs (the last --epochs wins) to end soon.
     resume=$(sed -n 's/.*resume with `backprop \(.*\)`$/\1/p' "$T/err")
-    eval "run $resume"
-    check "Ctrl-C: the command it printed resumes the run to the end" eval \
-        'rc_is 0 && [ -s int.bpn ] && out_has "^saved int.bpn$"'
+    kept=$(sed -n 's/.*kept checkpoint int.bpn.ckpt (epoch \([0-9]*\)).*/\1/p' "$T/err")
+    eval "run $resume --epochs $((kept + 2))"
+    check "Ctrl-C: the command it printed resumes the run" eval \
+        'rc_is 0 && [ -s int.bpn ] && out_has "^saved int.bpn$" &&
+         [ "$(grep -c "^[0-9]" int.bpn.log)" -eq 2 ]'
     interrupt int2.bpn "${LONG[@]}"
     check "Ctrl-C without checkpoints: exit 130, nothing saved" eval \
-        'rc_is 130 && err_has "interrupted in epoch [0-9]*: nothing saved$" && absent int2.bpn'
+        'rc_is 130 && err_has "interrupted in epoch [0-9]*: nothing saved$" &&
+         absent int2.bpn int2.bpn.log int2.bpn.log.tmp'
 fi
 
 echo "$passed passed, $failed failed"
