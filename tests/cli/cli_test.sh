@@ -427,6 +427,10 @@ check "eval on data of another width names the width first (not the label 7)" ev
 run eval absent.bpn --csv test.csv
 check "eval of a missing model: No such file or directory" eval \
     'rc_is 1 && err_has "absent.bpn: No such file or directory"'
+run "${TRAIN[@]}" --hidden identity --output identity --cost quadratic --init large \
+    --optimizer sgd --eta 1e12 --batch 200 --quiet --out f.bpn
+check "train: plural agreement (after 1 epoch)" eval \
+    'rc_is 1 && err_has "training failed after 1 epoch (nothing saved)"'
 run gradcheck --tolerance 1e-300 --layers 3-2
 check "gradcheck: plural agreement (1 layer)" eval 'rc_is 1 && out_has "failed: 1 layer at"'
 
