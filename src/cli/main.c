@@ -9,7 +9,7 @@ static const cli_subcommand SUBCOMMANDS[] = {
     {"train", "Train a network (by default on Fashion-MNIST) and save the model", cli_train},
     {"eval", "Accuracy, loss and confusion matrix of a model on labelled data",
      cli_eval},
-    {"predict", "Predicted class (or all outputs) of a model for each sample", cli_predict},
+    {"predict", "Class and outputs of a model for each sample, as CSV", cli_predict},
     {"gradcheck", "Check gradients by finite differences (random or saved network)",
      cli_gradcheck},
     {"info", "Layers, activations, cost and size of a model or checkpoint file", cli_info},
