@@ -150,19 +150,19 @@ static void draw_bar(const bp_progress *p)
                drop < 3 ? tail[1] : "", drop < 2 ? tail[2] : "", tail[0], drop < 1 ? tail[3] : "");
 }
 
+/* Draws the bar during an epoch, records and prints its end; asks to stop after Ctrl-C. */
 static int on_progress(const bp_progress *p, void *user)
 {
     progress_state *s = user;
-    if (interrupted)
-        return 1;
     if (!p->epoch_done) {
         double now = now_seconds();
-        if (s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
+        if (!interrupted && s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
             draw_bar(p);
             s->last_draw = now;
         }
-        return 0;
+        return interrupted;
     }
+    /* The epoch is done (and its checkpoint written) even when Ctrl-C came meanwhile. */
     s->epochs_done = p->epoch + 1;
     if (s->checkpoint_every > 0 && s->epochs_done % s->checkpoint_every == 0)
         s->checkpoint_epoch = s->epochs_done; /* written before this call */
@@ -176,7 +176,7 @@ static int on_progress(const bp_progress *p, void *user)
     if (s->log)
         fprintf(s->log, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n", p->epoch + 1, p->loss, p->accuracy,
                 p->eval_loss, p->eval_accuracy, p->samples_per_s, p->seconds);
-    return 0;
+    return interrupted;
 }
 
 /* ---------------------------------------------------------------- files */
