@@ -151,7 +151,7 @@ static ALWAYS_INLINE void forward_block(bp_activation act, float *restrict x,
     case BP_RELU:
         KEEP_LOOP for (int i = 0; i < BLOCK; i++) {
             float z = x[i] + b[i];
-            x[i] = z > 0.0f ? z : 0.0f;
+            x[i] = z <= 0.0f ? 0.0f : z; /* max(0, z), NaN kept */
         }
         break;
     case BP_LEAKY_RELU:
@@ -172,8 +172,9 @@ static ALWAYS_INLINE void forward_block(bp_activation act, float *restrict x,
 }
 
 /* d <- d (.) sigma'(z) for one block, sigma' computed from a = sigma(z) (the forward pass does not
- * keep z). Identity and softmax: never called (unchanged d; softmax's Jacobian is applied in
- * bp__output_delta). */
+ * keep z); a NaN activation gives a NaN delta. Tanh's 1 - a^2 is taken as (1 - a)(1 + a), whose
+ * factors are exact or once rounded, where 1 - fl(a^2) loses all digits as |a| -> 1. Identity and
+ * softmax: never called (unchanged d; softmax's Jacobian is applied in bp__output_delta). */
 static ALWAYS_INLINE void dsigma_block(bp_activation act, float *restrict d,
                                        const float *restrict a)
 {
@@ -184,15 +185,15 @@ static ALWAYS_INLINE void dsigma_block(bp_activation act, float *restrict d,
         break;
     case BP_TANH:
         KEEP_LOOP for (int i = 0; i < BLOCK; i++)
-            d[i] *= 1.0f - a[i] * a[i];
+            d[i] *= (1.0f - a[i]) * (1.0f + a[i]);
         break;
     case BP_RELU:
         KEEP_LOOP for (int i = 0; i < BLOCK; i++)
-            d[i] = a[i] > 0.0f ? d[i] : 0.0f;
+            d[i] = a[i] > 0.0f ? d[i] : a[i] <= 0.0f ? 0.0f : a[i];
         break;
     case BP_LEAKY_RELU:
         KEEP_LOOP for (int i = 0; i < BLOCK; i++)
-            d[i] *= a[i] > 0.0f ? 1.0f : BP_LEAKY_SLOPE;
+            d[i] *= a[i] > 0.0f ? 1.0f : a[i] <= 0.0f ? BP_LEAKY_SLOPE : a[i];
         break;
     case BP_IDENTITY:
     case BP_SOFTMAX: break;
