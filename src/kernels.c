@@ -27,56 +27,42 @@
 #define KEEP_LOOP
 #endif
 
-/* ceil(v) for v in (-2^22, 0] or NaN, exactly, in float arithmetic: v + 1.5 2^23 rounds v to an
- * integer (the subtraction of the same constant is then exact), and a result below v moves up by
- * one. A float-to-int conversion would do it in one instruction but is undefined for NaN. */
-static ALWAYS_INLINE float ceil_nonpositive(float v)
+/* e^-a for a >= 0, within 2 ulp of expf, in straight-line code that every clone runs in vectors
+ * (libm's expf is a call per element: on a sigmoid network it cost a sixth of a training step).
+ * Cody-Waite reduction -a = k ln2 + r, |r| <= ln2/2, Cephes' degree-6 polynomial for e^r,
+ * evaluated by Estrin's scheme (a dependency chain half as long as Horner's, which kept the
+ * out-of-order window full of waiting multiplies), and 2^k put into the exponent bits.
+ * k = round(-a log2 e) comes from adding 1.5 2^23 + 127: the sum's low mantissa bits are then
+ * k + 127, which the unsigned shift moves into the exponent field (no float-to-int conversion:
+ * it is undefined for NaN). Above 87.3 (where e^-a leaves the normal floats) a is clamped, by
+ * one min instruction: the result is then 1.22e-38 instead of a subnormal or 0, a difference no
+ * sigmoid output can show. NaN stays NaN (the clamp's comparison is false for it). */
+static ALWAYS_INLINE float exp_negative(float a)
 {
-    const float round_shift = 12582912.0f; /* 1.5 2^23 */
-    float n = (v + round_shift) - round_shift;
-    return n < v ? n + 1.0f : n;
-}
-
-/* 2^k for an integer k in [-126, 127] (NaN k: some float, never a trap): k + 127 written into the
- * exponent bits. k + 127 + 1.5 2^23 holds k + 127 in its low mantissa bits, and the unsigned shift
- * moves those 8 bits into the exponent field and the rest out of the word. */
-static ALWAYS_INLINE float pow2_int(float k)
-{
+    const float shift = 12583039.0f; /* 1.5 2^23 + 127 */
+    a = 87.3f < a ? 87.3f : a;
     union {
         float f;
         uint32_t u;
-    } biased = {.f = k + 12583039.0f}, scale; /* 1.5 2^23 + 127 */
+    } biased = {.f = a * -1.44269504f + shift}, scale;
+    float k = biased.f - shift;
+    float m = (a + k * 0.693359375f) - k * 2.12194440e-4f; /* m = -r: no negation of a */
+    float r2 = m * m, r4 = r2 * r2;
+    float p01 = 5.0000001201e-1f - 1.6666665459e-1f * m;
+    float p23 = 4.1665795894e-2f - 8.3334519073e-3f * m;
+    float p45 = 1.3981999507e-3f - 1.9875691500e-4f * m;
+    float p = (p01 + r2 * p23) + r4 * p45;
+    p = p * r2 - m + 1.0f;
     scale.u = biased.u << 23;
-    return scale.f;
+    return p * scale.f;
 }
 
-/* e^x for x <= 0, within 2 ulp of expf: Cody-Waite reduction x = k ln2 + r, |r| <= ln2/2,
- * Cephes' degree-6 polynomial for e^r, and 2^k into the exponent bits (libm's expf is a call per
- * element: on a sigmoid network it cost a sixth of a training step). k = ceil(x log2 e - 1/2), the
- * integer nearest to x log2 e. Below -87.3 (where e^x leaves the normal floats) x is clamped: the
- * result is then 1.22e-38 instead of a subnormal or 0, a difference no sigmoid output can show.
- * NaN stays NaN through r (the comparison of the clamp is false for it). */
-static ALWAYS_INLINE float exp_nonpositive(float x)
-{
-    x = x < -87.3f ? -87.3f : x;
-    float k = ceil_nonpositive(x * 1.44269504f - 0.5f);
-    float r = x - k * 0.693359375f + k * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    return p * pow2_int(k);
-}
-
-/* 1/(1+e^-z) without overflow: with t = e^-|z| <= 1, it is 1/(1+t) for z >= 0 and t/(1+t) below. */
+/* 1/(1+e^-z) without overflow: with t = e^-|z| <= 1, it is 1/(1+t) for z >= 0 and t/(1+t) below,
+ * one division either way (its numerator chosen before it, off the dependency chain). */
 static ALWAYS_INLINE float sigmoid(float z)
 {
-    float t = exp_nonpositive(-fabsf(z));
-    float s = 1.0f / (1.0f + t);
-    return z >= 0.0f ? s : t * s;
+    float t = exp_negative(fabsf(z));
+    return (z >= 0.0f ? 1.0f : t) / (1.0f + t);
 }
 
 /* e^x for x <= 0 (or NaN) in double, relative error below 2^-46: rounded to float it is the
@@ -244,15 +230,28 @@ static ALWAYS_INLINE void softmax_column(float *restrict a, const float *restric
         a[i] *= inv;
 }
 
+/* Every column of a through by_blocks with act a constant in each call, so that the switches of
+ * the block functions fold away and each loop holds one activation's code alone. */
+static ALWAYS_INLINE void activate_columns(float *restrict a, int rows, int cols,
+                                           const float *restrict b, bp_activation act)
+{
+    for (int j = 0; j < cols; j++)
+        by_blocks(FORWARD, act, a + (size_t)j * (size_t)rows, b, (size_t)rows, 0.0f);
+}
+
 BP_CLONES static void bias_activate(float *restrict a, int rows, int cols, const float *restrict b,
                                     bp_activation act)
 {
-    for (int j = 0; j < cols; j++) {
-        float *col = a + (size_t)j * (size_t)rows;
-        if (act == BP_SOFTMAX)
-            softmax_column(col, b, rows);
-        else
-            by_blocks(FORWARD, act, col, b, (size_t)rows, 0.0f);
+    switch (act) {
+    case BP_SIGMOID: activate_columns(a, rows, cols, b, BP_SIGMOID); break;
+    case BP_TANH: activate_columns(a, rows, cols, b, BP_TANH); break;
+    case BP_RELU: activate_columns(a, rows, cols, b, BP_RELU); break;
+    case BP_LEAKY_RELU: activate_columns(a, rows, cols, b, BP_LEAKY_RELU); break;
+    case BP_IDENTITY: activate_columns(a, rows, cols, b, BP_IDENTITY); break;
+    case BP_SOFTMAX:
+        for (int j = 0; j < cols; j++)
+            softmax_column(a + (size_t)j * (size_t)rows, b, rows);
+        break;
     }
 }
 
@@ -264,7 +263,14 @@ void bp__bias_activate(float *a, int rows, int cols, const float *b, bp_activati
 BP_CLONES static void mul_dsigma(float *restrict d, const float *restrict a, size_t n,
                                  bp_activation act)
 {
-    by_blocks(DSIGMA, act, d, a, n, 0.0f);
+    switch (act) { /* act a constant in each call: see activate_columns */
+    case BP_SIGMOID: by_blocks(DSIGMA, BP_SIGMOID, d, a, n, 0.0f); break;
+    case BP_TANH: by_blocks(DSIGMA, BP_TANH, d, a, n, 0.0f); break;
+    case BP_RELU: by_blocks(DSIGMA, BP_RELU, d, a, n, 0.0f); break;
+    case BP_LEAKY_RELU: by_blocks(DSIGMA, BP_LEAKY_RELU, d, a, n, 0.0f); break;
+    case BP_IDENTITY:
+    case BP_SOFTMAX: break;
+    }
 }
 
 void bp__mul_dsigma(float *d, const float *a, size_t n, bp_activation act)
