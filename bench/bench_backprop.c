@@ -2,7 +2,12 @@
  * calls of a step (the sgemm bound) and, when built with FANN, FANN's incremental training.
  *
  *   bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] [--budget SECONDS]
- *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS]
+ *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] [--kernels 0|1]
+ *
+ * First (unless --kernels 0, or the library is a shared one, whose kernels are hidden) a table of
+ * the elementwise kernels alone: G elements/s of each activation's forward pass and of each sigma'
+ * beside a plain copy of the same 1000 x 256 block (kernel_table below). Its CSV rows have
+ * network "kernels-1000x256", the kernel as impl and elements/s in the samples_per_s column.
  *
  * A step is forward + backward + SGD update of one mini-batch of B samples:
  *   naive    bp_naive_backward (double index loops, no BLAS) and a loop update
@@ -554,7 +559,8 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] "
-                    "[--budget SECONDS] [--csv FILE] [--plot FILE.png] [--plot-net LAYERS]\n");
+                    "[--budget SECONDS] [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] "
+                    "[--kernels 0|1]\n");
     exit(2);
 }
 
@@ -563,6 +569,7 @@ int main(int argc, char **argv)
     const char *nets = NULL, *csv_path = "bench.csv", *png = NULL, *plot_net = "784-100-10";
     int batches[MAX_LIST] = {1, 10, 32, 128, 1024}, nb = 5, threads[MAX_LIST] = {1, 2}, nt = 2;
     double budget = 1.0;
+    int kernels = 1;
     static plot_data pd;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -583,6 +590,8 @@ int main(int argc, char **argv)
             png = val;
         else if (!strcmp(arg, "--plot-net"))
             plot_net = val;
+        else if (!strcmp(arg, "--kernels"))
+            kernels = atoi(val);
         else
             usage();
         if (!nb || !nt || !(budget > 0))
@@ -597,7 +606,10 @@ int main(int argc, char **argv)
     fprintf(csv, "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops\n");
     printf("BLAS: %s, kernels %s\n\n", openblas_get_config(), blas_core_name());
 #ifdef BP_BENCH_KERNELS
-    kernel_table(budget, csv);
+    if (kernels)
+        kernel_table(budget, csv);
+#else
+    (void)kernels;
 #endif
     print_header();
     for (int n = 0; n < NUM_NETS; n++) {
