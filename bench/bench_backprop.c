@@ -392,13 +392,16 @@ static void print_row(const point *pt, const char *layers, int threads, const re
     fflush(stdout);
 }
 
-static void csv_row(FILE *csv, const point *pt, const char *layers, int threads, const result *r)
+/* blas: the library and its kernels, so that the CSVs of two builds (OpenBLAS, BLIS) concatenate
+ * into one table. */
+static void csv_row(FILE *csv, const point *pt, const char *layers, int threads, const result *r,
+                    const char *blas)
 {
     for (int i = 0; i < IMPLS; i++)
         if (impl_enabled(i))
-            fprintf(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g\n", layers, pt->batch, threads,
+            fprintf(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g,%s\n", layers, pt->batch, threads,
                     IMPL_NAME[i], r->reps, r->med[i], r->min[i], r->max[i],
-                    pt->batch / r->med[i], step_flops(pt) / r->med[i] * 1e-9);
+                    pt->batch / r->med[i], step_flops(pt) / r->med[i] * 1e-9, blas);
 }
 
 /* The plotted network's results, by thread count and batch size. */
@@ -515,7 +518,7 @@ static double kernel_run(const kernel_bufs *kb, int k)
     return now() - t0;
 }
 
-static void kernel_table(double budget, FILE *csv)
+static void kernel_table(double budget, FILE *csv, const char *blas_name)
 {
     enum { REPS = 201 };
     static double t[NUM_KERNELS][REPS];
@@ -535,8 +538,8 @@ static void kernel_table(double budget, FILE *csv)
         med[k] = t[k][reps / 2];
         printf("| %s | %.2f | %.3f (%.3f-%.3f) | %.2f |\n", KERNELS[k].name, n / med[k] * 1e-9,
                med[k] / n * 1e9, t[k][0] / n * 1e9, t[k][reps - 1] / n * 1e9, med[k] / med[0]);
-        fprintf(csv, "kernels-%dx%d,%d,1,%s,%d,%.9g,%.9g,%.9g,%.6g,0\n", KROWS, KCOLS, KCOLS,
-                KERNELS[k].name, reps, med[k], t[k][0], t[k][reps - 1], n / med[k]);
+        fprintf(csv, "kernels-%dx%d,%d,1,%s,%d,%.9g,%.9g,%.9g,%.6g,0,%s\n", KROWS, KCOLS, KCOLS,
+                KERNELS[k].name, reps, med[k], t[k][0], t[k][reps - 1], n / med[k], blas_name);
     }
     printf("\nsigmoid forward - identity forward: %.3f ns/element (median of %d repetitions)\n\n",
            (med[4] - med[1]) / n * 1e9, reps);
@@ -603,11 +606,17 @@ int main(int argc, char **argv)
         perror(csv_path);
         return 1;
     }
-    fprintf(csv, "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops\n");
-    printf("BLAS: %s, kernels %s\n\n", openblas_get_config(), blas_core_name());
+    bp_blas_info blas;
+    bp_blas_describe(&blas);
+    char blas_name[128];
+    snprintf(blas_name, sizeof blas_name, "%s %s", blas.library, blas_core_name());
+    fprintf(csv,
+            "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops,blas\n");
+    printf("BLAS: %s, kernels %s%s\n\n", blas.library, blas_core_name(),
+           blas.narrow ? " (narrower than the CPU's vectors)" : "");
 #ifdef BP_BENCH_KERNELS
     if (kernels)
-        kernel_table(budget, csv);
+        kernel_table(budget, csv, blas_name);
 #else
     (void)kernels;
 #endif
@@ -620,10 +629,11 @@ int main(int argc, char **argv)
             result res[MAX_LIST];
             point_create(&pt, &NETS[n], batches[b]);
             for (int t = 0; t < nt; t++) {
-                openblas_set_num_threads(threads[t]);
+                if (bp_blas_set_threads(threads[t]) && threads[t] > 1)
+                    fprintf(stderr, "bench: %s: %d threads asked\n", bp_last_error(), threads[t]);
                 measure(&pt, budget, t ? &res[0] : NULL, &res[t]);
                 print_row(&pt, NETS[n].layers, threads[t], &res[t]);
-                csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t]);
+                csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t], blas_name);
                 if (!strcmp(NETS[n].layers, plot_net)) {
                     pd.batch[b] = batches[b];
                     pd.threads[t] = threads[t];

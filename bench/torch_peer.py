@@ -39,7 +39,7 @@ NETS = {
     "784-256-128-10": ("relu", "nll"),
 }
 ETA = 1e-3
-CSV_HEADER = "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops"
+CSV_HEADER = "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops,blas"
 
 
 def parse_args():
@@ -126,13 +126,14 @@ def measure(point, budget):
     return times
 
 
-def csv_row(layers, batch, threads, impl, times, sizes):
+def csv_row(layers, batch, threads, impl, times, sizes, blas):
     med = statistics.median(times)
     return (f"{layers},{batch},{threads},{impl},{len(times)},{med:.9g},{min(times):.9g},"
-            f"{max(times):.9g},{batch / med:.6g},{step_flops(sizes, batch) / med * 1e-9:.6g}")
+            f"{max(times):.9g},{batch / med:.6g},{step_flops(sizes, batch) / med * 1e-9:.6g},"
+            f"{blas}")
 
 
-def torch_round(torch, args, tag=""):
+def torch_round(torch, args, blas, tag=""):
     """Every PyTorch point once; CSV rows."""
     rows = []
     for threads in args.threads:
@@ -141,7 +142,7 @@ def torch_round(torch, args, tag=""):
             for batch in args.batches:
                 point = Point(torch, layers, batch)
                 times = measure(point, args.budget)
-                rows.append(csv_row(layers, batch, threads, "torch" + tag, times, point.sizes))
+                rows.append(csv_row(layers, batch, threads, "torch" + tag, times, point.sizes, blas))
     return rows
 
 
@@ -198,8 +199,9 @@ def main():
         blas = ctypes.CDLL("libblas.so.3")
         blas.openblas_get_corename.restype = ctypes.c_char_p
         core = blas.openblas_get_corename().decode()
+        blas_name = "OpenBLAS " + core  # as bench_backprop names it
     except (OSError, AttributeError):
-        core = "not OpenBLAS"
+        core, blas_name = "not OpenBLAS", "unknown"
     print(f"PyTorch {torch.__version__}, libblas.so.3: OpenBLAS kernels {core}, "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}", flush=True)
     rows = []
@@ -207,7 +209,7 @@ def main():
         tag = f"#{rnd}" if args.bench else ""
         if args.bench:
             rows += bench_round(args, tag)
-        rows += torch_round(torch, args, tag)
+        rows += torch_round(torch, args, blas_name, tag)
         print(f"round {rnd}/{args.rounds} done", file=sys.stderr, flush=True)
     with open(args.csv, "w") as f:
         f.write(CSV_HEADER + "\n" + "\n".join(rows) + "\n")
