@@ -174,7 +174,8 @@ def merged_table(rows, args):
         impl = f[3].split("#")[0]
         if impl in ("default", "torch"):
             per.setdefault((f[0], int(f[1]), int(f[2]), impl), []).append(float(f[8]))
-    out = ["| network | B | thr | backprop default | PyTorch | backprop / PyTorch |",
+    out = ["| network | B | thr | backprop default, samples/s (min-max of the rounds) "
+           "| PyTorch (min-max of the rounds) | backprop / PyTorch |",
            "|---|--:|--:|--:|--:|--:|"]
     for layers in args.nets:
         for batch in args.batches:
@@ -184,7 +185,7 @@ def merged_table(rows, args):
                 if not ours or not peer:
                     continue
                 o, p = statistics.median(ours), statistics.median(peer)
-                out.append(f"| {layers} | {batch} | {thr} | {rate(o)} (min-max {rate(min(ours))}"
+                out.append(f"| {layers} | {batch} | {thr} | {rate(o)} ({rate(min(ours))}"
                            f"-{rate(max(ours))}) | {rate(p)} ({rate(min(peer))}-{rate(max(peer))})"
                            f" | **{o / p:.2f}** |")
     return "\n".join(out)
