@@ -4,6 +4,7 @@
  * the model is saved (atomically, by the library) only after training. */
 #include "blas_core.h"
 #include "cli.h"
+#include "device.h"
 
 #include <errno.h>
 #include <float.h>
@@ -23,6 +24,7 @@ typedef struct train_opts {
     int step_epochs;
     double gamma, eta_min;
     int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
+    int device;       /* CLI_DEVICE_CPU or CLI_DEVICE_CUDA */
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume;
 } train_opts;
@@ -46,6 +48,7 @@ static const train_opts MAIN_JOB_DEFAULTS = {
     .batch = 128,
     .patience = 0,
     .threads = 0,
+    .device = CLI_DEVICE_CPU,
     .validation = 0,
     .quiet = 0,
     .data = {NULL, NULL, NULL},
@@ -293,7 +296,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
     start = now_seconds();
-    st = bp_train(r->net, &r->train, eval, &cfg, &best);
+    st = cli_device_train(o->device, r->net, &r->train, eval, &cfg, &best);
     sigaction(SIGINT, &old, NULL);
     if (st == BP_ESTOPPED && interrupted) {
         cli_error(name, "interrupted after %d epochs: nothing saved", ps.epochs_done);
@@ -366,6 +369,8 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
                     "stop after N epochs without a better evaluation accuracy and keep the best "
                     "(0 = off)"),
         CLI_INTEGER("threads", &o.threads, "N", 0, 1024, "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
+        CLI_ENUM("device", &o.device, "DEV", cli_devices,
+                 "train on the CPU or on a CUDA GPU (a build with BACKPROP_CUDA)"),
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
@@ -388,7 +393,8 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    if ((rc = check_flags(&cmd, &o)) || (rc = cli_net_build(&cmd, &o.net, &r.net)))
+    if ((rc = check_flags(&cmd, &o)) || (rc = cli_device_check(self->name, o.device)) ||
+        (rc = cli_net_build(&cmd, &o.net, &r.net)))
         return rc;
     blas_threads_choose(o.threads, r.net, o.batch);
     if (o.checkpoint_every > 0 && !o.checkpoint) {
