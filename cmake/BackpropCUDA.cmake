@@ -25,5 +25,11 @@ set_target_properties(backprop PROPERTIES CUDA_ARCHITECTURES "${CMAKE_CUDA_ARCHI
 target_compile_options(backprop PRIVATE
   $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Wshadow>
   $<$<AND:$<COMPILE_LANGUAGE:CUDA>,$<BOOL:${BACKPROP_WERROR}>>:-Werror=all-warnings -Xcompiler=-Werror>)
+# What the installed package says of these dependencies (both empty without BACKPROP_CUDA, so
+# that the package files are then those of a CPU-only build): the CMake package finds CUDAToolkit
+# (its targets are in the static library's link interface), the .pc file links the two libraries.
+set(BP_CONFIG_CUDA "# The cuBLAS backend (BACKPROP_CUDA) links the CUDA runtime and cuBLAS.\nfind_dependency(CUDAToolkit)\n")
+get_filename_component(bp_cuda_libdir "${CUDA_cublas_LIBRARY}" DIRECTORY)
+set(BP_PC_LIBS_CUDA " -L${bp_cuda_libdir} -lcublas -lcudart")
 message(STATUS "backprop: the cuBLAS backend, CUDA ${CUDAToolkit_VERSION} (${CUDAToolkit_NVCC_EXECUTABLE}), "
                "architectures ${CMAKE_CUDA_ARCHITECTURES}")
