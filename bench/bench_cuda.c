@@ -28,7 +28,8 @@
     do {                                                                                           \
         bp_status st_ = (call);                                                                    \
         if (st_) {                                                                                 \
-            fprintf(stderr, "bench_cuda: %s: %s (%s)\n", #call, bp_strerror(st_), bp_last_error()); \
+            fprintf(stderr, "bench_cuda: %s: %s (%s)\n", #call, bp_strerror(st_),                  \
+                    bp_last_error());                                                              \
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)
@@ -214,7 +215,8 @@ int main(int argc, char **argv)
         printf("bench_cuda: no usable CUDA device (%s): no GPU rows\n", bp_last_error());
         return 77;
     }
-    printf("GPU: %s (%d SMs), CUDA runtime %d\n", prop.name, prop.multiProcessorCount, CUDART_VERSION);
+    printf("GPU: %s (%d SMs), CUDA runtime %d\n", prop.name, prop.multiProcessorCount,
+           CUDART_VERSION);
     printf("%-20s %6s %14s %14s %14s %10s\n", "network", "B", IMPL_NAME[0], IMPL_NAME[1],
            IMPL_NAME[2], "step/bound");
     for (size_t k = 0; k < sizeof NETS / sizeof NETS[0]; k++)

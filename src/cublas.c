@@ -47,6 +47,8 @@ bp_status bp_cuda_device_count(int *count)
     if (err != cudaSuccess) { /* no driver, no device, or all hidden: nothing to run on */
         *count = 0;
         bp__fail(BP_OK, "cudaGetDeviceCount: %s", cudaGetErrorString(err));
+    } else if (*count == 0) {
+        bp__fail(BP_OK, "cudaGetDeviceCount: 0 devices");
     }
     return BP_OK;
 }
@@ -98,7 +100,7 @@ static size_t device_floats(const bp_cuda *cu)
         per_col += (size_t)s->sizes[l - 1];
     int moments = cu->has_optim ? bp__optim_moments(cu->optim.kind) : 0;
     if (!bp__mul_size(per_col, B, &cols) || !bp__mul_size(s->num_params, 2 + (size_t)moments, &n) ||
-        cols > SIZE_MAX / sizeof(float) - n)
+        cols > SIZE_MAX - n || cols + n > SIZE_MAX / sizeof(float))
         return 0;
     return cols + n;
 }
@@ -144,7 +146,8 @@ static bp_status device_start(bp_cuda *cu, const bp_net *net)
     CUBLAS(cublasSetStream(cu->handle, cu->stream), "cublasSetStream");
     CUBLAS(cublasSetAtomicsMode(cu->handle, CUBLAS_ATOMICS_NOT_ALLOWED), "cublasSetAtomicsMode");
     CUBLAS(cublasSetMathMode(cu->handle, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-    CU(cudaMalloc((void **)&cu->fblock, floats * sizeof(float)), "cudaMalloc (parameters, workspace)");
+    CU(cudaMalloc((void **)&cu->fblock, floats * sizeof(float)),
+       "cudaMalloc (parameters, workspace)");
     CU(cudaMalloc((void **)&cu->dblock, doubles * sizeof(double)), "cudaMalloc (sums)");
     carve(cu);
     size_t P = net->num_params;
@@ -414,7 +417,8 @@ bp_status bp_cuda_gradient_batch(bp_cuda *cu, int batch, const float *X, int ldx
         return st;
     int n1 = cu->shape.sizes[0], nL = cu->shape.sizes[cu->shape.num_layers - 1];
     if ((st = bp__check_matrix("Y (ldy)", Y, nL, ldy)) ||
-        (st = upload(cu, cu->x, X, n1, batch, ldx)) || (st = upload(cu, cu->y, Y, nL, batch, ldy)) ||
+        (st = upload(cu, cu->x, X, n1, batch, ldx)) ||
+        (st = upload(cu, cu->y, Y, nL, batch, ldy)) ||
         (st = bp__cuda_forward(cu, batch, cu->x)) ||
         (cost && (st = bp__cuda_cost(cu, cu->y, BP__CU_BATCH_COST, 0))) ||
         (st = bp__cuda_backward(cu, cu->x, cu->y)))

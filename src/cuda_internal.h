@@ -24,7 +24,7 @@ struct bp_cuda {
     long t;                /* optimizer steps taken (Adam's bias correction) */
     /* Device memory, all inside fblock and dblock: */
     float *params, *grad;  /* num_params floats each, the host layout */
-    float *v, *m;          /* the optimizer's moments (num_params each), NULL if the kind has none */
+    float *v, *m;          /* the optimizer's moments (num_params each), NULL when none */
     float *x, *y;          /* a batch: n^1 x max_batch and n^L x max_batch, ld = rows */
     float *act[BP_MAX_LAYERS + 1]; /* act[l], l = 2..L: a^l, n^l x max_batch */
     float *delta[2];       /* ping-pong delta buffers, max width x max_batch */

@@ -57,7 +57,8 @@ static bp_status check_supported(const bp_train_config *cfg)
 static bp_status set_up(cudaStream_t s, device_set *d, const bp_dataset *ds)
 {
     size_t n = (size_t)ds->count;
-    size_t nx = (size_t)ds->n_features * n * sizeof(float), ny = (size_t)ds->n_targets * n * sizeof(float);
+    size_t nx = (size_t)ds->n_features * n * sizeof(float);
+    size_t ny = (size_t)ds->n_targets * n * sizeof(float);
     d->host = ds;
     CU(cudaMalloc((void **)&d->x, nx), "cudaMalloc (dataset x)");
     CU(cudaMalloc((void **)&d->y, ny), "cudaMalloc (dataset y)");
@@ -222,7 +223,8 @@ static bp_status train_epoch(gpu_run *r, int e)
     p.accuracy = r->train.labels ? (double)correct / count : NAN;
     p.seconds = now_seconds() - start;
     p.samples_per_s = p.seconds > 0 ? count / p.seconds : 0;
-    if ((st = report(r, &p)) || (r->eval.host && (st = evaluate(r, &p.eval_loss, &p.eval_accuracy))))
+    if ((st = report(r, &p)) ||
+        (r->eval.host && (st = evaluate(r, &p.eval_loss, &p.eval_accuracy))))
         return st;
     if (r->eval.labels && p.eval_accuracy > r->best)
         r->best = p.eval_accuracy;

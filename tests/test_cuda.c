@@ -97,7 +97,8 @@ static void nodevice_train_fails_cleanly(void **state)
     assert_non_null(before);
     bpt_ok(bp_net_params_const(net, &p));
     memcpy(before, p, P * sizeof *before);
-    bp_train_config cfg = {.epochs = 1, .batch_size = 4, .optim = {.kind = BP_OPT_SGD, .eta = 0.1f}};
+    bp_train_config cfg = {.epochs = 1, .batch_size = 4,
+                           .optim = {.kind = BP_OPT_SGD, .eta = 0.1f}};
     bpt_assert_status(bp_cuda_train(net, &ds, NULL, &cfg, NULL), BP_ECONFIG, "no CUDA device");
     assert_memory_equal(before, p, P * sizeof *before); /* nothing was trained */
     free(before);

@@ -247,7 +247,8 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
         return cli_usage_error(cmd, "--eta %g is 0 as a float", o->eta);
     if (bp_schedule_eta(&cfg.schedule, cfg.optim.eta, 0, cfg.epochs, &eta) != BP_OK)
         return cli_usage_error(cmd, "--schedule: %s", bp_last_error());
-    return cli_data_check(cmd, &o->data);
+    int rc = cli_device_check(cmd->sub->name, o->device); /* before any data is read */
+    return rc ? rc : cli_data_check(cmd, &o->data);
 }
 
 /* Load the data, split off the validation set; everything that can fail before training. */
@@ -369,8 +370,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
                     "stop after N epochs without a better evaluation accuracy and keep the best "
                     "(0 = off)"),
         CLI_INTEGER("threads", &o.threads, "N", 0, 1024, "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
-        CLI_ENUM("device", &o.device, "DEV", cli_devices,
-                 "train on the CPU or on a CUDA GPU (a build with BACKPROP_CUDA)"),
+        CLI_ENUM("device", &o.device, "DEV", cli_devices, "train on the CPU or on a CUDA GPU"),
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
@@ -393,8 +393,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
-    if ((rc = check_flags(&cmd, &o)) || (rc = cli_device_check(self->name, o.device)) ||
-        (rc = cli_net_build(&cmd, &o.net, &r.net)))
+    if ((rc = check_flags(&cmd, &o)) || (rc = cli_net_build(&cmd, &o.net, &r.net)))
         return rc;
     blas_threads_choose(o.threads, r.net, o.batch);
     if (o.checkpoint_every > 0 && !o.checkpoint) {
