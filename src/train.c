@@ -6,20 +6,14 @@
  * is decided in one place, agree_stop, where the ranks meet. The rank machinery (shares, sums,
  * agreements) is src/ranks.c. */
 #include "kernels.h"
+#include "clock.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
+bp_status bp__check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
 {
     if (!ds)
         return bp__fail(BP_ENULL, "%s is NULL", name);
@@ -150,7 +144,7 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
     bp__clear_error();
     if (!net || !loss || !accuracy)
         return bp__fail(BP_ENULL, "%s is NULL", !net ? "net" : !loss ? "loss" : "accuracy");
-    bp_status st = check_dataset(net, ds, "ds");
+    bp_status st = bp__check_dataset(net, ds, "ds");
     if (!st)
         st = bp__check_parallel(parallel);
     if (st)
@@ -261,7 +255,7 @@ BP_CLONES static int all_finite(const float *p, size_t n)
     return acc == 0;
 }
 
-static void shuffle(int *perm, int n, bp__rng *rng)
+void bp__shuffle(int *perm, int n, bp__rng *rng)
 {
     for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
         int j = (int)bp__rng_below(rng, (uint64_t)i + 1);
@@ -290,7 +284,7 @@ static void gather(const bp_net *net, const bp_dataset *ds, const int *perm, int
         bp__standardize(net->out_scaling, (int)nt, b, yb, (int)nt, yb, (int)nt);
 }
 
-static bp_status check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
+bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
 {
     if (cfg->epochs < 1)
         return bp__fail(BP_EDIM, "epochs is %d, must be >= 1", cfg->epochs);
@@ -452,7 +446,7 @@ static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_
     p->batch = k + 1;
     p->loss = ep->seen > 0 ? ep->loss / (double)ep->seen : NAN; /* this rank's share so far */
     p->accuracy = t->train->labels && ep->seen > 0 ? (double)ep->correct / (double)ep->seen : NAN;
-    p->seconds = now_seconds() - ep->start;
+    p->seconds = bp__seconds() - ep->start;
     p->samples_per_s = p->seconds > 0 ? (double)ep->seen_all / p->seconds : 0;
     return report(t, p);
 }
@@ -530,10 +524,10 @@ static bp_status train_epoch(trainer *t, int e)
     const bp_train_config *cfg = t->cfg;
     float eta; /* the schedule was validated: no epoch fails on it */
     bp_schedule_eta(&cfg->schedule, cfg->optim.eta, e, cfg->epochs, &eta);
-    shuffle(t->s.perm, t->train->count, &t->s.rng);
+    bp__shuffle(t->s.perm, t->train->count, &t->s.rng);
     bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = t->batches,
                      .eval_loss = NAN, .eval_accuracy = NAN, .eval_rmse = NAN};
-    tally ep = {.start = now_seconds()};
+    tally ep = {.start = bp__seconds()};
     bp_status st = BP_OK;
     for (int k = 0; k < t->batches && !st; k++)
         st = train_batch(t, e, k, eta, &ep, &p);
@@ -547,11 +541,11 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
     if (!net || !cfg)
         return bp__fail(BP_ENULL, "%s is NULL", net ? "cfg" : "net");
     const bp_parallel *par = bp__check_parallel(cfg->parallel) ? NULL : cfg->parallel;
-    bp_status st = check_dataset(net, train, "train");
+    bp_status st = bp__check_dataset(net, train, "train");
     if (!st && eval)
-        st = check_dataset(net, eval, "eval");
+        st = bp__check_dataset(net, eval, "eval");
     if (!st)
-        st = check_train_config(cfg, eval);
+        st = bp__check_train_config(cfg, eval);
     /* A rank that refuses its arguments leaves now; the others must not wait for it. */
     if ((st = bp__agree(par, st, "checking the arguments")))
         return st;

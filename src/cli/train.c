@@ -3,7 +3,9 @@
  * Nothing is written unless training succeeds: the log goes to LOG.tmp and is renamed at the end,
  * the model is saved (atomically, by the library) only after training. */
 #include "blas_core.h"
+#include "../clock.h"
 #include "cli.h"
+#include "device.h"
 
 #include <errno.h>
 #include <float.h>
@@ -23,6 +25,7 @@ typedef struct train_opts {
     int step_epochs;
     double gamma, eta_min;
     int epochs, batch, patience, threads, validation, quiet, checkpoint_every, normalize;
+    int device;       /* CLI_DEVICE_CPU or CLI_DEVICE_CUDA */
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume, *plot;
 } train_opts;
@@ -46,6 +49,7 @@ static const train_opts TRAIN_DEFAULTS = {
     .batch = 128,
     .patience = 0,
     .threads = 0,
+    .device = CLI_DEVICE_CPU,
     .validation = 0,
     .quiet = 0,
     .data = {NULL, NULL, NULL, 0},
@@ -86,13 +90,6 @@ static void on_sigint(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 typedef struct progress_state {
@@ -156,7 +153,7 @@ static int on_progress(const bp_progress *p, void *user)
 {
     progress_state *s = user;
     if (!p->epoch_done) {
-        double now = now_seconds();
+        double now = bp__seconds();
         if (!interrupted && s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
             draw_bar(p);
             s->last_draw = now;
@@ -323,7 +320,7 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
         return cli_error(cmd->sub->name, "--plot %s: gnuplot is not installed (apt-get install "
                          "gnuplot-nox); without --plot, --log FILE keeps the same numbers",
                          o->plot);
-    return CLI_OK;
+    return cli_device_check(cmd->sub->name, o->device); /* before any data is read */
 }
 
 /* Every output path is writable, before any data is loaded. */
@@ -431,8 +428,8 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
-    start = now_seconds();
-    st = bp_train(r->net, &r->train, eval, &cfg, &best);
+    start = bp__seconds();
+    st = cli_device_train(o->device, r->net, &r->train, eval, &cfg, &best);
     sigaction(SIGINT, &old, NULL);
     cli_status_clear();
     if (st == BP_ESTOPPED && interrupted) {
@@ -446,7 +443,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
                         count_of(epochs, sizeof epochs, ps.epochs_done, "epoch"),
                         o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
                         o->checkpoint_every > 0 ? o->checkpoint : "");
-    printf("trained in %.1f s\n", now_seconds() - start);
+    printf("trained in %.1f s\n", bp__seconds() - start);
     if (o->patience > 0 && ps.epochs_done < o->epochs)
         printf("early stop after epoch %d: kept the best epoch (%s accuracy %.4f)\n",
                ps.epochs_done, ps.eval, best);
@@ -537,6 +534,7 @@ static const cli_option OPTIONS[] = {
                 "(0 = off)"),
     CLI_INTEGER("threads", &flags.threads, "N", 0, 1024,
                 "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
+    CLI_ENUM("device", &flags.device, "DEV", cli_devices, "train on the CPU or on a CUDA GPU"),
     CLI_DATA_DIR_OPTION(&flags.data, "train-* and t10k-*"),
     CLI_TEXT("train-csv", &flags.data.train_csv, "FILE",
              "training CSV: features, then the label (- = standard input)"),
