@@ -536,6 +536,16 @@ typedef struct bp_train_config {
      * checkpoint written by R ranks resumes on any number of ranks (the state does not depend on
      * R; only the float rounding of the steps that follow does). */
     const char *resume_path;
+    /* Worker threads of the library's own (bp_team) for each step and the evaluation; 0 or 1 =
+     * the calling thread alone, at most BP_MAX_WORKERS. Each batch (with parallel: this rank's
+     * share) is split between the workers as the ranks split a batch, worker w taking its
+     * columns [w*n/workers, (w+1)*n/workers); their gradient blocks are summed in worker order
+     * and one step is taken. The parameters then depend on workers but never on timing: the same
+     * workers give the same bits on every run, and W workers give the bits of W ranks whose sum
+     * adds the ranks' blocks in rank order (bp_parallel). BLAS runs at one thread while the
+     * workers run (see bp_team_gradient for what that means to other threads of the process).
+     * The threads are started once per bp_train and stopped before it returns. */
+    int workers;
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
@@ -571,6 +581,40 @@ BP_API bp_status bp_evaluate(const bp_net *net, const bp_dataset *ds, double *lo
 BP_API bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds,
                                       const bp_parallel *parallel, double *loss, double *accuracy,
                                       long *confusion);
+
+/* ---------------------------------------------------------------- worker threads */
+/* The most worker threads a team (or bp_train_config.workers) may have. */
+#define BP_MAX_WORKERS 256
+
+typedef struct bp_team bp_team; /* opaque: worker threads, each with a workspace and gradient block */
+
+/* A team of workers for net's shape and batches of at most max_batch samples: workers - 1 threads
+ * started now (the caller's thread is worker 0), with every signal blocked, waiting (not
+ * spinning) between calls; each worker owns a workspace for ceil(max_batch / workers) samples and,
+ * but worker 0, a gradient block of num_params floats. A team serves one calling thread at a time.
+ * Errors: BP_ENULL, BP_EDIM (workers outside 1..BP_MAX_WORKERS, max_batch < 1), BP_EOVERFLOW,
+ * BP_ENOMEM (also: a thread could not be started; the detail says which). On failure *out is NULL.
+ * Ownership: *out is the caller's; release with bp_team_free, which stops the threads. */
+BP_API bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_batch);
+/* Stop the threads and release the team. NULL is a no-op. */
+BP_API void bp_team_free(bp_team *team);
+/* *workers = the team's worker count. Errors: BP_ENULL. */
+BP_API bp_status bp_team_workers(const bp_team *team, int *workers);
+
+/* bp_gradient_batch split across the team: with N workers, worker w computes the gradient of the
+ * columns [w*batch/N, (w+1)*batch/N) of X and Y (eqs. 15, A-D; no columns: zeros) into its own
+ * block, and grad is OVERWRITTEN with g_0 + g_1 + ... + g_{N-1}, added in that order, so the
+ * result depends on N only, never on timing; *cost (may be NULL) = the workers' summed costs, in
+ * the same order. With N = 1 it is bp_gradient_batch's bits. X: n^1 x batch (ldx >= n^1), Y:
+ * n^L x batch (ldy >= n^L), grad: num_params floats. Allocates nothing.
+ * BLAS threads: OpenBLAS (0.3.21) has only a process-wide thread count, and N workers whose
+ * products each split between BLAS threads would oversubscribe the cores; so if the count is above
+ * one, the call sets it to one and restores it before returning. Another thread of the process
+ * calling BLAS meanwhile runs at one thread too; do not change the count from another thread
+ * during the call. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch > max_batch), BP_ELD,
+ * BP_EMISMATCH (net of another shape than the team's). */
+BP_API bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X,
+                                  int ldx, const float *Y, int ldy, float *grad, double *cost);
 
 #ifdef __cplusplus
 }

@@ -409,3 +409,17 @@ bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m)
     bp__loops_axpy(net->num_params, -eta / (float)m, grad, net->params);
     return BP_OK;
 }
+
+int bp__blas_threads_single(void)
+{
+    int threads = openblas_get_num_threads();
+    if (threads > 1)
+        openblas_set_num_threads(1);
+    return threads;
+}
+
+void bp__blas_threads_restore(int threads)
+{
+    if (threads > 1)
+        openblas_set_num_threads(threads);
+}

@@ -199,4 +199,20 @@ uint64_t bp__fnv1a(uint64_t h, const void *data, size_t n);
  * holds the same hash h. */
 bp_status bp__check_same(const bp_parallel *par, uint64_t h, const char *what, int epoch);
 
+/* ---------------------------------------------------------------- worker threads (workers.c) */
+/* The summed cost and, with labels, the correct predictions of net on ds's samples
+ * [first, first + n) (n >= 0), split across t's workers as a batch is and each share run in
+ * chunks of its workspace; sums in worker order. Arguments checked by the caller. Errors: those
+ * of bp_forward_batch, prefixed by the worker. */
+bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds, int first, int n,
+                            double *cost, long *correct);
+/* Worker w's workspace after bp_team_gradient, and its columns [*lo, *hi) of that call. */
+const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
+/* BLAS at one thread for a call of the workers, returning the count to restore: OpenBLAS's count
+ * is process-wide (0.3.21 has no per-call or per-thread one), and N workers each splitting their
+ * products between BLAS threads would oversubscribe the cores. Changed only when above 1. */
+int bp__blas_threads_single(void);
+/* Restore the count bp__blas_threads_single returned. */
+void bp__blas_threads_restore(int threads);
+
 #endif

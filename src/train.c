@@ -54,23 +54,26 @@ static void score(const bp_net *net, const bp_workspace *ws, int batch, const in
 
 /* ---------------------------------------------------------------- evaluation */
 
-/* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
- * ds, in chunks of the workspace's batch (ws made for net with max_batch chunk), the sums added
- * over the ranks. scratch: 2 + n^L x n^L doubles when par and confusion, else unused. A failure
- * here cannot differ between ranks (the shapes were checked before), so no rank is left waiting. */
-static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, const bp_dataset *ds,
-                             const bp_parallel *par, double *scratch, double *loss,
-                             double *accuracy, long *confusion)
+/* What scores the samples of an evaluation: a workspace made for chunk samples, or a team of
+ * workers (which keeps no confusion matrix). */
+typedef struct scorer {
+    bp_workspace *ws;
+    int chunk;
+    bp_team *team;
+} scorer;
+
+/* The summed cost and correct predictions (and, if confusion, the confusion matrix, added to) of
+ * net on the samples [lo, hi) of ds, in chunks of the scorer's batch or across its workers. */
+static bp_status score_samples(const bp_net *net, const scorer *sc, const bp_dataset *ds, int lo,
+                               int hi, double *sum, long *correct, long *confusion)
 {
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], lo, hi;
-    size_t cells = confusion ? (size_t)nL * (size_t)nL : 0;
-    double total = 0, local[2], *sums = cells ? scratch : local;
-    long correct = 0;
-    if (confusion)
-        memset(confusion, 0, cells * sizeof *confusion);
-    bp__share(ds->count, par, &lo, &hi);
+    if (sc->team)
+        return bp__team_evaluate(sc->team, net, ds, lo, hi - lo, sum, correct);
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    bp_workspace *ws = sc->ws;
+    double total = 0;
     for (int first = lo, b; first < hi; first += b) {
-        b = hi - first < chunk ? hi - first : chunk;
+        b = hi - first < sc->chunk ? hi - first : sc->chunk;
         const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nL;
         double c;
         bp_status st = bp_forward_batch(net, ws, b, X, n1);
@@ -80,15 +83,36 @@ static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, con
             return st;
         total += c;
         if (ds->labels)
-            score(net, ws, b, ds->labels + first, &correct, confusion);
+            score(net, ws, b, ds->labels + first, correct, confusion);
     }
+    *sum = total;
+    return BP_OK;
+}
+
+/* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
+ * ds, the sums added over the ranks. scratch: 2 + n^L x n^L doubles when par and confusion, else
+ * unused. A failure here cannot differ between ranks (the shapes were checked before), so no rank
+ * is left waiting. */
+static bp_status evaluate_ws(const bp_net *net, const scorer *sc, const bp_dataset *ds,
+                             const bp_parallel *par, double *scratch, double *loss,
+                             double *accuracy, long *confusion)
+{
+    int nL = net->sizes[net->num_layers - 1], lo, hi;
+    size_t cells = confusion ? (size_t)nL * (size_t)nL : 0;
+    double total = 0, local[2], *sums = cells ? scratch : local;
+    long correct = 0;
+    if (confusion)
+        memset(confusion, 0, cells * sizeof *confusion);
+    bp__share(ds->count, par, &lo, &hi);
+    bp_status st = score_samples(net, sc, ds, lo, hi, &total, &correct, confusion);
+    if (st)
+        return st;
     if (par) { /* counts travel as doubles: exact below 2^53 */
         sums[0] = total;
         sums[1] = (double)correct;
         for (size_t i = 0; i < cells; i++)
             sums[2 + i] = (double)confusion[i];
-        bp_status st = bp__sum_ranks(par, sums, 2 + cells, BP_REDUCE_DOUBLE);
-        if (st)
+        if ((st = bp__sum_ranks(par, sums, 2 + cells, BP_REDUCE_DOUBLE)))
             return st;
         total = sums[0];
         correct = (long)sums[1];
@@ -126,7 +150,8 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
         return bp__fail(BP_ENOMEM, "the confusion matrix's sum over ranks");
     bp_workspace *ws;
     if (!(st = bp_workspace_create(&ws, net, chunk)))
-        st = evaluate_ws(net, ws, chunk, ds, parallel, scratch, loss, accuracy, confusion);
+        st = evaluate_ws(net, &(scorer){.ws = ws, .chunk = chunk}, ds, parallel, scratch, loss,
+                         accuracy, confusion);
     bp_workspace_free(ws);
     bp__free(scratch);
     return st;
@@ -146,7 +171,8 @@ typedef struct trainer {
     int stop;  /* the progress callback asked to stop: pending until the ranks meet (agree_stop) */
     int early; /* early stopping ended the run */
     bp__train_state s; /* what a checkpoint saves; it owns perm, best_params and opt */
-    bp_workspace *ws;
+    bp_workspace *ws; /* alone (workers 0 or 1) */
+    bp_team *team;    /* with workers > 1: their workspaces instead */
     float *grad; /* num_params + FLAGS floats: the gradient, then flags summed with it */
     float *xb, *yb; /* this rank's share of a batch: inputs and targets, contiguous */
     int *lb;        /* and its labels */
@@ -170,6 +196,7 @@ typedef struct tally {
 static void trainer_free(trainer *t)
 {
     bp_workspace_free(t->ws);
+    bp_team_free(t->team);
     bp_optim_free(t->s.opt);
     bp__free(t->grad);
     bp__free(t->xb);
@@ -186,7 +213,8 @@ static bp_status trainer_alloc(trainer *t)
     const bp_net *net = t->net;
     const bp_train_config *cfg = t->cfg;
     int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], bs = t->most;
-    bp_status st = bp_workspace_create(&t->ws, net, bs);
+    bp_status st = cfg->workers > 1 ? bp_team_create(&t->team, net, cfg->workers, bs)
+                                    : bp_workspace_create(&t->ws, net, bs);
     if (!st)
         st = bp_optim_create(&t->s.opt, net, &cfg->optim);
     if (st)
@@ -258,6 +286,8 @@ static bp_status check_train_config(const bp_train_config *cfg, const bp_dataset
     if (cfg->patience > 0 && (!eval || !eval->labels))
         return bp__fail(BP_EVALUE, "early stopping (patience %d) needs a labelled eval set",
                         cfg->patience);
+    if (cfg->workers < 0 || cfg->workers > BP_MAX_WORKERS)
+        return bp__fail(BP_EDIM, "workers is %d, not in 0..%d", cfg->workers, BP_MAX_WORKERS);
     if (cfg->checkpoint_every < 0)
         return bp__fail(BP_EDIM, "checkpoint_every is %d, must be >= 0", cfg->checkpoint_every);
     if (cfg->checkpoint_every > 0 && !cfg->checkpoint_path)
@@ -345,6 +375,18 @@ static bp_status report(trainer *t, const bp_progress *p)
 
 /* ---------------------------------------------------------------- a batch */
 
+/* The correct predictions of the share of n samples just backpropagated (labels in t->lb), into
+ * ep: from the workspace alone, or from each worker's for its columns. */
+static void score_share(trainer *t, int n, tally *ep)
+{
+    int lo = 0, hi = n;
+    for (int w = 0; w < (t->team ? t->cfg->workers : 1); w++) {
+        const bp_workspace *ws = t->team ? bp__team_lane(t->team, w, &lo, &hi) : t->ws;
+        if (hi > lo)
+            score(t->net, ws, hi - lo, t->lb + lo, &ep->correct, NULL);
+    }
+}
+
 /* This rank's share of a batch, the samples perm[first..first+n-1]: its gradient into t->grad
  * (zeros for an empty share), its summed cost into *c, its correct predictions into ep, and the
  * flags the ranks sum with the gradient. */
@@ -360,14 +402,15 @@ static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *
     }
     gather(t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
     /* the gradient overwrites the block: no zeroing pass */
-    bp_status st = bp_gradient_batch(net, t->ws, n, t->xb, net->sizes[0], t->yb,
-                                     net->sizes[net->num_layers - 1], t->grad, c);
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    bp_status st = t->team ? bp_team_gradient(t->team, net, n, t->xb, n1, t->yb, nL, t->grad, c)
+                           : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nL, t->grad, c);
     if (st)
         return st;
     if (!isfinite(*c))
         t->grad[P + FLAG_NONFINITE] = 1;
     else if (t->train->labels)
-        score(net, t->ws, n, t->lb, &ep->correct, NULL);
+        score_share(t, n, ep);
     return BP_OK;
 }
 
@@ -467,8 +510,8 @@ static bp_status end_epoch(trainer *t, int e, const tally *ep, bp_progress *p)
 {
     bp_status st = t->par ? epoch_sums(t, e, ep, p) : BP_OK;
     if (!st && t->eval)
-        st = evaluate_ws(t->net, t->ws, t->most, t->eval, t->par, NULL, &p->eval_loss,
-                         &p->eval_accuracy, NULL);
+        st = evaluate_ws(t->net, &(scorer){.ws = t->ws, .chunk = t->most, .team = t->team},
+                         t->eval, t->par, NULL, &p->eval_loss, &p->eval_accuracy, NULL);
     if (st)
         return st;
     p->epoch_done = 1;

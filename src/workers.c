@@ -1,0 +1,354 @@
+/* Worker threads of the library's own (bp_team): N workers, the calling thread being worker 0,
+ * each with its own workspace and gradient block, splitting a mini-batch's columns exactly as the
+ * ranks of a data-parallel run split theirs (bp__share: worker w takes [w*b/N, (w+1)*b/N)). The
+ * blocks are summed in worker order, so the result depends on N, never on timing. The threads are
+ * started once by bp_team_create and wait on a condition variable between calls (no spinning: the
+ * machine may be shared); a call wakes them, runs worker 0's share on the caller's thread and
+ * waits for the others. BLAS runs at one thread inside a call (bp__blas_threads_single). */
+#include "kernels.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+/* One worker's own state: its workspace and block, its share of the call in progress and what it
+ * found. Only its worker writes it during a call; the caller reads it after the call. */
+typedef struct lane {
+    bp_team *team;
+    int index;
+    bp_workspace *ws;
+    float *grad;    /* its gradient block (worker 0 writes the caller's block instead) */
+    int lo, hi;     /* its columns of the call in progress */
+    double cost;    /* summed cost of its columns */
+    long correct;   /* evaluation: correct predictions among them */
+    bp_status status;
+    char why[192];  /* bp_last_error() of its failure (the message is thread-local) */
+} lane;
+
+typedef void (*team_task)(bp_team *team, lane *me);
+
+struct bp_team {
+    int workers;
+    int max_batch;
+    int share_max;              /* the largest share of max_batch: the workspaces' batch */
+    int num_layers, sizes[BP_MAX_LAYERS]; /* the network shape it was made for */
+    size_t num_params;
+    lane *lanes;
+    pthread_t *threads;         /* workers - 1 of them: worker 0 is the caller */
+    int started;                /* threads running */
+    int synced;                 /* lock, go and done initialised */
+    pthread_mutex_t lock;
+    pthread_cond_t go, done;
+    unsigned long round;        /* calls so far: a worker runs the task once per round */
+    int pending;                /* workers 1.. still running this round */
+    int quit;
+    team_task task;
+    /* the call in progress */
+    const bp_net *net;
+    int batch, ldx, ldy;
+    const float *X, *Y;
+    float *out; /* the caller's gradient block, worker 0's */
+    const bp_dataset *ds;
+    int first; /* evaluation: the first sample of the share the workers split */
+};
+
+static void *worker_main(void *arg)
+{
+    lane *me = arg;
+    bp_team *t = me->team;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        while (t->round == seen && !t->quit)
+            pthread_cond_wait(&t->go, &t->lock);
+        if (t->quit)
+            break;
+        seen = t->round;
+        team_task task = t->task;
+        pthread_mutex_unlock(&t->lock);
+        task(t, me);
+        pthread_mutex_lock(&t->lock);
+        if (--t->pending == 0)
+            pthread_cond_signal(&t->done);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* task on every worker, worker 0 on this thread; returns when all have finished. */
+static void team_run(bp_team *t, team_task task)
+{
+    pthread_mutex_lock(&t->lock);
+    t->task = task;
+    t->pending = t->workers - 1;
+    t->round++;
+    pthread_cond_broadcast(&t->go);
+    pthread_mutex_unlock(&t->lock);
+    task(t, &t->lanes[0]);
+    pthread_mutex_lock(&t->lock);
+    while (t->pending > 0)
+        pthread_cond_wait(&t->done, &t->lock);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Start workers 1..N-1 with every signal blocked, so that the application's handlers run on its
+ * own threads and no system call of the caller is interrupted on their account. */
+static bp_status team_start(bp_team *t)
+{
+    if (pthread_mutex_init(&t->lock, NULL) != 0)
+        return bp__fail(BP_ENOMEM, "cannot create the workers' mutex");
+    if (pthread_cond_init(&t->go, NULL) != 0) {
+        pthread_mutex_destroy(&t->lock);
+        return bp__fail(BP_ENOMEM, "cannot create the workers' condition variable");
+    }
+    if (pthread_cond_init(&t->done, NULL) != 0) {
+        pthread_cond_destroy(&t->go);
+        pthread_mutex_destroy(&t->lock);
+        return bp__fail(BP_ENOMEM, "cannot create the workers' condition variable");
+    }
+    t->synced = 1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = 0;
+    while (t->started < t->workers - 1 && !err)
+        if (!(err = pthread_create(&t->threads[t->started], NULL, worker_main,
+                                   &t->lanes[t->started + 1])))
+            t->started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err ? bp__fail(BP_ENOMEM, "cannot start worker thread %d of %d: %s", t->started + 1,
+                          t->workers - 1, strerror(err))
+               : BP_OK;
+}
+
+void bp_team_free(bp_team *t)
+{
+    if (!t)
+        return;
+    if (t->synced) {
+        pthread_mutex_lock(&t->lock);
+        t->quit = 1;
+        pthread_cond_broadcast(&t->go);
+        pthread_mutex_unlock(&t->lock);
+        for (int i = 0; i < t->started; i++)
+            pthread_join(t->threads[i], NULL);
+        pthread_cond_destroy(&t->done);
+        pthread_cond_destroy(&t->go);
+        pthread_mutex_destroy(&t->lock);
+    }
+    for (int w = 0; t->lanes && w < t->workers; w++) {
+        bp_workspace_free(t->lanes[w].ws);
+        bp__free(t->lanes[w].grad);
+    }
+    bp__free(t->lanes);
+    bp__free(t->threads);
+    bp__free(t);
+}
+
+/* The workspaces and gradient blocks of t (shape and sizes set). */
+static bp_status team_alloc(bp_team *t, const bp_net *net)
+{
+    t->lanes = bp__calloc((size_t)t->workers, sizeof *t->lanes);
+    t->threads = bp__calloc((size_t)t->workers, sizeof *t->threads);
+    if (!t->lanes || !t->threads)
+        return bp__fail(BP_ENOMEM, "the workers' table");
+    t->share_max = t->max_batch / t->workers + (t->max_batch % t->workers != 0);
+    for (int w = 0; w < t->workers; w++) {
+        lane *ln = &t->lanes[w];
+        *ln = (lane){.team = t, .index = w};
+        bp_status st = bp_workspace_create(&ln->ws, net, t->share_max);
+        if (st)
+            return st;
+        if (w > 0 && !(ln->grad = bp__calloc(net->num_params, sizeof *ln->grad)))
+            return bp__fail(BP_ENOMEM, "the gradient block of worker %d", w);
+    }
+    return BP_OK;
+}
+
+bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_batch)
+{
+    bp__clear_error();
+    if (!out)
+        return bp__fail(BP_ENULL, "out is NULL");
+    *out = NULL;
+    if (!net)
+        return bp__fail(BP_ENULL, "net is NULL");
+    if (workers < 1 || workers > BP_MAX_WORKERS)
+        return bp__fail(BP_EDIM, "workers is %d, not in 1..%d", workers, BP_MAX_WORKERS);
+    if (max_batch < 1)
+        return bp__fail(BP_EDIM, "max_batch is %d, must be >= 1", max_batch);
+    bp_team *t = bp__calloc(1, sizeof *t);
+    if (!t)
+        return bp__fail(BP_ENOMEM, "team");
+    t->workers = workers;
+    t->max_batch = max_batch;
+    t->num_layers = net->num_layers;
+    memcpy(t->sizes, net->sizes, sizeof t->sizes);
+    t->num_params = net->num_params;
+    bp_status st = team_alloc(t, net);
+    if (!st)
+        st = team_start(t);
+    if (st) {
+        bp_team_free(t);
+        return st;
+    }
+    *out = t;
+    return BP_OK;
+}
+
+bp_status bp_team_workers(const bp_team *team, int *workers)
+{
+    bp__clear_error();
+    if (!team || !workers)
+        return bp__fail(BP_ENULL, "%s is NULL", team ? "workers" : "team");
+    *workers = team->workers;
+    return BP_OK;
+}
+
+/* team and net present and of one shape. */
+static bp_status check_team(const bp_team *t, const bp_net *net)
+{
+    if (!t || !net)
+        return bp__fail(BP_ENULL, "%s is NULL", t ? "net" : "team");
+    if (t->num_layers != net->num_layers ||
+        memcmp(t->sizes, net->sizes, (size_t)net->num_layers * sizeof *net->sizes) != 0)
+        return bp__fail(BP_EMISMATCH, "the team was made for a network of another shape");
+    return BP_OK;
+}
+
+/* Worker me's columns [lo, hi) of n, as bp__share gives rank me->index of workers ranks. */
+static void lane_share(const bp_team *t, lane *me, int n)
+{
+    bp_parallel as_ranks = {.rank = me->index, .ranks = t->workers};
+    bp__share(n, &as_ranks, &me->lo, &me->hi);
+    me->cost = 0;
+    me->correct = 0;
+    me->status = BP_OK;
+}
+
+static void lane_failed(lane *me, bp_status st)
+{
+    me->status = st;
+    snprintf(me->why, sizeof me->why, "%s", bp_last_error());
+}
+
+/* The first failure among the workers, in worker order, made the caller's. */
+static bp_status team_status(const bp_team *t)
+{
+    for (int w = 0; w < t->workers; w++)
+        if (t->lanes[w].status)
+            return bp__fail(t->lanes[w].status, "worker %d: %s", w, t->lanes[w].why);
+    return BP_OK;
+}
+
+/* ---------------------------------------------------------------- the gradient */
+
+static void gradient_task(bp_team *t, lane *me)
+{
+    lane_share(t, me, t->batch);
+    float *g = me->index == 0 ? t->out : me->grad;
+    int n = me->hi - me->lo;
+    if (n == 0) { /* a worker without columns adds zeros, as a rank without a share does */
+        memset(g, 0, t->num_params * sizeof *g);
+        return;
+    }
+    bp_status st = bp_gradient_batch(t->net, me->ws, n, t->X + (size_t)me->lo * (size_t)t->ldx,
+                                     t->ldx, t->Y + (size_t)me->lo * (size_t)t->ldy, t->ldy, g,
+                                     &me->cost);
+    if (st)
+        lane_failed(me, st);
+}
+
+bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X, int ldx,
+                           const float *Y, int ldy, float *grad, double *cost)
+{
+    bp__clear_error();
+    bp_status st = check_team(team, net);
+    if (st)
+        return st;
+    if (batch < 1)
+        return bp__fail(BP_EDIM, "batch is %d, must be >= 1", batch);
+    if (batch > team->max_batch)
+        return bp__fail(BP_EBATCH, "batch %d exceeds the team's max_batch %d", batch,
+                        team->max_batch);
+    if ((st = bp__check_matrix("X (ldx)", X, net->sizes[0], ldx)) ||
+        (st = bp__check_matrix("Y (ldy)", Y, net->sizes[net->num_layers - 1], ldy)))
+        return st;
+    if (!grad)
+        return bp__fail(BP_ENULL, "grad is NULL");
+    team->net = net;
+    team->batch = batch;
+    team->X = X;
+    team->ldx = ldx;
+    team->Y = Y;
+    team->ldy = ldy;
+    team->out = grad;
+    int threads = bp__blas_threads_single();
+    team_run(team, gradient_task);
+    bp__blas_threads_restore(threads);
+    if ((st = team_status(team)))
+        return st;
+    double total = team->lanes[0].cost;
+    for (int w = 1; w < team->workers; w++) { /* in worker order: the same bits on every run */
+        bp__loops_axpy(team->num_params, 1.0f, team->lanes[w].grad, grad);
+        total += team->lanes[w].cost;
+    }
+    if (cost)
+        *cost = total;
+    return BP_OK;
+}
+
+const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi)
+{
+    *lo = t->lanes[w].lo;
+    *hi = t->lanes[w].hi;
+    return t->lanes[w].ws;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+/* Worker me's share of the samples [t->first, t->first + t->batch) of t->ds: the forward pass in
+ * chunks of its workspace's batch, the summed cost and, with labels, the correct predictions. */
+static void evaluate_task(bp_team *t, lane *me)
+{
+    lane_share(t, me, t->batch);
+    const bp_dataset *ds = t->ds;
+    int n1 = ds->n_features, nL = ds->n_targets, L = t->num_layers, ld;
+    for (int first = t->first + me->lo, end = t->first + me->hi, b; first < end; first += b) {
+        b = end - first < t->share_max ? end - first : t->share_max;
+        double c;
+        const float *a;
+        bp_status st = bp_forward_batch(t->net, me->ws, b, ds->x + (size_t)first * (size_t)n1, n1);
+        if (!st)
+            st = bp_cost_value(t->net, me->ws, ds->y + (size_t)first * (size_t)nL, nL, &c);
+        if (!st)
+            st = bp_workspace_activations(me->ws, L, &a, &ld);
+        if (st) {
+            lane_failed(me, st);
+            return;
+        }
+        me->cost += c;
+        for (int j = 0; ds->labels && j < b; j++)
+            me->correct += bp__argmax(a + (size_t)j * (size_t)ld, nL) == ds->labels[first + j];
+    }
+}
+
+bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds, int first, int n,
+                            double *cost, long *correct)
+{
+    t->net = net;
+    t->ds = ds;
+    t->first = first;
+    t->batch = n;
+    int threads = bp__blas_threads_single();
+    team_run(t, evaluate_task);
+    bp__blas_threads_restore(threads);
+    bp_status st = team_status(t);
+    *cost = 0;
+    *correct = 0;
+    for (int w = 0; w < t->workers && !st; w++) { /* in worker order */
+        *cost += t->lanes[w].cost;
+        *correct += t->lanes[w].correct;
+    }
+    return st;
+}
