@@ -538,9 +538,9 @@ typedef struct bp_train_config {
     const char *resume_path;
     /* Worker threads of the library's own (bp_team) for each step and the evaluation; 0 or 1 =
      * the calling thread alone, at most BP_MAX_WORKERS. Each batch (with parallel: this rank's
-     * share) is split between the workers as the ranks split a batch, worker w taking its
-     * columns [w*n/workers, (w+1)*n/workers); their gradient blocks are summed in worker order
-     * and one step is taken. The parameters then depend on workers but never on timing: the same
+     * share) is split into workers shares as the ranks split a batch, share w being its columns
+     * [w*n/workers, (w+1)*n/workers); their gradient blocks are summed in share order and one
+     * step is taken (bp_team_gradient). The parameters then depend on workers but never on timing: the same
      * workers give the same bits on every run, and W workers give the bits of W ranks whose sum
      * adds the ranks' blocks in rank order (bp_parallel). BLAS runs at one thread while the
      * workers run (see bp_team_gradient for what that means to other threads of the process).
@@ -550,6 +550,9 @@ typedef struct bp_train_config {
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
  * every epoch with the project's generator; evaluate on eval (may be NULL) after every epoch.
+ * A batch of one sample with plain SGD, no L2 (lambda 0), no clipping, one process and one worker
+ * takes the fused online step instead (bp_online_step: no gradient block, no copy of the
+ * parameters; the same training up to the rounding of eta delta a).
  * Everything it needs is allocated once before the first epoch.
  * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
@@ -589,9 +592,10 @@ BP_API bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds,
 typedef struct bp_team bp_team; /* opaque: worker threads, each with a workspace and gradient block */
 
 /* A team of workers for net's shape and batches of at most max_batch samples: workers - 1 threads
- * started now (the caller's thread is worker 0), with every signal blocked, waiting (not
- * spinning) between calls; each worker owns a workspace for ceil(max_batch / workers) samples and,
- * but worker 0, a gradient block of num_params floats. A team serves one calling thread at a time.
+ * started now (the calling thread is the other worker of each call), with every signal blocked,
+ * waiting (not spinning) between calls; and for each of the workers shares of a batch a workspace
+ * for ceil(max_batch / workers) samples and (but share 0, which writes the caller's block) a
+ * gradient block of num_params floats. A team serves one calling thread at a time.
  * Errors: BP_ENULL, BP_EDIM (workers outside 1..BP_MAX_WORKERS, max_batch < 1), BP_EOVERFLOW,
  * BP_ENOMEM (also: a thread could not be started; the detail says which). On failure *out is NULL.
  * Ownership: *out is the caller's; release with bp_team_free, which stops the threads. */
@@ -601,11 +605,14 @@ BP_API void bp_team_free(bp_team *team);
 /* *workers = the team's worker count. Errors: BP_ENULL. */
 BP_API bp_status bp_team_workers(const bp_team *team, int *workers);
 
-/* bp_gradient_batch split across the team: with N workers, worker w computes the gradient of the
- * columns [w*batch/N, (w+1)*batch/N) of X and Y (eqs. 15, A-D; no columns: zeros) into its own
- * block, and grad is OVERWRITTEN with g_0 + g_1 + ... + g_{N-1}, added in that order, so the
- * result depends on N only, never on timing; *cost (may be NULL) = the workers' summed costs, in
- * the same order. With N = 1 it is bp_gradient_batch's bits. X: n^1 x batch (ldx >= n^1), Y:
+/* bp_gradient_batch split across the team: with N workers, the columns of X and Y are split into
+ * N shares as N ranks split a batch, share w being [w*batch/N, (w+1)*batch/N); the gradient of
+ * each (eqs. 15, A-D; no columns: zeros) goes into the share's own block, and grad is OVERWRITTEN
+ * with g_0 + g_1 + ... + g_{N-1}, added in that order, so the result depends on N only, never on
+ * timing nor on which thread ran which share (the threads claim the shares one at a time: a
+ * worker kept off the cores by a loaded machine leaves its share to the others); *cost (may be
+ * NULL) = the shares' summed costs, in the same order. With N = 1 it is bp_gradient_batch's
+ * bits. X: n^1 x batch (ldx >= n^1), Y:
  * n^L x batch (ldy >= n^L), grad: num_params floats. Allocates nothing.
  * BLAS threads: OpenBLAS (0.3.21) has only a process-wide thread count, and N workers whose
  * products each split between BLAS threads would oversubscribe the cores; so if the count is above
@@ -615,6 +622,21 @@ BP_API bp_status bp_team_workers(const bp_team *team, int *workers);
  * BP_EMISMATCH (net of another shape than the team's). */
 BP_API bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X,
                                   int ldx, const float *Y, int ldy, float *grad, double *cost);
+
+/* ---------------------------------------------------------------- online learning */
+/* One step of online gradient descent on one sample (plain SGD, m = 1, the derivation's
+ * per-sample loop), fused so that no gradient block exists: the forward pass (eq. 15, sgemv),
+ * (A) and (B) down the layers with the weights before the step, then for l = L..2
+ *   w^l <- w^l - eta delta^l (a^{l-1})^T   (cblas_sger, alpha = -eta: eq. C straight into w^l)
+ *   b^l <- b^l - eta delta^l               (cblas_saxpy: eq. D straight into b^l).
+ * The same step as bp_forward + bp_backward into a zeroed block + bp_sgd_step(eta, 1), up to the
+ * rounding of the products (eta delta a is rounded in another order). x: n^1 floats, y: n^L
+ * targets; *cost (may be NULL) = C(y, a^L) before the step. The activations stay in ws (column 0).
+ * Allocates nothing. Errors: BP_ENULL, BP_EMISMATCH, BP_EVALUE (eta not finite or <= 0),
+ * BP_ENUMERIC (the cost or a delta is not finite, or a product eta |delta_i| max(|a_j|, 1) of the
+ * step reaches 2^100, from where a parameter could overflow): then the parameters are untouched. */
+BP_API bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const float *y,
+                                float eta, double *cost);
 
 #ifdef __cplusplus
 }

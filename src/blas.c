@@ -16,7 +16,9 @@ struct bp_workspace {
     int batch;                  /* columns of the last forward; 0 = none yet */
     bp_path path;               /* kernels of the batched passes */
     float *act[BP_MAX_LAYERS + 1]; /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
-    float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch */
+    float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch, adjacent;
+                                   at least sum_l n^l floats together (bp_online_step keeps every
+                                   layer's delta there) */
     float *block;               /* the single allocation all of the above point into */
 };
 
@@ -62,12 +64,15 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
     if (max_batch < 1)
         return bp__fail(BP_EDIM, "max_batch is %d, must be >= 1", max_batch);
 
-    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas) */
-    size_t per_col = 2 * (size_t)net->max_width, n;
+    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas), the deltas at least
+     * sum_l n^l (one column of every layer: bp_online_step) */
+    size_t widths = 0, n, bytes, deltas;
     for (int l = 2; l <= net->num_layers; l++)
-        per_col += (size_t)net->sizes[l - 1];
-    size_t bytes;
-    if (!bp__mul_size(per_col, (size_t)max_batch, &n) || !bp__mul_size(n, sizeof(float), &bytes))
+        widths += (size_t)net->sizes[l - 1];
+    int fits = bp__mul_size(widths + 2 * (size_t)net->max_width, (size_t)max_batch, &n) &&
+               bp__mul_size(2 * (size_t)net->max_width, (size_t)max_batch, &deltas);
+    size_t extra = fits && deltas < widths ? widths - deltas : 0;
+    if (!fits || n + extra < n || !bp__mul_size(n + extra, sizeof(float), &bytes))
         return bp__fail(BP_EOVERFLOW, "workspace for max_batch %d overflows size_t", max_batch);
 
     bp_workspace *ws = bp__calloc(1, sizeof *ws);
@@ -422,4 +427,81 @@ void bp__blas_threads_restore(int threads)
 {
     if (threads > 1)
         openblas_set_num_threads(threads);
+}
+
+/* ---------------------------------------------------------------- online learning */
+
+/* Largest |v[i]| of n floats; NaN or infinity if one is not finite. */
+static double max_abs(const float *v, int n)
+{
+    double m = 0;
+    for (int i = 0; i < n; i++) {
+        double x = fabs((double)v[i]);
+        if (!(x <= m)) /* also takes a NaN */
+            m = x;
+        if (isnan(m))
+            break;
+    }
+    return m;
+}
+
+/* |eta delta_i a_j| below 2^100 for every product of a layer's update: then no finite parameter
+ * can overflow (at FLT_MAX the spacing of floats is 2^104, so adding less than half of it rounds
+ * back to a finite value), and neither product of the update's rounding overflows. */
+static const double ONLINE_STEP_LIMIT = 0x1p100;
+
+/* (A) and (B) for the one-sample forward in ws with the weights before the step, every layer's
+ * delta^l kept (delta^l at ws->delta[0] + off[l]); BP_ENUMERIC unless every delta is finite and
+ * every update of the step stays below ONLINE_STEP_LIMIT. */
+static bp_status online_deltas(const bp_net *net, bp_workspace *ws, const float *x, const float *y,
+                               float eta, size_t *off)
+{
+    int L = net->num_layers;
+    off[L] = 0;
+    for (int l = L; l > 2; l--)
+        off[l - 1] = off[l] + (size_t)net->sizes[l - 1];
+    float *base = ws->delta[0];
+    output_error(net, ws, y, net->sizes[L - 1], base + off[L]);
+    for (int l = L; l >= 2; l--) {
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        const float *aprev = l == 2 ? x : ws->act[l - 1];
+        double bound = fabs((double)eta) * max_abs(base + off[l], rows);
+        if (!(bound * fmax(max_abs(aprev, cols), 1.0) < ONLINE_STEP_LIMIT))
+            return bp__fail(BP_ENUMERIC, "delta^%d or the step of layer %d is not finite", l, l);
+        if (l > 2)
+            hidden_error(K_GEMV, rows, cols, 1, net->params + net->w_off[l], base + off[l], aprev,
+                         net->acts[l - 3], base + off[l - 1]);
+    }
+    return BP_OK;
+}
+
+bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const float *y, float eta,
+                         double *cost)
+{
+    bp__clear_error();
+    bp_status st = check_pair(net, ws);
+    if (st)
+        return st;
+    if (!x || !y)
+        return bp__fail(BP_ENULL, "%s is NULL", x ? "y" : "x");
+    if (!isfinite(eta) || eta <= 0)
+        return bp__fail(BP_EVALUE, "eta must be finite and > 0");
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    forward(net, ws, PER_SAMPLE, 1, x, net->sizes[0]);
+    double c = bp__cost(net->cost, ws->act[L], y, nL, nL, 1);
+    if (cost)
+        *cost = c;
+    if (!isfinite(c))
+        return bp__fail(BP_ENUMERIC, "the cost is not finite");
+    size_t off[BP_MAX_LAYERS + 1];
+    if ((st = online_deltas(net, ws, x, y, eta, off)))
+        return st;
+    for (int l = L; l >= 2; l--) { /* (C) and (D) fused with the step: no gradient block */
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        const float *d = ws->delta[0] + off[l], *aprev = l == 2 ? x : ws->act[l - 1];
+        cblas_sger(CblasColMajor, rows, cols, -eta, d, 1, aprev, 1, net->params + net->w_off[l],
+                   rows);
+        cblas_saxpy(rows, -eta, d, 1, net->params + net->b_off[l], 1);
+    }
+    return BP_OK;
 }

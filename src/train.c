@@ -168,6 +168,7 @@ typedef struct trainer {
     int bs;                 /* the batch, at most the training set */
     int batches;            /* per epoch */
     int most;               /* the largest share of a batch on one rank */
+    int online; /* batches of one sample, plain SGD, alone: the fused step (bp_online_step) */
     int stop;  /* the progress callback asked to stop: pending until the ranks meet (agree_stop) */
     int early; /* early stopping ended the run */
     bp__train_state s; /* what a checkpoint saves; it owns perm, best_params and opt */
@@ -329,6 +330,9 @@ static bp_status trainer_start(trainer *t)
     t->bs = cfg->batch_size < count ? cfg->batch_size : count;
     t->batches = count / t->bs + (count % t->bs != 0);
     t->most = (t->bs + ranks - 1) / ranks;
+    const bp_optim_config *o = &cfg->optim;
+    t->online = t->bs == 1 && !t->par && cfg->workers <= 1 && o->kind == BP_OPT_SGD &&
+                o->lambda == 0 && o->clip_norm == 0;
     t->s = (bp__train_state){.epochs = cfg->epochs, .count = count, .best = -1};
     bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
     if (!st)
@@ -428,23 +432,62 @@ static bp_status step(trainer *t, int b, float eta, int e, int k)
     return bp__fail(BP_ENUMERIC, "epoch %d batch %d: the step made a parameter non-finite", e, k);
 }
 
-/* Batch k of epoch e: every rank's share of the gradient, summed over the ranks with the flags
- * (a meeting), the step, then the progress so far. */
-static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_progress *p)
+/* Batch k of epoch e, the sample perm[k], in one fused online step; it counts as a step of the
+ * optimizer (whose checkpointed step count it advances). Alone: no rank to meet. */
+static bp_status online_batch(trainer *t, int e, int k, float eta, double *c, tally *ep)
 {
-    int count = t->train->count, first = k * t->bs, lo, hi;
-    int b = count - first < t->bs ? count - first : t->bs;
+    const bp_dataset *ds = t->train;
+    size_t s = (size_t)t->s.perm[k];
+    bp_net *net = t->net;
+    bp_status st = bp_online_step(net, t->ws, ds->x + s * (size_t)ds->n_features,
+                                  ds->y + s * (size_t)ds->n_targets, eta, c);
+    if (st == BP_ENUMERIC) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", bp_last_error());
+        return bp__fail(st, "epoch %d batch %d: %s", e, k, why);
+    }
+    if (st)
+        return st;
+    bp_optimizer_kind kind;
+    long *steps;
+    float *v, *m;
+    bp__optim_state(t->s.opt, &kind, &steps, &v, &m);
+    ++*steps;
+    if (ds->labels)
+        score(net, t->ws, 1, ds->labels + s, &ep->correct, NULL);
+    return BP_OK;
+}
+
+/* Every rank's share of batch k of epoch e (samples [first, first + b)) into the gradient, summed
+ * over the ranks with the flags (a meeting), then the step. */
+static bp_status batch_step(trainer *t, int e, int k, int b, float eta, double *c, tally *ep)
+{
+    int first = k * t->bs, lo, hi;
     size_t P = t->net->num_params;
-    double c = 0;
     bp__share(b, t->par, &lo, &hi);
-    bp_status st = share_gradient(t, first + lo, hi - lo, &c, ep);
+    bp_status st = share_gradient(t, first + lo, hi - lo, c, ep);
     if (!st)
         st = bp__sum_ranks(t->par, t->grad, P + FLAGS, BP_REDUCE_FLOAT);
     if (st)
         return st;
     if (t->grad[P + FLAG_NONFINITE] != 0)
         return bp__fail(BP_ENUMERIC, "epoch %d batch %d: loss is not finite", e, k);
-    if ((st = agree_stop(t->grad[P + FLAG_STOP], "at", e)) || (st = step(t, b, eta, e, k)))
+    if ((st = agree_stop(t->grad[P + FLAG_STOP], "at", e)))
+        return st;
+    return step(t, b, eta, e, k);
+}
+
+/* Batch k of epoch e: the step (fused online, or through the gradient block and the ranks), then
+ * the progress so far. */
+static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_progress *p)
+{
+    int count = t->train->count, first = k * t->bs, lo, hi;
+    int b = count - first < t->bs ? count - first : t->bs;
+    double c = 0;
+    bp__share(b, t->par, &lo, &hi);
+    bp_status st = t->online ? online_batch(t, e, k, eta, &c, ep)
+                             : batch_step(t, e, k, b, eta, &c, ep);
+    if (st)
         return st;
     ep->loss += c;
     ep->seen += hi - lo;

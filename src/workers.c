@@ -1,23 +1,27 @@
-/* Worker threads of the library's own (bp_team): N workers, the calling thread being worker 0,
- * each with its own workspace and gradient block, splitting a mini-batch's columns exactly as the
- * ranks of a data-parallel run split theirs (bp__share: worker w takes [w*b/N, (w+1)*b/N)). The
- * blocks are summed in worker order, so the result depends on N, never on timing. The threads are
- * started once by bp_team_create and wait on a condition variable between calls (no spinning: the
- * machine may be shared); a call wakes them, runs worker 0's share on the caller's thread and
- * waits for the others. BLAS runs at one thread inside a call (bp__blas_threads_single). */
+/* Worker threads of the library's own (bp_team): a call splits a mini-batch's columns into N
+ * shares exactly as the ranks of a data-parallel run split theirs (bp__share: share w is
+ * [w*b/N, (w+1)*b/N)), each share with its own workspace and gradient block, and sums the blocks
+ * in share order, so the result depends on N, never on timing nor on which thread ran which
+ * share. The N - 1 threads are started once by bp_team_create and wait on a condition variable
+ * between calls (no spinning: the machine may be shared). A call wakes them and the calling
+ * thread and the workers claim the shares one at a time until none is left; the call returns when
+ * all are done. So a worker the scheduler keeps off the cores (a loaded machine) costs the call
+ * at most the share it claimed: its unclaimed shares are run by the threads that are running.
+ * BLAS runs at one thread inside a call (bp__blas_threads_single). */
 #include "kernels.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
-/* One worker's own state: its workspace and block, its share of the call in progress and what it
- * found. Only its worker writes it during a call; the caller reads it after the call. */
+/* One share's own state: its workspace and block, its columns of the call in progress and what
+ * was found. Only the thread that claimed the share writes it during a call; the caller reads it
+ * after the call. */
 typedef struct lane {
     bp_team *team;
     int index;
     bp_workspace *ws;
-    float *grad;    /* its gradient block (worker 0 writes the caller's block instead) */
+    float *grad;    /* its gradient block (share 0 writes the caller's block instead) */
     int lo, hi;     /* its columns of the call in progress */
     double cost;    /* summed cost of its columns */
     long correct;   /* evaluation: correct predictions among them */
@@ -34,28 +38,44 @@ struct bp_team {
     int num_layers, sizes[BP_MAX_LAYERS]; /* the network shape it was made for */
     size_t num_params;
     lane *lanes;
-    pthread_t *threads;         /* workers - 1 of them: worker 0 is the caller */
+    pthread_t *threads;         /* workers - 1 of them: the caller is the other */
     int started;                /* threads running */
     int synced;                 /* lock, go and done initialised */
     pthread_mutex_t lock;
     pthread_cond_t go, done;
-    unsigned long round;        /* calls so far: a worker runs the task once per round */
-    int pending;                /* workers 1.. still running this round */
+    unsigned long round;        /* calls so far */
+    int next;                   /* the next share of this round to claim; workers: none left */
+    int finished;               /* shares of this round done */
     int quit;
     team_task task;
     /* the call in progress */
     const bp_net *net;
     int batch, ldx, ldy;
     const float *X, *Y;
-    float *out; /* the caller's gradient block, worker 0's */
+    float *out; /* the caller's gradient block, share 0's */
     const bp_dataset *ds;
     int first; /* evaluation: the first sample of the share the workers split */
 };
 
+/* Run the round's task on the shares still unclaimed, one at a time, until none is left; called
+ * and returning with t->lock held. Returns whether this thread finished the round's last share. */
+static int claim_shares(bp_team *t)
+{
+    int last = 0;
+    while (t->next < t->workers) {
+        lane *share = &t->lanes[t->next++];
+        team_task task = t->task;
+        pthread_mutex_unlock(&t->lock);
+        task(t, share);
+        pthread_mutex_lock(&t->lock);
+        last = ++t->finished == t->workers;
+    }
+    return last;
+}
+
 static void *worker_main(void *arg)
 {
-    lane *me = arg;
-    bp_team *t = me->team;
+    bp_team *t = arg;
     unsigned long seen = 0;
     pthread_mutex_lock(&t->lock);
     for (;;) {
@@ -64,34 +84,29 @@ static void *worker_main(void *arg)
         if (t->quit)
             break;
         seen = t->round;
-        team_task task = t->task;
-        pthread_mutex_unlock(&t->lock);
-        task(t, me);
-        pthread_mutex_lock(&t->lock);
-        if (--t->pending == 0)
+        if (claim_shares(t))
             pthread_cond_signal(&t->done);
     }
     pthread_mutex_unlock(&t->lock);
     return NULL;
 }
 
-/* task on every worker, worker 0 on this thread; returns when all have finished. */
+/* task on every share, by this thread and the workers; returns when all shares are done. */
 static void team_run(bp_team *t, team_task task)
 {
     pthread_mutex_lock(&t->lock);
     t->task = task;
-    t->pending = t->workers - 1;
+    t->next = 0;
+    t->finished = 0;
     t->round++;
     pthread_cond_broadcast(&t->go);
-    pthread_mutex_unlock(&t->lock);
-    task(t, &t->lanes[0]);
-    pthread_mutex_lock(&t->lock);
-    while (t->pending > 0)
+    claim_shares(t);
+    while (t->finished < t->workers)
         pthread_cond_wait(&t->done, &t->lock);
     pthread_mutex_unlock(&t->lock);
 }
 
-/* Start workers 1..N-1 with every signal blocked, so that the application's handlers run on its
+/* Start the N - 1 worker threads with every signal blocked, so that the application's handlers run on its
  * own threads and no system call of the caller is interrupted on their account. */
 static bp_status team_start(bp_team *t)
 {
@@ -112,8 +127,7 @@ static bp_status team_start(bp_team *t)
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int err = 0;
     while (t->started < t->workers - 1 && !err)
-        if (!(err = pthread_create(&t->threads[t->started], NULL, worker_main,
-                                   &t->lanes[t->started + 1])))
+        if (!(err = pthread_create(&t->threads[t->started], NULL, worker_main, t)))
             t->started++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return err ? bp__fail(BP_ENOMEM, "cannot start worker thread %d of %d: %s", t->started + 1,
@@ -160,7 +174,7 @@ static bp_status team_alloc(bp_team *t, const bp_net *net)
         if (st)
             return st;
         if (w > 0 && !(ln->grad = bp__calloc(net->num_params, sizeof *ln->grad)))
-            return bp__fail(BP_ENOMEM, "the gradient block of worker %d", w);
+            return bp__fail(BP_ENOMEM, "the gradient block of share %d", w);
     }
     return BP_OK;
 }
@@ -216,7 +230,7 @@ static bp_status check_team(const bp_team *t, const bp_net *net)
     return BP_OK;
 }
 
-/* Worker me's columns [lo, hi) of n, as bp__share gives rank me->index of workers ranks. */
+/* Share me's columns [lo, hi) of n, as bp__share gives rank me->index of workers ranks. */
 static void lane_share(const bp_team *t, lane *me, int n)
 {
     bp_parallel as_ranks = {.rank = me->index, .ranks = t->workers};
@@ -232,12 +246,12 @@ static void lane_failed(lane *me, bp_status st)
     snprintf(me->why, sizeof me->why, "%s", bp_last_error());
 }
 
-/* The first failure among the workers, in worker order, made the caller's. */
+/* The first failure among the shares, in share order, made the caller's. */
 static bp_status team_status(const bp_team *t)
 {
     for (int w = 0; w < t->workers; w++)
         if (t->lanes[w].status)
-            return bp__fail(t->lanes[w].status, "worker %d: %s", w, t->lanes[w].why);
+            return bp__fail(t->lanes[w].status, "share %d of the workers: %s", w, t->lanes[w].why);
     return BP_OK;
 }
 
@@ -248,7 +262,7 @@ static void gradient_task(bp_team *t, lane *me)
     lane_share(t, me, t->batch);
     float *g = me->index == 0 ? t->out : me->grad;
     int n = me->hi - me->lo;
-    if (n == 0) { /* a worker without columns adds zeros, as a rank without a share does */
+    if (n == 0) { /* a share without columns adds zeros, as a rank without one does */
         memset(g, 0, t->num_params * sizeof *g);
         return;
     }
@@ -289,7 +303,7 @@ bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const fl
     if ((st = team_status(team)))
         return st;
     double total = team->lanes[0].cost;
-    for (int w = 1; w < team->workers; w++) { /* in worker order: the same bits on every run */
+    for (int w = 1; w < team->workers; w++) { /* in share order: the same bits on every run */
         bp__loops_axpy(team->num_params, 1.0f, team->lanes[w].grad, grad);
         total += team->lanes[w].cost;
     }
@@ -307,8 +321,8 @@ const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi)
 
 /* ---------------------------------------------------------------- evaluation */
 
-/* Worker me's share of the samples [t->first, t->first + t->batch) of t->ds: the forward pass in
- * chunks of its workspace's batch, the summed cost and, with labels, the correct predictions. */
+/* Share me of the samples [t->first, t->first + t->batch) of t->ds: the forward pass in chunks
+ * of its workspace's batch, the summed cost and, with labels, the correct predictions. */
 static void evaluate_task(bp_team *t, lane *me)
 {
     lane_share(t, me, t->batch);
@@ -346,7 +360,7 @@ bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds,
     bp_status st = team_status(t);
     *cost = 0;
     *correct = 0;
-    for (int w = 0; w < t->workers && !st; w++) { /* in worker order */
+    for (int w = 0; w < t->workers && !st; w++) { /* in share order */
         *cost += t->lanes[w].cost;
         *correct += t->lanes[w].correct;
     }

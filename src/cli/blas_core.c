@@ -15,21 +15,37 @@
 /* Multiply-adds of one training step (forward, eq. C, and eq. B but for the first layer) below
  * which one BLAS thread is faster than two on the README's benchmark grid. */
 static const double SMALL_STEP_MACS = 1e9;
+/* Multiply-adds of a step from which worker threads (bp_team) pay for waking them: below, a
+ * worker's share is done before the other has started (bench/bench_workers, README). */
+static const double WORKER_STEP_MACS = 1e7;
+/* Workers chosen by default, at most: one per core beyond gains little for these steps. */
+enum { DEFAULT_WORKERS_MAX = 8 };
 
-void blas_threads_choose(int requested, const bp_net *net, int batch)
+static double step_macs(const bp_net *net, int batch)
 {
-    if (requested > 0) {
-        openblas_set_num_threads(requested);
-        return;
-    }
     bp_net_info info;
-    if (getenv("OPENBLAS_NUM_THREADS") || bp_net_describe(net, &info))
-        return;
     double macs = 0;
+    if (bp_net_describe(net, &info))
+        return 0;
     for (int l = 1; l < info.num_layers; l++)
         macs += (l == 1 ? 2.0 : 3.0) * info.sizes[l] * info.sizes[l - 1] * batch;
-    if (macs < SMALL_STEP_MACS)
-        openblas_set_num_threads(1);
+    return macs;
+}
+
+int blas_threads_choose(int requested, int workers, const bp_net *net, int batch)
+{
+    if (requested > 0)
+        openblas_set_num_threads(requested);
+    if (workers > 0 || requested > 0 || getenv("OPENBLAS_NUM_THREADS"))
+        return workers > 0 ? workers : 1; /* the user chose the threading */
+    double macs = step_macs(net, batch);
+    if (macs >= SMALL_STEP_MACS)
+        return 1; /* OpenBLAS's own threads */
+    openblas_set_num_threads(1);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (macs < WORKER_STEP_MACS || cores < 2)
+        return 1;
+    return cores < DEFAULT_WORKERS_MAX ? (int)cores : DEFAULT_WORKERS_MAX;
 }
 
 const char *blas_core_name(void) { return openblas_get_corename(); }

@@ -22,7 +22,7 @@ typedef struct train_opts {
     int schedule;     /* bp_schedule_kind */
     int step_epochs;
     double gamma, eta_min;
-    int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
+    int epochs, batch, patience, threads, workers, validation, quiet, checkpoint_every;
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume;
 } train_opts;
@@ -46,6 +46,7 @@ static const train_opts MAIN_JOB_DEFAULTS = {
     .batch = 128,
     .patience = 0,
     .threads = 0,
+    .workers = 0,
     .validation = 0,
     .quiet = 0,
     .data = {NULL, NULL, NULL},
@@ -223,6 +224,7 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
         .checkpoint_every = o->checkpoint_every,
         .checkpoint_path = o->checkpoint,
         .resume_path = o->resume,
+        .workers = o->workers,
     };
     return cfg;
 }
@@ -366,6 +368,9 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
                     "stop after N epochs without a better evaluation accuracy and keep the best "
                     "(0 = off)"),
         CLI_INTEGER("threads", &o.threads, "N", 0, 1024, "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
+        CLI_INTEGER("workers", &o.workers, "N", 0, BP_MAX_WORKERS,
+                    "worker threads, each a share of the batch (0 = one per core for a mid-sized "
+                    "step unless --threads or OPENBLAS_NUM_THREADS is set, else 1)"),
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
@@ -390,7 +395,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = check_flags(&cmd, &o)) || (rc = cli_net_build(&cmd, &o.net, &r.net)))
         return rc;
-    blas_threads_choose(o.threads, r.net, o.batch);
+    o.workers = blas_threads_choose(o.threads, o.workers, r.net, o.batch);
     if (o.checkpoint_every > 0 && !o.checkpoint) {
         size_t size = strlen(o.out) + sizeof ".ckpt";
         if (!(r.checkpoint = malloc(size))) {
