@@ -9,8 +9,11 @@
  * "N workers" (bp_team_gradient) for each N. Each round times every configuration for about S
  * seconds of steps, the order rotated one place per round, so that a loaded machine slows all of
  * them alike; reported: the median over R rounds of the time per step, as samples/s, with the
- * min-max, and the ratio of medians against "1 thread". The load average (/proc/loadavg) is
- * printed before and after: on a shared machine the figures are under that load. */
+ * min-max, and the ratio of medians against "1 thread"; and the median processor time of the
+ * process per step (CLOCK_PROCESS_CPUTIME_ID, all its threads) against "1 thread"'s: the work
+ * the threads add, which a loaded machine does not change as it changes wall time (on an idle
+ * machine N threads could at best give N times "1 thread" divided by that ratio). The load
+ * average (/proc/loadavg) is printed before and after: the wall-time figures are under that load. */
 #include "backprop.h"
 #include "blas_core.h"
 
@@ -36,6 +39,13 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -135,35 +145,43 @@ static void step(bench *b, int c)
     CHECK(bp_sgd_step(b->net, b->grad, 1e-3f, b->batch));
 }
 
-/* Seconds per step of configuration c over about seconds of steps (at least 3). */
-static double time_steps(bench *b, int c, double seconds)
+/* Seconds per step of configuration c over about seconds of steps (at least 3); *cpu = processor
+ * seconds of the process per step. */
+static double time_steps(bench *b, int c, double seconds, double *cpu)
 {
     openblas_set_num_threads(c == 1 ? b->blas_threads : 1);
     int steps = 0;
-    double t0 = now(), t;
+    double t0 = now(), c0 = cpu_now(), t;
     do {
         step(b, c);
         steps++;
         t = now() - t0;
     } while (t < seconds || steps < 3);
+    *cpu = (cpu_now() - c0) / steps;
     return t / steps;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 static void run(bench *b, const char *layers, int rounds, double seconds)
 {
     int nc = 2 + b->nw;
-    static double t[MAX_CONFIGS][MAX_ROUNDS];
+    static double t[MAX_CONFIGS][MAX_ROUNDS], cpu[MAX_CONFIGS][MAX_ROUNDS];
     for (int c = 0; c < nc; c++) /* warm-up: pages, threads */
-        time_steps(b, c, 0.05);
+        time_steps(b, c, 0.05, &cpu[c][0]);
     for (int r = 0; r < rounds; r++)
         for (int u = 0; u < nc; u++) {
             int c = (r + u) % nc;
-            t[c][r] = time_steps(b, c, seconds);
+            t[c][r] = time_steps(b, c, seconds, &cpu[c][r]);
         }
-    double med[MAX_CONFIGS];
+    double med[MAX_CONFIGS], cmed[MAX_CONFIGS];
     for (int c = 0; c < nc; c++) {
-        qsort(t[c], (size_t)rounds, sizeof t[c][0], cmp_double);
-        med[c] = rounds % 2 ? t[c][rounds / 2] : 0.5 * (t[c][rounds / 2 - 1] + t[c][rounds / 2]);
+        med[c] = median(t[c], rounds);
+        cmed[c] = median(cpu[c], rounds);
     }
     for (int c = 0; c < nc; c++) {
         char name[32];
@@ -173,9 +191,9 @@ static void run(bench *b, const char *layers, int rounds, double seconds)
             snprintf(name, sizeof name, "BLAS %d threads", b->blas_threads);
         else
             snprintf(name, sizeof name, "%d workers", b->workers[c - 2]);
-        printf("| %s | %d | %s | %.0f | %.0f-%.0f | %.2f |\n", layers, b->batch, name,
+        printf("| %s | %d | %s | %.0f | %.0f-%.0f | %.2f | %.2f |\n", layers, b->batch, name,
                b->batch / med[c], b->batch / t[c][rounds - 1], b->batch / t[c][0],
-               med[0] / med[c]);
+               med[0] / med[c], cmed[c] / cmed[0]);
     }
     fflush(stdout);
 }
@@ -228,8 +246,8 @@ int main(int argc, char **argv)
     blas_core_upgrade(argv);
     printf("BLAS: %s, kernels %s\n", openblas_get_config(), blas_core_name());
     print_load("before");
-    printf("\n| network | B | threads | samples/s (median) | min-max | vs 1 thread |\n"
-           "|---|--:|---|--:|--:|--:|\n");
+    printf("\n| network | B | threads | samples/s (median) | min-max | vs 1 thread | cpu/step vs "
+           "1 thread |\n|---|--:|---|--:|--:|--:|--:|\n");
     for (size_t n = 0; n < sizeof NETS / sizeof NETS[0]; n++) {
         if (nets && !strstr(nets, NETS[n].layers))
             continue;
