@@ -8,7 +8,8 @@
  * one thread), "BLAS T" (the same calls with OpenBLAS at T = the largest worker count) and
  * "N workers" (bp_team_gradient) for each N. Each round times every configuration for about S
  * seconds of steps, the order rotated one place per round, so that a loaded machine slows all of
- * them alike; reported: the median over R rounds of the time per step, as samples/s, with the
+ * them alike (after "BLAS T", untimed, a pause lets OpenBLAS's threads stop spinning, which
+ * they do for a while after their last product); reported: the median over R rounds of the time per step, as samples/s, with the
  * min-max, and the ratio of medians against "1 thread"; and the median processor time of the
  * process per step (CLOCK_PROCESS_CPUTIME_ID, all its threads) against "1 thread"'s: the work
  * the threads add, which a loaded machine does not change as it changes wall time (on an idle
@@ -158,6 +159,10 @@ static double time_steps(bench *b, int c, double seconds, double *cpu)
         t = now() - t0;
     } while (t < seconds || steps < 3);
     *cpu = (cpu_now() - c0) / steps;
+    if (c == 1) { /* OpenBLAS's idle threads spin a while before they sleep: not on the next one */
+        openblas_set_num_threads(1);
+        nanosleep(&(struct timespec){0, 300000000}, NULL);
+    }
     return t / steps;
 }
 
