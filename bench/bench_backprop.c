@@ -2,7 +2,7 @@
  * calls of a step (the sgemm bound) and, when built with FANN, FANN's incremental training.
  *
  *   bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] [--budget SECONDS]
- *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS]
+ *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] [--clock wall|cpu]
  *
  * A step is forward + backward + SGD update of one mini-batch of B samples:
  *   naive    bp_naive_backward (double index loops, no BLAS) and a loop update
@@ -12,9 +12,9 @@
  *   loops    the same calls on the project's own loops (BP_PATH_LOOPS): no BLAS, one thread
  *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
  *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
- *   bound    the same arithmetic as the batch step in bare BLAS calls, same shapes, same threads,
- *            nothing between: sgemm for eqs. 15, B and C, sgemv against ones for eq. D, saxpy
- *            for the update (the library does the last two in its own passes, which are faster)
+ *   bound    a lower bound of the step: its matrix products in bare sgemm calls, same shapes,
+ *            same threads, nothing between (eqs. 15, B and C), and the update by bp_sgd_step;
+ *            the bias sums (eq. D), sigma, sigma' and the output error left out
  *   infer    bp_forward_batch alone, default path (inference)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
  * BLAS threads), then the paths run interleaved REPS times, each repetition starting one path later
@@ -47,10 +47,14 @@
         }                                                                                          \
     } while (0)
 
+/* What a step's time is: wall time, or with --clock cpu the processor time of the process (all its
+ * threads), which a loaded machine changes far less (one-thread rows: the step's own work). */
+static clockid_t step_clock = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(step_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -112,9 +116,9 @@ typedef struct point {
     int L, sizes[BP_MAX_LAYERS], batch;
     size_t P;
     float *X, *Y, *grad;
-    /* the bound's activations, two deltas and ones; its gradient and update are grad's and the
+    /* the bound's activations and two deltas; its gradient and update are grad's and the
      * network's, the blocks every path uses, so that none runs on colder caches than another */
-    float *act[BP_MAX_LAYERS + 1], *delta[2], *ones;
+    float *act[BP_MAX_LAYERS + 1], *delta[2];
     bp_layer_view view[BP_MAX_LAYERS + 1];
 #ifdef BP_BENCH_FANN
     struct fann *ann;
@@ -157,9 +161,6 @@ static void point_create(point *pt, const net_spec *spec, int batch)
     }
     for (int k = 0; k < 2; k++)
         pt->delta[k] = xmalloc(sizeof(float) * (size_t)maxw * (size_t)batch);
-    pt->ones = xmalloc(sizeof(float) * (size_t)batch);
-    for (int j = 0; j < batch; j++)
-        pt->ones[j] = 1.0f;
 #ifdef BP_BENCH_FANN
     unsigned layers[BP_MAX_LAYERS];
     for (int i = 0; i < pt->L; i++)
@@ -189,14 +190,15 @@ static void point_free(point *pt)
         free(pt->act[l]);
     free(pt->delta[0]);
     free(pt->delta[1]);
-    free(pt->ones);
 #ifdef BP_BENCH_FANN
     fann_destroy(pt->ann);
 #endif
 }
 
-/* One step's arithmetic as bare BLAS calls with nothing between them: what the step would cost if
- * the activations, the output error, sigma' and the argument checks were free. */
+/* A lower bound of the step: its three matrix products as bare sgemm calls with nothing between
+ * them, and the update in the library's own one pass (bp_sgd_step, the default path's): what the
+ * step would cost if the activations, the output error, sigma', the bias sums (eq. D, left out:
+ * every path makes them) and the argument checks were free. */
 static void bound_step(point *pt)
 {
     float *w;
@@ -215,13 +217,11 @@ static void bound_step(point *pt)
         float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
                     aprev, v->cols, 0.0f, pt->grad + v->w_offset, v->rows);
-        cblas_sgemv(CblasColMajor, CblasNoTrans, v->rows, B, 1.0f, d, v->rows, pt->ones, 1, 0.0f,
-                    pt->grad + v->b_offset, 1);
         if (l > 2)
             cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
                         w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);
     }
-    cblas_saxpy((int)pt->P, -ETA / (float)B, pt->grad, 1, w, 1);
+    CHECK(bp_sgd_step(pt->net, pt->grad, ETA, B));
 }
 
 static void sgd(point *pt)
@@ -446,7 +446,8 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] "
-                    "[--budget SECONDS] [--csv FILE] [--plot FILE.png] [--plot-net LAYERS]\n");
+                    "[--budget SECONDS] [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] "
+                    "[--clock wall|cpu]\n");
     exit(2);
 }
 
@@ -475,6 +476,8 @@ int main(int argc, char **argv)
             png = val;
         else if (!strcmp(arg, "--plot-net"))
             plot_net = val;
+        else if (!strcmp(arg, "--clock") && (!strcmp(val, "wall") || !strcmp(val, "cpu")))
+            step_clock = !strcmp(val, "cpu") ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
         else
             usage();
         if (!nb || !nt || !(budget > 0))
