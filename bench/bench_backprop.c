@@ -17,8 +17,9 @@
  *            the bias sums (eq. D), sigma, sigma' and the output error left out
  *   infer    bp_forward_batch alone, default path (inference)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
- * BLAS threads), then the paths run interleaved REPS times, each repetition starting one path later
- * (naive, sample, ...; sample, batch, ...), so that a noisy machine slows all of them alike; REPS
+ * BLAS threads), then the paths run interleaved REPS times, each repetition in a new (seeded,
+ * shuffled) order, so that a noisy machine slows all of them alike and no path always runs on the
+ * caches the same other path leaves; REPS
  * fits the time budget, at least 3. The naive loops and FANN, which call no BLAS, run at the first
  * thread count only; the other rows repeat their figures. Reported: median samples/s
  * (B / step time) with min-max, default step time / bound, and GFLOP/s of the default path with
@@ -308,15 +309,28 @@ static void measure(point *pt, double budget, const result *reuse, result *res)
     int reps = (int)(budget / once);
     reps = reps < 3 ? 3 : reps > 31 ? 31 : reps;
     double *t = xmalloc(sizeof *t * IMPLS * (size_t)reps);
-    for (int r = 0; r < reps; r++)
+    unsigned long long lcg = 1;
+    for (int r = 0; r < reps; r++) {
+        /* a new order every repetition (a seeded shuffle): a rotation would keep every path after
+         * the same one, on the caches that one leaves (the bound after FANN's passes, cold) */
+        int order[IMPLS];
+        for (int u = 0; u < IMPLS; u++)
+            order[u] = u;
+        for (int u = IMPLS - 1; u > 0; u--) {
+            lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+            int v = (int)((lcg >> 33) % (unsigned long long)(u + 1)), tmp = order[u];
+            order[u] = order[v];
+            order[v] = tmp;
+        }
         for (int u = 0; u < IMPLS; u++) {
-            int i = (r + u) % IMPLS; /* rotate the order: no path always runs after the same one */
+            int i = order[u];
             if (run[i]) {
                 t0 = now();
                 run_impl(i, pt);
                 t[i * reps + r] = now() - t0;
             }
         }
+    }
     *res = reuse ? *reuse : (result){0};
     res->reps = reps;
     for (int i = 0; i < IMPLS; i++) {
