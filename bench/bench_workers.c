@@ -1,11 +1,11 @@
 /* One training step (gradient + SGD update of a mini-batch) on N worker threads (bp_team) against
- * the calling thread alone, and against OpenBLAS's own threads, in alternated rounds.
+ * the calling thread alone, and against the BLAS's own threads, in alternated rounds.
  *
  *   bench_workers [--nets A,B,..] [--batches 128,1024] [--workers 2,..] [--rounds R]
  *                 [--round-seconds S]
  *
  * For each network and batch B the configurations are: "1 thread" (bp_gradient_batch, BLAS at
- * one thread), "BLAS T" (the same calls with OpenBLAS at T = the largest worker count) and
+ * one thread), "BLAS T" (the same calls with the BLAS at T = the largest worker count) and
  * "N workers" (bp_team_gradient) for each N. Each round times every configuration for about S
  * seconds of steps, the order rotated one place per round, so that a loaded machine slows all of
  * them alike (after "BLAS T", untimed, a pause lets OpenBLAS's threads stop spinning, which
@@ -18,7 +18,6 @@
 #include "backprop.h"
 #include "blas_core.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +149,7 @@ static void step(bench *b, int c)
  * seconds of the process per step. */
 static double time_steps(bench *b, int c, double seconds, double *cpu)
 {
-    openblas_set_num_threads(c == 1 ? b->blas_threads : 1);
+    (void)bp_blas_set_threads(c == 1 ? b->blas_threads : 1); /* a generic CBLAS: its own */
     int steps = 0;
     double t0 = now(), c0 = cpu_now(), t;
     do {
@@ -160,7 +159,7 @@ static double time_steps(bench *b, int c, double seconds, double *cpu)
     } while (t < seconds || steps < 3);
     *cpu = (cpu_now() - c0) / steps;
     if (c == 1) { /* OpenBLAS's idle threads spin a while before they sleep: not on the next one */
-        openblas_set_num_threads(1);
+        (void)bp_blas_set_threads(1);
         nanosleep(&(struct timespec){0, 300000000}, NULL);
     }
     return t / steps;
@@ -249,7 +248,7 @@ int main(int argc, char **argv)
             usage();
     }
     blas_core_upgrade(argv);
-    printf("BLAS: %s, kernels %s\n", openblas_get_config(), blas_core_name());
+    printf("BLAS: %s, kernels %s\n", blas_library_name(), blas_core_name());
     print_load("before");
     printf("\n| network | B | threads | samples/s (median) | min-max | vs 1 thread | cpu/step vs "
            "1 thread |\n|---|--:|---|--:|--:|--:|--:|\n");

@@ -34,9 +34,9 @@
  *    signature, every enum value (pinned by explicit numbers, new ones only appended) and the
  *    layout of the structs the caller fills or reads (bp_net_info, bp_layer_view,
  *    bp_gradcheck_options, bp_dataset, bp_optim_config, bp_schedule, bp_progress, bp_parallel,
- *    bp_train_config). bp_net, bp_workspace and bp_optim are opaque and may change freely. A minor
- *    release only adds functions and enum values. Zero-initialise the structs ({0}) and set the
- *    fields you need: zero is the documented default of every optional field.
+ *    bp_train_config, bp_blas_info). bp_net, bp_workspace and bp_optim are opaque and may change
+ *    freely. A minor release only adds functions and enum values. Zero-initialise the structs
+ *    ({0}) and set the fields you need: zero is the documented default of every optional field.
  */
 #ifndef BACKPROP_H_INCLUDED
 #define BACKPROP_H_INCLUDED
@@ -50,12 +50,6 @@ extern "C" {
 
 #if defined(BP_STATIC_DEFINE)
 #define BP_API
-#elif defined(_WIN32)
-#if defined(BP_BUILDING_LIBRARY)
-#define BP_API __declspec(dllexport)
-#else
-#define BP_API __declspec(dllimport)
-#endif
 #elif defined(__GNUC__) && __GNUC__ >= 4
 #define BP_API __attribute__((visibility("default")))
 #else
@@ -492,7 +486,8 @@ typedef struct bp_parallel {
     void *ctx;         /* passed to sum */
 } bp_parallel;
 
-/* A training run of bp_train; zero optional fields are the defaults. */
+/* A training run of bp_train; zero optional fields are the defaults. docs/training.md states what
+ * each field does: the split of a mini-batch over ranks, checkpoints, resuming. */
 typedef struct bp_train_config {
     int epochs;              /* >= 1 */
     int batch_size;          /* >= 1; with parallel, the GLOBAL mini-batch (all ranks together) */
@@ -503,49 +498,12 @@ typedef struct bp_train_config {
                                 evaluation accuracy and restore the best parameters; 0 = off */
     bp_progress_fn progress; /* may be NULL */
     void *user;              /* passed to progress */
-    /* Synchronous data-parallel SGD; NULL = this process alone. Every rank calls bp_train with the
-     * same network, data, eval set and configuration. Each global mini-batch (positions
-     * [k*batch_size, k*batch_size + b) of the permutation every rank draws from seed) is split as
-     * rank r taking its positions [r*b/ranks, (r+1)*b/ranks) (integer division: shares differ by at
-     * most one sample, a rank may get none when b < ranks). Each rank backpropagates its share,
-     * the gradient block is summed over ranks (one sum call per step), and every rank takes the
-     * same optimizer step with m = b. The evaluation set is sharded the same way and its sums
-     * reduced. A hash of the parameters (and of the data size, batch size, seed and epochs) is
-     * compared across ranks before the first epoch and after every epoch: a difference fails
-     * with BP_EMISMATCH on every rank. Per-batch progress values are this rank's share; those of
-     * the epoch_done call are over all ranks. A stop request of the callback takes effect on every
-     * rank before the next step (each rank's callback is called for the same batches). */
-    const bp_parallel *parallel;
-    /* Checkpoints (docs/checkpoint-format.md): after every epoch whose number (1-based, counted
-     * from the start of training, not of a resumed run) is a multiple of checkpoint_every (0 =
-     * never), the network, the optimizer state, the epoch, the shuffling generator and permutation
-     * and the early-stopping state are written atomically (as bp_model_save: temporary file,
-     * fsync, rename) to checkpoint_path (required then: BP_ENULL), before that epoch's progress
-     * call, so a run stopped there can be resumed. With parallel, rank 0 writes and every rank
-     * fails with BP_EIO if it could not. checkpoint_every < 0 is BP_EDIM. */
-    int checkpoint_every;
+    const bp_parallel *parallel; /* data-parallel SGD over ranks; NULL = this process alone */
+    int checkpoint_every;        /* epochs between checkpoints; 0 = never, < 0 is BP_EDIM */
     const char *checkpoint_path; /* where checkpoints go; required when checkpoint_every > 0 */
-    /* Continue from a checkpoint instead of starting at epoch 0 (NULL = start afresh): the
-     * network's parameters are replaced by the checkpoint's, and training continues with its
-     * epoch. With the same configuration, data and BLAS threads (and ranks), a run interrupted and
-     * resumed ends with the same parameter bits as one uninterrupted run. The checkpoint must be
-     * of the same network shape, optimizer kind, training-set size and, when patience > 0, hold
-     * the best epoch's parameters, and be of an epoch <= epochs (BP_EMISMATCH otherwise); a
-     * missing or unreadable file is BP_EIO, a damaged one (truncated, a field out of range, a
-     * checksum) BP_EFORMAT naming the byte. On any failure the network is left untouched. A
-     * checkpoint written by R ranks resumes on any number of ranks (the state does not depend on
-     * R; only the float rounding of the steps that follow does). */
-    const char *resume_path;
-    /* Worker threads of the library's own (bp_team) for each step and the evaluation; 0 or 1 =
-     * the calling thread alone, at most BP_MAX_WORKERS. Each batch (with parallel: this rank's
-     * share) is split into workers shares as the ranks split a batch, share w being its columns
-     * [w*n/workers, (w+1)*n/workers); their gradient blocks are summed in share order and one
-     * step is taken (bp_team_gradient). The parameters then depend on workers but never on timing: the same
-     * workers give the same bits on every run, and W workers give the bits of W ranks whose sum
-     * adds the ranks' blocks in rank order (bp_parallel). BLAS runs at one thread while the
-     * workers run (see bp_team_gradient for what that means to other threads of the process).
-     * The threads are started once per bp_train and stopped before it returns. */
-    int workers;
+    const char *resume_path;     /* continue from this checkpoint; NULL = start afresh */
+    int workers;                 /* worker threads per step (bp_team); 0 or 1 = this thread
+                                    alone, at most BP_MAX_WORKERS (docs/training.md) */
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
@@ -557,8 +515,8 @@ typedef struct bp_train_config {
  * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
- * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, parallel rank or
- * ranks, an empty dataset, a label outside 0..n^L-1), BP_EVALUE, BP_EMISMATCH (dataset shape vs
+ * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, workers, parallel
+ * rank or ranks, an empty dataset, a label outside 0..n^L-1), BP_EVALUE, BP_EMISMATCH (dataset shape vs
  * network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
  * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
  * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns
@@ -637,6 +595,49 @@ BP_API bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, c
  * step reaches 2^100, from where a parameter could overflow): then the parameters are untouched. */
 BP_API bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const float *y,
                                 float eta, double *cost);
+
+/* ---------------------------------------------------------------- the BLAS */
+/* The BLAS the library was built on (CMake's BACKPROP_BLAS: OpenBLAS, the default; BLIS; or a
+ * generic CBLAS) and the kernels it runs, for a host program to log at startup. Every string is
+ * static (never freed, valid for the life of the process) and never NULL; "" means unknown.
+ * A vector width is in bits: 512 (AVX-512), 256 (AVX, AVX2), 128 (SSE); 0 when unknown. */
+typedef struct bp_blas_info {
+    const char *library;     /* "OpenBLAS", "BLIS" or "CBLAS" (a generic CBLAS: which is unknown) */
+    const char *kernels;     /* the kernel set running: OpenBLAS's core ("SkylakeX", "Haswell",
+                                "Zen", "Prescott", ...), BLIS's configuration ("skx", "haswell",
+                                "zen3", "generic", ...); "" for a generic CBLAS */
+    const char *cpu_kernels; /* OpenBLAS only: the core whose instructions this CPU runs
+                                ("SkylakeX", "Haswell", "Sandybridge"), the value to give
+                                OPENBLAS_CORETYPE; "" otherwise or when the CPU has none of them */
+    const char *threads_env; /* the environment variable the BLAS reads its thread count from
+                                when it loads ("OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS"); "" for
+                                a generic CBLAS */
+    int kernel_bits;         /* the vector width of the kernels' instructions (0: unknown, as
+                                for a generic CBLAS or BLIS's plain-C "generic" kernels) */
+    int cpu_bits;            /* the widest vectors this CPU executes: 512 with AVX-512 F, BW, VL
+                                and DQ (what AVX-512 kernels need), 256 with AVX, 128 on other
+                                x86-64; 0 off x86 or with a compiler that cannot tell */
+    int narrow;              /* 1 when the kernels are narrower than the CPU: kernel_bits and
+                                cpu_bits known and kernel_bits < cpu_bits (OpenBLAS 0.3.21 falls
+                                back to "Prescott", 128 bits, on a CPU model newer than itself;
+                                sgemm then runs 3 to 6 times slower); else 0 */
+    int threads;             /* the BLAS's thread count now (BLIS: 1 when set only per loop, as
+                                BLIS_JC_NT ...); 1 for a generic CBLAS */
+} bp_blas_info;
+
+/* Fill info with the BLAS the library runs on, as it is now (the kernels are chosen when the BLAS
+ * loads, OpenBLAS's from OPENBLAS_CORETYPE if set). Overwrites every field. Threads may call it
+ * together, but not while one calls bp_blas_set_threads. Errors: BP_ENULL (info). */
+BP_API bp_status bp_blas_describe(bp_blas_info *info);
+
+/* Set the BLAS's thread count for every later call in the process (openblas_set_num_threads,
+ * bli_thread_set_num_threads): the application's choice, never the library's (but inside a call
+ * of its own worker threads, bp_team_gradient, which runs BLAS at one thread and restores the
+ * count), so that its own threads and the BLAS's share the cores as it decides (1 when it runs
+ * passes on several threads).
+ * Not thread-safe against BLAS calls running at the time. Errors: BP_EDIM (threads < 1),
+ * BP_ECONFIG (a generic CBLAS, which offers no thread control: set its own variable instead). */
+BP_API bp_status bp_blas_set_threads(int threads);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
  * stand beside it with the same shape. Shapes are validated before any call (OpenBLAS reports a bad
  * lda through xerbla on stderr and returns nothing to the caller). Nothing here allocates except
  * bp_workspace_create. */
+#include "blas_info.h"
 #include "kernels.h"
 
 #include <cblas.h>
@@ -180,7 +181,7 @@ static kernel choose(const bp_workspace *ws, pass_mode mode, int rows, int cols,
     }
     double weights = (double)rows * cols;
     if (batch == 1 && weights > LOOPS_ABOVE) /* sgemv and sger split so large a layer well */
-        return openblas_get_num_threads() > 1 ? K_GEMV : K_LOOPS;
+        return bp__blas_threads() > 1 ? K_GEMV : K_LOOPS;
     return batch == 1 && weights < LOOPS_BELOW ? K_LOOPS : K_GEMM;
 }
 
@@ -413,20 +414,6 @@ bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m)
         return bp__fail(BP_EVALUE, "eta is not finite");
     bp__loops_axpy(net->num_params, -eta / (float)m, grad, net->params);
     return BP_OK;
-}
-
-int bp__blas_threads_single(void)
-{
-    int threads = openblas_get_num_threads();
-    if (threads > 1)
-        openblas_set_num_threads(1);
-    return threads;
-}
-
-void bp__blas_threads_restore(int threads)
-{
-    if (threads > 1)
-        openblas_set_num_threads(threads);
 }
 
 /* ---------------------------------------------------------------- online learning */

@@ -8,6 +8,7 @@
  * all are done. So a worker the scheduler keeps off the cores (a loaded machine) costs the call
  * at most the share it claimed: its unclaimed shares are run by the threads that are running.
  * BLAS runs at one thread inside a call (bp__blas_threads_single). */
+#include "blas_info.h"
 #include "kernels.h"
 
 #include <pthread.h>

@@ -249,6 +249,17 @@ static inline bp_net *bpt_net(int num_layers, const int *sizes, const bp_activat
     return net;
 }
 
+/* Set the BLAS threads: BP_OK, except on a generic CBLAS, which has no thread control. */
+static inline void bpt_blas_threads(int threads)
+{
+    bp_blas_info blas;
+    bpt_ok(bp_blas_describe(&blas));
+    if (strcmp(blas.library, "CBLAS") == 0)
+        bpt_assert_status(bp_blas_set_threads(threads), BP_ECONFIG, "thread");
+    else
+        bpt_ok(bp_blas_set_threads(threads));
+}
+
 static inline bp_workspace *bpt_ws(const bp_net *net, int max_batch)
 {
     bp_workspace *ws = NULL;
@@ -302,6 +313,44 @@ static inline unsigned char *bpt_file_bytes(const char *path, size_t *len)
     fclose(f);
     *len = (size_t)n;
     return b;
+}
+
+/* ---------------------------------------------------------------- datasets */
+/* A zeroed dataset of count samples (x n_features x count, y n_targets x count, labels when
+ * labelled), for a suite to fill. */
+static inline bp_dataset bpt_dataset_alloc(int count, int n_features, int n_targets, int labelled)
+{
+    bp_dataset ds = {count, n_features, n_targets, NULL, NULL, NULL};
+    ds.x = calloc((size_t)count * (size_t)n_features, sizeof *ds.x);
+    ds.y = calloc((size_t)count * (size_t)n_targets, sizeof *ds.y);
+    assert_non_null(ds.x);
+    assert_non_null(ds.y);
+    if (labelled) {
+        ds.labels = calloc((size_t)count, sizeof *ds.labels);
+        assert_non_null(ds.labels);
+    }
+    return ds;
+}
+
+/* The class in 0..n_classes-1 of a sample x (its n_features inputs): a suite's fixed rule. */
+typedef int (*bpt_label_fn)(const float *x);
+
+/* A classification set: each sample's x uniform in [-1,1)^n_features from the test generator
+ * seeded with seed (sample after sample), its label label(x), y the one-hot column of it. */
+static inline bp_dataset bpt_dataset_classes(int count, int n_features, int n_classes,
+                                             uint64_t seed, bpt_label_fn label)
+{
+    bpt_rng r = bpt_rng_make(seed);
+    bp_dataset ds = bpt_dataset_alloc(count, n_features, n_classes, 1);
+    for (int i = 0; i < count; i++) {
+        float *x = ds.x + (size_t)i * (size_t)n_features;
+        bpt_fill(&r, x, (size_t)n_features, -1.0f, 1.0f);
+        int c = label(x);
+        assert_true(c >= 0 && c < n_classes);
+        ds.y[(size_t)i * (size_t)n_classes + (size_t)c] = 1.0f;
+        ds.labels[i] = c;
+    }
+    return ds;
 }
 
 /* Free the arrays of a dataset the test made itself (not a loader's: bp_dataset_free) and zero it. */
