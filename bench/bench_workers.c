@@ -8,13 +8,14 @@
  * one thread), "BLAS T" (the same calls with the BLAS at T = the largest worker count) and
  * "N workers" (bp_team_gradient) for each N. Each round times every configuration for about S
  * seconds of steps, the order rotated one place per round, so that a loaded machine slows all of
- * them alike (after "BLAS T", untimed, a pause lets OpenBLAS's threads stop spinning, which
- * they do for a while after their last product); reported: the median over R rounds of the time per step, as samples/s, with the
- * min-max, and the ratio of medians against "1 thread"; and the median processor time of the
- * process per step (CLOCK_PROCESS_CPUTIME_ID, all its threads) against "1 thread"'s: the work
- * the threads add, which a loaded machine does not change as it changes wall time (on an idle
- * machine N threads could at best give N times "1 thread" divided by that ratio). The load
- * average (/proc/loadavg) is printed before and after: the wall-time figures are under that load. */
+ * them alike (after "BLAS T", untimed, a pause lets OpenBLAS's threads stop spinning, which they
+ * do for a while after their last product). Reported: the median over R rounds of the time per
+ * step, as samples/s, with the min-max, and the ratio of medians against "1 thread"; and the
+ * median processor time of the process per step (CLOCK_PROCESS_CPUTIME_ID, all its threads)
+ * against "1 thread"'s: the work the threads add, which a loaded machine changes far less than
+ * wall time (on an idle machine N threads could at best give N times "1 thread" divided by that
+ * ratio). The load average (/proc/loadavg) is printed before and after: the wall-time figures are
+ * under that load. */
 #include "backprop.h"
 #include "blas_core.h"
 

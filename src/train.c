@@ -74,7 +74,8 @@ static bp_status score_samples(const bp_net *net, const scorer *sc, const bp_dat
     double total = 0;
     for (int first = lo, b; first < hi; first += b) {
         b = hi - first < sc->chunk ? hi - first : sc->chunk;
-        const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nL;
+        const float *X = ds->x + (size_t)first * (size_t)n1;
+        const float *Y = ds->y + (size_t)first * (size_t)nL;
         double c;
         bp_status st = bp_forward_batch(net, ws, b, X, n1);
         if (!st)

@@ -107,8 +107,8 @@ static void team_run(bp_team *t, team_task task)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* Start the N - 1 worker threads with every signal blocked, so that the application's handlers run on its
- * own threads and no system call of the caller is interrupted on their account. */
+/* Start the N - 1 worker threads with every signal blocked, so that the application's handlers
+ * run on its own threads and no system call of the caller is interrupted on their account. */
 static bp_status team_start(bp_team *t)
 {
     if (pthread_mutex_init(&t->lock, NULL) != 0)

@@ -128,7 +128,8 @@ static void a_step_that_could_overflow_is_refused(void **state)
     /* the same through bp_train: BP_ENUMERIC naming the batch, the parameters before it */
     int label;
     bp_dataset ds = one_sample(x, y, &label);
-    bp_train_config cfg = {.epochs = 1, .batch_size = 1, .optim = {.kind = BP_OPT_SGD, .eta = 0.1f}};
+    bp_train_config cfg = {.epochs = 1, .batch_size = 1,
+                           .optim = {.kind = BP_OPT_SGD, .eta = 0.1f}};
     bpt_assert_status(bp_train(net, &ds, NULL, &cfg, NULL), BP_ENUMERIC, "epoch 0 batch 0");
     assert_memory_equal(bpt_params(net), before, P * sizeof *before);
     bp_workspace_free(ws);

@@ -368,9 +368,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
                     "stop after N epochs without a better evaluation accuracy and keep the best "
                     "(0 = off)"),
         CLI_INTEGER("threads", &o.threads, "N", 0, 1024, "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
-        CLI_INTEGER("workers", &o.workers, "N", 0, BP_MAX_WORKERS,
-                    "worker threads, each a share of the batch (0 = one per core for a mid-sized "
-                    "step unless --threads or the BLAS's thread variable is set, else 1)"),
+        CLI_INTEGER("workers", &o.workers, "N", 0, BP_MAX_WORKERS, "worker threads (0 = auto)"),
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
