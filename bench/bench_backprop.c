@@ -22,6 +22,7 @@
  *            same threads, nothing between (eqs. 15, B and C), and the update by bp_sgd_step;
  *            the bias sums (eq. D), sigma, sigma' and the output error left out
  *   infer    bp_forward_batch alone, default path (inference)
+ *   online   B calls of bp_online_step (one fused plain-SGD update per sample, as fann makes)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
  * BLAS threads), then the paths run interleaved REPS times, each repetition in a new (seeded,
  * shuffled) order, so that a noisy machine slows all of them alike and no path always runs on the
@@ -100,9 +101,9 @@ static const net_spec NETS[] = {
 };
 enum { NUM_NETS = sizeof NETS / sizeof NETS[0], MAX_LIST = 16 };
 
-enum { NAIVE, SAMPLE, BATCH, LOOPS, DEFAULT, FANN, BOUND, INFER, IMPLS };
-static const char *const IMPL_NAME[IMPLS] = {"naive", "sample", "batch", "loops",
-                                             "default", "fann", "bound", "infer"};
+enum { NAIVE, SAMPLE, BATCH, LOOPS, DEFAULT, FANN, BOUND, INFER, ONLINE, IMPLS };
+static const char *const IMPL_NAME[IMPLS] = {"naive", "sample", "batch", "loops", "default",
+                                             "fann", "bound", "infer", "online"};
 
 static int parse_layers(const char *spec, int *sizes)
 {
@@ -279,6 +280,11 @@ static void run_impl(int impl, point *pt)
         break;
     case BOUND: bound_step(pt); break;
     case INFER: CHECK(bp_forward_batch(pt->net, pt->ws_default, B, pt->X, n1)); break;
+    case ONLINE:
+        for (int j = 0; j < B; j++)
+            CHECK(bp_online_step(pt->net, pt->ws_default, pt->X + (size_t)j * (size_t)n1,
+                                 pt->Y + (size_t)j * (size_t)nL, ETA, NULL));
+        break;
     }
 }
 

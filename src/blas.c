@@ -418,18 +418,28 @@ bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m)
 
 /* ---------------------------------------------------------------- online learning */
 
-/* Largest |v[i]| of n floats; NaN or infinity if one is not finite. */
-static double max_abs(const float *v, int n)
+/* Largest |v[i]| of n floats, NaN if one is not finite (0 * v is NaN exactly then); sixteen
+ * partial maxima and sums, so that the pass vectorises (it runs on every layer of every sample). */
+BP_CLONES static double max_abs(const float *v, int n)
 {
-    double m = 0;
-    for (int i = 0; i < n; i++) {
-        double x = fabs((double)v[i]);
-        if (!(x <= m)) /* also takes a NaN */
-            m = x;
-        if (isnan(m))
-            break;
+    float part[16] = {0}, bad[16] = {0}, m = 0, z = 0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            float a = fabsf(v[i + k]);
+            part[k] = a > part[k] ? a : part[k];
+            bad[k] += 0.0f * v[i + k];
+        }
+    for (; i < n; i++) {
+        float a = fabsf(v[i]);
+        m = a > m ? a : m;
+        z += 0.0f * v[i];
     }
-    return m;
+    for (int k = 0; k < 16; k++) {
+        m = part[k] > m ? part[k] : m;
+        z += bad[k];
+    }
+    return z == 0 ? (double)m : NAN;
 }
 
 /* |eta delta_i a_j| below 2^100 for every product of a layer's update: then no finite parameter
@@ -452,8 +462,9 @@ static bp_status online_deltas(const bp_net *net, bp_workspace *ws, const float 
     for (int l = L; l >= 2; l--) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
         const float *aprev = l == 2 ? x : ws->act[l - 1];
-        double bound = fabs((double)eta) * max_abs(base + off[l], rows);
-        if (!(bound * fmax(max_abs(aprev, cols), 1.0) < ONLINE_STEP_LIMIT))
+        double amax = max_abs(aprev, cols); /* at least 1, for the bias; NaN stays NaN */
+        double bound = fabs((double)eta) * max_abs(base + off[l], rows) * (amax < 1 ? 1 : amax);
+        if (!(bound < ONLINE_STEP_LIMIT))
             return bp__fail(BP_ENUMERIC, "delta^%d or the step of layer %d is not finite", l, l);
         if (l > 2)
             hidden_error(K_GEMV, rows, cols, 1, net->params + net->w_off[l], base + off[l], aprev,
