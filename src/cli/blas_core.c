@@ -15,9 +15,12 @@
 /* Multiply-adds of one training step (forward, eq. C, and eq. B but for the first layer) below
  * which one BLAS thread is faster than two on the README's benchmark grid. */
 static const double SMALL_STEP_MACS = 1e9;
-/* Multiply-adds of a step from which worker threads (bp_team) pay for waking them: below, a
- * worker's share is done before the other has started (bench/bench_workers, README). */
-static const double WORKER_STEP_MACS = 1e7;
+/* Multiply-adds of a step from which worker threads (bp_team) pay: two workers cost 1.2 times
+ * one thread's processor time per step at 6e7 (784-256-128-10, B = 128) and about 1.0 from 1.6e8
+ * (B = 1024), but 1.3 at 1.6e7-2e7 (B = 32 on 784-256-128-10, B = 128 on 784-100-10) and 1.8 at
+ * B = 10: there waking the other thread and splitting the products (each share packs w again) cost
+ * about as much as the second core saves (bench/bench_workers). */
+static const double WORKER_STEP_MACS = 5e7;
 /* Workers chosen by default, at most: one per core beyond gains little for these steps. */
 enum { DEFAULT_WORKERS_MAX = 8 };
 
