@@ -19,8 +19,7 @@
  * was found. Only the thread that claimed the share writes it during a call; the caller reads it
  * after the call. */
 typedef struct lane {
-    bp_team *team;
-    int index;
+    int index;      /* which share: its columns are those of rank index of workers ranks */
     bp_workspace *ws;
     float *grad;    /* its gradient block (share 0 writes the caller's block instead) */
     int lo, hi;     /* its columns of the call in progress */
@@ -170,7 +169,7 @@ static bp_status team_alloc(bp_team *t, const bp_net *net)
     t->share_max = t->max_batch / t->workers + (t->max_batch % t->workers != 0);
     for (int w = 0; w < t->workers; w++) {
         lane *ln = &t->lanes[w];
-        *ln = (lane){.team = t, .index = w};
+        *ln = (lane){.index = w};
         bp_status st = bp_workspace_create(&ln->ws, net, t->share_max);
         if (st)
             return st;
