@@ -209,7 +209,8 @@ static void point_free(point *pt)
 /* A lower bound of the step: its three matrix products as bare sgemm calls with nothing between
  * them, and the update in the library's own one pass (bp_sgd_step, the default path's): what the
  * step would cost if the activations, the output error, sigma', the bias sums (eq. D, left out:
- * every path makes them) and the argument checks were free. */
+ * every path makes them), the zeroing of the gradient and the argument checks were free. Its
+ * deltas stay zero (calloc), so the products add zeros to the gradient another path left. */
 static void bound_step(point *pt)
 {
     float *w;
@@ -226,8 +227,9 @@ static void bound_step(point *pt)
         const bp_layer_view *v = &pt->view[l];
         const float *aprev = l == 2 ? pt->X : pt->act[l - 1];
         float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
+        /* beta = 1: no zeroing pass at all (OpenBLAS's beta = 0 is a pass of its own) */
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
-                    aprev, v->cols, 0.0f, pt->grad + v->w_offset, v->rows);
+                    aprev, v->cols, 1.0f, pt->grad + v->w_offset, v->rows);
         if (l > 2)
             cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
                         w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);

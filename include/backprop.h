@@ -257,9 +257,10 @@ BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batc
                                    int ldx, const float *Y, int ldy, float *grad);
 
 /* The gradient of one mini-batch in one call: bp_forward_batch then bp_backward_batch, except that
- * grad is OVERWRITTEN with the sum over the batch (eqs. A-D) instead of accumulated, so no zeroing
- * pass is needed: sgemm writes the weight gradients with beta = 0; the kernels that only add (the
- * own loops, the bias row sums) zero their part of grad first. cost (may be NULL) receives the
+ * grad is OVERWRITTEN with the sum over the batch (eqs. A-D) instead of accumulated, so the caller
+ * needs no zeroing pass: each part of grad is zeroed just before its product adds into it (a
+ * memset, faster than OpenBLAS's own pass for sgemm's beta = 0; the same bits), and grad's old
+ * contents (NaN included) are never read. cost (may be NULL) receives the
  * summed cost of the batch, as bp_cost_value. Shapes as bp_forward_batch and bp_backward_batch.
  * The training loop's step; the activations stay in ws. Allocates nothing.
  * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */
