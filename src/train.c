@@ -6,18 +6,12 @@
  * is decided in one place, agree_stop, where the ranks meet. The rank machinery (shares, sums,
  * agreements) is src/ranks.c. */
 #include "kernels.h"
+#include "clock.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
 {
@@ -29,26 +23,27 @@ static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const ch
     if (ds->n_features != net->sizes[0] || ds->n_targets != nL)
         return bp__fail(BP_EMISMATCH, "%s has %d features and %d targets, network has %d inputs "
                         "and %d outputs", name, ds->n_features, ds->n_targets, net->sizes[0], nL);
+    int classes = bp__num_classes(nL);
     for (int j = 0; ds->labels && j < ds->count; j++) /* they index the confusion matrix */
-        if (ds->labels[j] < 0 || ds->labels[j] >= nL)
+        if (ds->labels[j] < 0 || ds->labels[j] >= classes)
             return bp__fail(BP_EDIM, "%s->labels[%d] is %d, not a class in 0..%d", name, j,
-                            ds->labels[j], nL - 1);
+                            ds->labels[j], classes - 1);
     return BP_OK;
 }
 
-/* Add the argmax predictions of the last forward (batch columns) for samples whose labels are
- * given to *correct and, if confusion, to the confusion matrix. */
+/* Add the predictions (bp__class_of) of the last forward (batch columns) for samples whose labels
+ * are given to *correct and, if confusion, to the confusion matrix. */
 static void score(const bp_net *net, const bp_workspace *ws, int batch, const int *labels,
                   long *correct, long *confusion)
 {
-    int L = net->num_layers, nL = net->sizes[L - 1], ld;
+    int L = net->num_layers, nL = net->sizes[L - 1], classes = bp__num_classes(nL), ld;
     const float *a;
     bp_workspace_activations(ws, L, &a, &ld);
     for (int j = 0; j < batch; j++) {
-        int p = bp__argmax(a + (size_t)j * (size_t)ld, nL);
+        int p = bp__class_of(a + (size_t)j * (size_t)ld, nL);
         *correct += p == labels[j];
         if (confusion)
-            confusion[(size_t)labels[j] * (size_t)nL + (size_t)p]++;
+            confusion[(size_t)labels[j] * (size_t)classes + (size_t)p]++;
     }
 }
 
@@ -91,15 +86,15 @@ static bp_status score_samples(const bp_net *net, const scorer *sc, const bp_dat
 }
 
 /* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
- * ds, the sums added over the ranks. scratch: 2 + n^L x n^L doubles when par and confusion, else
- * unused. A failure here cannot differ between ranks (the shapes were checked before), so no rank
- * is left waiting. */
+ * ds, the sums added over the ranks. scratch: 2 + C x C doubles (C = bp__num_classes(n^L)) when
+ * par and confusion, else unused. A failure here cannot differ between ranks (the shapes were
+ * checked before), so no rank is left waiting. */
 static bp_status evaluate_ws(const bp_net *net, const scorer *sc, const bp_dataset *ds,
                              const bp_parallel *par, double *scratch, double *loss,
                              double *accuracy, long *confusion)
 {
     int nL = net->sizes[net->num_layers - 1], lo, hi;
-    size_t cells = confusion ? (size_t)nL * (size_t)nL : 0;
+    size_t classes = (size_t)bp__num_classes(nL), cells = confusion ? classes * classes : 0;
     double total = 0, local[2], *sums = cells ? scratch : local;
     long correct = 0;
     if (confusion)
@@ -144,10 +139,9 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
         return st;
     enum { CHUNK = 256 };
     int chunk = ds->count < CHUNK ? ds->count : CHUNK;
-    int nL = net->sizes[net->num_layers - 1];
+    size_t classes = (size_t)bp__num_classes(net->sizes[net->num_layers - 1]);
     double *scratch = NULL;
-    if (parallel && confusion &&
-        !(scratch = bp__calloc(2 + (size_t)nL * (size_t)nL, sizeof *scratch)))
+    if (parallel && confusion && !(scratch = bp__calloc(2 + classes * classes, sizeof *scratch)))
         return bp__fail(BP_ENOMEM, "the confusion matrix's sum over ranks");
     bp_workspace *ws;
     if (!(st = bp_workspace_create(&ws, net, chunk)))
@@ -496,7 +490,7 @@ static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_
     p->batch = k + 1;
     p->loss = ep->seen > 0 ? ep->loss / (double)ep->seen : NAN; /* this rank's share so far */
     p->accuracy = t->train->labels && ep->seen > 0 ? (double)ep->correct / (double)ep->seen : NAN;
-    p->seconds = now_seconds() - ep->start;
+    p->seconds = bp__seconds() - ep->start;
     p->samples_per_s = p->seconds > 0 ? (double)ep->seen_all / p->seconds : 0;
     return report(t, p);
 }
@@ -577,7 +571,7 @@ static bp_status train_epoch(trainer *t, int e)
     shuffle(t->s.perm, t->train->count, &t->s.rng);
     bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = t->batches,
                      .eval_loss = NAN, .eval_accuracy = NAN};
-    tally ep = {.start = now_seconds()};
+    tally ep = {.start = bp__seconds()};
     bp_status st = BP_OK;
     for (int k = 0; k < t->batches && !st; k++)
         st = train_batch(t, e, k, eta, &ep, &p);

@@ -343,7 +343,7 @@ static void evaluate_task(bp_team *t, lane *me)
         }
         me->cost += c;
         for (int j = 0; ds->labels && j < b; j++)
-            me->correct += bp__argmax(a + (size_t)j * (size_t)ld, nL) == ds->labels[first + j];
+            me->correct += bp__class_of(a + (size_t)j * (size_t)ld, nL) == ds->labels[first + j];
     }
 }
 
