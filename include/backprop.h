@@ -261,9 +261,10 @@ BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batc
                                    int ldx, const float *Y, int ldy, float *grad);
 
 /* The gradient of one mini-batch in one call: bp_forward_batch then bp_backward_batch, except that
- * grad is OVERWRITTEN with the sum over the batch (eqs. A-D) instead of accumulated, so no zeroing
- * pass is needed: sgemm writes the weight gradients with beta = 0; the kernels that only add (the
- * own loops, the bias row sums) zero their part of grad first. cost (may be NULL) receives the
+ * grad is OVERWRITTEN with the sum over the batch (eqs. A-D) instead of accumulated, so the caller
+ * needs no zeroing pass: each part of grad is zeroed just before its product adds into it (a
+ * memset, faster than OpenBLAS's own pass for sgemm's beta = 0; the same bits), and grad's old
+ * contents (NaN included) are never read. cost (may be NULL) receives the
  * summed cost of the batch, as bp_cost_value. Shapes as bp_forward_batch and bp_backward_batch.
  * The training loop's step; the activations stay in ws. Allocates nothing.
  * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */
@@ -512,6 +513,8 @@ typedef struct bp_train_config {
     int checkpoint_every;        /* epochs between checkpoints; 0 = never, < 0 is BP_EDIM */
     const char *checkpoint_path; /* where checkpoints go; required when checkpoint_every > 0 */
     const char *resume_path;     /* continue from this checkpoint; NULL = start afresh */
+    int workers;                 /* worker threads per step (bp_team); 0 or 1 = this thread
+                                    alone, at most BP_MAX_WORKERS (docs/training.md) */
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
@@ -519,12 +522,15 @@ typedef struct bp_train_config {
  * When net carries a scaling (bp_net_set_scaling), every sample is standardised as it is gathered
  * into its mini-batch: the network learns y' = (y - mean_y) / s_y from x' = (x - mean) / s, and the
  * losses reported are on those standardised targets.
+ * A batch of one sample with plain SGD, no L2 (lambda 0), no clipping, one process and one worker
+ * takes the fused online step instead (bp_online_step: no gradient block, no copy of the
+ * parameters; the same training up to the rounding of eta delta a).
  * Everything it needs is allocated once before the first epoch.
  * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
- * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, parallel rank or
- * ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE,
+ * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, workers, parallel
+ * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE,
  * BP_EMISMATCH (dataset shape vs network; a checkpoint of another run; ranks whose parameters or
  * run differ), BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or
  * written), BP_EFORMAT (a damaged checkpoint), and any status the parallel sum returns. With
@@ -643,6 +649,59 @@ BP_API bp_status bp_evaluate_regression(const bp_net *net, const bp_dataset *ds,
                                         bp_regression_metrics *overall,
                                         bp_regression_metrics *per_output);
 
+/* ---------------------------------------------------------------- worker threads */
+/* The most worker threads a team (or bp_train_config.workers) may have. */
+#define BP_MAX_WORKERS 256
+
+typedef struct bp_team bp_team; /* opaque: worker threads, each with a workspace and gradient block */
+
+/* A team of workers for net's shape and batches of at most max_batch samples: workers - 1 threads
+ * started now (the calling thread is the other worker of each call), with every signal blocked,
+ * waiting (not spinning) between calls; and for each of the workers shares of a batch a workspace
+ * for ceil(max_batch / workers) samples and (but share 0, which writes the caller's block) a
+ * gradient block of num_params floats. A team serves one calling thread at a time.
+ * Errors: BP_ENULL, BP_EDIM (workers outside 1..BP_MAX_WORKERS, max_batch < 1), BP_EOVERFLOW,
+ * BP_ENOMEM (also: a thread could not be started; the detail says which). On failure *out is NULL.
+ * Ownership: *out is the caller's; release with bp_team_free, which stops the threads. */
+BP_API bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_batch);
+/* Stop the threads and release the team. NULL is a no-op. */
+BP_API void bp_team_free(bp_team *team);
+/* *workers = the team's worker count. Errors: BP_ENULL. */
+BP_API bp_status bp_team_workers(const bp_team *team, int *workers);
+
+/* bp_gradient_batch split across the team: with N workers, the columns of X and Y are split into
+ * N shares as N ranks split a batch, share w being [w*batch/N, (w+1)*batch/N); the gradient of
+ * each (eqs. 15, A-D; no columns: zeros) goes into the share's own block, and grad is OVERWRITTEN
+ * with g_0 + g_1 + ... + g_{N-1}, added in that order, so the result depends on N only, never on
+ * timing nor on which thread ran which share (the threads claim the shares one at a time: a
+ * worker kept off the cores by a loaded machine leaves its share to the others); *cost (may be
+ * NULL) = the shares' summed costs, in the same order. With N = 1 it is bp_gradient_batch's
+ * bits. X: n^1 x batch (ldx >= n^1), Y:
+ * n^L x batch (ldy >= n^L), grad: num_params floats. Allocates nothing.
+ * BLAS threads: OpenBLAS (0.3.21) has only a process-wide thread count, and N workers whose
+ * products each split between BLAS threads would oversubscribe the cores; so if the count is above
+ * one, the call sets it to one and restores it before returning. Another thread of the process
+ * calling BLAS meanwhile runs at one thread too; do not change the count from another thread
+ * during the call. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch > max_batch), BP_ELD,
+ * BP_EMISMATCH (net of another shape than the team's). */
+BP_API bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X,
+                                  int ldx, const float *Y, int ldy, float *grad, double *cost);
+
+/* ---------------------------------------------------------------- online learning */
+/* One step of online gradient descent on one sample (plain SGD, m = 1, the derivation's
+ * per-sample loop), fused so that no gradient block exists: the forward pass (eq. 15, sgemv),
+ * (A) and (B) down the layers with the weights before the step, then for l = L..2
+ *   w^l <- w^l - eta delta^l (a^{l-1})^T   (cblas_sger, alpha = -eta: eq. C straight into w^l)
+ *   b^l <- b^l - eta delta^l               (cblas_saxpy: eq. D straight into b^l).
+ * The same step as bp_forward + bp_backward into a zeroed block + bp_sgd_step(eta, 1), up to the
+ * rounding of the products (eta delta a is rounded in another order). x: n^1 floats, y: n^L
+ * targets; *cost (may be NULL) = C(y, a^L) before the step. The activations stay in ws (column 0).
+ * Allocates nothing. Errors: BP_ENULL, BP_EMISMATCH, BP_EVALUE (eta not finite or <= 0),
+ * BP_ENUMERIC (the cost or a delta is not finite, or a product eta |delta_i| max(|a_j|, 1) of the
+ * step reaches 2^100, from where a parameter could overflow): then the parameters are untouched. */
+BP_API bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const float *y,
+                                float eta, double *cost);
+
 /* ---------------------------------------------------------------- the BLAS */
 /* The BLAS the library was built on (CMake's BACKPROP_BLAS: OpenBLAS, the default; BLIS; or a
  * generic CBLAS) and the kernels it runs, for a host program to log at startup. Every string is
@@ -678,8 +737,10 @@ typedef struct bp_blas_info {
 BP_API bp_status bp_blas_describe(bp_blas_info *info);
 
 /* Set the BLAS's thread count for every later call in the process (openblas_set_num_threads,
- * bli_thread_set_num_threads): the application's choice, never the library's, so that its own
- * threads and the BLAS's share the cores as it decides (1 when it runs passes on several threads).
+ * bli_thread_set_num_threads): the application's choice, never the library's (but inside a call
+ * of its own worker threads, bp_team_gradient, which runs BLAS at one thread and restores the
+ * count), so that its own threads and the BLAS's share the cores as it decides (1 when it runs
+ * passes on several threads).
  * Not thread-safe against BLAS calls running at the time. Errors: BP_EDIM (threads < 1),
  * BP_ECONFIG (a generic CBLAS, which offers no thread control: set its own variable instead). */
 BP_API bp_status bp_blas_set_threads(int threads);

@@ -255,4 +255,20 @@ uint64_t bp__fnv1a(uint64_t h, const void *data, size_t n);
  * holds the same hash h. */
 bp_status bp__check_same(const bp_parallel *par, uint64_t h, const char *what, int epoch);
 
+/* ---------------------------------------------------------------- worker threads (workers.c) */
+/* The summed cost and, with labels, the correct predictions (and, if sse, the squared error in
+ * the data's units, added to *sse) of net on ds's samples [first, first + n) (n >= 0), split
+ * across t's workers as a batch is and each share run in chunks of its workspace through
+ * bp__evaluate_chunk; sums in worker order. Arguments checked by the caller. Errors: those of
+ * bp_forward_batch, prefixed by the worker. */
+bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds, int first, int n,
+                            double *cost, long *correct, double *sse);
+/* The forward pass of b evaluation samples (X, Y with ld n^1 and n^L) scaled as bp_train scales
+ * its batches (src/train.c): *c = the summed cost against the standardised targets and, if sse,
+ * *sse += the squared error of the predictions in the data's units. */
+bp_status bp__evaluate_chunk(const bp_net *net, bp_workspace *ws, int b, const float *X,
+                             const float *Y, double *c, double *sse);
+/* Worker w's workspace after bp_team_gradient, and its columns [*lo, *hi) of that call. */
+const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
+
 #endif

@@ -273,6 +273,7 @@ typedef struct ctx {
     bp_optim *opt;
     bp_optimizer_kind kind;
     int epochs;
+    int workers; /* bp_train_config.workers of run_train */
     bp_dataset ds, tail, copy;
     char model[128], csv[128], img[128], lab[128], imgz[128], labz[128];
     const char *images, *labels;
@@ -684,7 +685,8 @@ static bp_status run_train(void *p)
         labels[j] = j % 3;
     d.labels = labels;
     bp_train_config cfg = {.epochs = c->epochs, .batch_size = 4, .seed = 1,
-                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f}, .patience = 2};
+                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f}, .patience = 2,
+                           .workers = c->workers};
     return bp_train(c->net, &d, &d, &cfg, NULL);
 }
 
@@ -762,6 +764,11 @@ static void alloc_training(void **state)
     assert_int_equal(inject_each(&train, c), 12);
     c->epochs = 3; /* the same allocations: all are made before the first epoch */
     assert_int_equal(run_once(&train, c, 0), 12);
+    /* with 2 workers, a team instead of the workspace: the team, its two tables, 2 workspaces of
+     * 2 and the second share's gradient block (a thread that cannot start: bp_team_create) */
+    c->workers = 2;
+    assert_int_equal(inject_each(&train, c), 12 - 2 + 3 + 2 * 2 + 1);
+    c->workers = 0;
     assert_int_equal(inject_each(&eval, c), 2);
     const op par = {"bp_evaluate_parallel", ALLOC, BP_ENOMEM, 0, NULL, run_evaluate_parallel,
                     check_net_unchanged};

@@ -1,5 +1,6 @@
-/* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step and
- * every optimizer's step are run with malloc, calloc and realloc counted. The test executable is
+/* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step,
+ * every optimizer's step, the online step and a team's gradient (its threads already started)
+ * are run with malloc, calloc and realloc counted. The test executable is
  * linked with -Wl,--wrap for those three, which redirects every call in the static library too. */
 #include "bp_test.h"
 
@@ -49,6 +50,8 @@ static void hot_path_allocates_nothing(void **state)
     }
     double cost;
     int classes[8];
+    bp_team *team = NULL;
+    bpt_ok(bp_team_create(&team, net, 3, 8));
 
     long before = allocations;
     for (int rep = 0; rep < 3; rep++) {
@@ -67,6 +70,9 @@ static void hot_path_allocates_nothing(void **state)
         bpt_ok(bp_sgd_step(net, grad, 0.01f, 8));
         for (int k = 0; k < 4; k++)
             bpt_ok(bp_optim_step(opt[k], net, grad, 8, 100, 0.01f));
+        bpt_ok(bp_online_step(net, ws, X, Y, 0.01f, &cost));
+        bpt_ok(bp_team_gradient(team, net, 8, X, 6, Y, 4, grad, &cost));
+        bpt_ok(bp_team_gradient(team, net, 2, X, 6, Y, 4, grad, NULL));
     }
     assert_int_equal(allocations - before, 0);
 
@@ -75,6 +81,7 @@ static void hot_path_allocates_nothing(void **state)
     assert_true(allocations > before);
     bp_workspace_free(other);
 
+    bp_team_free(team);
     for (int k = 0; k < 4; k++)
         bp_optim_free(opt[k]);
     free(X);

@@ -24,7 +24,7 @@ typedef struct train_opts {
     int schedule;     /* bp_schedule_kind */
     int step_epochs;
     double gamma, eta_min;
-    int epochs, batch, patience, threads, validation, quiet, checkpoint_every, normalize;
+    int epochs, batch, patience, threads, workers, validation, quiet, checkpoint_every, normalize;
     int device;       /* CLI_DEVICE_CPU or CLI_DEVICE_CUDA */
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume, *plot;
@@ -49,6 +49,7 @@ static const train_opts TRAIN_DEFAULTS = {
     .batch = 128,
     .patience = 0,
     .threads = 0,
+    .workers = 0,
     .device = CLI_DEVICE_CPU,
     .validation = 0,
     .quiet = 0,
@@ -275,6 +276,7 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
         .checkpoint_every = o->checkpoint_every,
         .checkpoint_path = o->checkpoint,
         .resume_path = o->resume,
+        .workers = o->workers,
     };
     return cfg;
 }
@@ -534,6 +536,9 @@ static const cli_option OPTIONS[] = {
                 "(0 = off)"),
     CLI_INTEGER("threads", &flags.threads, "N", 0, 1024,
                 "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
+    CLI_INTEGER("workers", &flags.workers, "N", 0, BP_MAX_WORKERS,
+                "worker threads, each a share of the batch (0 = one per core for a mid-sized "
+                "step unless --threads or the BLAS's thread variable is set, else 1)"),
     CLI_ENUM("device", &flags.device, "DEV", cli_devices, "train on the CPU or on a CUDA GPU"),
     CLI_DATA_DIR_OPTION(&flags.data, "train-* and t10k-*"),
     CLI_TEXT("train-csv", &flags.data.train_csv, "FILE",
@@ -581,7 +586,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = check_flags(&cmd, o)) || (rc = cli_net_build(&cmd, &o->net, &r.net)))
         return rc;
-    blas_threads_choose(o->threads, r.net, o->batch);
+    o->workers = blas_threads_choose(o->threads, o->workers, r.net, o->batch);
     /* Every rank prepares; if one fails, all stop before training waits for it. */
     if (!(o->checkpoint_every > 0 && !o->checkpoint &&
           (rc = default_checkpoint(self->name, o, &r))) &&
