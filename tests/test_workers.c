@@ -271,6 +271,54 @@ static void train_with_workers_is_reproducible(void **state)
     bpt_dataset_release(&eval);
 }
 
+/* A scaled regression network trained with workers: the evaluation across them applies the
+ * scaling as the single-workspace one does, so its RMSE (in the data's units) is that of
+ * bp_evaluate_regression and its loss (on the standardised targets) that of bp_evaluate. */
+static int keep_rmse(const bp_progress *p, void *user)
+{
+    if (p->epoch_done)
+        ((double *)user)[0] = p->eval_rmse, ((double *)user)[1] = p->eval_loss;
+    return 0;
+}
+
+static void workers_evaluate_scaled_regression(void **state)
+{
+    (void)state;
+    enum { COUNT = 61 };
+    bpt_rng r = bpt_rng_make(5);
+    float x[N1 * COUNT], y[COUNT];
+    bpt_fill(&r, x, N1 * COUNT, -1.0f, 1.0f);
+    for (int i = 0; i < COUNT; i++) { /* inputs in thousands, a target far from 0 */
+        for (int k = 0; k < N1; k++)
+            x[N1 * i + k] *= 1000.0f;
+        y[i] = 300.0f + 0.05f * x[N1 * i] - 0.02f * x[N1 * i + 1];
+    }
+    bp_dataset ds = {COUNT, N1, 1, x, y, NULL};
+    int rsizes[] = {N1, 8, 1};
+    bp_activation racts[] = {BP_TANH, BP_IDENTITY};
+    float mean[N1], scale[N1], ym, ys;
+    bp_net *net;
+    bpt_ok(bp_net_create(&net, 3, rsizes, racts, BP_QUADRATIC));
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 3));
+    bpt_ok(bp_dataset_standardization(&ds, BP_SCALE_INPUTS, mean, scale));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_INPUTS, mean, scale));
+    bpt_ok(bp_dataset_standardization(&ds, BP_SCALE_TARGETS, &ym, &ys));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_TARGETS, &ym, &ys));
+    double seen[2] = {NAN, NAN};
+    bp_train_config cfg = {.epochs = 2, .batch_size = 20, .seed = 4,
+                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f},
+                           .progress = keep_rmse, .user = seen, .workers = 3};
+    bpt_ok(bp_train(net, &ds, &ds, &cfg, NULL));
+    bp_regression_metrics m;
+    double loss, accuracy;
+    bpt_ok(bp_evaluate_regression(net, &ds, &m, NULL));
+    bpt_ok(bp_evaluate(net, &ds, &loss, &accuracy, NULL));
+    assert_true(m.rmse > 0.1); /* in the data's units: far from the standardised scale */
+    bpt_assert_close_scalar("eval rmse", seen[0], m.rmse, 0, 1e-5);
+    bpt_assert_close_scalar("eval loss", seen[1], loss, 0, 1e-5);
+    bp_net_free(net);
+}
+
 /* Negative twin: another worker count is another sum, so other parameter bits (the check above
  * can fail), yet the same training up to rounding. */
 static void other_workers_other_bits(void **state)
@@ -317,6 +365,7 @@ int main(void)
         cmocka_unit_test(blas_thread_count_is_restored),
         cmocka_unit_test(team_errors),
         cmocka_unit_test(train_with_workers_is_reproducible),
+        cmocka_unit_test(workers_evaluate_scaled_regression),
         cmocka_unit_test(other_workers_other_bits),
         cmocka_unit_test(train_workers_errors),
     };
