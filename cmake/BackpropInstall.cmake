@@ -13,9 +13,9 @@
 #
 # ABI versioning. The SONAME carries the ABI major (libbackprop.so.${PROJECT_VERSION_MAJOR}) and the
 # package version file is SameMajorVersion: a release that breaks the ABI (a struct of the header,
-# an enum value, a signature, a removed function) increments MAJOR, also before 1.0, so 0.x is one
-# ABI: 0.2 runs programs built against 0.1 (minor releases only add functions and enum values).
-# The unreleased 0.1 development line is not bound by this until its first release.
+# an enum value, a signature, a removed function) increments MAJOR, so 1.x is one ABI: 1.1 runs
+# programs built against 1.0 (minor releases only add functions and enum values). 1.0 broke 0.1's
+# (fields appended to bp_train_config and bp_progress).
 
 # The version of the header is the version of the project: a mismatch would install a package
 # whose version file disagrees with BP_VERSION_NUMBER.

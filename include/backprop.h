@@ -30,7 +30,7 @@
  *  - Threads: a bp_net is read-only during forward/backward; several threads may share one network
  *    as long as each has its own bp_workspace and gradient block.
  *  - ABI: the shared library is libbackprop.so.MAJOR (BP_VERSION_MAJOR) and exports only the
- *    functions declared here. Part of the ABI, changed only with MAJOR (also before 1.0): every
+ *    functions declared here. Part of the ABI, changed only with MAJOR: every
  *    signature, every enum value (pinned by explicit numbers, new ones only appended) and the
  *    layout of the structs the caller fills or reads (bp_net_info, bp_layer_view,
  *    bp_gradcheck_options, bp_dataset, bp_optim_config, bp_schedule, bp_progress, bp_parallel,
@@ -59,8 +59,8 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------- version */
-#define BP_VERSION_MAJOR 0 /* the ABI: incremented by a release that breaks it (the SONAME) */
-#define BP_VERSION_MINOR 1 /* incremented by a release that adds functions or enum values */
+#define BP_VERSION_MAJOR 1 /* the ABI: incremented by a release that breaks it (the SONAME) */
+#define BP_VERSION_MINOR 0 /* incremented by a release that adds functions or enum values */
 #define BP_VERSION_PATCH 0 /* incremented by a release that only fixes */
 /* The version of this header as one number, MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define BP_VERSION_NUMBER (BP_VERSION_MAJOR * 10000 + BP_VERSION_MINOR * 100 + BP_VERSION_PATCH)

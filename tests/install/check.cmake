@@ -108,9 +108,16 @@ if(MODE STREQUAL "install")
       message(FATAL_ERROR "SONAME of lib${lib}.so.${VERSION} is not lib${lib}.so.${major}:\n${dyn}")
     endif()
   endforeach()
-  # SameMajorVersion: any 0.x request up to the installed version is served, 1.0 and newer are not.
+  # SameMajorVersion: any request of this major up to the installed version is served; a later
+  # minor, and another major (older or newer), are not.
   set(CMAKE_SIZEOF_VOID_P 8)
-  foreach(case "0.0:TRUE" "${VERSION}:TRUE" "${major}.99:FALSE" "1.0:FALSE")
+  math(EXPR next "${major} + 1")
+  set(other_majors "${next}.0:FALSE")
+  if(major GREATER 0)
+    math(EXPR prev "${major} - 1")
+    list(APPEND other_majors "${prev}.1:FALSE")
+  endif()
+  foreach(case "${major}.0:TRUE" "${VERSION}:TRUE" "${major}.99:FALSE" ${other_majors})
     string(REPLACE ":" ";" case "${case}")
     list(GET case 0 PACKAGE_FIND_VERSION)
     list(GET case 1 expected)
