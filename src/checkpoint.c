@@ -1,8 +1,9 @@
 /* Checkpoints of a training run (docs/checkpoint-format.md): a header, the network as a complete
  * model file (docs/model-format.md, with its own CRC), then the training state (optimizer moments
  * and step count, epoch, shuffling generator and permutation, early-stopping state) under a CRC of
- * its own. Written through the model files' atomic save, read through their length-checked reader
- * and model parser, so that a checkpoint is validated exactly as strictly as a model file. */
+ * its own. Written through the atomic save of binfile.c, read through its length-checked reader and
+ * the model parser of model_io.c, so that a checkpoint is validated exactly as strictly as a model
+ * file. */
 #include "internal.h"
 
 #include <errno.h>
@@ -15,21 +16,12 @@
 
 /* The model files' signature with 'C' for 'N': the same protections (see model_io.c), and a
  * checkpoint is never taken for a model or the other way round. */
-static const unsigned char magic[8] = {0x89, 'B', 'P', 'C', '\r', '\n', 0x1a, '\n'};
+static const unsigned char magic[BP__MAGIC_BYTES] = {0x89, 'B', 'P', 'C', '\r', '\n', 0x1a, '\n'};
 #define FORMAT_VERSION 1
 #define HEADER_BYTES 20 /* magic, version, model length */
 /* optimizer kind, step count, epoch, generator, best accuracy, epochs since, has best, count */
 #define STATE_FIXED_BYTES (4 + 8 + 4 + 32 + 8 + 4 + 4 + 4)
-#define CHUNK 4096
-
-/* Moment vectors of an optimizer kind: Adam m and v, momentum and Nesterov v, SGD none. */
-static int moments_of(bp_optimizer_kind kind)
-{
-    return kind == BP_OPT_ADAM ? 2 : kind == BP_OPT_SGD ? 0 : 1;
-}
-
-/* Bytes of the model file of a network of L layers and P parameters (docs/model-format.md). */
-static uint64_t model_bytes(int L, size_t P) { return 28 + 8 * (uint64_t)L + 4 * (uint64_t)P; }
+#define CHUNK BP__IO_CHUNK
 
 /* ---------------------------------------------------------------- save */
 
@@ -48,11 +40,10 @@ static int write_checkpoint(FILE *f, const void *vctx)
     float *moment[2];
     uint64_t bits;
     bp__optim_state(s->opt, &kind, &t, &moment[1], &moment[0]); /* written m, then v */
-    int k = moments_of(kind);
+    int k = bp__optim_moments(kind);
 
-    memcpy(buf, magic, sizeof magic);
-    p = bp__put_le(buf + sizeof magic, FORMAT_VERSION, 4);
-    p = bp__put_le(p, model_bytes(c->net->num_layers, c->net->num_params), 8);
+    p = bp__put_signature(buf, magic, FORMAT_VERSION);
+    p = bp__put_le(p, bp__model_bytes(c->net->num_layers, c->net->num_params), 8);
     if (fwrite(buf, 1, (size_t)(p - buf), f) != (size_t)(p - buf) || !bp__write_model(f, c->net))
         return 0;
 
@@ -106,6 +97,21 @@ static int same_shape(const bp_net *a, const bp_net *b)
         if (a->sizes[i] != b->sizes[i] || (i > 0 && a->acts[i - 1] != b->acts[i - 1]))
             return 0;
     return 1;
+}
+
+/* BP_EMISMATCH naming the layer sizes of the checkpoint's network got and the trained one want. */
+static bp_status shape_mismatch(const char *path, const bp_net *got, const bp_net *want)
+{
+    char text[2][256];
+    const bp_net *nets[2] = {got, want};
+    for (int n = 0; n < 2; n++) {
+        size_t used = 0;
+        for (int i = 0; i < nets[n]->num_layers && used < sizeof text[n]; i++)
+            used += (size_t)snprintf(text[n] + used, sizeof text[n] - used, "%s%d", i ? "-" : "",
+                                     nets[n]->sizes[i]);
+    }
+    return bp__fail(BP_EMISMATCH, "%s: the checkpoint is of another network (%s, its activations "
+                    "and cost) than the one trained (%s)", path, text[0], text[1]);
 }
 
 /* perm[0..n-1] is a permutation of 0..n-1: values in range, each once. Duplicates are found
@@ -186,7 +192,7 @@ static bp_status read_head(bp__reader *r, state_head *h)
  * run; then the reader is back at the first vector. */
 static bp_status check_crc(bp__reader *r)
 {
-    uint64_t start = r->off, v, at;
+    uint64_t start = r->off;
     unsigned long crc_start = r->crc;
     unsigned char buf[CHUNK];
     bp_status st = BP_OK;
@@ -194,17 +200,55 @@ static bp_status check_crc(bp__reader *r)
         uint64_t left = r->len - r->off - 4;
         st = bp__read_bytes(r, buf, left < CHUNK ? (size_t)left : CHUNK, "state");
     }
-    unsigned long crc = r->crc;
     if (!st)
-        st = bp__read_uint(r, 4, "checksum", &v, &at);
-    if (!st && v != crc)
-        st = bp__bad(r, at, "CRC-32 checksum mismatch: stored %08" PRIx64 ", computed %08lx", v,
-                     crc);
+        st = bp__read_checksum(r);
     if (!st && fseeko(r->f, (off_t)start, SEEK_SET) != 0)
         st = bp__fail_errno(errno, r->path, "cannot seek back to the state vectors");
     r->off = start;
     r->crc = crc_start;
     return st;
+}
+
+/* The checkpoint's fields h against the run s (its optimizer of kind kind): BP_EMISMATCH. */
+static bp_status check_run(const bp__reader *r, const state_head *h, bp_optimizer_kind kind,
+                           const bp__train_state *s)
+{
+    if (h->kind != (uint64_t)kind)
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint's optimizer kind is %"
+                        PRIu64 ", the run's is %d", r->path, h->kind_at, h->kind, (int)kind);
+    if (h->epoch > (uint64_t)s->epochs)
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint is after epoch %"
+                        PRIu64 ", the run has only %d", r->path, h->epoch_at, h->epoch, s->epochs);
+    if ((h->has_best == 1) != (s->best_params != NULL))
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint %s the best epoch's "
+                        "parameters, the run %s them (early stopping %s)", r->path, h->has_best_at,
+                        h->has_best ? "holds" : "lacks",
+                        s->best_params ? "needs" : "has no use for", s->best_params ? "on" : "off");
+    if (h->count != (uint64_t)s->count)
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint is of a training set "
+                        "of %" PRIu64 " samples, the run's has %d", r->path, h->count_at, h->count,
+                        s->count);
+    return BP_OK;
+}
+
+/* The shuffling permutation into s->perm (s->count ints), checked to be one of 0..count-1. */
+static bp_status read_perm(bp__reader *r, bp__train_state *s)
+{
+    bp_status st;
+    uint64_t perm_at = r->off;
+    for (int i = 0; i < s->count;) {
+        unsigned char buf[CHUNK];
+        int n = s->count - i < CHUNK / 4 ? s->count - i : CHUNK / 4;
+        if ((st = bp__read_bytes(r, buf, 4 * (size_t)n, "permutation")))
+            return st;
+        for (int j = 0; j < n; j++, i++) {
+            uint64_t x = bp__get_le(buf + 4 * j, 4);
+            s->perm[i] = x < (uint64_t)s->count ? (int)x : -1; /* -1: refused just below */
+        }
+    }
+    if (!is_permutation(s->perm, s->count))
+        return bp__bad(r, perm_at, "the permutation is not one of 0..%d", s->count - 1);
+    return BP_OK;
 }
 
 /* The state section, after the model (net, just read from the file): fields valid, exact length,
@@ -220,51 +264,20 @@ static bp_status read_state(bp__reader *r, const bp_net *net, bp__train_state *s
     if ((st = read_head(r, &h)))
         return st;
     size_t P = net->num_params;
-    uint64_t total = r->off + 4 * (uint64_t)P * (moments_of((bp_optimizer_kind)h.kind) +
+    uint64_t total = r->off + 4 * (uint64_t)P * (bp__optim_moments((bp_optimizer_kind)h.kind) +
                                                  h.has_best) + 4 * h.count + 4;
-    if (r->len < total)
-        return bp__bad(r, r->len, "truncated: the file has %" PRIu64 " bytes, its header says "
-                       "%" PRIu64, r->len, total);
-    if (r->len > total)
-        return bp__bad(r, total, "%" PRIu64 " trailing bytes after the checksum", r->len - total);
-    if ((st = check_crc(r)))
+    if ((st = bp__check_length(r, total)) || (st = check_crc(r)) ||
+        (st = check_run(r, &h, kind, s)))
         return st;
 
-    if (h.kind != (uint64_t)kind)
-        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint's optimizer kind is %"
-                        PRIu64 ", the run's is %d", r->path, h.kind_at, h.kind, (int)kind);
-    if (h.epoch > (uint64_t)s->epochs)
-        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint is after epoch %"
-                        PRIu64 ", the run has only %d", r->path, h.epoch_at, h.epoch, s->epochs);
-    if ((h.has_best == 1) != (s->best_params != NULL))
-        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint %s the best epoch's "
-                        "parameters, the run %s them (early stopping %s)", r->path, h.has_best_at,
-                        h.has_best ? "holds" : "lacks", s->best_params ? "needs" : "has no use for",
-                        s->best_params ? "on" : "off");
-    if (h.count != (uint64_t)s->count)
-        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint is of a training set "
-                        "of %" PRIu64 " samples, the run's has %d", r->path, h.count_at, h.count,
-                        s->count);
-
-    int k = moments_of(kind);
+    int k = bp__optim_moments(kind);
     for (int i = 2 - k; i < 2; i++)
         if ((st = bp__read_floats(r, moment[i], P, i ? "second moments" : "first moments")))
             return st;
     if (s->best_params && (st = bp__read_floats(r, s->best_params, P, "best parameters")))
         return st;
-    uint64_t perm_at = r->off;
-    for (int i = 0; i < s->count;) {
-        unsigned char buf[CHUNK];
-        int n = s->count - i < CHUNK / 4 ? s->count - i : CHUNK / 4;
-        if ((st = bp__read_bytes(r, buf, 4 * (size_t)n, "permutation")))
-            return st;
-        for (int j = 0; j < n; j++, i++) {
-            uint64_t x = bp__get_le(buf + 4 * j, 4);
-            s->perm[i] = x < (uint64_t)s->count ? (int)x : -1; /* -1: refused just below */
-        }
-    }
-    if (!is_permutation(s->perm, s->count))
-        return bp__bad(r, perm_at, "the permutation is not one of 0..%d", s->count - 1);
+    if ((st = read_perm(r, s)))
+        return st;
     *t = (long)h.steps;
     s->epoch = (int)h.epoch;
     s->rng = h.rng;
@@ -276,18 +289,10 @@ static bp_status read_state(bp__reader *r, const bp_net *net, bp__train_state *s
 static bp_status read_checkpoint(bp__reader *r, void *vctx)
 {
     load_ctx *c = vctx;
-    unsigned char sig[sizeof magic];
     uint64_t v, at, file_len = r->len;
     bp_status st;
-    if ((st = bp__read_bytes(r, sig, sizeof sig, "magic")))
+    if ((st = bp__read_signature(r, magic, FORMAT_VERSION, "checkpoint")))
         return st;
-    if (memcmp(sig, magic, sizeof magic) != 0)
-        return bp__bad(r, 0, "bad magic: not a backprop checkpoint (or one mangled as text)");
-    if ((st = bp__read_uint(r, 4, "format version", &v, &at)))
-        return st;
-    if (v != FORMAT_VERSION)
-        return bp__bad(r, at, "format version %" PRIu64 " not supported (only %d)", v,
-                       FORMAT_VERSION);
     if ((st = bp__read_uint(r, 8, "model length", &v, &at)))
         return st;
     if (v > file_len - r->off)
@@ -301,19 +306,8 @@ static bp_status read_checkpoint(bp__reader *r, void *vctx)
         return st;
     r->len = file_len;
     r->crc = crc32(0L, Z_NULL, 0);
-    if (!same_shape(model, c->net)) {
-        char got[256], want[256];
-        bp_net *nets[2] = {model, c->net};
-        for (int n = 0; n < 2; n++) {
-            char *buf = n ? want : got;
-            size_t used = 0;
-            for (int i = 0; i < nets[n]->num_layers && used < sizeof got; i++)
-                used += (size_t)snprintf(buf + used, sizeof got - used, "%s%d", i ? "-" : "",
-                                         nets[n]->sizes[i]);
-        }
-        st = bp__fail(BP_EMISMATCH, "%s: the checkpoint is of another network (%s, its "
-                      "activations and cost) than the one trained (%s)", r->path, got, want);
-    }
+    if (!same_shape(model, c->net))
+        st = shape_mismatch(r->path, model, c->net);
     if (!st)
         st = read_state(r, model, c->s);
     if (!st) /* everything was valid: only now the caller's network changes */

@@ -113,18 +113,23 @@ bp_status bp__naive_forces(const bp_net *net, const double *params, const bp__fo
 bp_status bp__naive_outputs_at(const bp_net *net, const double *params, const double *x,
                                double *out);
 
-/* ---------------------------------------------------------------- binary files (src/model_io.c)
+/* ---------------------------------------------------------------- binary files (src/binfile.c)
  * Shared by model files and checkpoints: little-endian fields, CRC-32, atomic save, and a reader
  * that checks the file's real length before each field and folds every byte into a CRC. */
+/* Bytes a format encodes in one buffer: the writers' and readers' chunk. */
+#define BP__IO_CHUNK 4096
+/* Bytes of a format's signature (its magic), followed in the file by a 4-byte format version. */
+#define BP__MAGIC_BYTES 8
 /* Little-endian integer of width bytes (4 or 8) at p; put returns p + width. */
 unsigned char *bp__put_le(unsigned char *p, uint64_t v, int width);
 uint64_t bp__get_le(const unsigned char *p, int width);
-/* fwrite n bytes and fold them into *crc (zlib's crc32). 0 on a short write. */
+/* The magic, then version as 4 bytes, at p; returns p + BP__MAGIC_BYTES + 4. */
+unsigned char *bp__put_signature(unsigned char *p, const unsigned char magic[BP__MAGIC_BYTES],
+                                 uint32_t version);
+/* fwrite n bytes (n <= BP__IO_CHUNK) and fold them into *crc (zlib's crc32). 0 on a short write. */
 int bp__emit(FILE *f, unsigned long *crc, const unsigned char *p, size_t n);
 /* The same for n floats as little-endian binary32. */
 int bp__emit_floats(FILE *f, unsigned long *crc, const float *v, size_t n);
-/* A whole model file (docs/model-format.md, magic to CRC) of net (a const bp_net *) to f. */
-int bp__write_model(FILE *f, const void *net);
 /* Write path atomically: write(f, ctx) into path.tmp.PID.N (returns 0 on failure with errno
  * set), then fflush, fsync, rename over path and sync the directory; on failure the temporary file
  * is removed and path untouched. Errors: BP_ENOMEM, BP_EIO. */
@@ -148,6 +153,22 @@ bp_status bp__read_bytes(bp__reader *r, unsigned char *buf, size_t n, const char
 bp_status bp__read_uint(bp__reader *r, int width, const char *what, uint64_t *v, uint64_t *at);
 /* The next n little-endian binary32 values. */
 bp_status bp__read_floats(bp__reader *r, float *dst, size_t n, const char *what);
+/* The signature: BP_EFORMAT "bad magic: not a backprop <kind>" unless it is magic, "format
+ * version N not supported" unless version follows. */
+bp_status bp__read_signature(bp__reader *r, const unsigned char magic[BP__MAGIC_BYTES],
+                             uint32_t version, const char *kind);
+/* BP_EFORMAT unless the data ends exactly at total (r->len): "truncated" or "trailing bytes". */
+bp_status bp__check_length(const bp__reader *r, uint64_t total);
+/* The next 4 bytes as the CRC-32 of everything read since r->crc was reset; BP_EFORMAT "CRC-32
+ * checksum mismatch" unless they are. */
+bp_status bp__read_checksum(bp__reader *r);
+
+/* ---------------------------------------------------------------- model files (src/model_io.c) */
+/* Bytes of the model file (docs/model-format.md) of num_layers layers and num_params parameters;
+ * no overflow for num_params <= (UINT64_MAX - BP__IO_CHUNK) / 4. */
+uint64_t bp__model_bytes(int num_layers, uint64_t num_params);
+/* A whole model file (docs/model-format.md, magic to CRC) of net (a const bp_net *) to f. */
+int bp__write_model(FILE *f, const void *net);
 /* A model (docs/model-format.md) starting at r->off and ending exactly at r->len, its CRC
  * computed from r->crc (reset it first): every field validated before the network is created. */
 bp_status bp__read_model(bp__reader *r, bp_net **out);
@@ -168,6 +189,9 @@ typedef struct bp__train_state {
 /* Optimizer state, for checkpoints: kind, step count and moments (v, m; NULL when the kind has
  * none). */
 void bp__optim_state(bp_optim *opt, bp_optimizer_kind *kind, long **t, float **v, float **m);
+/* Moment vectors of num_params floats an optimizer of kind keeps: 2 (Adam: m, v), 1 (momentum,
+ * Nesterov: v), 0 (SGD). */
+int bp__optim_moments(bp_optimizer_kind kind);
 /* Write net and s to path atomically (docs/checkpoint-format.md). Errors: BP_ENOMEM, BP_EIO. */
 bp_status bp__checkpoint_save(const char *path, const bp_net *net, const bp__train_state *s);
 /* Read a checkpoint into s (its perm, best_params and opt, already allocated for net and
@@ -176,5 +200,27 @@ bp_status bp__checkpoint_save(const char *path, const bp_net *net, const bp__tra
  * optimizer kind or training-set size; no best parameters while s->best_params is needed),
  * BP_ENOMEM. */
 bp_status bp__checkpoint_load(const char *path, bp_net *net, bp__train_state *s);
+
+/* ---------------------------------------------------------------- ranks (src/ranks.c)
+ * A data-parallel run (bp_parallel): par NULL means training alone, where every sum is the identity
+ * and every agreement is the rank's own status. */
+/* This rank's share [*lo, *hi) of n items: [r*n/R, (r+1)*n/R), in 64 bits (r*n may exceed int).
+ * Shares differ by at most one item; with n < R some are empty. Alone: all of them. */
+void bp__share(int n, const bp_parallel *par, int *lo, int *hi);
+/* par NULL, or with a sum and 0 <= rank < ranks. Errors: BP_ENULL, BP_EDIM. */
+bp_status bp__check_parallel(const bp_parallel *par);
+/* data[0..n-1] summed over the ranks, in place (nothing to do alone). Errors: the sum's status,
+ * with the detail naming the rank. */
+bp_status bp__sum_ranks(const bp_parallel *par, void *data, size_t n, bp_reduce_type type);
+/* One rank's failure st made every rank's, so that all leave together instead of some waiting in
+ * a sum the others never join. A rank that failed keeps its own status and detail, the others take
+ * the lowest failing status with the detail "<what> failed on N of R ranks". */
+bp_status bp__agree(const bp_parallel *par, bp_status st, const char *what);
+/* FNV-1a, 64 bits, of n bytes, continuing from h (start from BP__FNV_OFFSET). */
+#define BP__FNV_OFFSET 0xcbf29ce484222325u
+uint64_t bp__fnv1a(uint64_t h, const void *data, size_t n);
+/* BP_EMISMATCH on every rank ("<what> differ across ranks at epoch <epoch>") unless every rank
+ * holds the same hash h. */
+bp_status bp__check_same(const bp_parallel *par, uint64_t h, const char *what, int epoch);
 
 #endif

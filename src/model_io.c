@@ -1,68 +1,32 @@
 /* Model files: save through a temporary file and rename, load with every field validated before
- * anything is allocated. The format is described byte by byte in docs/model-format.md. */
+ * anything is allocated. The format is described byte by byte in docs/model-format.md; the codec,
+ * the atomic save and the length-checked reader are the binary-file toolkit of binfile.c. */
 #include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 /* PNG-style signature: 0x89 (high bit: catches 7-bit channels, is not text), CR LF (catches a
  * CRLF -> LF conversion), 0x1A (stops DOS `type`), LF (catches a LF -> CRLF conversion). */
-static const unsigned char magic[8] = {0x89, 'B', 'P', 'N', '\r', '\n', 0x1a, '\n'};
+static const unsigned char magic[BP__MAGIC_BYTES] = {0x89, 'B', 'P', 'N', '\r', '\n', 0x1a, '\n'};
 #define FORMAT_VERSION 1
 /* Chunk of encoded bytes: the whole header fits (magic, version, layer count, BP_MAX_LAYERS sizes,
  * BP_MAX_LAYERS - 1 activations, cost, 8-byte parameter count), then 1024 parameters at a time. */
-#define CHUNK 4096
+#define CHUNK BP__IO_CHUNK
 _Static_assert(8 + 4 + 4 + 4 * BP_MAX_LAYERS + 4 * (BP_MAX_LAYERS - 1) + 4 + 8 <= CHUNK,
                "the largest header fits one chunk");
 
-/* Little-endian integer of width bytes (4 or 8), whatever the host's byte order. */
-unsigned char *bp__put_le(unsigned char *p, uint64_t v, int width)
+/* Magic 8, version 4, layer count 4, sizes 4 L, activations 4 (L - 1), cost 4, parameter count 8,
+ * parameters 4 P, CRC 4. */
+uint64_t bp__model_bytes(int num_layers, uint64_t num_params)
 {
-    for (int i = 0; i < width; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-    return p + width;
-}
-
-uint64_t bp__get_le(const unsigned char *p, int width)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < width; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
+    return 28 + 8 * (uint64_t)num_layers + 4 * num_params;
 }
 
 /* ---------------------------------------------------------------- save */
-
-/* Write n (<= CHUNK) bytes and fold them into the running CRC. */
-int bp__emit(FILE *f, unsigned long *crc, const unsigned char *p, size_t n)
-{
-    *crc = crc32(*crc, p, (uInt)n);
-    return fwrite(p, 1, n, f) == n;
-}
-
-int bp__emit_floats(FILE *f, unsigned long *crc, const float *v, size_t n)
-{
-    unsigned char buf[CHUNK], *p;
-    for (size_t i = 0; i < n;) {
-        for (p = buf; i < n && p < buf + CHUNK; i++) {
-            uint32_t bits; /* the float's IEEE 754 bits, so its bytes do not depend on the host */
-            memcpy(&bits, &v[i], sizeof bits);
-            p = bp__put_le(p, bits, 4);
-        }
-        if (!bp__emit(f, crc, buf, (size_t)(p - buf)))
-            return 0;
-    }
-    return 1;
-}
 
 /* The whole model file (magic to CRC) to f. 0 on failure, with errno set. */
 static int write_model(FILE *f, const bp_net_info *info, const float *params)
@@ -70,8 +34,7 @@ static int write_model(FILE *f, const bp_net_info *info, const float *params)
     unsigned char buf[CHUNK], *p;
     uLong crc = crc32(0L, Z_NULL, 0);
 
-    memcpy(buf, magic, sizeof magic);
-    p = bp__put_le(buf + sizeof magic, FORMAT_VERSION, 4);
+    p = bp__put_signature(buf, magic, FORMAT_VERSION);
     p = bp__put_le(p, (uint64_t)info->num_layers, 4);
     for (int i = 0; i < info->num_layers; i++)
         p = bp__put_le(p, (uint64_t)info->sizes[i], 4);
@@ -96,27 +59,6 @@ int bp__write_model(FILE *f, const void *net)
     return write_model(f, &info, params);
 }
 
-static bp_status io_error(const char *path, const char *what)
-{
-    return bp__fail_errno(errno, path, what);
-}
-
-/* Make the rename durable by syncing the directory that holds it (tmp: a scratch copy of the path,
- * cut here at its last '/'). Failure is ignored: the new file's data is already on disk and rename
- * is atomic, so at worst a crash undoes the rename and leaves the previous model, never a damaged
- * one; and some file systems refuse fsync on a directory, which must not fail a good save. */
-static void sync_dir(char *tmp)
-{
-    char *slash = strrchr(tmp, '/');
-    if (slash)
-        slash[slash == tmp] = '\0'; /* "/m.bin" lives in "/", "d/m.bin" in "d" */
-    int fd = open(slash ? tmp : ".", O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-}
-
 bp_status bp_model_save(const bp_net *net, const char *path)
 {
     bp__clear_error();
@@ -125,106 +67,90 @@ bp_status bp_model_save(const bp_net *net, const char *path)
     return bp__save_atomic(path, bp__write_model, net);
 }
 
-bp_status bp__save_atomic(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx)
-{
-    /* path.tmp.PID.N, created with O_EXCL (so threads and processes never share one) and mode
-     * 0666 so that the umask applies as for any new file (mkstemp would force 0600). */
-    size_t size = strlen(path) + 48;
-    char *tmp = bp__malloc(size);
-    if (!tmp)
-        return bp__fail(BP_ENOMEM, "%s: temporary file name", path);
-    int fd = -1;
-    for (unsigned n = 0; fd < 0 && n < 1000; n++) {
-        snprintf(tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), n);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
-        if (fd < 0 && errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        bp_status st = io_error(path, "cannot create a temporary file beside it");
-        bp__free(tmp);
-        return st;
-    }
-    bp_status st = BP_OK;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        st = io_error(path, "cannot open the temporary file");
-        close(fd);
-    } else {
-        if (!write(f, ctx) || fflush(f) != 0 || fsync(fileno(f)) != 0)
-            st = io_error(path, "cannot write the temporary file");
-        if (fclose(f) != 0 && st == BP_OK)
-            st = io_error(path, "cannot close the temporary file");
-    }
-    if (st == BP_OK && rename(tmp, path) != 0)
-        st = io_error(path, "cannot rename the temporary file over it");
-    if (st == BP_OK)
-        sync_dir(tmp);
-    else
-        remove(tmp);
-    bp__free(tmp);
-    return st;
-}
-
 /* ---------------------------------------------------------------- load */
 
 typedef bp__reader reader; /* internal.h */
 
-/* BP_EFORMAT with "path: byte off: " and the message. */
-bp_status bp__bad(const reader *r, uint64_t off, const char *fmt, ...)
-{
-    char msg[200];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return bp__fail(BP_EFORMAT, "%s: byte %" PRIu64 ": %s", r->path, off, msg);
-}
+/* The header fields after the signature, each validated as it is read. */
+typedef struct model_header {
+    int num_layers;
+    int sizes[BP_MAX_LAYERS];
+    bp_activation acts[BP_MAX_LAYERS - 1];
+    bp_cost cost;
+    uint64_t num_params;
+    uint64_t sizes_at, acts_at; /* offsets of the first size and the first activation */
+} model_header;
 
-/* The next n (<= CHUNK) bytes, field `what`, folded into the CRC. The length is checked first, so a
- * short file is reported as truncated at the field where it ends. */
-bp_status bp__read_bytes(reader *r, unsigned char *buf, size_t n, const char *what)
+/* Layer count, layer sizes and activations, each in its range. */
+static bp_status read_layers(reader *r, model_header *h)
 {
-    if (r->len - r->off < n)
-        return bp__bad(r, r->off, "truncated in the %s (the file has %" PRIu64 " bytes)", what,
-                       r->len);
-    if (fread(buf, 1, n, r->f) != n) {
-        if (!ferror(r->f))
-            return bp__fail(BP_EIO, "%s: byte %" PRIu64 ": the file shrank while reading the %s",
-                            r->path, r->off, what);
-        char field[96];
-        snprintf(field, sizeof field, "byte %" PRIu64 ": cannot read the %s", r->off, what);
-        return bp__fail_errno(errno, r->path, field);
+    uint64_t v, at;
+    bp_status st;
+    if ((st = bp__read_uint(r, 4, "layer count", &v, &at)))
+        return st;
+    if (v < 2 || v > BP_MAX_LAYERS)
+        return bp__bad(r, at, "layer count %" PRIu64 " not in 2..%d", v, BP_MAX_LAYERS);
+    h->num_layers = (int)v;
+    h->sizes_at = r->off;
+    for (int i = 0; i < h->num_layers; i++) {
+        if ((st = bp__read_uint(r, 4, "layer sizes", &v, &at)))
+            return st;
+        if (v < 1 || v > BP_MAX_WIDTH)
+            return bp__bad(r, at, "layer size sizes[%d] = %" PRIu64 " not in 1..%d", i, v,
+                           BP_MAX_WIDTH);
+        h->sizes[i] = (int)v;
     }
-    r->crc = crc32(r->crc, buf, (uInt)n);
-    r->off += n;
+    h->acts_at = r->off;
+    for (int i = 0; i < h->num_layers - 1; i++) {
+        if ((st = bp__read_uint(r, 4, "activations", &v, &at)))
+            return st;
+        if (v > INT_MAX || !bp_activation_name((bp_activation)v))
+            return bp__bad(r, at, "activations[%d] = %" PRIu64 " is not a known activation", i,
+                           v);
+        h->acts[i] = (bp_activation)v;
+    }
     return BP_OK;
 }
 
-/* The next little-endian integer of width bytes; *at = its offset, for error messages. */
-bp_status bp__read_uint(reader *r, int width, const char *what, uint64_t *v, uint64_t *at)
+/* The parameter count stored at at (v) against the one the layer sizes imply, capped so that the
+ * file length fits in uint64_t. */
+static bp_status check_param_count(const reader *r, const model_header *h, uint64_t v,
+                                   uint64_t at)
 {
-    unsigned char buf[8];
-    *at = r->off;
-    bp_status st = bp__read_bytes(r, buf, (size_t)width, what);
-    *v = bp__get_le(buf, width);
-    return st;
+    const uint64_t cap = (UINT64_MAX - CHUNK) / 4;
+    uint64_t count = 0;
+    for (int l = 1; l < h->num_layers; l++) {
+        uint64_t n = (uint64_t)h->sizes[l] * ((uint64_t)h->sizes[l - 1] + 1); /* < 2^62 + 2^31 */
+        if (n > cap - count)
+            return bp__bad(r, h->sizes_at, "the layer sizes imply more than %" PRIu64
+                           " parameters", cap);
+        count += n;
+    }
+    if (v != count)
+        return bp__bad(r, at, "parameter count %" PRIu64 " but the layer sizes imply %" PRIu64, v,
+                       count);
+    return BP_OK;
 }
 
-/* The next n parameters, decoded into params. */
-bp_status bp__read_floats(reader *r, float *params, size_t n, const char *what)
+/* Signature to parameter count, validated in file order. */
+static bp_status read_header(reader *r, model_header *h)
 {
-    unsigned char buf[CHUNK];
-    for (size_t i = 0; i < n;) {
-        size_t k = n - i < CHUNK / 4 ? n - i : CHUNK / 4;
-        bp_status st = bp__read_bytes(r, buf, 4 * k, what);
-        if (st)
-            return st;
-        for (size_t j = 0; j < k; j++, i++) {
-            uint32_t bits = (uint32_t)bp__get_le(buf + 4 * j, 4);
-            memcpy(&params[i], &bits, sizeof bits);
-        }
-    }
+    uint64_t v, at;
+    bp_status st;
+    if ((st = bp__read_signature(r, magic, FORMAT_VERSION, "model file")) ||
+        (st = read_layers(r, h)))
+        return st;
+    if ((st = bp__read_uint(r, 4, "cost", &v, &at)))
+        return st;
+    if (v > INT_MAX || !bp_cost_name((bp_cost)v))
+        return bp__bad(r, at, "cost %" PRIu64 " is not a known cost", v);
+    h->cost = (bp_cost)v;
+    if (bp__check_config(h->num_layers, h->sizes, h->acts, h->cost) != BP_OK)
+        return bp__bad(r, h->acts_at, "activations and cost: %s", bp_last_error());
+    if ((st = bp__read_uint(r, 8, "parameter count", &v, &at)) ||
+        (st = check_param_count(r, h, v, at)))
+        return st;
+    h->num_params = v;
     return BP_OK;
 }
 
@@ -232,89 +158,23 @@ bp_status bp__read_floats(reader *r, float *params, size_t n, const char *what)
  * parameters and the CRC. */
 bp_status bp__read_model(reader *r, bp_net **out)
 {
-    int sizes[BP_MAX_LAYERS];
-    bp_activation acts[BP_MAX_LAYERS - 1];
-    unsigned char sig[sizeof magic];
-    uint64_t v, at;
+    model_header h;
+    uint64_t start = r->off;
     bp_status st;
-
-    if ((st = bp__read_bytes(r, sig, sizeof sig, "magic")))
+    if ((st = read_header(r, &h)) ||
+        (st = bp__check_length(r, start + bp__model_bytes(h.num_layers, h.num_params))))
         return st;
-    if (memcmp(sig, magic, sizeof magic) != 0)
-        return bp__bad(r, r->off - sizeof sig, "bad magic: not a backprop model file (or one "
-                       "mangled as text)");
-    if ((st = bp__read_uint(r, 4, "format version", &v, &at)))
-        return st;
-    if (v != FORMAT_VERSION)
-        return bp__bad(r, at, "format version %" PRIu64 " not supported (only %d)", v,
-                       FORMAT_VERSION);
-    if ((st = bp__read_uint(r, 4, "layer count", &v, &at)))
-        return st;
-    if (v < 2 || v > BP_MAX_LAYERS)
-        return bp__bad(r, at, "layer count %" PRIu64 " not in 2..%d", v, BP_MAX_LAYERS);
-    int L = (int)v;
-    uint64_t sizes_at = r->off;
-    for (int i = 0; i < L; i++) {
-        if ((st = bp__read_uint(r, 4, "layer sizes", &v, &at)))
-            return st;
-        if (v < 1 || v > BP_MAX_WIDTH)
-            return bp__bad(r, at, "layer size sizes[%d] = %" PRIu64 " not in 1..%d", i, v,
-                           BP_MAX_WIDTH);
-        sizes[i] = (int)v;
-    }
-    uint64_t acts_at = r->off;
-    for (int i = 0; i < L - 1; i++) {
-        if ((st = bp__read_uint(r, 4, "activations", &v, &at)))
-            return st;
-        if (v > INT_MAX || !bp_activation_name((bp_activation)v))
-            return bp__bad(r, at, "activations[%d] = %" PRIu64 " is not a known activation", i,
-                           v);
-        acts[i] = (bp_activation)v;
-    }
-    if ((st = bp__read_uint(r, 4, "cost", &v, &at)))
-        return st;
-    if (v > INT_MAX || !bp_cost_name((bp_cost)v))
-        return bp__bad(r, at, "cost %" PRIu64 " is not a known cost", v);
-    bp_cost cost = (bp_cost)v;
-    if (bp__check_config(L, sizes, acts, cost) != BP_OK)
-        return bp__bad(r, acts_at, "activations and cost: %s", bp_last_error());
-
-    if ((st = bp__read_uint(r, 8, "parameter count", &v, &at)))
-        return st;
-    /* The count the sizes imply, capped so that the file length below fits in uint64_t. */
-    const uint64_t cap = (UINT64_MAX - CHUNK) / 4;
-    uint64_t count = 0;
-    for (int l = 1; l < L; l++) {
-        uint64_t n = (uint64_t)sizes[l] * ((uint64_t)sizes[l - 1] + 1); /* < 2^62 + 2^31 */
-        if (n > cap - count)
-            return bp__bad(r, sizes_at, "the layer sizes imply more than %" PRIu64 " parameters",
-                           cap);
-        count += n;
-    }
-    if (v != count)
-        return bp__bad(r, at, "parameter count %" PRIu64 " but the layer sizes imply %" PRIu64, v,
-                       count);
-    uint64_t total = r->off + 4 * count + 4;
-    if (r->len < total)
-        return bp__bad(r, r->len, "truncated: the file has %" PRIu64 " bytes, its header says "
-                       "%" PRIu64, r->len, total);
-    if (r->len > total)
-        return bp__bad(r, total, "%" PRIu64 " trailing bytes after the checksum", r->len - total);
 
     /* Every field is valid and the length is exact: read the parameters straight into the network,
      * which is dropped again if the checksum does not match. */
     bp_net *net = NULL;
     float *params;
-    if ((st = bp_net_create(&net, L, sizes, acts, cost)))
+    if ((st = bp_net_create(&net, h.num_layers, h.sizes, h.acts, h.cost)))
         return st;
     bp_net_params(net, &params);
-    st = bp__read_floats(r, params, (size_t)count, "parameters");
-    uLong crc = r->crc; /* of every byte before the checksum field */
+    st = bp__read_floats(r, params, (size_t)h.num_params, "parameters");
     if (!st)
-        st = bp__read_uint(r, 4, "checksum", &v, &at);
-    if (!st && v != crc)
-        st = bp__bad(r, at, "CRC-32 checksum mismatch: stored %08" PRIx64 ", computed %08lx", v,
-                 (unsigned long)crc);
+        st = bp__read_checksum(r);
     if (st)
         bp_net_free(net);
     else
@@ -334,31 +194,4 @@ bp_status bp_model_load(bp_net **out, const char *path)
     if (!path)
         return bp__fail(BP_ENULL, "path is NULL");
     return bp__load_file(path, read_model_file, out);
-}
-
-bp_status bp__load_file(const char *path, bp_status (*read)(bp__reader *r, void *ctx), void *ctx)
-{
-    /* O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read (the
-     * length check needs a real length), and for those the flag changes nothing. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK);
-    if (fd < 0)
-        return io_error(path, "cannot open");
-    struct stat sb;
-    FILE *f = NULL;
-    bp_status st;
-    if (fstat(fd, &sb) != 0)
-        st = io_error(path, "cannot stat");
-    else if (!S_ISREG(sb.st_mode))
-        st = bp__fail(BP_EIO, "%s: not a regular file", path);
-    else if (!(f = fdopen(fd, "rb")))
-        st = io_error(path, "cannot open");
-    else {
-        reader r = {f, path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0)};
-        st = read(&r, ctx);
-    }
-    if (f)
-        fclose(f);
-    else
-        close(fd);
-    return st;
 }

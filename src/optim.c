@@ -57,7 +57,7 @@ bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_conf
             o->cfg.epsilon = 1e-8f;
     }
     o->num_params = net->num_params;
-    int moments = cfg->kind == BP_OPT_ADAM ? 2 : cfg->kind == BP_OPT_SGD ? 0 : 1;
+    int moments = bp__optim_moments(cfg->kind);
     if (moments >= 1)
         o->v = bp__calloc(net->num_params, sizeof(float));
     if (moments == 2)
@@ -194,6 +194,11 @@ bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epoch
         return BP_OK;
     }
     return bp__fail(BP_EDIM, "schedule kind %d is not a bp_schedule_kind", (int)s->kind);
+}
+
+int bp__optim_moments(bp_optimizer_kind kind)
+{
+    return kind == BP_OPT_ADAM ? 2 : kind == BP_OPT_SGD ? 0 : 1;
 }
 
 void bp__optim_state(bp_optim *opt, bp_optimizer_kind *kind, long **t, float **v, float **m)
