@@ -664,6 +664,14 @@ typedef struct bp_train_config {
      * checkpoint written by R ranks resumes on any number of ranks (the state does not depend on
      * R; only the float rounding of the steps that follow does). */
     const char *resume_path;
+    /* Training on derivatives (0 = off): the targets of train (and eval) are then [E*; F*], the
+     * reference energy and the n^1 reference forces (n_targets = 1 + n^1, row 0 the energy), and
+     * each batch's gradient is bp_gradient_forces' with the weights below (the network: one
+     * output, quadratic cost). The progress and evaluation losses are that loss's mean per sample
+     * (bp_evaluate, which has no weights, refuses such a dataset: BP_EMISMATCH). */
+    int forces;
+    float energy_weight; /* w_E >= 0 of the energy term, with forces */
+    float force_weight;  /* w_F >= 0 of the force term, with forces */
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
@@ -673,7 +681,8 @@ typedef struct bp_train_config {
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
  * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, parallel rank or
- * ranks, an empty dataset, a label outside 0..n^L-1), BP_EVALUE, BP_EMISMATCH (dataset shape vs
+ * ranks, an empty dataset, a label outside 0..n^L-1), BP_EVALUE (also a force weight negative or
+ * not finite), BP_ECONFIG (forces on a network that is not one-output, quadratic), BP_EMISMATCH (dataset shape vs
  * network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
  * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
  * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns

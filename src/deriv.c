@@ -200,10 +200,9 @@ bp_status bp__check_forces(const bp_net *net, const bp__force_batch *fb)
     return BP_OK;
 }
 
-/* Steps 1-3 of the force gradient: the forward, g = grad_x E by the VJP (V = 1) into the tangent
- * half of [X R] (after X), R = g + F*, and the tangent forward z-dot^l = w^l a-dot^{l-1},
- * a-dot^l = J^l z-dot^l (a-dot^L is not needed). Returns the summed loss. */
-static double tangent_forward(const bp_net *net, bp_workspace *ws, const bp__force_batch *fb)
+/* Steps 1-2 of the force gradient: the forward, g = grad_x E by the VJP (V = 1) into the tangent
+ * half of [X R] (after X), R = g + F*. Returns the summed loss. */
+static double residual(const bp_net *net, bp_workspace *ws, const bp__force_batch *fb)
 {
     int L = net->num_layers, n1 = net->sizes[0], B = fb->batch;
     copy_matrix(n1, B, fb->X, fb->ldx, ws->input);
@@ -223,7 +222,25 @@ static double tangent_forward(const bp_net *net, bp_workspace *ws, const bp__for
         }
         loss += 0.5 * (fb->w_energy * de * de + fb->w_force * rr);
     }
-    const float *prev = R;
+    return loss;
+}
+
+bp_status bp__force_loss(const bp_net *net, bp_workspace *ws, const bp__force_batch *fb,
+                         double *loss)
+{
+    if (!ws->tangent)
+        return bp__fail(BP_EMISMATCH, "the force loss needs a workspace made by "
+                        "bp_workspace_create_tangent");
+    *loss = residual(net, ws, fb);
+    return BP_OK;
+}
+
+/* Step 3: the tangent forward z-dot^l = w^l a-dot^{l-1}, a-dot^l = J^l z-dot^l from a-dot^1 = R
+ * (a-dot^L is not needed). */
+static void tangent_forward(const bp_net *net, bp_workspace *ws, int B)
+{
+    int L = net->num_layers;
+    const float *prev = ws->input + (size_t)net->sizes[0] * (size_t)B;
     for (int l = 2; l <= L; l++) {
         int n = net->sizes[l - 1];
         bp__product(net, ws, l, B, prev, net->sizes[l - 2], ws->zdot[l]);
@@ -234,7 +251,6 @@ static double tangent_forward(const bp_net *net, bp_workspace *ws, const bp__for
         apply_dact(ws, l, adot, B, 1);
         prev = adot;
     }
-    return loss;
 }
 
 /* Step 4: the backward of the doubled state from abar^L = w_E (a^L - E*), adbar^L = w_F; each
@@ -289,7 +305,8 @@ bp_status bp_gradient_forces(const bp_net *net, bp_workspace *ws, int batch, con
     if (!ws->tangent)
         return bp__fail(BP_EMISMATCH, "w_force > 0 needs a workspace made by "
                         "bp_workspace_create_tangent");
-    double l = tangent_forward(net, ws, &fb);
+    double l = residual(net, ws, &fb);
+    tangent_forward(net, ws, batch);
     tangent_backward(net, ws, &fb, grad);
     if (loss)
         *loss = l;

@@ -104,6 +104,10 @@ typedef struct bp__force_batch {
 } bp__force_batch;
 /* net fit for the force loss (one output, not softmax, quadratic cost) and fb well formed. */
 bp_status bp__check_forces(const bp_net *net, const bp__force_batch *fb);
+/* The summed force loss of fb (checked) on net in the tangent workspace ws: forward, VJP, no
+ * gradient. Errors: BP_EMISMATCH (ws not a tangent workspace). */
+bp_status bp__force_loss(const bp_net *net, bp_workspace *ws, const bp__force_batch *fb,
+                         double *loss);
 /* The naive force loss in double with parameters params: *loss = the summed loss and, if grad,
  * grad += its parameter gradient. */
 bp_status bp__naive_forces(const bp_net *net, const double *params, const bp__force_batch *fb,

@@ -19,16 +19,20 @@ static double now_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
+/* cfg: bp_train's (NULL for bp_evaluate), whose forces field makes the targets [E*; F*]. */
+static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const char *name,
+                               const bp_train_config *cfg)
 {
     if (!ds)
         return bp__fail(BP_ENULL, "%s is NULL", name);
     if (ds->count < 1 || !ds->x || !ds->y)
         return bp__fail(BP_EDIM, "%s is empty (count %d) or lacks x/y", name, ds->count);
-    int nL = net->sizes[net->num_layers - 1];
-    if (ds->n_features != net->sizes[0] || ds->n_targets != nL)
+    int nL = net->sizes[net->num_layers - 1], forces = cfg && cfg->forces;
+    int targets = forces ? 1 + net->sizes[0] : nL;
+    if (ds->n_features != net->sizes[0] || ds->n_targets != targets)
         return bp__fail(BP_EMISMATCH, "%s has %d features and %d targets, network has %d inputs "
-                        "and %d outputs", name, ds->n_features, ds->n_targets, net->sizes[0], nL);
+                        "and %d outputs%s", name, ds->n_features, ds->n_targets, net->sizes[0], nL,
+                        forces ? " (with forces: 1 + inputs targets, [E*; F*])" : "");
     for (int j = 0; ds->labels && j < ds->count; j++) /* they index the confusion matrix */
         if (ds->labels[j] < 0 || ds->labels[j] >= nL)
             return bp__fail(BP_EDIM, "%s->labels[%d] is %d, not a class in 0..%d", name, j,
@@ -56,13 +60,14 @@ static void score(const bp_net *net, const bp_workspace *ws, int batch, const in
 
 /* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
  * ds, in chunks of the workspace's batch (ws made for net with max_batch chunk), the sums added
- * over the ranks. scratch: 2 + n^L x n^L doubles when par and confusion, else unused. A failure
+ * over the ranks; the loss is the energy + force loss where forces (a bp_train config whose
+ * forces field is set, ws then a tangent workspace) is not NULL. scratch: 2 + n^L x n^L doubles when par and confusion, else unused. A failure
  * here cannot differ between ranks (the shapes were checked before), so no rank is left waiting. */
 static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, const bp_dataset *ds,
-                             const bp_parallel *par, double *scratch, double *loss,
-                             double *accuracy, long *confusion)
+                             const bp_parallel *par, const bp_train_config *forces,
+                             double *scratch, double *loss, double *accuracy, long *confusion)
 {
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], lo, hi;
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], nt = ds->n_targets, lo, hi;
     size_t cells = confusion ? (size_t)nL * (size_t)nL : 0;
     double total = 0, local[2], *sums = cells ? scratch : local;
     long correct = 0;
@@ -71,11 +76,16 @@ static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, con
     bp__share(ds->count, par, &lo, &hi);
     for (int first = lo, b; first < hi; first += b) {
         b = hi - first < chunk ? hi - first : chunk;
-        const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nL;
+        const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nt;
         double c;
-        bp_status st = bp_forward_batch(net, ws, b, X, n1);
-        if (!st)
+        bp_status st;
+        if (forces) {
+            bp__force_batch fb = {b, X, n1, Y, nt, Y + 1, nt, forces->energy_weight,
+                                  forces->force_weight};
+            st = bp__force_loss(net, ws, &fb, &c);
+        } else if (!(st = bp_forward_batch(net, ws, b, X, n1))) {
             st = bp_cost_value(net, ws, Y, nL, &c);
+        }
         if (st)
             return st;
         total += c;
@@ -112,7 +122,7 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
     bp__clear_error();
     if (!net || !loss || !accuracy)
         return bp__fail(BP_ENULL, "%s is NULL", !net ? "net" : !loss ? "loss" : "accuracy");
-    bp_status st = check_dataset(net, ds, "ds");
+    bp_status st = check_dataset(net, ds, "ds", NULL);
     if (!st)
         st = bp__check_parallel(parallel);
     if (st)
@@ -126,7 +136,7 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
         return bp__fail(BP_ENOMEM, "the confusion matrix's sum over ranks");
     bp_workspace *ws;
     if (!(st = bp_workspace_create(&ws, net, chunk)))
-        st = evaluate_ws(net, ws, chunk, ds, parallel, scratch, loss, accuracy, confusion);
+        st = evaluate_ws(net, ws, chunk, ds, parallel, NULL, scratch, loss, accuracy, confusion);
     bp_workspace_free(ws);
     bp__free(scratch);
     return st;
@@ -185,15 +195,16 @@ static bp_status trainer_alloc(trainer *t)
 {
     const bp_net *net = t->net;
     const bp_train_config *cfg = t->cfg;
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], bs = t->most;
-    bp_status st = bp_workspace_create(&t->ws, net, bs);
+    int n1 = net->sizes[0], nt = t->train->n_targets, bs = t->most;
+    bp_status st = cfg->forces ? bp_workspace_create_tangent(&t->ws, net, bs)
+                               : bp_workspace_create(&t->ws, net, bs);
     if (!st)
         st = bp_optim_create(&t->s.opt, net, &cfg->optim);
     if (st)
         return st;
     t->grad = bp__calloc(net->num_params + FLAGS, sizeof *t->grad); /* calloc checks count * size */
     t->xb = bp__calloc((size_t)n1 * (size_t)bs, sizeof *t->xb);
-    t->yb = bp__calloc((size_t)nL * (size_t)bs, sizeof *t->yb);
+    t->yb = bp__calloc((size_t)nt * (size_t)bs, sizeof *t->yb);
     t->lb = bp__calloc((size_t)bs, sizeof *t->lb);
     t->s.perm = bp__calloc((size_t)t->train->count, sizeof *t->s.perm);
     t->s.best_params = cfg->patience > 0 ? bp__calloc(net->num_params, sizeof *t->s.best_params)
@@ -360,8 +371,12 @@ static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *
     }
     gather(t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
     /* the gradient overwrites the block: no zeroing pass */
-    bp_status st = bp_gradient_batch(net, t->ws, n, t->xb, net->sizes[0], t->yb,
-                                     net->sizes[net->num_layers - 1], t->grad, c);
+    const bp_train_config *cfg = t->cfg;
+    int n1 = net->sizes[0], nt = t->train->n_targets;
+    bp_status st = cfg->forces ? bp_gradient_forces(net, t->ws, n, t->xb, n1, t->yb, nt, t->yb + 1,
+                                                    nt, cfg->energy_weight, cfg->force_weight,
+                                                    t->grad, c)
+                               : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nt, t->grad, c);
     if (st)
         return st;
     if (!isfinite(*c))
@@ -467,8 +482,8 @@ static bp_status end_epoch(trainer *t, int e, const tally *ep, bp_progress *p)
 {
     bp_status st = t->par ? epoch_sums(t, e, ep, p) : BP_OK;
     if (!st && t->eval)
-        st = evaluate_ws(t->net, t->ws, t->most, t->eval, t->par, NULL, &p->eval_loss,
-                         &p->eval_accuracy, NULL);
+        st = evaluate_ws(t->net, t->ws, t->most, t->eval, t->par, t->cfg->forces ? t->cfg : NULL,
+                         NULL, &p->eval_loss, &p->eval_accuracy, NULL);
     if (st)
         return st;
     p->epoch_done = 1;
@@ -504,11 +519,17 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
     if (!net || !cfg)
         return bp__fail(BP_ENULL, "%s is NULL", net ? "cfg" : "net");
     const bp_parallel *par = bp__check_parallel(cfg->parallel) ? NULL : cfg->parallel;
-    bp_status st = check_dataset(net, train, "train");
+    bp_status st = check_dataset(net, train, "train", cfg);
     if (!st && eval)
-        st = check_dataset(net, eval, "eval");
+        st = check_dataset(net, eval, "eval", cfg);
     if (!st)
         st = check_train_config(cfg, eval);
+    if (!st && cfg->forces) { /* the network and weights for the force loss */
+        int nt = train->n_targets;
+        bp__force_batch fb = {1, train->x, net->sizes[0], train->y, nt, train->y + 1, nt,
+                              cfg->energy_weight, cfg->force_weight};
+        st = bp__check_forces(net, &fb);
+    }
     /* A rank that refuses its arguments leaves now; the others must not wait for it. */
     if ((st = bp__agree(par, st, "checking the arguments")))
         return st;

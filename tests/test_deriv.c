@@ -443,6 +443,75 @@ static void errors(void **state)
     bp_net_free(net), bp_net_free(other), bp_net_free(two), bp_net_free(soft);
 }
 
+/* ---------------------------------------------------------------- bp_train with forces */
+/* E(x) = sin(2 x_1) + x_2^2 / 2 and F = -grad E on n samples of [-1, 1]^2; targets [E; F1; F2]. */
+static bp_dataset surface(int n, uint64_t seed, int with_forces)
+{
+    bpt_rng r = bpt_rng_make(seed);
+    int nt = with_forces ? 3 : 1;
+    bp_dataset ds = {n, 2, nt, bpt_matrix(&r, 2, n, 2, -1, 1, 0), malloc((size_t)nt * n * 4), NULL};
+    assert_non_null(ds.y);
+    for (int j = 0; j < n; j++) {
+        float x1 = ds.x[2 * j], x2 = ds.x[2 * j + 1], *y = ds.y + (size_t)nt * j;
+        y[0] = sinf(2 * x1) + 0.5f * x2 * x2;
+        if (with_forces)
+            y[1] = -2 * cosf(2 * x1), y[2] = -x2;
+    }
+    return ds;
+}
+
+static double eval_loss_of_last_epoch;
+static int keep_eval_loss(const bp_progress *p, void *user)
+{
+    (void)user;
+    if (p->epoch_done)
+        eval_loss_of_last_epoch = p->eval_loss;
+    return 0;
+}
+
+/* forces with w_F = 0 trains to the bits of an energy-only run; with w_F = 1 the force loss on a
+ * held-out set falls by more than 10x; the errors of the configuration. */
+static void train_on_forces(void **state)
+{
+    (void)state;
+    const int sizes[] = {2, 16, 1};
+    const bp_activation acts[] = {BP_TANH, BP_IDENTITY};
+    bp_net *a = bpt_net(3, sizes, acts, BP_QUADRATIC), *b = bpt_net(3, sizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(a, BP_INIT_XAVIER, 3));
+    bpt_ok(bp_net_init(b, BP_INIT_XAVIER, 3));
+    bp_dataset ef = surface(200, 1, 1), e = surface(200, 1, 0), held = surface(100, 2, 1);
+    bp_train_config cfg = {.epochs = 3, .batch_size = 16, .seed = 5,
+                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f}};
+    bpt_ok(bp_train(a, &e, NULL, &cfg, NULL));
+    cfg.forces = 1, cfg.energy_weight = 1, cfg.force_weight = 0;
+    bpt_ok(bp_train(b, &ef, NULL, &cfg, NULL));
+    const float *pa, *pb;
+    bpt_ok(bp_net_params_const(a, &pa));
+    bpt_ok(bp_net_params_const(b, &pb));
+    assert_memory_equal(pa, pb, bpt_num_params(a) * sizeof *pa);
+
+    cfg.force_weight = 1, cfg.epochs = 1, cfg.progress = keep_eval_loss;
+    bpt_ok(bp_train(b, &ef, &held, &cfg, NULL));
+    double first = eval_loss_of_last_epoch;
+    cfg.epochs = 60;
+    bpt_ok(bp_train(b, &ef, &held, &cfg, NULL));
+    if (!(eval_loss_of_last_epoch < first / 10))
+        fail_msg("held-out force loss %.4g after 61 epochs, %.4g after 1", eval_loss_of_last_epoch,
+                 first);
+
+    bpt_assert_status(bp_train(b, &e, NULL, &cfg, NULL), BP_EMISMATCH, "targets");
+    cfg.energy_weight = -1;
+    bpt_assert_status(bp_train(b, &ef, NULL, &cfg, NULL), BP_EVALUE, "w_energy");
+    cfg.energy_weight = 1;
+    const int two[] = {2, 16, 2};
+    bp_net *c = bpt_net(3, two, acts, BP_QUADRATIC);
+    bpt_assert_status(bp_train(c, &ef, NULL, &cfg, NULL), BP_ECONFIG, "one output");
+    double loss, acc;
+    bpt_assert_status(bp_evaluate(b, &held, &loss, &acc, NULL), BP_EMISMATCH, "targets");
+    bp_net_free(a), bp_net_free(b), bp_net_free(c);
+    bpt_dataset_release(&ef), bpt_dataset_release(&e), bpt_dataset_release(&held);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +523,7 @@ int main(void)
         cmocka_unit_test(softplus_silu_accuracy),
         cmocka_unit_test(smooth_activations_in_model_files),
         cmocka_unit_test(errors),
+        cmocka_unit_test(train_on_forces),
     };
     return cmocka_run_group_tests_name("deriv", tests, NULL, NULL);
 }
