@@ -144,6 +144,7 @@ typedef struct cli_data_opts {
     const char *dir;       /* --data */
     const char *train_csv; /* --train-csv (train only) */
     const char *test_csv;  /* --test-csv (train) or --csv (eval, predict) */
+    int forces;            /* --forces K: CSV targets are the energy and K forces (0: a label) */
 } cli_data_opts;
 
 #define CLI_DATA_DIR_OPTION(o, what)                                                               \

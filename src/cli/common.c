@@ -133,7 +133,9 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
     int rc;
     memset(ds, 0, sizeof *ds);
     if (csv) {
-        bp_status st = bp_dataset_load_csv(ds, csv, BP_CSV_CLASSES, n_classes);
+        bp_status st = o->forces > 0
+                           ? bp_dataset_load_csv(ds, csv, BP_CSV_TARGETS, 1 + o->forces)
+                           : bp_dataset_load_csv(ds, csv, BP_CSV_CLASSES, n_classes);
         if (st)
             return cli_fail(cmd, st, "cannot load %s", csv);
     } else if ((rc = load_idx_dir(cmd, o, train_part ? "train" : "t10k", n_classes, ds))) {

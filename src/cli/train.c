@@ -23,6 +23,7 @@ typedef struct train_opts {
     int step_epochs;
     double gamma, eta_min;
     int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
+    double energy_weight, force_weight; /* with --forces */
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume;
 } train_opts;
@@ -48,7 +49,9 @@ static const train_opts MAIN_JOB_DEFAULTS = {
     .threads = 0,
     .validation = 0,
     .quiet = 0,
-    .data = {NULL, NULL, NULL},
+    .energy_weight = 1.0,
+    .force_weight = 1.0,
+    .data = {NULL, NULL, NULL, 0},
     .out = "model.bpn",
     .log = NULL,
     .checkpoint_every = 0,
@@ -93,6 +96,7 @@ typedef struct progress_state {
     const char *eval;  /* "test" or "val": what the evaluation columns hold */
     FILE *log;         /* per-epoch CSV rows, or NULL */
     int epochs_done;
+    double eval_loss;  /* of the last epoch */
 } progress_state;
 
 static void draw_bar(progress_state *s, const bp_progress *p)
@@ -116,6 +120,7 @@ static int on_progress(const bp_progress *p, void *user)
     progress_state *s = user;
     if (interrupted)
         return 1;
+    s->eval_loss = p->eval_loss;
     if (!p->epoch_done) {
         double now = now_seconds();
         if (s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
@@ -187,6 +192,7 @@ typedef struct train_run {
     char *log_tmp;
     char *checkpoint; /* the default checkpoint path, OUT.ckpt, when allocated */
     cli_ranks ranks;
+    double eval_loss; /* the last epoch's evaluation loss */
 } train_run;
 
 static void train_run_free(train_run *r)
@@ -223,6 +229,9 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
         .checkpoint_every = o->checkpoint_every,
         .checkpoint_path = o->checkpoint,
         .resume_path = o->resume,
+        .forces = o->data.forces > 0,
+        .energy_weight = (float)o->energy_weight,
+        .force_weight = (float)o->force_weight,
     };
     return cfg;
 }
@@ -231,6 +240,8 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
 {
     if ((o->data.train_csv != NULL) != (o->data.test_csv != NULL))
         return cli_usage_error(cmd, "--train-csv and --test-csv go together");
+    if (o->data.forces > 0 && !o->data.train_csv)
+        return cli_usage_error(cmd, "--forces needs --train-csv and --test-csv");
     if (o->checkpoint && o->checkpoint_every == 0)
         return cli_usage_error(cmd, "--checkpoint needs --checkpoint-every");
     if (o->patience > 0 && o->validation == 0)
@@ -254,6 +265,9 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
     bp_net_info info;
     int rc;
     bp_net_describe(r->net, &info);
+    if (o->data.forces > 0 && o->data.forces != info.sizes[0])
+        return cli_error(name, "--forces %d: the forces are the gradient of the energy, one per "
+                         "input: the network has %d inputs", o->data.forces, info.sizes[0]);
     if (r->ranks.rank == 0 && ((rc = check_writable(name, "--out", o->out)) ||
                                (o->log && (rc = check_writable(name, "--log", o->log))) ||
                                (o->checkpoint_every > 0 &&
@@ -295,6 +309,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     start = now_seconds();
     st = bp_train(r->net, &r->train, eval, &cfg, &best);
     sigaction(SIGINT, &old, NULL);
+    r->eval_loss = ps.eval_loss;
     if (st == BP_ESTOPPED && interrupted) {
         cli_error(name, "interrupted after %d epochs: nothing saved", ps.epochs_done);
         return CLI_INTERRUPTED;
@@ -315,11 +330,14 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
 static int finish(const char *name, const train_opts *o, train_run *r)
 {
     double loss, acc;
-    bp_status st = bp_evaluate_parallel(r->net, &r->test, r->ranks.parallel, &loss, &acc, NULL);
+    bp_status st = BP_OK;
     int failed;
+    if (o->data.forces > 0) /* bp_evaluate knows no force weights: the last epoch's loss */
+        printf("%s loss %.6g (energy + forces, mean per sample)\n", eval_name(o), r->eval_loss);
+    else if (!(st = bp_evaluate_parallel(r->net, &r->test, r->ranks.parallel, &loss, &acc, NULL)))
+        printf("test accuracy %.4f\n", acc);
     if (st)
         return cli_fail(name, st, "cannot evaluate on the test set");
-    printf("test accuracy %.4f\n", acc);
     if (r->ranks.rank > 0) /* rank 0 writes the model and the log */
         return CLI_OK;
     if (r->log) {
@@ -369,6 +387,13 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
+        CLI_INTEGER("forces", &o.data.forces, "K", 0, INT_MAX - 1,
+                    "train on energies and forces: each CSV row is the K inputs, the energy, then "
+                    "the K forces -dE/dx (K = the network's inputs; 0 = a label)"),
+        CLI_NUMBER("energy-weight", &o.energy_weight, "X", 0, FLT_MAX, 0,
+                   "--forces: weight w_E of the energy term"),
+        CLI_NUMBER("force-weight", &o.force_weight, "X", 0, FLT_MAX, 0,
+                   "--forces: weight w_F of the force term"),
         CLI_INTEGER("validation", &o.validation, "N", 0, INT_MAX,
                     "evaluate each epoch on the last N training samples, held out (0 = on the "
                     "test set)"),
