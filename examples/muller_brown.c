@@ -11,8 +11,9 @@
  *
  * The network works on scaled quantities, x' = (x - centre) / half-width (the box becomes
  * [-1, 1]^2) and E' = (V - E0) / ES, so the forces it fits are F' = F h / ES per coordinate. The
- * forces model and the result are written to muller_brown.bpn and muller_brown.txt, which the
- * Fortran version of the dynamics (muller_brown_md.f90) reads.
+ * forces model and its dynamics (steps within TOLERANCE, last position) are written to
+ * muller_brown.bpn and muller_brown.txt, which the Fortran version of the dynamics
+ * (muller_brown_md.f90) reads.
  * Exits non-zero unless the forces fit's force RMSE is at least 3 times below the energy-only one. */
 #include <backprop.h>
 
@@ -134,8 +135,9 @@ static bp_status net_force(const bp_net *net, bp_workspace *ws, const double *r,
 }
 
 /* Velocity Verlet on the true surface and on net's, side by side from START with VELOCITY: the
- * number of steps before the positions first differ by more than TOLERANCE (STEPS if never). */
-static bp_status dynamics(const bp_net *net, int *steps_within)
+ * number of steps before the positions first differ by more than TOLERANCE (STEPS if never), and
+ * the last position on net's surface. */
+static bp_status dynamics(const bp_net *net, int *steps_within, double *last)
 {
     double r[2][2], v[2][2], f[2][2];
     bp_workspace *ws = NULL;
@@ -161,6 +163,7 @@ static bp_status dynamics(const bp_net *net, int *steps_within)
         if (hypot(r[0][0] - r[1][0], r[0][1] - r[1][1]) > TOLERANCE && *steps_within == STEPS)
             *steps_within = n + 1;
     }
+    last[0] = r[1][0], last[1] = r[1][1];
     bp_workspace_free(ws);
     return st;
 }
@@ -169,18 +172,19 @@ int main(void)
 {
     static float X[2 * TRAIN], EF[3 * TRAIN], Xt[2 * TEST], EFt[3 * TEST];
     bp_net *net[2] = {NULL, NULL};
-    double e[2], f[2];
+    double e[2], f[2], last[2][2];
     int within[2];
     bp_status st = BP_OK;
     sample(TRAIN, 1, X, EF);
     sample(TEST, 2, Xt, EFt);
     for (int k = 0; k < 2 && !st; k++)
         if (!(st = fit(&net[k], X, EF, k)) && !(st = errors(net[k], TEST, Xt, EFt, &e[k], &f[k])))
-            st = dynamics(net[k], &within[k]);
+            st = dynamics(net[k], &within[k], last[k]);
     if (!st)
         st = bp_model_save(net[1], "muller_brown.bpn");
     FILE *out = st ? NULL : fopen("muller_brown.txt", "w");
-    if (st || !out || fprintf(out, "%d\n", within[1]) < 0 || fclose(out) != 0) {
+    if (st || !out || fprintf(out, "%d %.17g %.17g\n", within[1], last[1][0], last[1][1]) < 0 ||
+        fclose(out) != 0) {
         fprintf(stderr, "muller_brown: %s: %s\n", bp_strerror(st ? st : BP_EIO), bp_last_error());
         return 1;
     }

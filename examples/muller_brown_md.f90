@@ -4,8 +4,8 @@
 ! forward pass and one vector-Jacobian product (bp_forward, bp_vjp_batch with v = 1); a particle
 ! of mass 1 moves by velocity Verlet on it and, beside it, on the analytic Mueller-Brown surface,
 ! from the same start. It prints how many steps the two stay within the tolerance and exits
-! non-zero unless that is the C program's count (muller_brown.txt): the same arithmetic in the
-! same order gives the same trajectory.
+! non-zero unless that count and the last position on the network's surface are the C program's
+! (muller_brown.txt): the same arithmetic in the same order gives the same trajectory, bit for bit.
 program muller_brown_md
     use, intrinsic :: iso_c_binding
     use backprop
@@ -16,7 +16,7 @@ program muller_brown_md
     real(c_double), parameter :: centre(2) = [-0.15d0, 0.9d0], half(2) = [1.35d0, 1.1d0]
     real(c_double), parameter :: start(2) = [-0.56d0, 1.44d0], velocity(2) = [6d0, 2d0]
     type(c_ptr) :: net, ws
-    real(c_double) :: r(2, 2), v(2, 2), f(2, 2)
+    real(c_double) :: r(2, 2), v(2, 2), f(2, 2), c_last(2)
     integer(c_int) :: st
     integer :: n, within, c_within, unit, ios
 
@@ -29,7 +29,7 @@ program muller_brown_md
         error stop 1
     end if
     open(newunit=unit, file='muller_brown.txt', status='old', action='read', iostat=ios)
-    if (ios == 0) read(unit, *, iostat=ios) c_within
+    if (ios == 0) read(unit, *, iostat=ios) c_within, c_last
     if (ios /= 0) then
         print '(a)', 'muller_brown_md: cannot read muller_brown.txt (run muller_brown first)'
         error stop 1
@@ -60,9 +60,10 @@ program muller_brown_md
     end if
     print '(a, f4.2, a, f7.4, a, i0, a, i0, a, i0, a)', 'fortran: trajectory within ', tolerance, &
         ' for t = ', within * dt, ' (', within, ' of ', steps, ' steps; C: ', c_within, ')'
+    print '(a, 2es24.16, a, 2es24.16)', 'fortran: last position', r(:, 2), ', C:', c_last
     call bp_workspace_free(ws)
     call bp_net_free(net)
-    if (within /= c_within) error stop 1
+    if (within /= c_within .or. any(abs(r(:, 2) - c_last) > 0)) error stop 1 ! bit for bit
 
 contains
 
