@@ -193,7 +193,7 @@ BP_API bp_status bp_grad_zero(const bp_net *net, float *grad);
 typedef struct bp_workspace bp_workspace; /* opaque: activations of every layer, two delta buffers */
 
 /* Workspace for net and batches of at most max_batch samples. It is tied to the network's shape
- * (not its parameter values). Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW (the byte
+ * and to which of its layers keep z (softplus, SiLU), not to its parameter values. Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW (the byte
  * count overflows size_t; on 64-bit hosts an oversized request fails as BP_ENOMEM instead),
  * BP_ENOMEM.
  * Ownership: *out is the caller's; release with bp_workspace_free (NULL is a no-op). */
