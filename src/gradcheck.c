@@ -88,35 +88,63 @@ static bp_status compare_per_layer(const bp_net *net, double *theta, const float
     return BP_OK;
 }
 
+/* The analytic gradient a parameter check compares with: g (zeroed, num_params floats). */
+typedef bp_status (*analytic_fn)(const bp_net *net, const void *ctx, float *g);
+
+static bp_status cost_gradient(const bp_net *net, const void *ctx, float *g)
+{
+    const cost_ctx *c = ctx;
+    bp_workspace *ws = NULL;
+    bp_status st = bp_workspace_create(&ws, net, c->batch);
+    if (!st && !(st = bp_forward_batch(net, ws, c->batch, c->X, c->ldx)))
+        st = bp_backward_batch(net, ws, c->batch, c->X, c->ldx, c->Y, c->ldy, g);
+    bp_workspace_free(ws);
+    return st;
+}
+
+static bp_status force_gradient(const bp_net *net, const void *ctx, float *g)
+{
+    const bp__force_batch *fb = ctx;
+    bp_workspace *ws = NULL;
+    bp_status st = bp_workspace_create_tangent(&ws, net, fb->batch);
+    if (!st)
+        st = bp_gradient_forces(net, ws, fb->batch, fb->X, fb->ldx, fb->E, fb->lde, fb->F, fb->ldf,
+                                fb->w_energy, fb->w_force, g, NULL);
+    bp_workspace_free(ws);
+    return st;
+}
+
+/* A parameter check whose arguments (in ctx) are valid: the analytic gradient against the central
+ * differences of f, per layer. */
+static bp_status check_parameters(const bp_net *net, const bp_gradcheck_options *opts,
+                                  analytic_fn analytic_gradient, objective_fn f, const void *ctx,
+                                  double *max_rel_err)
+{
+    if (!max_rel_err)
+        return bp__fail(BP_ENULL, "max_rel_err is NULL");
+    bp_gradcheck_options o;
+    double h = 0, floor = 0;
+    bp_status st = read_options(opts, &o, &h, &floor);
+    if (st)
+        return st;
+    float *g = bp__calloc(net->num_params, sizeof *g);
+    double *theta = NULL;
+    if (!g)
+        st = bp__fail(BP_ENOMEM, "gradient of %zu floats", net->num_params);
+    else if (!(st = bp__params_to_double(net, &theta)) && !(st = analytic_gradient(net, ctx, g)))
+        st = compare_per_layer(net, theta, g, &o, h, floor, f, ctx, max_rel_err);
+    bp__free(theta);
+    bp__free(g);
+    return st;
+}
+
 bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int ldx, const float *Y,
                        int ldy, const bp_gradcheck_options *opts, double *max_rel_err)
 {
     bp__clear_error();
     bp_status st = bp__check_io(net, batch, X, ldx, "Y (ldy)", Y, ldy);
-    if (st)
-        return st;
-    if (!max_rel_err)
-        return bp__fail(BP_ENULL, "max_rel_err is NULL");
-    bp_gradcheck_options o;
-    double h = 0, floor = 0;
-    if ((st = read_options(opts, &o, &h, &floor)))
-        return st;
-
-    bp_workspace *ws = NULL;
-    float *g = bp__calloc(net->num_params, sizeof *g);
-    double *theta = NULL;
     cost_ctx ctx = {batch, X, Y, ldx, ldy};
-    if (!g)
-        st = bp__fail(BP_ENOMEM, "gradient of %zu floats", net->num_params);
-    else if (!(st = bp__params_to_double(net, &theta)) &&
-             !(st = bp_workspace_create(&ws, net, batch)) &&
-             !(st = bp_forward_batch(net, ws, batch, X, ldx)) &&
-             !(st = bp_backward_batch(net, ws, batch, X, ldx, Y, ldy, g)))
-        st = compare_per_layer(net, theta, g, &o, h, floor, summed_cost, &ctx, max_rel_err);
-    bp_workspace_free(ws);
-    bp__free(theta);
-    bp__free(g);
-    return st;
+    return st ? st : check_parameters(net, opts, cost_gradient, summed_cost, &ctx, max_rel_err);
 }
 
 bp_status bp_forcecheck(const bp_net *net, int batch, const float *X, int ldx, const float *E,
@@ -126,29 +154,7 @@ bp_status bp_forcecheck(const bp_net *net, int batch, const float *X, int ldx, c
     bp__clear_error();
     bp__force_batch fb = {batch, X, ldx, E, lde, F, ldf, w_energy, w_force};
     bp_status st = bp__check_forces(net, &fb);
-    if (st)
-        return st;
-    if (!max_rel_err)
-        return bp__fail(BP_ENULL, "max_rel_err is NULL");
-    bp_gradcheck_options o;
-    double h = 0, floor = 0;
-    if ((st = read_options(opts, &o, &h, &floor)))
-        return st;
-
-    bp_workspace *ws = NULL;
-    float *g = bp__calloc(net->num_params, sizeof *g);
-    double *theta = NULL;
-    if (!g)
-        st = bp__fail(BP_ENOMEM, "gradient of %zu floats", net->num_params);
-    else if (!(st = bp__params_to_double(net, &theta)) &&
-             !(st = bp_workspace_create_tangent(&ws, net, batch)) &&
-             !(st = bp_gradient_forces(net, ws, batch, X, ldx, E, lde, F, ldf, w_energy, w_force,
-                                       g, NULL)))
-        st = compare_per_layer(net, theta, g, &o, h, floor, force_loss, &fb, max_rel_err);
-    bp_workspace_free(ws);
-    bp__free(theta);
-    bp__free(g);
-    return st;
+    return st ? st : check_parameters(net, opts, force_gradient, force_loss, &fb, max_rel_err);
 }
 
 /* Scratch of the input checks: the parameters and one input in double, the outputs at x +- h. */
