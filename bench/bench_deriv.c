@@ -1,10 +1,11 @@
 /* The cost of the derivatives with respect to the inputs against the passes they extend, at one
  * BLAS thread:
- *   forward  bp_forward_batch of B samples                  vjp    bp_vjp_batch after it (V = 1)
- *   step     bp_gradient_batch + bp_sgd_step (the ordinary    forces bp_gradient_forces (w_E = w_F = 1)
- *            training step of the quadratic cost)                    + bp_sgd_step
- * on the default path (BP_PATH_AUTO), for the networks of the list (the force loss needs one output:
- * a network with n^L > 1 gets its force rows on the same layers with one output).
+ *   forward  bp_forward_batch of B samples
+ *   vjp      bp_vjp_batch after it (seeds V)
+ *   step     bp_gradient_batch + bp_sgd_step: the ordinary training step of the quadratic cost
+ *   forces   bp_gradient_forces (w_E = w_F = 1) + bp_sgd_step
+ * on the default path (BP_PATH_AUTO), for the networks of the list (the force loss needs one
+ * output: a network with n^L > 1 gets its step and forces rows on its layers with one output).
  *
  *   bench_deriv [--nets 2-64-64-1,784-256-128-10] [--batch B] [--reps R]
  *

@@ -14,7 +14,8 @@
  * forces model and its dynamics (steps within TOLERANCE, last position) are written to
  * muller_brown.bpn and muller_brown.txt, which the Fortran version of the dynamics
  * (muller_brown_md.f90) reads.
- * Exits non-zero unless the forces fit's force RMSE is at least 3 times below the energy-only one. */
+ * Exits non-zero unless the forces fit's force RMSE is at least 3 times below the energy-only
+ * one. */
 #include <backprop.h>
 
 #include <math.h>
@@ -23,7 +24,8 @@
 
 enum { TRAIN = 400, TEST = 2000, STEPS = 4000 };
 static const double DT = 1e-3, TOLERANCE = 0.05;
-static const double CENTRE[2] = {-0.15, 0.9}, HALF[2] = {1.35, 1.1}; /* the box [-1.5,1.2]x[-0.2,2] */
+/* the box [-1.5, 1.2] x [-0.2, 2] */
+static const double CENTRE[2] = {-0.15, 0.9}, HALF[2] = {1.35, 1.1};
 static const double E0 = -50.0, ES = 100.0, VMAX = 100.0; /* points with V > VMAX are left out */
 static const double START[2] = {-0.56, 1.44}, VELOCITY[2] = {6.0, 2.0};
 

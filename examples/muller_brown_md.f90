@@ -75,7 +75,8 @@ contains
         real(c_double), parameter :: a(4) = [-1d0, -1d0, -6.5d0, 0.7d0]
         real(c_double), parameter :: b(4) = [0d0, 0d0, 11d0, 0.6d0]
         real(c_double), parameter :: c(4) = [-10d0, -10d0, -6.5d0, 0.7d0]
-        real(c_double), parameter :: x0(4) = [1d0, 0d0, -0.5d0, -1d0], y0(4) = [0d0, 0.5d0, 1.5d0, 1d0]
+        real(c_double), parameter :: x0(4) = [1d0, 0d0, -0.5d0, -1d0]
+        real(c_double), parameter :: y0(4) = [0d0, 0.5d0, 1.5d0, 1d0]
         real(c_double) :: dx, dy, e, gx, gy
         integer :: k
         gx = 0

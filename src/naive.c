@@ -381,8 +381,9 @@ static void tangent_backward(const bp_net *net, const double *params, naive_buf 
             double z = buf->z[l][j], zbar, zdbar;
             zbar = buf->d[l][j] * dsigma(act, z) + buf->e[l][j] * d2sigma(act, z) * buf->zt[l][j];
             zdbar = buf->e[l][j] * dsigma(act, z);
-            for (int k = 0; k < m; k++)
-                gw[j + (size_t)k * (size_t)n] += zbar * buf->a[l - 1][k] + zdbar * buf->at[l - 1][k];
+            for (int k = 0; k < m; k++) /* dL/dw_jk = zbar_j a_k + zdbar_j adot_k */
+                gw[j + (size_t)k * (size_t)n] +=
+                    zbar * buf->a[l - 1][k] + zdbar * buf->at[l - 1][k];
             gb[j] += zbar;
             buf->d[l][j] = zbar;
             buf->e[l][j] = zdbar;
@@ -432,10 +433,9 @@ bp_status bp__naive_forces(const bp_net *net, const double *params, const bp__fo
     if (st)
         return st;
     double total = 0;
-    for (int s = 0; s < fb->batch; s++)
-        total += force_sample(net, params, fb->X + (size_t)s * (size_t)fb->ldx,
-                              fb->E[(size_t)s * (size_t)fb->lde], fb->F + (size_t)s * (size_t)fb->ldf,
-                              fb->w_energy, fb->w_force, &buf, grad);
+    for (size_t s = 0; s < (size_t)fb->batch; s++)
+        total += force_sample(net, params, fb->X + s * (size_t)fb->ldx, fb->E[s * (size_t)fb->lde],
+                              fb->F + s * (size_t)fb->ldf, fb->w_energy, fb->w_force, &buf, grad);
     *loss = total;
     bp__free(buf.block);
     return BP_OK;

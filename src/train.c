@@ -61,8 +61,9 @@ static void score(const bp_net *net, const bp_workspace *ws, int batch, const in
 /* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
  * ds, in chunks of the workspace's batch (ws made for net with max_batch chunk), the sums added
  * over the ranks; the loss is the energy + force loss where forces (a bp_train config whose
- * forces field is set, ws then a tangent workspace) is not NULL. scratch: 2 + n^L x n^L doubles when par and confusion, else unused. A failure
- * here cannot differ between ranks (the shapes were checked before), so no rank is left waiting. */
+ * forces field is set, ws then a tangent workspace) is not NULL. scratch: 2 + n^L x n^L doubles
+ * when par and confusion, else unused. A failure here cannot differ between ranks (the shapes were
+ * checked before), so no rank is left waiting. */
 static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, const bp_dataset *ds,
                              const bp_parallel *par, const bp_train_config *forces,
                              double *scratch, double *loss, double *accuracy, long *confusion)
@@ -76,7 +77,8 @@ static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, con
     bp__share(ds->count, par, &lo, &hi);
     for (int first = lo, b; first < hi; first += b) {
         b = hi - first < chunk ? hi - first : chunk;
-        const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nt;
+        const float *X = ds->x + (size_t)first * (size_t)n1;
+        const float *Y = ds->y + (size_t)first * (size_t)nt;
         double c;
         bp_status st;
         if (forces) {

@@ -64,8 +64,10 @@ static void check_vjp_jvp(const bp_net *net, const shape *sh, int batch, bp_path
     float *X = bpt_matrix(&r, n1, batch, n1 + 2, -1, 1, NAN);
     float *V = bpt_matrix(&r, nL, batch, nL + 1, -1, 1, NAN);
     float *U = bpt_matrix(&r, n1, batch, n1 + 3, -1, 1, NAN);
-    float *G = bpt_matrix(&r, n1, batch, n1 + 1, 0, 0, -7.0f), *Gn = bpt_matrix(&r, n1, batch, n1, 0, 0, 0);
-    float *A = bpt_matrix(&r, nL, batch, nL + 2, 0, 0, -7.0f), *An = bpt_matrix(&r, nL, batch, nL, 0, 0, 0);
+    float *G = bpt_matrix(&r, n1, batch, n1 + 1, 0, 0, -7.0f);
+    float *Gn = bpt_matrix(&r, n1, batch, n1, 0, 0, 0);
+    float *A = bpt_matrix(&r, nL, batch, nL + 2, 0, 0, -7.0f);
+    float *An = bpt_matrix(&r, nL, batch, nL, 0, 0, 0);
     bp_workspace *ws = bpt_ws(net, batch + 1);
     bpt_ok(bp_workspace_set_path(ws, path));
     if (batch == 1)
@@ -137,7 +139,8 @@ static void jacobian_both_modes_in_groups(void **state)
         bp_net *net = make_net(sh, BP_SILU, nL > 1 ? BP_SOFTMAX : BP_SOFTPLUS, 40 + s);
         bpt_rng r = bpt_rng_make(50 + s);
         float *X = bpt_matrix(&r, n1, B, n1 + 1, -1, 1, NAN);
-        float *J = malloc((size_t)B * nL * n1 * sizeof *J), *Jn = malloc((size_t)B * nL * n1 * sizeof *J);
+        size_t cells = (size_t)B * nL * n1;
+        float *J = malloc(cells * sizeof *J), *Jn = malloc(cells * sizeof *J);
         float *E = calloc((size_t)n1 * B, sizeof *E), *col = malloc((size_t)nL * B * sizeof *col);
         assert_non_null(J), assert_non_null(Jn), assert_non_null(E), assert_non_null(col);
         for (int k = 0; k < n1; k++) { /* column k of every sample's Jacobian */

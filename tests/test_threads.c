@@ -87,7 +87,8 @@ static void shared_network_gives_single_thread_bits(void **state)
 }
 
 /* The derivative passes share the network too: per thread, ROUNDS VJPs, JVPs and force-loss
- * gradients of one batch on a one-output SiLU network; every thread gets the single thread's bits. */
+ * gradients of one batch on a one-output SiLU network; every thread gets the single thread's
+ * bits. */
 enum { DN1 = 5 };
 typedef struct deriv_job {
     const bp_net *net;

@@ -362,6 +362,16 @@ static int finish(const char *name, const train_opts *o, train_run *r)
     return CLI_OK;
 }
 
+/* Training on energies and forces (docs/cli.md). */
+#define FORCE_OPTIONS(o)                                                                           \
+    CLI_INTEGER("forces", &(o)->data.forces, "K", 0, INT_MAX - 1,                                  \
+                "train on energies and forces: each CSV row is the K inputs, the energy, then "   \
+                "the K forces -dE/dx (K = the network's inputs; 0 = a label)"),                    \
+        CLI_NUMBER("energy-weight", &(o)->energy_weight, "X", 0, FLT_MAX, 0,                       \
+                   "--forces: weight w_E of the energy term"),                                     \
+        CLI_NUMBER("force-weight", &(o)->force_weight, "X", 0, FLT_MAX, 0,                         \
+                   "--forces: weight w_F of the force term")
+
 int cli_train(const cli_subcommand *self, int argc, char **argv)
 {
     train_opts o = MAIN_JOB_DEFAULTS;
@@ -387,13 +397,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
         CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
         CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
-        CLI_INTEGER("forces", &o.data.forces, "K", 0, INT_MAX - 1,
-                    "train on energies and forces: each CSV row is the K inputs, the energy, then "
-                    "the K forces -dE/dx (K = the network's inputs; 0 = a label)"),
-        CLI_NUMBER("energy-weight", &o.energy_weight, "X", 0, FLT_MAX, 0,
-                   "--forces: weight w_E of the energy term"),
-        CLI_NUMBER("force-weight", &o.force_weight, "X", 0, FLT_MAX, 0,
-                   "--forces: weight w_F of the force term"),
+        FORCE_OPTIONS(&o),
         CLI_INTEGER("validation", &o.validation, "N", 0, INT_MAX,
                     "evaluate each epoch on the last N training samples, held out (0 = on the "
                     "test set)"),
