@@ -328,10 +328,11 @@ BP_API bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batc
 
 /* A workspace for net and batches of at most max_batch samples that also holds the tangent state
  * of bp_gradient_forces: a-dot^l beside a^l (so [a^l a-dot^l] is one n^l x 2B matrix), z-dot^l, the
- * inputs beside their tangents [X R] (n^1 x 2B), and delta buffers of 2B columns: about twice
- * and a half the floats of bp_workspace_create. Everything else as bp_workspace_create (release
- * with bp_workspace_free); it serves every function that takes a workspace. Errors: as
- * bp_workspace_create. */
+ * inputs beside their tangents [X R] (n^1 x 2B), and delta buffers of 2B columns: per column of
+ * max_batch, 3 sum_{l>=2} n^l + 2 n^1 + 4 max_l n^l floats instead of sum_{l>=2} n^l +
+ * 2 max_l n^l (plus n^l for each layer that keeps z, in both). Everything else as
+ * bp_workspace_create (release with bp_workspace_free); it serves every function that takes a
+ * workspace. Errors: as bp_workspace_create. */
 BP_API bp_status bp_workspace_create_tangent(bp_workspace **out, const bp_net *net,
                                              int max_batch);
 
