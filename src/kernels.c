@@ -299,7 +299,8 @@ void bp__mul_dact(float *d, const float *a, const float *z, int rows, int cols, 
 }
 
 /* sigma'(z) and sigma''(z) of element i: from a for the activations that allow it (sigmoid:
- * a(1-a), a(1-a)(1-2a); tanh: 1-a^2, -2a(1-a^2); the piecewise-linear ones: their slope and 0),
+ * a(1-a), a(1-a)(1-2a); tanh: 1-a^2 as (1-a)(1+a), whose factors are exact or once rounded,
+ * and -2a(1-a^2); the piecewise-linear ones: their slope and 0),
  * from z for softplus (s, s(1-s)) and SiLU (s + z s(1-s), s(1-s)(2 + z(1-2s))), s = sigmoid(z). */
 static inline void dsigma12(bp_activation act, const float *a, const float *z, size_t i, float *d1,
                             float *d2)
@@ -307,7 +308,7 @@ static inline void dsigma12(bp_activation act, const float *a, const float *z, s
     float s;
     switch (act) {
     case BP_SIGMOID: *d1 = a[i] * (1.0f - a[i]), *d2 = *d1 * (1.0f - 2.0f * a[i]); return;
-    case BP_TANH: *d1 = 1.0f - a[i] * a[i], *d2 = -2.0f * a[i] * *d1; return;
+    case BP_TANH: *d1 = (1.0f - a[i]) * (1.0f + a[i]), *d2 = -2.0f * a[i] * *d1; return;
     case BP_RELU: *d1 = a[i] > 0.0f ? 1.0f : 0.0f, *d2 = 0.0f; return;
     case BP_LEAKY_RELU: *d1 = a[i] > 0.0f ? 1.0f : BP_LEAKY_SLOPE, *d2 = 0.0f; return;
     case BP_SOFTPLUS: s = sigmoid(z[i]), *d1 = s, *d2 = s * (1.0f - s); return;
