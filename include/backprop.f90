@@ -37,7 +37,8 @@ module backprop
     ! bp_activation
     enum, bind(c)
         enumerator :: BP_SIGMOID = 0, BP_TANH = 1, BP_RELU = 2, BP_LEAKY_RELU = 3, &
-                      BP_IDENTITY = 4, BP_SOFTMAX = 5, BP_SOFTPLUS = 6, BP_SILU = 7
+                      BP_IDENTITY = 4, BP_SOFTMAX = 5, BP_SOFTPLUS = 6, BP_SILU = 7, &
+                      BP_GELU = 8
     end enum
     ! bp_cost
     enum, bind(c)

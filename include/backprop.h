@@ -104,9 +104,10 @@ typedef enum bp_activation {
     BP_IDENTITY = 4,
     BP_SOFTMAX = 5,    /* output layer only; max subtracted before exp */
     BP_SOFTPLUS = 6,   /* ln(1 + e^z), computed without overflow; sigma' = sigmoid(z) */
-    BP_SILU = 7        /* z sigmoid(z) (swish); sigma' = s + z s (1 - s), s = sigmoid(z) */
+    BP_SILU = 7,       /* z sigmoid(z) (swish); sigma' = s + z s (1 - s), s = sigmoid(z) */
+    BP_GELU = 8        /* GELU, tanh form: z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) / 2 */
 } bp_activation;
-/* Softplus and SiLU are smooth to every order (the activations for a loss that holds derivatives
+/* Softplus, SiLU and GELU are smooth to every order (the activations for a loss that holds derivatives
  * with respect to the inputs, bp_gradient_forces); their sigma' is not a function of a, so a
  * workspace keeps z^l for those layers (n^l x max_batch floats each). */
 
@@ -193,9 +194,9 @@ BP_API bp_status bp_grad_zero(const bp_net *net, float *grad);
 typedef struct bp_workspace bp_workspace; /* opaque: activations of every layer, two delta buffers */
 
 /* Workspace for net and batches of at most max_batch samples. It is tied to the network's shape
- * and to which of its layers keep z (softplus, SiLU), not to its parameter values. Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW (the byte
- * count overflows size_t; on 64-bit hosts an oversized request fails as BP_ENOMEM instead),
- * BP_ENOMEM.
+ * and to which of its layers keep z (softplus, SiLU, GELU), not to its parameter values.
+ * Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW (the byte count overflows size_t; on
+ * 64-bit hosts an oversized request fails as BP_ENOMEM instead), BP_ENOMEM.
  * Ownership: *out is the caller's; release with bp_workspace_free (NULL is a no-op). */
 BP_API bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch);
 /* Release a workspace. NULL is a no-op. */
@@ -352,7 +353,7 @@ BP_API bp_status bp_workspace_create_tangent(bp_workspace **out, const bp_net *n
  *        dL/dw^l = [zbar^l zdbar^l] [a^{l-1} a-dot^{l-1}]^T   (one sgemm of inner dimension 2B)
  *        dL/db^l = zbar^l 1                                    (the tangent has no bias)
  *        [abar^{l-1} adbar^{l-1}] = (w^l)^T [zbar^l zdbar^l]   (one sgemm of 2B columns)
- * ReLU and leaky ReLU have sigma'' = 0 (a kink): prefer softplus, SiLU, tanh or sigmoid.
+ * ReLU and leaky ReLU have sigma'' = 0 (a kink): prefer softplus, SiLU, GELU, tanh or sigmoid.
  * X: n^1 x batch (ldx >= n^1); E: the batch's reference energies, E*_j = E[j lde] (lde >= 1); F:
  * n^1 x batch reference forces (ldf >= n^1). So a dataset whose targets are [E*; F*] (n^1 + 1 rows)
  * passes E = y, F = y + 1, lde = ldf = n^1 + 1. grad: num_params floats, OVERWRITTEN with the sum

@@ -155,7 +155,8 @@ static ALWAYS_INLINE void forward_block(bp_activation act, float *restrict x,
             x[i] = (float)exp_nonpositive_double((double)x[i] - (double)shift);
         break;
     case BP_SOFTPLUS:
-    case BP_SILU: break; /* these layers keep z: bp__bias_activate_z */
+    case BP_SILU:
+    case BP_GELU: break; /* these layers keep z: bp__bias_activate_z */
     }
 }
 
@@ -186,7 +187,8 @@ static ALWAYS_INLINE void dsigma_block(bp_activation act, float *restrict d,
     case BP_IDENTITY:
     case BP_SOFTMAX:
     case BP_SOFTPLUS:
-    case BP_SILU: break; /* sigma' needs z: bp__mul_dsigma_z */
+    case BP_SILU:
+    case BP_GELU: break; /* sigma' needs z: bp__mul_dsigma_z */
     }
 }
 
@@ -257,7 +259,8 @@ BP_CLONES static void bias_activate(float *restrict a, int rows, int cols, const
             softmax_column(a + (size_t)j * (size_t)rows, b, rows);
         break;
     case BP_SOFTPLUS:
-    case BP_SILU: break; /* these layers keep z: bp__bias_activate_z */
+    case BP_SILU:
+    case BP_GELU: break; /* these layers keep z: bp__bias_activate_z */
     }
 }
 
@@ -277,7 +280,8 @@ BP_CLONES static void mul_dsigma(float *restrict d, const float *restrict a, siz
     case BP_IDENTITY:
     case BP_SOFTMAX:
     case BP_SOFTPLUS:
-    case BP_SILU: break; /* sigma' needs z: bp__mul_dsigma_z */
+    case BP_SILU:
+    case BP_GELU: break; /* sigma' needs z: bp__mul_dsigma_z */
     }
 }
 
@@ -348,8 +352,8 @@ double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows,
 }
 
 /* ---------------------------------------------------------------- derivative kernels
- * Softplus and SiLU (smooth to every order, for fits whose loss holds derivatives), sigma' from z
- * for them, the layer Jacobian of the VJP/JVP, and the force gradient's second-order step. Each
+ * Softplus, SiLU and GELU (smooth to every order, for fits whose loss holds derivatives), sigma'
+ * from z for them, the layer Jacobian of the VJP/JVP, and the force gradient's second-order step. Each
  * loop runs down contiguous memory with the activation chosen outside it, so it vectorises. */
 
 /* ln(1 + t) for t in [0, 1], within 2 ulp, in straight-line code that vectorises: u = 1 + t is
@@ -392,19 +396,61 @@ static ALWAYS_INLINE float softplus(float z)
     return (z > 0.0f ? z : 0.0f) + log1p_unit(exp_negative(fabsf(z)));
 }
 
-BP_CLONES static void bias_activate_z(float *restrict z, float *restrict a, int rows, int cols,
-                                      const float *restrict b, bp_activation act)
+/* The gated activations a = z sigmoid(v(z)): SiLU, v = z; GELU in its tanh form,
+ * 0.5 z (1 + tanh(c (z + k z^3))) = z sigmoid(v) with v = 2c (z + k z^3), c = sqrt(2/pi),
+ * k = 0.044715 (sigmoid(2u) = (1 + tanh u) / 2, which keeps its relative accuracy where 1 + tanh u
+ * cancels). */
+#define GELU_2C 1.5957691216f /* 2 sqrt(2/pi) */
+#define GELU_K 0.044715f
+static ALWAYS_INLINE float gate_arg(bp_activation act, float z)
+{
+    return act == BP_SILU ? z : GELU_2C * (z + GELU_K * z * z * z);
+}
+
+/* z as a factor of the gated activations and their derivatives: below -200 the gate is 0 but for
+ * the clamp of e^x (1.2e-38), so the factor is clamped too and a stays below 2.5e-36 in size;
+ * v' and v'' are taken at the clamped z, so that they cannot overflow. */
+static ALWAYS_INLINE float gate_factor(float z) { return z < -200.0f ? -200.0f : z; }
+
+static ALWAYS_INLINE void gate_slopes(bp_activation act, float zc, float *v1, float *v2)
+{
+    *v1 = act == BP_SILU ? 1.0f : GELU_2C * (1.0f + 3.0f * GELU_K * zc * zc);
+    *v2 = act == BP_SILU ? 0.0f : GELU_2C * 6.0f * GELU_K * zc;
+}
+
+/* sigma = z s and sigma' = s + z s (1 - s) v' of a gated activation at z, s = sigmoid(v(z)). */
+static ALWAYS_INLINE float gated(bp_activation act, float z)
+{
+    return gate_factor(z) * sigmoid(gate_arg(act, z));
+}
+
+static ALWAYS_INLINE float dgated(bp_activation act, float z)
+{
+    float v1, v2, zc = gate_factor(z), s = sigmoid(gate_arg(act, z));
+    gate_slopes(act, zc, &v1, &v2);
+    return s + zc * s * (1.0f - s) * v1;
+}
+
+/* z and a of the columns of a layer that keeps z, one activation per loop. */
+static ALWAYS_INLINE void activate_z_columns(float *restrict z, float *restrict a, int rows,
+                                             int cols, const float *restrict b, bp_activation act)
 {
     for (int j = 0; j < cols; j++) {
         float *zj = z + (size_t)j * (size_t)rows, *aj = a + (size_t)j * (size_t)rows;
         for (int i = 0; i < rows; i++)
             zj[i] += b[i];
-        if (act == BP_SOFTPLUS)
-            for (int i = 0; i < rows; i++)
-                aj[i] = softplus(zj[i]);
-        else /* SiLU */
-            for (int i = 0; i < rows; i++)
-                aj[i] = zj[i] * sigmoid(zj[i]);
+        for (int i = 0; i < rows; i++)
+            aj[i] = act == BP_SOFTPLUS ? softplus(zj[i]) : gated(act, zj[i]);
+    }
+}
+
+BP_CLONES static void bias_activate_z(float *restrict z, float *restrict a, int rows, int cols,
+                                      const float *restrict b, bp_activation act)
+{
+    switch (act) { /* act a constant in each call: see activate_columns */
+    case BP_SOFTPLUS: activate_z_columns(z, a, rows, cols, b, BP_SOFTPLUS); break;
+    case BP_SILU: activate_z_columns(z, a, rows, cols, b, BP_SILU); break;
+    default: activate_z_columns(z, a, rows, cols, b, BP_GELU); break;
     }
 }
 
@@ -413,18 +459,21 @@ void bp__bias_activate_z(float *z, float *a, int rows, int cols, const float *b,
     bias_activate_z(z, a, rows, cols, b, act);
 }
 
-/* softplus' = sigmoid(z); SiLU' = s + z s (1 - s) with s = sigmoid(z). */
+/* softplus' = sigmoid(z); the gated ones' dgated. */
+static ALWAYS_INLINE void dsigma_z_loop(float *restrict d, const float *restrict z, size_t n,
+                                        bp_activation act)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] *= act == BP_SOFTPLUS ? sigmoid(z[i]) : dgated(act, z[i]);
+}
+
 BP_CLONES static void mul_dsigma_z(float *restrict d, const float *restrict z, size_t n,
                                    bp_activation act)
 {
-    if (act == BP_SOFTPLUS) {
-        for (size_t i = 0; i < n; i++)
-            d[i] *= sigmoid(z[i]);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        float s = sigmoid(z[i]);
-        d[i] *= s + z[i] * s * (1.0f - s);
+    switch (act) {
+    case BP_SOFTPLUS: dsigma_z_loop(d, z, n, BP_SOFTPLUS); break;
+    case BP_SILU: dsigma_z_loop(d, z, n, BP_SILU); break;
+    default: dsigma_z_loop(d, z, n, BP_GELU); break;
     }
 }
 
@@ -457,7 +506,9 @@ void bp__mul_dact(float *d, const float *a, const float *z, int rows, int cols, 
 /* sigma'(z) and sigma''(z) of element i: from a for the activations that allow it (sigmoid:
  * a(1-a), a(1-a)(1-2a); tanh: 1-a^2 as (1-a)(1+a), whose factors are exact or once rounded,
  * and -2a(1-a^2); the piecewise-linear ones: their slope and 0),
- * from z for softplus (s, s(1-s)) and SiLU (s + z s(1-s), s(1-s)(2 + z(1-2s))), s = sigmoid(z). */
+ * from z for softplus (s, s(1-s), s = sigmoid(z)) and the gated ones, a = z s with s = sigmoid(v):
+ * s + z s(1-s) v' and s(1-s)(2v' + z((1-2s) v'^2 + v'')), which for SiLU (v = z) are
+ * s + z s(1-s) and s(1-s)(2 + z(1-2s)). */
 static ALWAYS_INLINE void dsigma12(bp_activation act, const float *a, const float *z, size_t i,
                                    float *d1, float *d2)
 {
@@ -469,10 +520,14 @@ static ALWAYS_INLINE void dsigma12(bp_activation act, const float *a, const floa
     case BP_LEAKY_RELU: *d1 = a[i] > 0.0f ? 1.0f : BP_LEAKY_SLOPE, *d2 = 0.0f; return;
     case BP_SOFTPLUS: s = sigmoid(z[i]), *d1 = s, *d2 = s * (1.0f - s); return;
     case BP_SILU:
-        s = sigmoid(z[i]);
-        *d1 = s + z[i] * s * (1.0f - s);
-        *d2 = s * (1.0f - s) * (2.0f + z[i] * (1.0f - 2.0f * s));
+    case BP_GELU: {
+        float v1, v2, zc = gate_factor(z[i]);
+        gate_slopes(act, zc, &v1, &v2);
+        s = sigmoid(gate_arg(act, z[i]));
+        *d1 = s + zc * s * (1.0f - s) * v1;
+        *d2 = s * (1.0f - s) * (2.0f * v1 + zc * ((1.0f - 2.0f * s) * v1 * v1 + v2));
         return;
+    }
     case BP_IDENTITY:
     case BP_SOFTMAX: break; /* softmax: refused by the force gradient's checks */
     }
@@ -504,6 +559,7 @@ BP_CLONES static void tangent_adjoint(float *restrict abar, float *restrict adba
     case BP_LEAKY_RELU: adjoint_loop(abar, adbar, a, z, zdot, n, BP_LEAKY_RELU); break;
     case BP_SOFTPLUS: adjoint_loop(abar, adbar, a, z, zdot, n, BP_SOFTPLUS); break;
     case BP_SILU: adjoint_loop(abar, adbar, a, z, zdot, n, BP_SILU); break;
+    case BP_GELU: adjoint_loop(abar, adbar, a, z, zdot, n, BP_GELU); break;
     case BP_IDENTITY:
     case BP_SOFTMAX: adjoint_loop(abar, adbar, a, z, zdot, n, BP_IDENTITY); break;
     }

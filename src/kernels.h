@@ -40,9 +40,12 @@ int bp__argmax(const float *a, int n);
 double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows, int cols);
 
 /* ---------------------------------------------------------------- derivative kernels
- * Layers whose sigma' needs z (softplus, SiLU: sigma' is not a function of a) keep z^l in the
+ * Layers whose sigma' needs z (softplus, SiLU, GELU: sigma' is not a function of a) keep z^l in the
  * workspace; the kernels below read it. */
-static inline int bp__needs_z(bp_activation act) { return act == BP_SOFTPLUS || act == BP_SILU; }
+static inline int bp__needs_z(bp_activation act)
+{
+    return act == BP_SOFTPLUS || act == BP_SILU || act == BP_GELU;
+}
 
 /* The forward pass of a layer that keeps z: z (rows x cols) <- z + b 1^T, a <- sigma(z). */
 void bp__bias_activate_z(float *z, float *a, int rows, int cols, const float *b,

@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* GELU in its tanh form: z (1 + tanh(u)) / 2, u = GELU_C (z + GELU_K z^3). */
+#define GELU_C 0.79788456080286536 /* sqrt(2/pi) */
+#define GELU_K 0.044715
+
 static double sigma(bp_activation act, double z)
 {
     switch (act) {
@@ -28,6 +32,7 @@ static double sigma(bp_activation act, double z)
     case BP_LEAKY_RELU: return z > 0 ? z : (double)BP_LEAKY_SLOPE * z;
     case BP_SOFTPLUS: return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
     case BP_SILU: return z * sigma(BP_SIGMOID, z);
+    case BP_GELU: return 0.5 * z * (1.0 + tanh(GELU_C * (z + GELU_K * z * z * z)));
     case BP_IDENTITY:
     case BP_SOFTMAX: break; /* softmax is a whole-vector function, see forward_sample */
     }
@@ -49,6 +54,10 @@ static double dsigma(bp_activation act, double z)
         double s = sigma(BP_SIGMOID, z);
         return s + z * s * (1.0 - s);
     }
+    case BP_GELU: { /* d/dz of the tanh form: (1 + t)/2 + z (1 - t^2) u' / 2 */
+        double t = tanh(GELU_C * (z + GELU_K * z * z * z)), u1 = GELU_C * (1 + 3 * GELU_K * z * z);
+        return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * u1;
+    }
     case BP_IDENTITY:
     case BP_SOFTMAX: break;
     }
@@ -64,6 +73,10 @@ static double d2sigma(bp_activation act, double z)
     case BP_TANH: return -2.0 * t * (1.0 - t * t);
     case BP_SOFTPLUS: return s * (1.0 - s);
     case BP_SILU: return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s));
+    case BP_GELU: { /* (1 - t^2) (u' + z (u'' - 2 t u'^2) / 2) */
+        double g = tanh(GELU_C * (z + GELU_K * z * z * z)), u1 = GELU_C * (1 + 3 * GELU_K * z * z);
+        return (1.0 - g * g) * (u1 + 0.5 * z * (6 * GELU_C * GELU_K * z - 2 * g * u1 * u1));
+    }
     case BP_RELU:
     case BP_LEAKY_RELU:
     case BP_IDENTITY:

@@ -11,7 +11,7 @@
 const cli_choice cli_activations[] = {
     {"sigmoid", BP_SIGMOID}, {"tanh", BP_TANH}, {"relu", BP_RELU}, {"leaky-relu", BP_LEAKY_RELU},
     {"identity", BP_IDENTITY}, {"softmax", BP_SOFTMAX}, {"softplus", BP_SOFTPLUS},
-    {"silu", BP_SILU}, {NULL, 0}};
+    {"silu", BP_SILU}, {"gelu", BP_GELU}, {NULL, 0}};
 const cli_choice cli_costs[] = {
     {"quadratic", BP_QUADRATIC}, {"cross-entropy", BP_CROSS_ENTROPY}, {"nll", BP_NLL}, {NULL, 0}};
 const cli_choice cli_inits[] = {{"large", BP_INIT_LARGE}, {"scaled", BP_INIT_SCALED},
