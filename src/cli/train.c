@@ -3,6 +3,7 @@
  * Nothing is written unless training succeeds: the log goes to LOG.tmp and is renamed at the end,
  * the model is saved (atomically, by the library) only after training. */
 #include "blas_core.h"
+#include "../clock.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -91,13 +92,6 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct progress_state {
     int bar;           /* draw a progress bar on stderr (a terminal, not --quiet) */
     int lines;         /* print one line per epoch on stdout (not --quiet) */
@@ -160,7 +154,7 @@ static int on_progress(const bp_progress *p, void *user)
     progress_state *s = user;
     s->eval_loss = p->eval_loss;
     if (!p->epoch_done) {
-        double now = now_seconds();
+        double now = bp__seconds();
         if (!interrupted && s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
             draw_bar(p);
             s->last_draw = now;
@@ -424,7 +418,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
-    start = now_seconds();
+    start = bp__seconds();
     st = bp_train(r->net, &r->train, eval, &cfg, &best);
     sigaction(SIGINT, &old, NULL);
     r->eval_loss = ps.eval_loss;
@@ -440,7 +434,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
                         count_of(epochs, sizeof epochs, ps.epochs_done, "epoch"),
                         o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
                         o->checkpoint_every > 0 ? o->checkpoint : "");
-    printf("trained in %.1f s\n", now_seconds() - start);
+    printf("trained in %.1f s\n", bp__seconds() - start);
     if (o->patience > 0 && ps.epochs_done < o->epochs)
         printf("early stop after epoch %d: kept the best epoch (%s accuracy %.4f)\n",
                ps.epochs_done, ps.eval, best);
