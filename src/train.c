@@ -35,6 +35,11 @@ static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const ch
     return BP_OK;
 }
 
+bp_status bp__check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
+{
+    return check_dataset(net, ds, name, NULL);
+}
+
 /* Add the predictions (bp__class_of) of the last forward (batch columns) for samples whose labels
  * are given to *correct and, if confusion, to the confusion matrix. */
 static void score(const bp_net *net, const bp_workspace *ws, int batch, const int *labels,
@@ -119,7 +124,7 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
     bp__clear_error();
     if (!net || !loss || !accuracy)
         return bp__fail(BP_ENULL, "%s is NULL", !net ? "net" : !loss ? "loss" : "accuracy");
-    bp_status st = check_dataset(net, ds, "ds", NULL);
+    bp_status st = bp__check_dataset(net, ds, "ds");
     if (!st)
         st = bp__check_parallel(parallel);
     if (st)
@@ -231,7 +236,7 @@ BP_CLONES static int all_finite(const float *p, size_t n)
     return acc == 0;
 }
 
-static void shuffle(int *perm, int n, bp__rng *rng)
+void bp__shuffle(int *perm, int n, bp__rng *rng)
 {
     for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
         int j = (int)bp__rng_below(rng, (uint64_t)i + 1);
@@ -254,7 +259,7 @@ static void gather(const bp_dataset *ds, const int *perm, int b, float *xb, floa
     }
 }
 
-static bp_status check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
+bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
 {
     if (cfg->epochs < 1)
         return bp__fail(BP_EDIM, "epochs is %d, must be >= 1", cfg->epochs);
@@ -498,7 +503,7 @@ static bp_status train_epoch(trainer *t, int e)
     const bp_train_config *cfg = t->cfg;
     float eta; /* the schedule was validated: no epoch fails on it */
     bp_schedule_eta(&cfg->schedule, cfg->optim.eta, e, cfg->epochs, &eta);
-    shuffle(t->s.perm, t->train->count, &t->s.rng);
+    bp__shuffle(t->s.perm, t->train->count, &t->s.rng);
     bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = t->batches,
                      .eval_loss = NAN, .eval_accuracy = NAN};
     tally ep = {.start = bp__seconds()};
@@ -519,7 +524,7 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
     if (!st && eval)
         st = check_dataset(net, eval, "eval", cfg);
     if (!st)
-        st = check_train_config(cfg, eval);
+        st = bp__check_train_config(cfg, eval);
     if (!st && cfg->forces) { /* the network and weights for the force loss */
         int nt = train->n_targets;
         bp__force_batch fb = {1, train->x, net->sizes[0], train->y, nt, train->y + 1, nt,
