@@ -37,7 +37,8 @@ module backprop
     ! bp_activation
     enum, bind(c)
         enumerator :: BP_SIGMOID = 0, BP_TANH = 1, BP_RELU = 2, BP_LEAKY_RELU = 3, &
-                      BP_IDENTITY = 4, BP_SOFTMAX = 5
+                      BP_IDENTITY = 4, BP_SOFTMAX = 5, BP_SOFTPLUS = 6, BP_SILU = 7, &
+                      BP_GELU = 8
     end enum
     ! bp_cost
     enum, bind(c)
@@ -234,6 +235,66 @@ module backprop
             integer(c_long), value :: n
             real(c_float), value :: eta
             integer(c_int) :: bp_optim_step
+        end function
+
+        ! Derivatives with respect to the inputs, after a forward of the same batch.
+        function bp_forward(net, ws, x) bind(c, name='bp_forward')
+            import :: c_int, c_ptr, c_float
+            type(c_ptr), value :: net, ws
+            real(c_float), intent(in) :: x(*)
+            integer(c_int) :: bp_forward
+        end function
+
+        ! g(n^1, batch) = (da^L/dx)^T v, v(n^L, batch)
+        function bp_vjp_batch(net, ws, batch, v, ldv, g, ldg) bind(c, name='bp_vjp_batch')
+            import :: c_int, c_ptr, c_float
+            type(c_ptr), value :: net, ws
+            integer(c_int), value :: batch, ldv, ldg
+            real(c_float), intent(in) :: v(*)
+            real(c_float), intent(out) :: g(*)
+            integer(c_int) :: bp_vjp_batch
+        end function
+
+        ! adot(n^L, batch) = (da^L/dx) u, u(n^1, batch)
+        function bp_jvp_batch(net, ws, batch, u, ldu, adot, ldd) bind(c, name='bp_jvp_batch')
+            import :: c_int, c_ptr, c_float
+            type(c_ptr), value :: net, ws
+            integer(c_int), value :: batch, ldu, ldd
+            real(c_float), intent(in) :: u(*)
+            real(c_float), intent(out) :: adot(*)
+            integer(c_int) :: bp_jvp_batch
+        end function
+
+        ! j: batch row-major n^L x n^1 Jacobians, j(k, i, s) = d a_i / d x_k of sample s in Fortran
+        function bp_jacobian_batch(net, ws, batch, x, ldx, j) bind(c, name='bp_jacobian_batch')
+            import :: c_int, c_ptr, c_float
+            type(c_ptr), value :: net, ws
+            integer(c_int), value :: batch, ldx
+            real(c_float), intent(in) :: x(*)
+            real(c_float), intent(out) :: j(*)
+            integer(c_int) :: bp_jacobian_batch
+        end function
+
+        function bp_workspace_create_tangent(ws, net, max_batch) &
+                bind(c, name='bp_workspace_create_tangent')
+            import :: c_int, c_ptr
+            type(c_ptr), intent(out) :: ws
+            type(c_ptr), value :: net
+            integer(c_int), value :: max_batch
+            integer(c_int) :: bp_workspace_create_tangent
+        end function
+
+        ! e(1 + (j-1) lde) energies, f(n^1, batch) forces; grad overwritten; loss always passed
+        function bp_gradient_forces(net, ws, batch, x, ldx, e, lde, f, ldf, w_energy, w_force, &
+                                    grad, loss) bind(c, name='bp_gradient_forces')
+            import :: c_int, c_ptr, c_float, c_double
+            type(c_ptr), value :: net, ws
+            integer(c_int), value :: batch, ldx, lde, ldf
+            real(c_float), intent(in) :: x(*), e(*), f(*)
+            real(c_float), value :: w_energy, w_force
+            real(c_float), intent(out) :: grad(*)
+            real(c_double), intent(out) :: loss
+            integer(c_int) :: bp_gradient_forces
         end function
 
         ! path: a C string, bp_c_string('model.bpn').

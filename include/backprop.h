@@ -104,8 +104,14 @@ typedef enum bp_activation {
     BP_RELU = 2,       /* max(0,z); sigma'(0) taken as 0 */
     BP_LEAKY_RELU = 3, /* z > 0 ? z : BP_LEAKY_SLOPE*z */
     BP_IDENTITY = 4,
-    BP_SOFTMAX = 5     /* output layer only; max subtracted before exp */
+    BP_SOFTMAX = 5,    /* output layer only; max subtracted before exp */
+    BP_SOFTPLUS = 6,   /* ln(1 + e^z), computed without overflow; sigma' = sigmoid(z) */
+    BP_SILU = 7,       /* z sigmoid(z) (swish); sigma' = s + z s (1 - s), s = sigmoid(z) */
+    BP_GELU = 8        /* GELU, tanh form: z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) / 2 */
 } bp_activation;
+/* Softplus, SiLU and GELU are smooth to every order (the activations for a loss that holds derivatives
+ * with respect to the inputs, bp_gradient_forces); their sigma' is not a function of a, so a
+ * workspace keeps z^l for those layers (n^l x max_batch floats each). */
 
 #define BP_LEAKY_SLOPE 0.01f /* the slope of BP_LEAKY_RELU for z <= 0 */
 
@@ -190,9 +196,9 @@ BP_API bp_status bp_grad_zero(const bp_net *net, float *grad);
 typedef struct bp_workspace bp_workspace; /* opaque: activations of every layer, two delta buffers */
 
 /* Workspace for net and batches of at most max_batch samples. It is tied to the network's shape
- * (not its parameter values). Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW (the byte
- * count overflows size_t; on 64-bit hosts an oversized request fails as BP_ENOMEM instead),
- * BP_ENOMEM.
+ * and to which of its layers keep z (softplus, SiLU, GELU), not to its parameter values.
+ * Errors: BP_ENULL, BP_EDIM (max_batch < 1), BP_EOVERFLOW (the byte count overflows size_t; on
+ * 64-bit hosts an oversized request fails as BP_ENOMEM instead), BP_ENOMEM.
  * Ownership: *out is the caller's; release with bp_workspace_free (NULL is a no-op). */
 BP_API bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch);
 /* Release a workspace. NULL is a no-op. */
@@ -286,6 +292,88 @@ BP_API bp_status bp_cost_value(const bp_net *net, const bp_workspace *ws, const 
  * Errors: BP_ENULL, BP_EDIM (m < 1), BP_EVALUE (eta not finite). */
 BP_API bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m);
 
+/* ---------------------------------------------------------------- derivatives with respect to x
+ * After a forward pass of B samples (bp_forward_batch, or bp_forward for B = 1), the derivatives
+ * of the outputs a^L with respect to the inputs x = a^1 at those samples, on the same products as
+ * the passes above (one product per layer on the workspace's path: sgemm; the own loops or sgemv
+ * where BP_PATH_AUTO picks them for one sample; see bp_path). With J^l = da^l/dz^l (sigma'(z^l)
+ * on the diagonal; for softmax diag(a) - a a^T):
+ *   VJP (reverse): delta^L = J^L V; delta^{l-1} = J^{l-1} (w^l)^T delta^l for l = L..3 (eq. B with
+ *        the seeds V for grad_a C); G = (w^2)^T delta^2 (the input layer has no sigma'):
+ *        G = (da^L/dx)^T V, per sample. With V = grad_a C it is the gradient of the cost with
+ *        respect to the inputs; for a scalar energy E = a^L and V = 1 it is grad_x E = -F.
+ *   JVP (forward): z-dot^2 = w^2 U; a-dot^l = J^l z-dot^l; z-dot^{l+1} = w^{l+1} a-dot^l:
+ *        A-dot = (da^L/dx) U, per sample.
+ * A workspace of the default kind serves both: they use its delta buffers and leave the
+ * activations in place, so several VJPs and JVPs may follow one forward. */
+
+/* G (n^1 x batch, leading dimension ldg >= n^1, OVERWRITTEN) = (da^L/dx)^T V column by column,
+ * V (n^L x batch, ldv >= n^L) the seeds, after a forward of the same batch in ws. Allocates
+ * nothing. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch differs from the last forward,
+ * or no forward has run), BP_ELD, BP_EMISMATCH (ws made for another network shape). */
+BP_API bp_status bp_vjp_batch(const bp_net *net, bp_workspace *ws, int batch, const float *V,
+                              int ldv, float *G, int ldg);
+
+/* Adot (n^L x batch, ldd >= n^L, OVERWRITTEN) = (da^L/dx) U column by column, U (n^1 x batch,
+ * ldu >= n^1) the input tangents, after a forward of the same batch in ws. Allocates nothing.
+ * Errors: as bp_vjp_batch. */
+BP_API bp_status bp_jvp_batch(const bp_net *net, bp_workspace *ws, int batch, const float *U,
+                              int ldu, float *Adot, int ldd);
+
+/* The Jacobians da^L/dx of batch samples X (n^1 x batch, ldx >= n^1) into J, OVERWRITTEN: batch
+ * row-major n^L x n^1 matrices one after another, J[(s n^L + i) n^1 + k] = d a_i^L / d x_k of
+ * sample s (batch n^L n^1 floats; sample s's rows are the gradients grad_x a_i^L). Computed by
+ * whichever mode needs fewer seeds: n^L VJPs (seeds e_i) if n^L <= n^1, else n^1 JVPs (seeds e_k),
+ * each as one pass with the seeds of max_batch / min(n^L, n^1) samples as columns (the forward
+ * pass of those samples, then one product per layer over all their seeds). It runs its own
+ * forward passes: afterwards ws holds the activations of the last such group of samples.
+ * Allocates nothing. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (max_batch of ws below
+ * min(n^L, n^1)), BP_ELD, BP_EMISMATCH. */
+BP_API bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
+                                   int ldx, float *J);
+
+/* A workspace for net and batches of at most max_batch samples that also holds the tangent state
+ * of bp_gradient_forces: a-dot^l beside a^l (so [a^l a-dot^l] is one n^l x 2B matrix), z-dot^l, the
+ * inputs beside their tangents [X R] (n^1 x 2B), and delta buffers of 2B columns: per column of
+ * max_batch, 3 sum_{l>=2} n^l + 2 n^1 + 4 max_l n^l floats instead of sum_{l>=2} n^l +
+ * 2 max_l n^l (plus n^l for each layer that keeps z, in both). Everything else as
+ * bp_workspace_create (release with bp_workspace_free); it serves every function that takes a
+ * workspace. Errors: as bp_workspace_create. */
+BP_API bp_status bp_workspace_create_tangent(bp_workspace **out, const bp_net *net,
+                                             int max_batch);
+
+/* Gradient of the energy + force loss over a batch, for a network with one output, the energy
+ * E(x) = a^L (n^L = 1, the quadratic cost, an elementwise output activation):
+ *   L = sum_j [ w_E 1/2 (E(x_j) - E*_j)^2 + w_F 1/2 ||grad_x E(x_j) + F*_j||^2 ]
+ * with the reference energies E* and forces F* = -grad_x E* (a force is minus the gradient). With
+ * g = grad_x E (the VJP with V = 1) and r = g + F* held fixed, the force term's parameter gradient
+ * is (dg/dtheta)^T r = d(r^T g)/dtheta, and r^T g is the JVP of E along r: so it is the reverse
+ * pass of the tangent network started at a-dot^1 = r. One call runs
+ *   1. the forward pass (eq. 15);  2. g by the VJP, r = g + F*;
+ *   3. the tangent forward z-dot^l = w^l a-dot^{l-1}, a-dot^l = sigma'(z^l) (.) z-dot^l, a-dot^1 = r;
+ *   4. from abar^L = w_E (a^L - E*) and adbar^L = w_F, for l = L..2 (equations A-D on the doubled
+ *      state, with sigma'' in one extra term):
+ *        zbar^l  = abar^l (.) sigma'(z^l) + adbar^l (.) sigma''(z^l) (.) z-dot^l
+ *        zdbar^l = adbar^l (.) sigma'(z^l)
+ *        dL/dw^l = [zbar^l zdbar^l] [a^{l-1} a-dot^{l-1}]^T   (one sgemm of inner dimension 2B)
+ *        dL/db^l = zbar^l 1                                    (the tangent has no bias)
+ *        [abar^{l-1} adbar^{l-1}] = (w^l)^T [zbar^l zdbar^l]   (one sgemm of 2B columns)
+ * ReLU and leaky ReLU have sigma'' = 0 (a kink): prefer softplus, SiLU, GELU, tanh or sigmoid.
+ * X: n^1 x batch (ldx >= n^1); E: the batch's reference energies, E*_j = E[j lde] (lde >= 1); F:
+ * n^1 x batch reference forces (ldf >= n^1). So a dataset whose targets are [E*; F*] (n^1 + 1 rows)
+ * passes E = y, F = y + 1, lde = ldf = n^1 + 1. grad: num_params floats, OVERWRITTEN with the sum
+ * over the batch. loss (may be NULL): L, summed in double. w_force = 0 runs equations A-D
+ * (bp_gradient_batch with Y = E) and scales the gradient by w_energy, so with w_energy = 1 its
+ * bits are bp_gradient_batch's; w_force > 0 needs a workspace from bp_workspace_create_tangent.
+ * The activations of the batch stay in ws. Allocates nothing.
+ * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH (ws made for
+ * another network, or not a tangent workspace while w_force > 0), BP_ECONFIG (n^L != 1, softmax
+ * output, a cost other than quadratic), BP_EVALUE (a weight negative or not finite). */
+BP_API bp_status bp_gradient_forces(const bp_net *net, bp_workspace *ws, int batch,
+                                    const float *X, int ldx, const float *E, int lde,
+                                    const float *F, int ldf, float w_energy, float w_force,
+                                    float *grad, double *loss);
+
 /* ---------------------------------------------------------------- naive reference */
 /* The same equations as plain index loops written from the derivation's index formulas: eq. 15
  * (forward), eq. 5 (output error), eq. 9 (recursion), eq. 13 (weight gradient), eq. 17 (bias
@@ -306,6 +394,23 @@ BP_API bp_status bp_naive_forward(const bp_net *net, int batch, const float *X, 
 BP_API bp_status bp_naive_backward(const bp_net *net, int batch, const float *X, int ldx,
                                    const float *Y, int ldy, float *grad, double *cost);
 
+/* The derivatives with respect to x by the same loops in double (VJP, JVP: the chain rule of
+ * each layer written as index sums, sigma' from z; a softmax output's Jacobian in full), one sample
+ * at a time. Shapes as bp_vjp_batch and bp_jvp_batch; they run their own forward pass.
+ * Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_EOVERFLOW, BP_ENOMEM. */
+BP_API bp_status bp_naive_vjp(const bp_net *net, int batch, const float *X, int ldx,
+                              const float *V, int ldv, float *G, int ldg);
+/* Adot = (da^L/dx) U by the naive loops in double, as bp_naive_vjp. */
+BP_API bp_status bp_naive_jvp(const bp_net *net, int batch, const float *X, int ldx,
+                              const float *U, int ldu, float *Adot, int ldd);
+/* The gradient of bp_gradient_forces' loss by the same loops in double; grad ACCUMULATES (+=),
+ * *loss (may be NULL) = the summed loss. Shapes and errors as bp_gradient_forces (no workspace),
+ * plus BP_EOVERFLOW, BP_ENOMEM. */
+BP_API bp_status bp_naive_gradient_forces(const bp_net *net, int batch, const float *X, int ldx,
+                                          const float *E, int lde, const float *F, int ldf,
+                                          float w_energy, float w_force, float *grad,
+                                          double *loss);
+
 /* ---------------------------------------------------------------- gradient check */
 /* Options of bp_gradcheck; zero fields select the defaults. */
 typedef struct bp_gradcheck_options {
@@ -323,6 +428,31 @@ typedef struct bp_gradcheck_options {
  * Allocates its own scratch. Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_EVALUE, BP_EOVERFLOW, BP_ENOMEM. */
 BP_API bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int ldx, const float *Y,
                               int ldy, const bp_gradcheck_options *opts, double *max_rel_err);
+
+/* The derivatives with respect to the inputs against central differences of the outputs, each
+ * evaluated by the naive reference in double at x +- h (inputs and parameters in double), opts as
+ * in bp_gradcheck (step h, floor; per_layer > 0: that many inputs drawn per sample instead of all,
+ * for the VJP). *max_rel_err = the max over the batch of |d - fd| / max(|d|, |fd|, floor):
+ *  - bp_vjpcheck: d = G_kj of bp_vjp_batch, fd = (V_j^T a^L(x_j + h e_k) - V_j^T a^L(x_j - h e_k)) / 2h;
+ *  - bp_jvpcheck: d = A-dot_ij of bp_jvp_batch, fd = (a_i^L(x_j + h u_j) - a_i^L(x_j - h u_j)) / 2h.
+ * V: n^L x batch (ldv), U: n^1 x batch (ldu). The network is not modified; allocates its own
+ * scratch. Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_EVALUE, BP_EOVERFLOW, BP_ENOMEM. */
+BP_API bp_status bp_vjpcheck(const bp_net *net, int batch, const float *X, int ldx,
+                             const float *V, int ldv, const bp_gradcheck_options *opts,
+                             double *max_rel_err);
+/* The JVP of bp_jvp_batch against central differences of a^L along U, as bp_vjpcheck. */
+BP_API bp_status bp_jvpcheck(const bp_net *net, int batch, const float *X, int ldx,
+                             const float *U, int ldu, const bp_gradcheck_options *opts,
+                             double *max_rel_err);
+
+/* bp_gradcheck for the energy + force loss: the gradient of bp_gradient_forces against central
+ * differences of L (bp_naive_gradient_forces' loss in double, parameters in double).
+ * max_rel_err[l-2] per layer as in bp_gradcheck. Arguments as bp_gradient_forces; errors as
+ * bp_gradient_forces and bp_gradcheck. */
+BP_API bp_status bp_forcecheck(const bp_net *net, int batch, const float *X, int ldx,
+                               const float *E, int lde, const float *F, int ldf, float w_energy,
+                               float w_force, const bp_gradcheck_options *opts,
+                               double *max_rel_err);
 
 /* ---------------------------------------------------------------- datasets */
 /* A dataset in memory: count samples as columns. Plain struct so that embedders can fill one
@@ -515,6 +645,12 @@ typedef struct bp_train_config {
     const char *resume_path;     /* continue from this checkpoint; NULL = start afresh */
     int workers;                 /* worker threads per step (bp_team); 0 or 1 = this thread
                                     alone, at most BP_MAX_WORKERS (docs/training.md) */
+    /* Training on derivatives (docs/training.md), 0 = off: the targets are [E*; F*] (n_targets =
+     * 1 + n^1, row 0 the energy) and each batch's gradient is bp_gradient_forces' with these
+     * weights; the progress and evaluation losses are that loss per sample. */
+    int forces;
+    float energy_weight; /* w_E >= 0 of the energy term, with forces */
+    float force_weight;  /* w_F >= 0 of the force term, with forces */
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
@@ -530,12 +666,13 @@ typedef struct bp_train_config {
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
  * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, workers, parallel
- * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE,
- * BP_EMISMATCH (dataset shape vs network; a checkpoint of another run; ranks whose parameters or
- * run differ), BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or
- * written), BP_EFORMAT (a damaged checkpoint), and any status the parallel sum returns. With
- * parallel, every rank returns a failure status if any rank fails (a rank's detail names its own
- * cause). */
+ * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
+ * (also a force weight negative or not finite), BP_ECONFIG (forces on a network that is not
+ * one-output, quadratic, or that carries a scaling; forces with workers > 1), BP_EMISMATCH
+ * (dataset shape vs network; a checkpoint of another run; ranks whose parameters or run differ),
+ * BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written),
+ * BP_EFORMAT (a damaged checkpoint), and any status the parallel sum returns. With parallel, every
+ * rank returns a failure status if any rank fails (a rank's detail names its own cause). */
 BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
                           const bp_train_config *cfg, double *best_accuracy);
 

@@ -4,28 +4,14 @@
  * bp_workspace_create. */
 #include "blas_info.h"
 #include "kernels.h"
+#include "workspace.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct bp_workspace {
-    int num_layers;             /* shape of the network it was made for */
-    int sizes[BP_MAX_LAYERS];
-    int max_batch;
-    int batch;                  /* columns of the last forward; 0 = none yet */
-    bp_path path;               /* kernels of the batched passes */
-    float *act[BP_MAX_LAYERS + 1]; /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
-    float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch, adjacent;
-                                   at least sum_l n^l floats together (bp_online_step keeps every
-                                   layer's delta there) */
-    float *x_std, *y_std;       /* standardised inputs (n^1 x max_batch) and targets (n^L x
-                                   max_batch) of bp_predict and the evaluations */
-    float *block;               /* the single allocation all of the above point into */
-};
-
-static bp_status check_pair(const bp_net *net, const bp_workspace *ws)
+bp_status bp__check_pair(const bp_net *net, const bp_workspace *ws)
 {
     if (!net)
         return bp__fail(BP_ENULL, "net is NULL");
@@ -38,14 +24,19 @@ static bp_status check_pair(const bp_net *net, const bp_workspace *ws)
         if (ws->sizes[i] != net->sizes[i])
             return bp__fail(BP_EMISMATCH, "workspace made for width %d at layer %d, network has %d",
                             ws->sizes[i], i + 1, net->sizes[i]);
+    for (int l = 2; l <= net->num_layers; l++)
+        if (bp__needs_z(ws->acts[l - 2]) != bp__needs_z(net->acts[l - 2]))
+            return bp__fail(BP_EMISMATCH, "workspace made for a %s layer %d, network has %s (one "
+                            "keeps z, the other not)", bp_activation_name(ws->acts[l - 2]), l,
+                            bp_activation_name(net->acts[l - 2]));
     return BP_OK;
 }
 
 /* Common checks of the batched entry points: pair, batch size, X and its ld. */
 bp_status bp__check_batch(const bp_net *net, const bp_workspace *ws, int batch, const float *X,
-                             int ldx)
+                          int ldx)
 {
-    bp_status st = check_pair(net, ws);
+    bp_status st = bp__check_pair(net, ws);
     if (st)
         return st;
     if (batch < 1)
@@ -56,7 +47,67 @@ bp_status bp__check_batch(const bp_net *net, const bp_workspace *ws, int batch, 
     return bp__check_matrix("X (ldx)", X, net->sizes[0], ldx);
 }
 
-bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch)
+/* Floats per batch column of a workspace for net: activations (twice in a tangent workspace), z of
+ * the layers that keep it, and in a tangent workspace z-dot and [X R]; then the two delta buffers
+ * (twice as wide in a tangent workspace); then the standardised inputs and targets (n^1 + n^L) of
+ * bp_predict and the evaluations. Widths are ints and there are at most 64 layers, so the sum
+ * fits a 64-bit size_t. */
+static size_t floats_per_column(const bp_net *net, int tangent)
+{
+    size_t t = tangent ? 2 : 1, n = 2 * t * (size_t)net->max_width;
+    for (int l = 2; l <= net->num_layers; l++) {
+        size_t w = (size_t)net->sizes[l - 1];
+        n += t * w + (bp__needs_z(net->acts[l - 2]) ? w : 0) + (tangent ? w : 0);
+    }
+    return n + (tangent ? 2 * (size_t)net->sizes[0] : 0) + (size_t)net->sizes[0] +
+           (size_t)net->sizes[net->num_layers - 1];
+}
+
+/* Floats after the delta buffers beyond the per-column ones: bp_online_step keeps one column of
+ * every layer's delta there (sum_l n^l floats), more than 2 max_width floats for one column of a
+ * deep network. deltas (the buffers' floats) was checked not to overflow. */
+static size_t online_extra(const bp_net *net, size_t deltas)
+{
+    size_t widths = 0;
+    for (int l = 2; l <= net->num_layers; l++)
+        widths += (size_t)net->sizes[l - 1];
+    return deltas < widths ? widths - deltas : 0;
+}
+
+/* Point ws's buffers into block, in the order floats_per_column counts them, with extra floats
+ * (online_extra) after the delta buffers. */
+static void lay_out(bp_workspace *ws, const bp_net *net, float *block, size_t extra)
+{
+    size_t B = (size_t)ws->max_batch, t = ws->tangent ? 2 : 1;
+    float *p = block;
+    for (int l = 2; l <= net->num_layers; l++) {
+        size_t cells = (size_t)net->sizes[l - 1] * B;
+        ws->act[l] = p;
+        p += t * cells;
+        if (bp__needs_z(net->acts[l - 2])) {
+            ws->z[l] = p;
+            p += cells;
+        }
+        if (ws->tangent) {
+            ws->zdot[l] = p;
+            p += cells;
+        }
+    }
+    if (ws->tangent) {
+        ws->input = p;
+        p += 2 * (size_t)net->sizes[0] * B;
+    }
+    for (int k = 0; k < 2; k++) {
+        ws->delta[k] = p;
+        p += t * (size_t)net->max_width * B;
+    }
+    p += extra;
+    ws->x_std = p;
+    ws->y_std = p + (size_t)net->sizes[0] * B;
+}
+
+static bp_status workspace_create(bp_workspace **out, const bp_net *net, int max_batch,
+                                  int tangent)
 {
     bp__clear_error();
     if (!out)
@@ -66,18 +117,10 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
         return bp__fail(BP_ENULL, "net is NULL");
     if (max_batch < 1)
         return bp__fail(BP_EDIM, "max_batch is %d, must be >= 1", max_batch);
-
-    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas), the deltas at least
-     * sum_l n^l (one column of every layer: bp_online_step), then (n^1 + n^L) * B (standardised
-     * columns) */
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
-    size_t widths = 0, n, bytes, deltas;
-    for (int l = 2; l <= net->num_layers; l++)
-        widths += (size_t)net->sizes[l - 1];
-    int fits = bp__mul_size(widths + 2 * (size_t)net->max_width + (size_t)n1 + (size_t)nL,
-                            (size_t)max_batch, &n) &&
-               bp__mul_size(2 * (size_t)net->max_width, (size_t)max_batch, &deltas);
-    size_t extra = fits && deltas < widths ? widths - deltas : 0;
+    size_t n, bytes, t = tangent ? 2 : 1, extra = 0;
+    int fits = bp__mul_size(floats_per_column(net, tangent), (size_t)max_batch, &n);
+    if (fits) /* the delta buffers are part of n: their product cannot overflow */
+        extra = online_extra(net, 2 * t * (size_t)net->max_width * (size_t)max_batch);
     if (!fits || n + extra < n || !bp__mul_size(n + extra, sizeof(float), &bytes))
         return bp__fail(BP_EOVERFLOW, "workspace for max_batch %d overflows size_t", max_batch);
 
@@ -90,22 +133,24 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
     ws->num_layers = net->num_layers;
     for (int i = 0; i < net->num_layers; i++)
         ws->sizes[i] = net->sizes[i];
+    for (int i = 0; i < net->num_layers - 1; i++)
+        ws->acts[i] = net->acts[i];
     ws->max_batch = max_batch;
+    ws->tangent = tangent;
     ws->block = block;
-    float *p = block;
-    for (int l = 2; l <= net->num_layers; l++) {
-        ws->act[l] = p;
-        p += (size_t)net->sizes[l - 1] * (size_t)max_batch;
-    }
-    for (int k = 0; k < 2; k++) {
-        ws->delta[k] = p;
-        p += (size_t)net->max_width * (size_t)max_batch;
-    }
-    p += extra; /* the rest of bp_online_step's deltas */
-    ws->x_std = p;
-    ws->y_std = p + (size_t)n1 * (size_t)max_batch;
+    lay_out(ws, net, block, extra);
     *out = ws;
     return BP_OK;
+}
+
+bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_batch)
+{
+    return workspace_create(out, net, max_batch, 0);
+}
+
+bp_status bp_workspace_create_tangent(bp_workspace **out, const bp_net *net, int max_batch)
+{
+    return workspace_create(out, net, max_batch, 1);
 }
 
 bp_status bp_workspace_set_path(bp_workspace *ws, bp_path path)
@@ -217,32 +262,60 @@ static void weighted_input(kernel k, int rows, int cols, int batch, const float 
 }
 
 /* (A) delta^L = grad_a C (.) sigma'(z^L), fused to a^L - y for softmax+NLL and
- * sigmoid+cross-entropy (bp__output_delta); elementwise, so one kernel for every mode.
+ * sigmoid+cross-entropy (bp__output_delta); elementwise, so one kernel for every mode. A layer
+ * that keeps z (its sigma' needs it) has the quadratic cost (the only one its activation
+ * allows): bp__output_delta with the identity's sigma' gives a - y, then sigma'(z).
  * d and a^L are (n^L, batch), y is (n^L, batch) with leading dimension ldy; d overwritten. */
 static void output_error(const bp_net *net, const bp_workspace *ws, const float *Y, int ldy,
                          float *d)
 {
-    int L = net->num_layers;
-    bp__output_delta(net->cost, net->acts[L - 2], ws->act[L], Y, ldy, net->sizes[L - 1], ws->batch,
-                     d);
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    bp_activation act = net->acts[L - 2];
+    if (!ws->z[L]) {
+        bp__output_delta(net->cost, act, ws->act[L], Y, ldy, nL, ws->batch, d);
+        return;
+    }
+    bp__output_delta(BP_QUADRATIC, BP_IDENTITY, ws->act[L], Y, ldy, nL, ws->batch, d);
+    bp__mul_dsigma_z(d, ws->z[L], (size_t)nL * (size_t)ws->batch, act);
 }
 
-/* (B) delta^{l-1} = ((w^l)^T delta^l) (.) sigma'(z^{l-1}), sigma' computed from a^{l-1}.
- * w is (rows, cols), d is (rows, batch), a and dprev are (cols, batch); dprev overwritten. */
-static void hidden_error(kernel k, int rows, int cols, int batch, const float *w, const float *d,
-                         const float *a, bp_activation act, float *dprev)
+/* The product of (B) before sigma': y = w^T d. w is (rows, cols), d is (rows, batch), y is
+ * (cols, batch) with leading dimension ldy; overwritten. */
+static void transposed_product(kernel k, int rows, int cols, int batch, const float *w,
+                               const float *d, float *y, int ldy)
 {
     switch (k) {
     case K_GEMV:
-        cblas_sgemv(CblasColMajor, CblasTrans, rows, cols, 1.0f, w, rows, d, 1, 0.0f, dprev, 1);
+        cblas_sgemv(CblasColMajor, CblasTrans, rows, cols, 1.0f, w, rows, d, 1, 0.0f, y, 1);
         break;
     case K_GEMM:
         cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, cols, batch, rows, 1.0f, w, rows, d,
-                    rows, 0.0f, dprev, cols);
+                    rows, 0.0f, y, ldy);
         break;
-    case K_LOOPS: bp__loops_delta(rows, cols, batch, w, d, dprev); break;
+    case K_LOOPS:
+        if (ldy == cols) {
+            bp__loops_delta(rows, cols, batch, w, d, y);
+            break;
+        }
+        for (int j = 0; j < batch; j++) /* the loops write contiguous columns: one at a time */
+            bp__loops_delta(rows, cols, 1, w, d + (size_t)j * (size_t)rows,
+                            y + (size_t)j * (size_t)ldy);
+        break;
     }
-    bp__mul_dsigma(dprev, a, (size_t)cols * (size_t)batch, act);
+}
+
+/* (B) delta^{l-1} = ((w^l)^T delta^l) (.) sigma'(z^{l-1}), sigma' computed from a^{l-1}, or from
+ * z^{l-1} where the layer keeps it (z non-NULL).
+ * w is (rows, cols), d is (rows, batch), a, z and dprev are (cols, batch); dprev overwritten. */
+static void hidden_error(kernel k, int rows, int cols, int batch, const float *w, const float *d,
+                         const float *a, const float *z, bp_activation act, float *dprev)
+{
+    transposed_product(k, rows, cols, batch, w, d, dprev, cols);
+    size_t n = (size_t)cols * (size_t)batch;
+    if (z)
+        bp__mul_dsigma_z(dprev, z, n, act);
+    else
+        bp__mul_dsigma(dprev, a, n, act);
 }
 
 /* (C) dC/dw^l = delta^l (a^{l-1})^T summed over the batch: gw (+)= d a^T, one product for the
@@ -290,9 +363,14 @@ static void forward(const bp_net *net, bp_workspace *ws, pass_mode mode, int bat
     int ldp = ldx;
     for (int l = 2; l <= net->num_layers; l++) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        const float *b = net->params + net->b_off[l];
+        float *z = ws->z[l]; /* the layers whose sigma' needs z keep it */
         weighted_input(choose(ws, mode, rows, cols, batch), rows, cols, batch,
-                       net->params + net->w_off[l], prev, ldp, ws->act[l]);
-        bp__bias_activate(ws->act[l], rows, batch, net->params + net->b_off[l], net->acts[l - 2]);
+                       net->params + net->w_off[l], prev, ldp, z ? z : ws->act[l]);
+        if (z)
+            bp__bias_activate_z(z, ws->act[l], rows, batch, b, net->acts[l - 2]);
+        else
+            bp__bias_activate(ws->act[l], rows, batch, b, net->acts[l - 2]);
         prev = ws->act[l];
         ldp = rows;
     }
@@ -317,18 +395,49 @@ static void backward(const bp_net *net, bp_workspace *ws, pass_mode mode, const 
         bias_gradient(k, mode, rows, batch, d, grad + net->b_off[l]);
         if (l == 2)
             break; /* no delta for the input layer */
-        hidden_error(k, rows, cols, batch, net->params + net->w_off[l], d, aprev, net->acts[l - 3],
-                     dprev);
+        hidden_error(k, rows, cols, batch, net->params + net->w_off[l], d, aprev, ws->z[l - 1],
+                     net->acts[l - 3], dprev);
         float *t = d;
         d = dprev;
         dprev = t;
     }
 }
 
+/* ---------------------------------------------------------------- for src/deriv.c */
+void bp__product(const bp_net *net, const bp_workspace *ws, int l, int batch, const float *x,
+                 int ldx, float *y)
+{
+    int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+    weighted_input(choose(ws, BATCH_OVERWRITE, rows, cols, batch), rows, cols, batch,
+                   net->params + net->w_off[l], x, ldx, y);
+}
+
+void bp__product_t(const bp_net *net, const bp_workspace *ws, int l, int batch, const float *d,
+                   float *y, int ldy)
+{
+    int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+    transposed_product(choose(ws, BATCH_OVERWRITE, rows, cols, batch), rows, cols, batch,
+                       net->params + net->w_off[l], d, y, ldy);
+}
+
+void bp__layer_gradient(const bp_net *net, const bp_workspace *ws, int l, int batch,
+                        const float *d, const float *x, int ldx, int bias_cols, float *grad)
+{
+    int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+    kernel k = choose(ws, BATCH_OVERWRITE, rows, cols, batch);
+    weight_gradient(k, BATCH_OVERWRITE, rows, cols, batch, d, x, ldx, grad + net->w_off[l]);
+    bias_gradient(k, BATCH_OVERWRITE, rows, bias_cols, d, grad + net->b_off[l]);
+}
+
+void bp__forward_pass(const bp_net *net, bp_workspace *ws, int batch, const float *X, int ldx)
+{
+    forward(net, ws, BATCH_OVERWRITE, batch, X, ldx);
+}
+
 bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x)
 {
     bp__clear_error();
-    bp_status st = check_pair(net, ws);
+    bp_status st = bp__check_pair(net, ws);
     if (st)
         return st;
     if (!x)
@@ -351,7 +460,7 @@ bp_status bp_backward(const bp_net *net, bp_workspace *ws, const float *x, const
                       float *grad)
 {
     bp__clear_error();
-    bp_status st = check_pair(net, ws);
+    bp_status st = bp__check_pair(net, ws);
     if (st)
         return st;
     if (!x || !y || !grad)
@@ -405,7 +514,7 @@ bp_status bp_cost_value(const bp_net *net, const bp_workspace *ws, const float *
                         double *cost)
 {
     bp__clear_error();
-    bp_status st = check_pair(net, ws);
+    bp_status st = bp__check_pair(net, ws);
     if (st)
         return st;
     int L = net->num_layers, nL = net->sizes[L - 1];

@@ -110,6 +110,34 @@ bp_status bp__params_to_double(const bp_net *net, double **out);
 bp_status bp__check_io(const bp_net *net, int batch, const float *X, int ldx, const char *yname,
                        const float *Y, int ldy);
 
+/* ---------------------------------------------------------------- derivatives (deriv.c, naive.c)
+ * A batch of the energy + force loss: X (n^1 x batch, ldx), energies E* (1 x batch: E[j lde]),
+ * reference forces F* (n^1 x batch, ldf), the weights w_E and w_F. */
+typedef struct bp__force_batch {
+    int batch;
+    const float *X;
+    int ldx;
+    const float *E;
+    int lde;
+    const float *F;
+    int ldf;
+    float w_energy, w_force;
+} bp__force_batch;
+/* net fit for the force loss (one output, not softmax, quadratic cost) and fb well formed. */
+bp_status bp__check_forces(const bp_net *net, const bp__force_batch *fb);
+/* The summed force loss of fb (checked) on net in the tangent workspace ws: forward, VJP, no
+ * gradient. Errors: BP_EMISMATCH (ws not a tangent workspace). */
+bp_status bp__force_loss(const bp_net *net, bp_workspace *ws, const bp__force_batch *fb,
+                         double *loss);
+/* The naive force loss in double with parameters params: *loss = the summed loss and, if grad,
+ * grad += its parameter gradient. */
+bp_status bp__naive_forces(const bp_net *net, const double *params, const bp__force_batch *fb,
+                           double *grad, double *loss);
+/* out (n^L doubles) = a^L at the input x (n^1 doubles), parameters params: the function whose
+ * central differences check the VJP and the JVP. */
+bp_status bp__naive_outputs_at(const bp_net *net, const double *params, const double *x,
+                               double *out);
+
 /* ---------------------------------------------------------------- binary files (src/binfile.c)
  * Shared by model files and checkpoints: little-endian fields, CRC-32, atomic save, and a reader
  * that checks the file's real length before each field and folds every byte into a CRC. */

@@ -154,6 +154,9 @@ static ALWAYS_INLINE void forward_block(bp_activation act, float *restrict x,
         KEEP_LOOP for (int i = 0; i < BLOCK; i++)
             x[i] = (float)exp_nonpositive_double((double)x[i] - (double)shift);
         break;
+    case BP_SOFTPLUS:
+    case BP_SILU:
+    case BP_GELU: break; /* these layers keep z: bp__bias_activate_z */
     }
 }
 
@@ -182,7 +185,10 @@ static ALWAYS_INLINE void dsigma_block(bp_activation act, float *restrict d,
             d[i] *= a[i] > 0.0f ? 1.0f : a[i] <= 0.0f ? BP_LEAKY_SLOPE : a[i];
         break;
     case BP_IDENTITY:
-    case BP_SOFTMAX: break;
+    case BP_SOFTMAX:
+    case BP_SOFTPLUS:
+    case BP_SILU:
+    case BP_GELU: break; /* sigma' needs z: bp__mul_dsigma_z */
     }
 }
 
@@ -252,6 +258,9 @@ BP_CLONES static void bias_activate(float *restrict a, int rows, int cols, const
         for (int j = 0; j < cols; j++)
             softmax_column(a + (size_t)j * (size_t)rows, b, rows);
         break;
+    case BP_SOFTPLUS:
+    case BP_SILU:
+    case BP_GELU: break; /* these layers keep z: bp__bias_activate_z */
     }
 }
 
@@ -269,7 +278,10 @@ BP_CLONES static void mul_dsigma(float *restrict d, const float *restrict a, siz
     case BP_RELU: by_blocks(DSIGMA, BP_RELU, d, a, n, 0.0f); break;
     case BP_LEAKY_RELU: by_blocks(DSIGMA, BP_LEAKY_RELU, d, a, n, 0.0f); break;
     case BP_IDENTITY:
-    case BP_SOFTMAX: break;
+    case BP_SOFTMAX:
+    case BP_SOFTPLUS:
+    case BP_SILU:
+    case BP_GELU: break; /* sigma' needs z: bp__mul_dsigma_z */
     }
 }
 
@@ -346,4 +358,224 @@ double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows,
         }
     }
     return sum;
+}
+
+/* ---------------------------------------------------------------- derivative kernels
+ * Softplus, SiLU and GELU (smooth to every order, for fits whose loss holds derivatives), sigma'
+ * from z for them, the layer Jacobian of the VJP/JVP, and the force gradient's second-order step. Each
+ * loop runs down contiguous memory with the activation chosen outside it, so it vectorises. */
+
+/* ln(1 + t) for t in [0, 1], within 2 ulp, in straight-line code that vectorises: u = 1 + t is
+ * split as m 2^e with m in [sqrt(1/2), sqrt(2)), ln m by Cephes' logf polynomial, and the
+ * rounding of 1 + t corrected by (t - (u - 1)) / u (so t below 2^-24 still gives t). */
+static ALWAYS_INLINE float log1p_unit(float t)
+{
+    float u = 1.0f + t;
+    union {
+        float f;
+        int32_t i;
+    } v = {.f = u};
+    int32_t e = ((v.i >> 23) & 0xff) - 126; /* u = m 2^e, m in [0.5, 1) */
+    v.i = (v.i & 0x007fffff) | 0x3f000000;
+    float m = v.f, x;
+    if (m < 0.707106781f) {
+        e -= 1;
+        x = m + m - 1.0f;
+    } else {
+        x = m - 1.0f;
+    }
+    float fe = (float)e, x2 = x * x;
+    float y = 7.0376836292e-2f;
+    y = y * x - 1.1514610310e-1f;
+    y = y * x + 1.1676998740e-1f;
+    y = y * x - 1.2420140846e-1f;
+    y = y * x + 1.4249322787e-1f;
+    y = y * x - 1.6668057665e-1f;
+    y = y * x + 2.0000714765e-1f;
+    y = y * x - 2.4999993993e-1f;
+    y = y * x + 3.3333331174e-1f;
+    y = y * x * x2 - 2.12194440e-4f * fe - 0.5f * x2;
+    float ln_u = x + y + 0.693359375f * fe;
+    return ln_u + (t - (u - 1.0f)) / u;
+}
+
+/* ln(1 + e^z) = max(z, 0) + ln(1 + e^-|z|): no overflow for any finite z. */
+static ALWAYS_INLINE float softplus(float z)
+{
+    return (z > 0.0f ? z : 0.0f) + log1p_unit(exp_negative(fabsf(z)));
+}
+
+/* The gated activations a = z sigmoid(v(z)): SiLU, v = z; GELU in its tanh form,
+ * 0.5 z (1 + tanh(c (z + k z^3))) = z sigmoid(v) with v = 2c (z + k z^3), c = sqrt(2/pi),
+ * k = 0.044715 (sigmoid(2u) = (1 + tanh u) / 2, which keeps its relative accuracy where 1 + tanh u
+ * cancels). */
+#define GELU_2C 1.5957691216f /* 2 sqrt(2/pi) */
+#define GELU_K 0.044715f
+static ALWAYS_INLINE float gate_arg(bp_activation act, float z)
+{
+    return act == BP_SILU ? z : GELU_2C * (z + GELU_K * z * z * z);
+}
+
+/* z as a factor of the gated activations and their derivatives: below -200 the gate is 0 but for
+ * the clamp of e^x (1.2e-38), so the factor is clamped too and a stays below 2.5e-36 in size;
+ * v' and v'' are taken at the clamped z, so that they cannot overflow. */
+static ALWAYS_INLINE float gate_factor(float z) { return z < -200.0f ? -200.0f : z; }
+
+static ALWAYS_INLINE void gate_slopes(bp_activation act, float zc, float *v1, float *v2)
+{
+    *v1 = act == BP_SILU ? 1.0f : GELU_2C * (1.0f + 3.0f * GELU_K * zc * zc);
+    *v2 = act == BP_SILU ? 0.0f : GELU_2C * 6.0f * GELU_K * zc;
+}
+
+/* sigma = z s and sigma' = s + z s (1 - s) v' of a gated activation at z, s = sigmoid(v(z)). */
+static ALWAYS_INLINE float gated(bp_activation act, float z)
+{
+    return gate_factor(z) * sigmoid(gate_arg(act, z));
+}
+
+static ALWAYS_INLINE float dgated(bp_activation act, float z)
+{
+    float v1, v2, zc = gate_factor(z), s = sigmoid(gate_arg(act, z));
+    gate_slopes(act, zc, &v1, &v2);
+    return s + zc * s * (1.0f - s) * v1;
+}
+
+/* z and a of the columns of a layer that keeps z, one activation per loop. */
+static ALWAYS_INLINE void activate_z_columns(float *restrict z, float *restrict a, int rows,
+                                             int cols, const float *restrict b, bp_activation act)
+{
+    for (int j = 0; j < cols; j++) {
+        float *zj = z + (size_t)j * (size_t)rows, *aj = a + (size_t)j * (size_t)rows;
+        for (int i = 0; i < rows; i++)
+            zj[i] += b[i];
+        for (int i = 0; i < rows; i++)
+            aj[i] = act == BP_SOFTPLUS ? softplus(zj[i]) : gated(act, zj[i]);
+    }
+}
+
+BP_CLONES static void bias_activate_z(float *restrict z, float *restrict a, int rows, int cols,
+                                      const float *restrict b, bp_activation act)
+{
+    switch (act) { /* act a constant in each call: see activate_columns */
+    case BP_SOFTPLUS: activate_z_columns(z, a, rows, cols, b, BP_SOFTPLUS); break;
+    case BP_SILU: activate_z_columns(z, a, rows, cols, b, BP_SILU); break;
+    default: activate_z_columns(z, a, rows, cols, b, BP_GELU); break;
+    }
+}
+
+void bp__bias_activate_z(float *z, float *a, int rows, int cols, const float *b, bp_activation act)
+{
+    bias_activate_z(z, a, rows, cols, b, act);
+}
+
+/* softplus' = sigmoid(z); the gated ones' dgated. */
+static ALWAYS_INLINE void dsigma_z_loop(float *restrict d, const float *restrict z, size_t n,
+                                        bp_activation act)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] *= act == BP_SOFTPLUS ? sigmoid(z[i]) : dgated(act, z[i]);
+}
+
+BP_CLONES static void mul_dsigma_z(float *restrict d, const float *restrict z, size_t n,
+                                   bp_activation act)
+{
+    switch (act) {
+    case BP_SOFTPLUS: dsigma_z_loop(d, z, n, BP_SOFTPLUS); break;
+    case BP_SILU: dsigma_z_loop(d, z, n, BP_SILU); break;
+    default: dsigma_z_loop(d, z, n, BP_GELU); break;
+    }
+}
+
+void bp__mul_dsigma_z(float *d, const float *z, size_t n, bp_activation act)
+{
+    mul_dsigma_z(d, z, n, act);
+}
+
+void bp__mul_dact(float *d, const float *a, const float *z, int rows, int cols, bp_activation act)
+{
+    size_t n = (size_t)rows * (size_t)cols;
+    if (act != BP_SOFTMAX) {
+        if (z)
+            bp__mul_dsigma_z(d, z, n, act);
+        else
+            bp__mul_dsigma(d, a, n, act);
+        return;
+    }
+    for (int j = 0; j < cols; j++) {
+        const float *aj = a + (size_t)j * (size_t)rows;
+        float *dj = d + (size_t)j * (size_t)rows;
+        double dot = 0.0;
+        for (int i = 0; i < rows; i++)
+            dot += (double)aj[i] * dj[i];
+        for (int i = 0; i < rows; i++)
+            dj[i] = aj[i] * (dj[i] - (float)dot);
+    }
+}
+
+/* sigma'(z) and sigma''(z) of element i: from a for the activations that allow it (sigmoid:
+ * a(1-a), a(1-a)(1-2a); tanh: 1-a^2 as (1-a)(1+a), whose factors are exact or once rounded,
+ * and -2a(1-a^2); the piecewise-linear ones: their slope and 0),
+ * from z for softplus (s, s(1-s), s = sigmoid(z)) and the gated ones, a = z s with s = sigmoid(v):
+ * s + z s(1-s) v' and s(1-s)(2v' + z((1-2s) v'^2 + v'')), which for SiLU (v = z) are
+ * s + z s(1-s) and s(1-s)(2 + z(1-2s)). */
+static ALWAYS_INLINE void dsigma12(bp_activation act, const float *a, const float *z, size_t i,
+                                   float *d1, float *d2)
+{
+    float s;
+    switch (act) {
+    case BP_SIGMOID: *d1 = a[i] * (1.0f - a[i]), *d2 = *d1 * (1.0f - 2.0f * a[i]); return;
+    case BP_TANH: *d1 = (1.0f - a[i]) * (1.0f + a[i]), *d2 = -2.0f * a[i] * *d1; return;
+    case BP_RELU: *d1 = a[i] > 0.0f ? 1.0f : 0.0f, *d2 = 0.0f; return;
+    case BP_LEAKY_RELU: *d1 = a[i] > 0.0f ? 1.0f : BP_LEAKY_SLOPE, *d2 = 0.0f; return;
+    case BP_SOFTPLUS: s = sigmoid(z[i]), *d1 = s, *d2 = s * (1.0f - s); return;
+    case BP_SILU:
+    case BP_GELU: {
+        float v1, v2, zc = gate_factor(z[i]);
+        gate_slopes(act, zc, &v1, &v2);
+        s = sigmoid(gate_arg(act, z[i]));
+        *d1 = s + zc * s * (1.0f - s) * v1;
+        *d2 = s * (1.0f - s) * (2.0f * v1 + zc * ((1.0f - 2.0f * s) * v1 * v1 + v2));
+        return;
+    }
+    case BP_IDENTITY:
+    case BP_SOFTMAX: break; /* softmax: refused by the force gradient's checks */
+    }
+    *d1 = 1.0f, *d2 = 0.0f;
+}
+
+/* One loop per activation (act is a constant at each call below, so the switch of dsigma12 folds
+ * away and the loop vectorises). */
+static ALWAYS_INLINE void adjoint_loop(float *restrict abar, float *restrict adbar,
+                                       const float *restrict a, const float *restrict z,
+                                       const float *restrict zdot, size_t n, bp_activation act)
+{
+    for (size_t i = 0; i < n; i++) {
+        float d1, d2;
+        dsigma12(act, a, z, i, &d1, &d2);
+        abar[i] = abar[i] * d1 + adbar[i] * d2 * zdot[i];
+        adbar[i] *= d1;
+    }
+}
+
+BP_CLONES static void tangent_adjoint(float *restrict abar, float *restrict adbar,
+                                      const float *restrict a, const float *restrict z,
+                                      const float *restrict zdot, size_t n, bp_activation act)
+{
+    switch (act) {
+    case BP_SIGMOID: adjoint_loop(abar, adbar, a, z, zdot, n, BP_SIGMOID); break;
+    case BP_TANH: adjoint_loop(abar, adbar, a, z, zdot, n, BP_TANH); break;
+    case BP_RELU: adjoint_loop(abar, adbar, a, z, zdot, n, BP_RELU); break;
+    case BP_LEAKY_RELU: adjoint_loop(abar, adbar, a, z, zdot, n, BP_LEAKY_RELU); break;
+    case BP_SOFTPLUS: adjoint_loop(abar, adbar, a, z, zdot, n, BP_SOFTPLUS); break;
+    case BP_SILU: adjoint_loop(abar, adbar, a, z, zdot, n, BP_SILU); break;
+    case BP_GELU: adjoint_loop(abar, adbar, a, z, zdot, n, BP_GELU); break;
+    case BP_IDENTITY:
+    case BP_SOFTMAX: adjoint_loop(abar, adbar, a, z, zdot, n, BP_IDENTITY); break;
+    }
+}
+
+void bp__tangent_adjoint(float *abar, float *adbar, const float *a, const float *z,
+                         const float *zdot, size_t n, bp_activation act)
+{
+    tangent_adjoint(abar, adbar, a, z, zdot, n, act);
 }

@@ -44,4 +44,32 @@ int bp__class_of(const float *a, int n);
 /* Sum over the columns of C(y, a), in double. */
 double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows, int cols);
 
+/* ---------------------------------------------------------------- derivative kernels
+ * Layers whose sigma' needs z (softplus, SiLU, GELU: sigma' is not a function of a) keep z^l in the
+ * workspace; the kernels below read it. */
+static inline int bp__needs_z(bp_activation act)
+{
+    return act == BP_SOFTPLUS || act == BP_SILU || act == BP_GELU;
+}
+
+/* The forward pass of a layer that keeps z: z (rows x cols) <- z + b 1^T, a <- sigma(z). */
+void bp__bias_activate_z(float *z, float *a, int rows, int cols, const float *b,
+                         bp_activation act);
+
+/* d <- d (.) sigma'(z) for an activation that keeps z; n elements. */
+void bp__mul_dsigma_z(float *d, const float *z, size_t n, bp_activation act);
+
+/* d (rows x cols) <- J d column by column, J = da/dz of the layer at a (and z where the layer keeps
+ * it, else NULL): sigma'(z) (.) d for an elementwise sigma, a (.) (d - (a^T d) 1) for softmax (its
+ * Jacobian is symmetric, so this is the step of both the VJP and the JVP). */
+void bp__mul_dact(float *d, const float *a, const float *z, int rows, int cols, bp_activation act);
+
+/* The elementwise step of the force gradient's backward at a layer of n elements (DESIGN.md,
+ * "Training on derivatives"): with the adjoints abar of a and adbar of a-dot on entry,
+ *   zbar  <- abar (.) sigma'(z) + adbar (.) sigma''(z) (.) zdot   (written over abar)
+ *   zdbar <- adbar (.) sigma'(z)                                   (written over adbar)
+ * sigma' and sigma'' from a, or from z where the layer keeps it (else z is NULL). Not softmax. */
+void bp__tangent_adjoint(float *abar, float *adbar, const float *a, const float *z,
+                         const float *zdot, size_t n, bp_activation act);
+
 #endif

@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* GELU in its tanh form: z (1 + tanh(u)) / 2, u = GELU_C (z + GELU_K z^3). */
+#define GELU_C 0.79788456080286536 /* sqrt(2/pi) */
+#define GELU_K 0.044715
+
 static double sigma(bp_activation act, double z)
 {
     switch (act) {
@@ -26,6 +30,9 @@ static double sigma(bp_activation act, double z)
     case BP_TANH: return tanh(z);
     case BP_RELU: return z > 0 ? z : 0.0;
     case BP_LEAKY_RELU: return z > 0 ? z : (double)BP_LEAKY_SLOPE * z;
+    case BP_SOFTPLUS: return z > 0 ? z + log1p(exp(-z)) : log1p(exp(z));
+    case BP_SILU: return z * sigma(BP_SIGMOID, z);
+    case BP_GELU: return 0.5 * z * (1.0 + tanh(GELU_C * (z + GELU_K * z * z * z)));
     case BP_IDENTITY:
     case BP_SOFTMAX: break; /* softmax is a whole-vector function, see forward_sample */
     }
@@ -42,18 +49,51 @@ static double dsigma(bp_activation act, double z)
     case BP_TANH: return 1.0 - tanh(z) * tanh(z);
     case BP_RELU: return z > 0 ? 1.0 : 0.0;
     case BP_LEAKY_RELU: return z > 0 ? 1.0 : (double)BP_LEAKY_SLOPE;
+    case BP_SOFTPLUS: return sigma(BP_SIGMOID, z);
+    case BP_SILU: {
+        double s = sigma(BP_SIGMOID, z);
+        return s + z * s * (1.0 - s);
+    }
+    case BP_GELU: { /* d/dz of the tanh form: (1 + t)/2 + z (1 - t^2) u' / 2 */
+        double t = tanh(GELU_C * (z + GELU_K * z * z * z)), u1 = GELU_C * (1 + 3 * GELU_K * z * z);
+        return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * u1;
+    }
     case BP_IDENTITY:
     case BP_SOFTMAX: break;
     }
     return 1.0;
 }
 
+/* sigma''(z), for the force gradient: zero for the piecewise-linear activations. */
+static double d2sigma(bp_activation act, double z)
+{
+    double s = sigma(BP_SIGMOID, z), t = tanh(z);
+    switch (act) {
+    case BP_SIGMOID: return s * (1.0 - s) * (1.0 - 2.0 * s);
+    case BP_TANH: return -2.0 * t * (1.0 - t * t);
+    case BP_SOFTPLUS: return s * (1.0 - s);
+    case BP_SILU: return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s));
+    case BP_GELU: { /* (1 - t^2) (u' + z (u'' - 2 t u'^2) / 2) */
+        double g = tanh(GELU_C * (z + GELU_K * z * z * z)), u1 = GELU_C * (1 + 3 * GELU_K * z * z);
+        return (1.0 - g * g) * (u1 + 0.5 * z * (6 * GELU_C * GELU_K * z - 2 * g * u1 * u1));
+    }
+    case BP_RELU:
+    case BP_LEAKY_RELU:
+    case BP_IDENTITY:
+    case BP_SOFTMAX: break;
+    }
+    return 0.0;
+}
+
 /* ln x for a cost term; an output that underflowed to 0 costs ln(DBL_MIN) instead of -inf. */
 static double cost_log(double x) { return log(x > 0x1p-1022 ? x : 0x1p-1022); }
 
-/* Per-sample vectors z^l, a^l, delta^l for l = 1..L, laid out one after another. */
+/* Per-sample vectors z^l, a^l, delta^l for l = 1..L, and for the derivative passes the tangents
+ * z-dot^l (zt) and a-dot^l (at) and the adjoint of a-dot^l (e), laid out one after another. */
+enum { NAIVE_VECTORS = 6 };
 typedef struct naive_buf {
     double *z[BP_MAX_LAYERS + 1], *a[BP_MAX_LAYERS + 1], *d[BP_MAX_LAYERS + 1];
+    double *zt[BP_MAX_LAYERS + 1], *at[BP_MAX_LAYERS + 1], *e[BP_MAX_LAYERS + 1];
     double *block;
 } naive_buf;
 
@@ -61,7 +101,7 @@ static bp_status buf_create(const bp_net *net, naive_buf *buf)
 {
     size_t total = 0;
     for (int l = 1; l <= net->num_layers; l++)
-        total += 3 * (size_t)net->sizes[l - 1]; /* widths <= INT_MAX, <= 64 layers: no overflow */
+        total += NAIVE_VECTORS * (size_t)net->sizes[l - 1]; /* <= 64 widths <= INT_MAX */
     buf->block = bp__malloc(total * sizeof(double));
     if (!buf->block)
         return bp__fail(BP_ENOMEM, "naive scratch of %zu doubles", total);
@@ -71,17 +111,18 @@ static bp_status buf_create(const bp_net *net, naive_buf *buf)
         buf->z[l] = p;
         buf->a[l] = p + n;
         buf->d[l] = p + 2 * n;
-        p += 3 * n;
+        buf->zt[l] = p + 3 * n;
+        buf->at[l] = p + 4 * n;
+        buf->e[l] = p + 5 * n;
+        p += NAIVE_VECTORS * n;
     }
     return BP_OK;
 }
 
 /* Forward pass, eq. 15: z_j^l = sum_k w_jk^l a_k^{l-1} + b_j^l, a_j^l = sigma(z_j^l);
- * w_jk^l at w[j + k n^l]. */
-static void forward_sample(const bp_net *net, const double *params, const float *x, naive_buf *buf)
+ * w_jk^l at w[j + k n^l]. The input a^1 is already in buf. */
+static void forward_layers(const bp_net *net, const double *params, naive_buf *buf)
 {
-    for (int k = 0; k < net->sizes[0]; k++)
-        buf->a[1][k] = x[k];
     for (int l = 2; l <= net->num_layers; l++) {
         int n = net->sizes[l - 1], m = net->sizes[l - 2];
         const double *w = params + net->w_off[l], *b = params + net->b_off[l];
@@ -103,6 +144,13 @@ static void forward_sample(const bp_net *net, const double *params, const float 
                 buf->a[l][j] /= sum;
         }
     }
+}
+
+static void forward_sample(const bp_net *net, const double *params, const float *x, naive_buf *buf)
+{
+    for (int k = 0; k < net->sizes[0]; k++)
+        buf->a[1][k] = x[k];
+    forward_layers(net, params, buf);
 }
 
 static double sample_cost(bp_cost cost, const double *a, const float *y, int n)
@@ -263,6 +311,244 @@ bp_status bp_naive_backward(const bp_net *net, int batch, const float *X, int ld
     if (!st)
         for (size_t i = 0; i < net->num_params; i++)
             grad[i] += (float)g[i];
+    bp__free(g);
+    bp__free(params);
+    return st;
+}
+
+/* ---------------------------------------------------------------- derivatives with respect to x
+ * In this file's indices, after forward_sample (J^l = da^l/dz^l: sigma'(z^l) on the diagonal, or
+ * for softmax a_i (1[i=j] - a_j)):
+ *   VJP   delta_j^L = sum_i v_i J_ij^L;  delta_k^{l-1} = sum_j delta_j^l w_jk^l sigma'(z_k^{l-1});
+ *         g_k = sum_j delta_j^2 w_jk^2                                  (g = (da^L/dx)^T v)
+ *   JVP   adot^1 = u;  zdot_j^l = sum_k w_jk^l adot_k^{l-1};  adot_i^l = sum_j J_ij^l zdot_j^l
+ *   force gradient (DESIGN.md, "Training on derivatives"): g by the VJP with v = 1, r = g + F*,
+ *         the JVP along r, then from abar^L = w_E (a^L - E*), ebar^L = w_F, for l = L..2:
+ *         zbar_j = abar_j sigma'(z_j) + ebar_j sigma''(z_j) zdot_j,  zdbar_j = ebar_j sigma'(z_j),
+ *         dL/dw_jk += zbar_j a_k^{l-1} + zdbar_j adot_k^{l-1},  dL/db_j += zbar_j,
+ *         abar_k^{l-1} = sum_j w_jk zbar_j,  ebar_k^{l-1} = sum_j w_jk zdbar_j. */
+
+/* out_i = sum_j J_ij^L in_j of the output layer (J symmetric for softmax too). */
+static double output_jacobian_row(const bp_net *net, const naive_buf *buf, const double *in, int i)
+{
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    const double *a = buf->a[L];
+    if (net->acts[L - 2] != BP_SOFTMAX)
+        return in[i] * dsigma(net->acts[L - 2], buf->z[L][i]);
+    double s = 0;
+    for (int j = 0; j < nL; j++)
+        s += a[i] * ((i == j) - a[j]) * in[j];
+    return s;
+}
+
+/* g = (da^L/dx)^T v into buf->d[1], after forward_sample. */
+static void vjp_sample(const bp_net *net, const double *params, const double *v, naive_buf *buf)
+{
+    int L = net->num_layers;
+    for (int j = 0; j < net->sizes[L - 1]; j++)
+        buf->d[L][j] = output_jacobian_row(net, buf, v, j);
+    for (int l = L; l >= 2; l--) {
+        int n = net->sizes[l - 1], m = net->sizes[l - 2];
+        const double *w = params + net->w_off[l];
+        for (int k = 0; k < m; k++) {
+            double s = 0;
+            for (int j = 0; j < n; j++)
+                s += buf->d[l][j] * w[j + (size_t)k * (size_t)n];
+            buf->d[l - 1][k] = l > 2 ? s * dsigma(net->acts[l - 3], buf->z[l - 1][k]) : s;
+        }
+    }
+}
+
+/* adot^L = (da^L/dx) adot^1 into buf->at[L], with adot^1 in buf->at[1], after forward_sample. */
+static void jvp_sample(const bp_net *net, const double *params, naive_buf *buf)
+{
+    int L = net->num_layers;
+    for (int l = 2; l <= L; l++) {
+        int n = net->sizes[l - 1], m = net->sizes[l - 2];
+        const double *w = params + net->w_off[l];
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int k = 0; k < m; k++)
+                s += w[j + (size_t)k * (size_t)n] * buf->at[l - 1][k];
+            buf->zt[l][j] = s;
+        }
+        if (l == L) {
+            for (int i = 0; i < n; i++)
+                buf->at[L][i] = output_jacobian_row(net, buf, buf->zt[L], i);
+            break;
+        }
+        for (int j = 0; j < n; j++)
+            buf->at[l][j] = buf->zt[l][j] * dsigma(net->acts[l - 2], buf->z[l][j]);
+    }
+}
+
+/* The force gradient's backward from abar^L (in d[L]) and ebar^L (in e[L]); g accumulates. */
+static void tangent_backward(const bp_net *net, const double *params, naive_buf *buf, double *g)
+{
+    for (int l = net->num_layers; l >= 2; l--) {
+        int n = net->sizes[l - 1], m = net->sizes[l - 2];
+        bp_activation act = net->acts[l - 2];
+        const double *w = params + net->w_off[l];
+        double *gw = g + net->w_off[l], *gb = g + net->b_off[l];
+        for (int j = 0; j < n; j++) {
+            double z = buf->z[l][j], zbar, zdbar;
+            zbar = buf->d[l][j] * dsigma(act, z) + buf->e[l][j] * d2sigma(act, z) * buf->zt[l][j];
+            zdbar = buf->e[l][j] * dsigma(act, z);
+            for (int k = 0; k < m; k++) /* dL/dw_jk = zbar_j a_k + zdbar_j adot_k */
+                gw[j + (size_t)k * (size_t)n] +=
+                    zbar * buf->a[l - 1][k] + zdbar * buf->at[l - 1][k];
+            gb[j] += zbar;
+            buf->d[l][j] = zbar;
+            buf->e[l][j] = zdbar;
+        }
+        if (l == 2)
+            break;
+        for (int k = 0; k < m; k++) {
+            double sa = 0, se = 0;
+            for (int j = 0; j < n; j++) {
+                sa += w[j + (size_t)k * (size_t)n] * buf->d[l][j];
+                se += w[j + (size_t)k * (size_t)n] * buf->e[l][j];
+            }
+            buf->d[l - 1][k] = sa;
+            buf->e[l - 1][k] = se;
+        }
+    }
+}
+
+/* One sample of the energy + force loss: returns its loss, and g (if not NULL) accumulates its
+ * parameter gradient. e_ref is E*, f_ref is F* (n^1 floats). */
+static double force_sample(const bp_net *net, const double *params, const float *x, float e_ref,
+                           const float *f_ref, double w_e, double w_f, naive_buf *buf, double *g)
+{
+    int L = net->num_layers, n1 = net->sizes[0];
+    const double one = 1.0;
+    forward_sample(net, params, x, buf);
+    vjp_sample(net, params, &one, buf);
+    double rr = 0, de = buf->a[L][0] - e_ref;
+    for (int k = 0; k < n1; k++) {
+        buf->at[1][k] = buf->d[1][k] + f_ref[k]; /* r = grad_x E + F* */
+        rr += buf->at[1][k] * buf->at[1][k];
+    }
+    if (g) {
+        jvp_sample(net, params, buf);
+        buf->d[L][0] = w_e * de;
+        buf->e[L][0] = w_f;
+        tangent_backward(net, params, buf, g);
+    }
+    return w_e * 0.5 * de * de + w_f * 0.5 * rr;
+}
+
+bp_status bp__naive_forces(const bp_net *net, const double *params, const bp__force_batch *fb,
+                           double *grad, double *loss)
+{
+    naive_buf buf;
+    bp_status st = buf_create(net, &buf);
+    if (st)
+        return st;
+    double total = 0;
+    for (size_t s = 0; s < (size_t)fb->batch; s++)
+        total += force_sample(net, params, fb->X + s * (size_t)fb->ldx, fb->E[s * (size_t)fb->lde],
+                              fb->F + s * (size_t)fb->ldf, fb->w_energy, fb->w_force, &buf, grad);
+    *loss = total;
+    bp__free(buf.block);
+    return BP_OK;
+}
+
+bp_status bp__naive_outputs_at(const bp_net *net, const double *params, const double *x,
+                               double *out)
+{
+    naive_buf buf;
+    bp_status st = buf_create(net, &buf);
+    if (st)
+        return st;
+    int L = net->num_layers;
+    for (int k = 0; k < net->sizes[0]; k++)
+        buf.a[1][k] = x[k];
+    forward_layers(net, params, &buf);
+    for (int i = 0; i < net->sizes[L - 1]; i++)
+        out[i] = buf.a[L][i];
+    bp__free(buf.block);
+    return BP_OK;
+}
+
+/* Which product bp_naive_vjp / bp_naive_jvp run: seeds S (rows n^L for the VJP, n^1 for the
+ * JVP) to results R (n^1 resp. n^L rows). */
+typedef enum naive_mode { NAIVE_VJP, NAIVE_JVP } naive_mode;
+
+static bp_status naive_derivative(const bp_net *net, naive_mode mode, int batch, const float *X,
+                                  int ldx, const float *S, int lds, float *R, int ldr)
+{
+    int vjp = mode == NAIVE_VJP;
+    bp_status st = bp__check_io(net, batch, X, ldx, vjp ? "V (ldv)" : "Adot (ldd)", vjp ? S : R,
+                                vjp ? lds : ldr);
+    if (st || (st = bp__check_matrix(vjp ? "G (ldg)" : "U (ldu)", vjp ? R : S, net->sizes[0],
+                                     vjp ? ldr : lds)))
+        return st;
+    int L = net->num_layers, sn = vjp ? net->sizes[L - 1] : net->sizes[0];
+    int rn = vjp ? net->sizes[0] : net->sizes[L - 1];
+    double *params = NULL;
+    naive_buf buf;
+    if ((st = bp__params_to_double(net, &params)))
+        return st;
+    if ((st = buf_create(net, &buf))) {
+        bp__free(params);
+        return st;
+    }
+    for (int s = 0; s < batch; s++) {
+        const float *seed = S + (size_t)s * (size_t)lds;
+        forward_sample(net, params, X + (size_t)s * (size_t)ldx, &buf);
+        double *in = vjp ? buf.e[L] : buf.at[1]; /* e^L: free scratch in a VJP */
+        for (int i = 0; i < sn; i++)
+            in[i] = seed[i];
+        if (vjp)
+            vjp_sample(net, params, in, &buf);
+        else
+            jvp_sample(net, params, &buf);
+        const double *res = vjp ? buf.d[1] : buf.at[L];
+        for (int i = 0; i < rn; i++)
+            R[(size_t)s * (size_t)ldr + (size_t)i] = (float)res[i];
+    }
+    bp__free(buf.block);
+    bp__free(params);
+    return BP_OK;
+}
+
+bp_status bp_naive_vjp(const bp_net *net, int batch, const float *X, int ldx, const float *V,
+                       int ldv, float *G, int ldg)
+{
+    bp__clear_error();
+    return naive_derivative(net, NAIVE_VJP, batch, X, ldx, V, ldv, G, ldg);
+}
+
+bp_status bp_naive_jvp(const bp_net *net, int batch, const float *X, int ldx, const float *U,
+                       int ldu, float *Adot, int ldd)
+{
+    bp__clear_error();
+    return naive_derivative(net, NAIVE_JVP, batch, X, ldx, U, ldu, Adot, ldd);
+}
+
+bp_status bp_naive_gradient_forces(const bp_net *net, int batch, const float *X, int ldx,
+                                   const float *E, int lde, const float *F, int ldf, float w_energy,
+                                   float w_force, float *grad, double *loss)
+{
+    bp__clear_error();
+    bp__force_batch fb = {batch, X, ldx, E, lde, F, ldf, w_energy, w_force};
+    bp_status st = bp__check_forces(net, &fb);
+    if (st)
+        return st;
+    if (!grad)
+        return bp__fail(BP_ENULL, "grad is NULL");
+    double *params = NULL, *g = NULL, total;
+    if ((st = bp__params_to_double(net, &params)))
+        return st;
+    g = bp__calloc(net->num_params, sizeof *g); /* count * 8 checked by bp__params_to_double */
+    if (!g)
+        st = bp__fail(BP_ENOMEM, "naive gradient of %zu doubles", net->num_params);
+    else if (!(st = bp__naive_forces(net, params, &fb, g, &total)))
+        for (size_t i = 0; i < net->num_params; i++)
+            grad[i] += (float)g[i];
+    if (!st && loss)
+        *loss = total;
     bp__free(g);
     bp__free(params);
     return st;

@@ -8,7 +8,7 @@
 const char *bp_activation_name(bp_activation a)
 {
     static const char *const names[] = {"sigmoid", "tanh", "relu", "leaky-relu", "identity",
-                                        "softmax"};
+                                        "softmax", "softplus", "silu", "gelu"};
     return (unsigned)a < sizeof names / sizeof names[0] ? names[a] : NULL;
 }
 

@@ -13,22 +13,31 @@
 #include <string.h>
 #include <time.h>
 
-bp_status bp__check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
+/* cfg: bp_train's (NULL for bp_evaluate), whose forces field makes the targets [E*; F*]. */
+static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const char *name,
+                               const bp_train_config *cfg)
 {
     if (!ds)
         return bp__fail(BP_ENULL, "%s is NULL", name);
     if (ds->count < 1 || !ds->x || !ds->y)
         return bp__fail(BP_EDIM, "%s is empty (count %d) or lacks x/y", name, ds->count);
-    int nL = net->sizes[net->num_layers - 1];
-    if (ds->n_features != net->sizes[0] || ds->n_targets != nL)
+    int nL = net->sizes[net->num_layers - 1], forces = cfg && cfg->forces;
+    int targets = forces ? 1 + net->sizes[0] : nL;
+    if (ds->n_features != net->sizes[0] || ds->n_targets != targets)
         return bp__fail(BP_EMISMATCH, "%s has %d features and %d targets, network has %d inputs "
-                        "and %d outputs", name, ds->n_features, ds->n_targets, net->sizes[0], nL);
+                        "and %d outputs%s", name, ds->n_features, ds->n_targets, net->sizes[0], nL,
+                        forces ? " (with forces: 1 + inputs targets, [E*; F*])" : "");
     int classes = bp__num_classes(nL);
     for (int j = 0; ds->labels && j < ds->count; j++) /* they index the confusion matrix */
         if (ds->labels[j] < 0 || ds->labels[j] >= classes)
             return bp__fail(BP_EDIM, "%s->labels[%d] is %d, not a class in 0..%d", name, j,
                             ds->labels[j], classes - 1);
     return BP_OK;
+}
+
+bp_status bp__check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
+{
+    return check_dataset(net, ds, name, NULL);
 }
 
 /* Add the predictions (bp__class_of) of the last forward (batch columns) for samples whose labels
@@ -94,11 +103,13 @@ static bp_status sum_evaluation(const bp_parallel *par, double *sums, size_t cel
 }
 
 /* What scores the samples of an evaluation: a workspace made for chunk samples, or a team of
- * workers (which keeps no confusion matrix). */
+ * workers (which keeps no confusion matrix); with forces (a bp_train config whose forces field
+ * is set; ws is then a tangent workspace, and there is no team), the energy + force loss. */
 typedef struct scorer {
     bp_workspace *ws;
     int chunk;
     bp_team *team;
+    const bp_train_config *forces;
 } scorer;
 
 /* The summed cost and correct predictions (and, if confusion, the confusion matrix, added to; if
@@ -109,15 +120,22 @@ static bp_status score_samples(const bp_net *net, const scorer *sc, const bp_dat
 {
     if (sc->team)
         return bp__team_evaluate(sc->team, net, ds, lo, hi - lo, sum, correct, sse);
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    int n1 = net->sizes[0], nt = ds->n_targets;
     bp_workspace *ws = sc->ws;
     double total = 0;
     for (int first = lo, b; first < hi; first += b) {
         b = hi - first < sc->chunk ? hi - first : sc->chunk;
         const float *X = ds->x + (size_t)first * (size_t)n1;
-        const float *Y = ds->y + (size_t)first * (size_t)nL;
+        const float *Y = ds->y + (size_t)first * (size_t)nt;
         double c;
-        bp_status st = bp__evaluate_chunk(net, ws, b, X, Y, &c, sse);
+        bp_status st;
+        if (sc->forces) {
+            bp__force_batch fb = {b, X, n1, Y, nt, Y + 1, nt, sc->forces->energy_weight,
+                                  sc->forces->force_weight};
+            st = bp__force_loss(net, ws, &fb, &c);
+        } else {
+            st = bp__evaluate_chunk(net, ws, b, X, Y, &c, sse);
+        }
         if (st)
             return st;
         total += c;
@@ -246,16 +264,17 @@ static bp_status trainer_alloc(trainer *t)
 {
     const bp_net *net = t->net;
     const bp_train_config *cfg = t->cfg;
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], bs = t->most;
-    bp_status st = cfg->workers > 1 ? bp_team_create(&t->team, net, cfg->workers, bs)
-                                    : bp_workspace_create(&t->ws, net, bs);
+    int n1 = net->sizes[0], nt = t->train->n_targets, bs = t->most;
+    bp_status st = cfg->forces        ? bp_workspace_create_tangent(&t->ws, net, bs)
+                   : cfg->workers > 1 ? bp_team_create(&t->team, net, cfg->workers, bs)
+                                      : bp_workspace_create(&t->ws, net, bs);
     if (!st)
         st = bp_optim_create(&t->s.opt, net, &cfg->optim);
     if (st)
         return st;
     t->grad = bp__calloc(net->num_params + FLAGS, sizeof *t->grad); /* calloc checks count * size */
     t->xb = bp__calloc((size_t)n1 * (size_t)bs, sizeof *t->xb);
-    t->yb = bp__calloc((size_t)nL * (size_t)bs, sizeof *t->yb);
+    t->yb = bp__calloc((size_t)nt * (size_t)bs, sizeof *t->yb);
     t->lb = bp__calloc((size_t)bs, sizeof *t->lb);
     t->s.perm = bp__calloc((size_t)t->train->count, sizeof *t->s.perm);
     t->s.best_params = cfg->patience > 0 ? bp__calloc(net->num_params, sizeof *t->s.best_params)
@@ -445,9 +464,13 @@ static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *
     }
     gather(t->net, t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
     /* the gradient overwrites the block: no zeroing pass */
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
-    bp_status st = t->team ? bp_team_gradient(t->team, net, n, t->xb, n1, t->yb, nL, t->grad, c)
-                           : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nL, t->grad, c);
+    const bp_train_config *cfg = t->cfg;
+    int n1 = net->sizes[0], nt = t->train->n_targets;
+    bp_status st =
+        cfg->forces ? bp_gradient_forces(net, t->ws, n, t->xb, n1, t->yb, nt, t->yb + 1, nt,
+                                         cfg->energy_weight, cfg->force_weight, t->grad, c)
+        : t->team   ? bp_team_gradient(t->team, net, n, t->xb, n1, t->yb, nt, t->grad, c)
+                    : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nt, t->grad, c);
     if (st)
         return st;
     if (!isfinite(*c))
@@ -592,7 +615,9 @@ static bp_status end_epoch(trainer *t, int e, const tally *ep, bp_progress *p)
 {
     bp_status st = t->par ? epoch_sums(t, e, ep, p) : BP_OK;
     if (!st && t->eval)
-        st = evaluate_ws(t->net, &(scorer){.ws = t->ws, .chunk = t->most, .team = t->team},
+        st = evaluate_ws(t->net,
+                         &(scorer){.ws = t->ws, .chunk = t->most, .team = t->team,
+                                   .forces = t->cfg->forces ? t->cfg : NULL},
                          t->eval, t->par, NULL, &p->eval_loss, &p->eval_accuracy, NULL,
                          &p->eval_rmse);
     if (st)
@@ -630,11 +655,23 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
     if (!net || !cfg)
         return bp__fail(BP_ENULL, "%s is NULL", net ? "cfg" : "net");
     const bp_parallel *par = bp__check_parallel(cfg->parallel) ? NULL : cfg->parallel;
-    bp_status st = bp__check_dataset(net, train, "train");
+    bp_status st = check_dataset(net, train, "train", cfg);
     if (!st && eval)
-        st = bp__check_dataset(net, eval, "eval");
+        st = check_dataset(net, eval, "eval", cfg);
     if (!st)
         st = bp__check_train_config(cfg, eval);
+    if (!st && cfg->forces) { /* the network and weights for the force loss */
+        int nt = train->n_targets;
+        bp__force_batch fb = {1, train->x, net->sizes[0], train->y, nt, train->y + 1, nt,
+                              cfg->energy_weight, cfg->force_weight};
+        st = bp__check_forces(net, &fb);
+        if (!st && (net->in_scaling || net->out_scaling))
+            st = bp__fail(BP_ECONFIG, "training on forces takes a network without scaling (the "
+                          "force loss has no standardisation in its chain)");
+        if (!st && cfg->workers > 1)
+            st = bp__fail(BP_ECONFIG, "training on forces runs on one thread (workers is %d)",
+                          cfg->workers);
+    }
     /* A rank that refuses its arguments leaves now; the others must not wait for it. */
     if ((st = bp__agree(par, st, "checking the arguments")))
         return st;

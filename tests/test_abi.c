@@ -11,7 +11,8 @@ _Static_assert(BP_OK == 0 && BP_ENULL == 1 && BP_EDIM == 2 && BP_EOVERFLOW == 3 
                    BP_EMISMATCH == 13,
                "bp_status values are pinned: add new codes at the end, never renumber");
 _Static_assert(BP_SIGMOID == 0 && BP_TANH == 1 && BP_RELU == 2 && BP_LEAKY_RELU == 3 &&
-                   BP_IDENTITY == 4 && BP_SOFTMAX == 5,
+                   BP_IDENTITY == 4 && BP_SOFTMAX == 5 && BP_SOFTPLUS == 6 && BP_SILU == 7 &&
+                   BP_GELU == 8,
                "bp_activation values are pinned (model files store them)");
 _Static_assert(BP_QUADRATIC == 0 && BP_CROSS_ENTROPY == 1 && BP_NLL == 2,
                "bp_cost values are pinned (model files store them)");

@@ -144,7 +144,7 @@ static void test_create_dim(void **state)
         assert_null(net);
     }
 
-    const bp_activation unknown_act[] = {(bp_activation)6, BP_SIGMOID};
+    const bp_activation unknown_act[] = {(bp_activation)9, BP_SIGMOID};
     const bp_activation negative_act[] = {BP_TANH, (bp_activation)-1};
     net = NOT_NULL_NET;
     bpt_assert_status(bp_net_create(&net, 3, good_sizes, unknown_act, BP_QUADRATIC), BP_EDIM,

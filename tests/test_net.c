@@ -435,20 +435,20 @@ static void check_names(const char *const *names, int n)
 static void test_names(void **state)
 {
     (void)state;
-    const char *acts[6], *costs[3], *inits[4];
-    for (int i = 0; i < 6; i++)
+    const char *acts[9], *costs[3], *inits[4];
+    for (int i = 0; i < 9; i++)
         acts[i] = bp_activation_name((bp_activation)i);
     for (int i = 0; i < 3; i++)
         costs[i] = bp_cost_name((bp_cost)i);
     for (int i = 0; i < 4; i++)
         inits[i] = bp_init_name((bp_init)i);
-    check_names(acts, 6);
+    check_names(acts, 9);
     check_names(costs, 3);
     check_names(inits, 4);
     assert_string_equal(bp_activation_name(BP_SIGMOID), "sigmoid");
     assert_string_equal(bp_cost_name(BP_QUADRATIC), "quadratic");
     assert_string_equal(bp_init_name(BP_INIT_HE), "he");
-    assert_null(bp_activation_name((bp_activation)6));
+    assert_null(bp_activation_name((bp_activation)9));
     assert_null(bp_activation_name((bp_activation)-1));
     assert_null(bp_cost_name((bp_cost)3));
     assert_null(bp_cost_name((bp_cost)-1));

@@ -1,7 +1,8 @@
 /* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step,
- * every optimizer's step, the online step and a team's gradient (its threads already started)
- * are run with malloc, calloc and realloc counted. The test executable is
- * linked with -Wl,--wrap for those three, which redirects every call in the static library too. */
+ * every optimizer's step, the online step, a team's gradient (its threads already started), the
+ * VJP, JVP, Jacobians and the force-loss gradient are run with malloc, calloc and realloc counted.
+ * The test executable is linked with -Wl,--wrap for those three, which redirects every call in
+ * the static library too. */
 #include "bp_test.h"
 
 void *__real_malloc(size_t n);
@@ -35,7 +36,7 @@ static void hot_path_allocates_nothing(void **state)
 {
     (void)state;
     const int sizes[] = {6, 9, 7, 4};
-    const bp_activation acts[] = {BP_TANH, BP_RELU, BP_SOFTMAX};
+    const bp_activation acts[] = {BP_TANH, BP_SOFTPLUS, BP_SOFTMAX};
     bp_net *net = bpt_net(4, sizes, acts, BP_NLL);
     bpt_ok(bp_net_init(net, BP_INIT_HE, 1));
     bp_workspace *ws = bpt_ws(net, 8);
@@ -75,6 +76,33 @@ static void hot_path_allocates_nothing(void **state)
         bpt_ok(bp_team_gradient(team, net, 2, X, 6, Y, 4, grad, NULL));
     }
     assert_int_equal(allocations - before, 0);
+
+    /* The derivative passes: VJP, JVP and Jacobians on the network above (a softplus layer keeps
+     * z), the force-loss gradient on a one-output network, on every path. */
+    const int fsizes[] = {6, 9, 1};
+    const bp_activation facts[] = {BP_SILU, BP_IDENTITY};
+    bp_net *fnet = bpt_net(3, fsizes, facts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(fnet, BP_INIT_XAVIER, 2));
+    bp_workspace *tws = NULL;
+    bpt_ok(bp_workspace_create_tangent(&tws, fnet, 8));
+    float *V = bpt_matrix(&r, 4, 8, 4, -1, 1, 0), *G = bpt_matrix(&r, 6, 8, 6, 0, 0, 0);
+    float *J = bpt_matrix(&r, 24, 8, 24, 0, 0, 0), *EF = bpt_matrix(&r, 7, 8, 7, -1, 1, 0);
+    float *fgrad = bpt_grad(fnet);
+    before = allocations;
+    for (int p = BP_PATH_AUTO; p <= BP_PATH_LOOPS; p++) {
+        bpt_ok(bp_workspace_set_path(ws, (bp_path)p));
+        bpt_ok(bp_workspace_set_path(tws, (bp_path)p));
+        bpt_ok(bp_forward_batch(net, ws, 8, X, 6));
+        bpt_ok(bp_vjp_batch(net, ws, 8, V, 4, G, 6));
+        bpt_ok(bp_jvp_batch(net, ws, 8, X, 6, V, 4));
+        bpt_ok(bp_jacobian_batch(net, ws, 8, X, 6, J));
+        bpt_ok(bp_gradient_forces(fnet, tws, 8, X, 6, EF, 7, EF + 1, 7, 1.0f, 0.5f, fgrad, &cost));
+        bpt_ok(bp_gradient_forces(fnet, tws, 1, X, 6, EF, 7, EF + 1, 7, 1.0f, 0.0f, fgrad, NULL));
+    }
+    assert_int_equal(allocations - before, 0);
+    free(V), free(G), free(J), free(EF), free(fgrad);
+    bp_workspace_free(tws);
+    bp_net_free(fnet);
 
     /* The counter works: creating a workspace allocates. */
     bp_workspace *other = bpt_ws(net, 2);

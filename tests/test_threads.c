@@ -141,10 +141,84 @@ static void shared_scaled_network_predicts_single_thread_bits(void **state)
     bp_net_free(net);
 }
 
+/* The derivative passes share the network too: per thread, ROUNDS VJPs, JVPs and force-loss
+ * gradients of one batch on a one-output SiLU network; every thread gets the single thread's
+ * bits. */
+enum { DN1 = 5 };
+typedef struct deriv_job {
+    const bp_net *net;
+    const float *X, *EF;
+    float out[BATCH * DN1 + BATCH], *grad;
+    bp_status status;
+    pthread_barrier_t *start;
+} deriv_job;
+
+static void *deriv_work(void *arg)
+{
+    deriv_job *j = arg;
+    bp_workspace *ws = NULL;
+    j->status = bp_workspace_create_tangent(&ws, j->net, BATCH);
+    if (j->start)
+        pthread_barrier_wait(j->start);
+    float ones[BATCH];
+    for (int i = 0; i < BATCH; i++)
+        ones[i] = 1.0f;
+    for (int r = 0; r < ROUNDS && !j->status; r++) {
+        j->status = bp_forward_batch(j->net, ws, BATCH, j->X, DN1);
+        if (!j->status)
+            j->status = bp_vjp_batch(j->net, ws, BATCH, ones, 1, j->out, DN1);
+        if (!j->status)
+            j->status = bp_jvp_batch(j->net, ws, BATCH, j->X, DN1, j->out + BATCH * DN1, 1);
+        if (!j->status)
+            j->status = bp_gradient_forces(j->net, ws, BATCH, j->X, DN1, j->EF, DN1 + 1,
+                                           j->EF + 1, DN1 + 1, 1.0f, 0.5f, j->grad, NULL);
+    }
+    bp_workspace_free(ws);
+    return NULL;
+}
+
+static void derivatives_on_a_shared_network(void **state)
+{
+    (void)state;
+    const int dsizes[] = {DN1, 16, 1};
+    const bp_activation dacts[] = {BP_SILU, BP_IDENTITY};
+    bp_net *net = bpt_net(3, dsizes, dacts, BP_QUADRATIC);
+    assert_int_equal(bp_net_init(net, BP_INIT_XAVIER, 4), BP_OK);
+    bpt_rng r = bpt_rng_make(12);
+    float *X = bpt_matrix(&r, DN1, BATCH, DN1, -1, 1, 0);
+    float *EF = bpt_matrix(&r, DN1 + 1, BATCH, DN1 + 1, -1, 1, 0);
+    size_t P = bpt_num_params(net);
+    deriv_job ref = {.net = net, .X = X, .EF = EF, .grad = bpt_grad(net)};
+    deriv_work(&ref);
+    assert_int_equal(ref.status, BP_OK);
+    deriv_job jobs[THREADS];
+    pthread_t tid[THREADS];
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, THREADS), 0);
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = (deriv_job){.net = net, .X = X, .EF = EF, .grad = bpt_grad(net), .start = &start};
+        assert_int_equal(pthread_create(&tid[t], NULL, deriv_work, &jobs[t]), 0);
+    }
+    for (int t = 0; t < THREADS; t++) {
+        assert_int_equal(pthread_join(tid[t], NULL), 0);
+        assert_int_equal(jobs[t].status, BP_OK);
+        assert_memory_equal(jobs[t].out, ref.out, sizeof ref.out);
+        assert_memory_equal(jobs[t].grad, ref.grad, P * sizeof(float));
+        free(jobs[t].grad);
+    }
+    pthread_barrier_destroy(&start);
+    assert_true(bpt_max_abs(ref.grad, P) > 0 && bpt_max_abs(ref.out, BATCH * DN1) > 0);
+    free(ref.grad);
+    free(X);
+    free(EF);
+    bp_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shared_network_gives_single_thread_bits),
-        cmocka_unit_test(shared_scaled_network_predicts_single_thread_bits)};
+        cmocka_unit_test(shared_scaled_network_predicts_single_thread_bits),
+        cmocka_unit_test(derivatives_on_a_shared_network)};
     return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
 }

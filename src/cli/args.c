@@ -73,15 +73,18 @@ void cli_format_layers(const int *sizes, int count, char *buf, size_t size)
     }
 }
 
-/* "sigmoid|tanh|..." of a choice table into buf. */
+/* "sigmoid|tanh|..." of a choice table into buf. A run of choices longer than a help line can
+ * hold gets a newline after a '|' every 40 characters or so, where print_wrapped may break it. */
 static void format_choices(const cli_choice *choices, char *buf, size_t size)
 {
-    size_t used = 0;
+    size_t used = 0, run = 0;
     buf[0] = '\0';
     for (const cli_choice *c = choices; c->name && used < size; c++) {
-        int n = snprintf(buf + used, size - used, "%s%s", c == choices ? "" : "|", c->name);
+        const char *sep = c == choices ? "" : run > 40 ? "|\n" : "|";
+        int n = snprintf(buf + used, size - used, "%s%s", sep, c->name);
         if (n < 0)
             break;
+        run = sep[0] && sep[1] ? strlen(c->name) : run + (size_t)n;
         used += (size_t)n;
     }
 }

@@ -152,6 +152,7 @@ typedef struct cli_data_opts {
     const char *dir;       /* --data */
     const char *train_csv; /* --train-csv (train only) */
     const char *test_csv;  /* --test-csv (train) or --csv (eval, predict) */
+    int forces;            /* --forces K: CSV targets are the energy and K forces (0: a label) */
     int header;            /* --header: the first line of a CSV file is a header */
     int targets;           /* --targets N: the last N CSV columns are regression targets */
 } cli_data_opts;

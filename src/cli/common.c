@@ -11,10 +11,12 @@
 /* The values are the library's enums; the names those of bp_activation_name and friends. */
 const cli_choice cli_activations[] = {
     {"sigmoid", BP_SIGMOID}, {"tanh", BP_TANH}, {"relu", BP_RELU}, {"leaky-relu", BP_LEAKY_RELU},
-    {"identity", BP_IDENTITY}, {"softmax", BP_SOFTMAX}, {NULL, 0}};
+    {"identity", BP_IDENTITY}, {"softmax", BP_SOFTMAX}, {"softplus", BP_SOFTPLUS},
+    {"silu", BP_SILU}, {"gelu", BP_GELU}, {NULL, 0}};
 const cli_choice cli_hidden_activations[] = {
     {"sigmoid", BP_SIGMOID}, {"tanh", BP_TANH}, {"relu", BP_RELU}, {"leaky-relu", BP_LEAKY_RELU},
-    {"identity", BP_IDENTITY}, {NULL, 0}};
+    {"identity", BP_IDENTITY}, {"softplus", BP_SOFTPLUS}, {"silu", BP_SILU}, {"gelu", BP_GELU},
+    {NULL, 0}};
 const cli_choice cli_costs[] = {
     {"quadratic", BP_QUADRATIC}, {"cross-entropy", BP_CROSS_ENTROPY}, {"nll", BP_NLL}, {NULL, 0}};
 const cli_choice cli_inits[] = {{"large", BP_INIT_LARGE}, {"scaled", BP_INIT_SCALED},
@@ -195,8 +197,10 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
     int classes = n_outputs == 1 ? 2 : n_outputs, rc;
     memset(ds, 0, sizeof *ds);
     if (csv) {
-        if ((rc = o->targets ? cli_csv_load(cmd, o, csv, BP_CSV_TARGETS, o->targets, n_inputs, ds)
-                             : cli_csv_load(cmd, o, csv, BP_CSV_CLASSES, classes, n_inputs, ds)))
+        /* --forces: the energy and the forces follow the features as targets */
+        int targets = o->forces > 0 ? 1 + o->forces : o->targets;
+        if ((rc = targets ? cli_csv_load(cmd, o, csv, BP_CSV_TARGETS, targets, n_inputs, ds)
+                          : cli_csv_load(cmd, o, csv, BP_CSV_CLASSES, classes, n_inputs, ds)))
             return rc;
     } else if ((rc = load_idx_dir(cmd, o, train_part ? "train" : "t10k", classes, ds))) {
         return rc;
@@ -208,7 +212,7 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
         bp_dataset_free(ds);
         return rc;
     }
-    if (n_outputs == 1 && ds->labels) /* not a regression's targets (--targets) */
+    if (n_outputs == 1 && ds->labels) /* not a regression's targets (--targets, --forces) */
         to_binary_targets(ds);
     return CLI_OK;
 }

@@ -25,6 +25,7 @@ typedef struct train_opts {
     int step_epochs;
     double gamma, eta_min;
     int epochs, batch, patience, threads, workers, validation, quiet, checkpoint_every, normalize;
+    double energy_weight, force_weight; /* with --forces */
     int device;       /* CLI_DEVICE_CPU or CLI_DEVICE_CUDA */
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume, *plot;
@@ -53,6 +54,8 @@ static const train_opts TRAIN_DEFAULTS = {
     .device = CLI_DEVICE_CPU,
     .validation = 0,
     .quiet = 0,
+    .energy_weight = 1.0,
+    .force_weight = 1.0,
     .data = {NULL, NULL, NULL, 0},
     .out = "model.bpn",
     .log = NULL,
@@ -101,6 +104,7 @@ typedef struct progress_state {
     int regression;    /* --targets: the evaluation's metric is the RMSE, not the accuracy */
     FILE *log;         /* per-epoch CSV rows, or NULL */
     int epochs_done;
+    double eval_loss;  /* of the last epoch */
     int checkpoint_every;
     int checkpoint_epoch; /* the epoch of the last checkpoint written, 0 if none */
 } progress_state;
@@ -153,6 +157,7 @@ static void draw_bar(const bp_progress *p)
 static int on_progress(const bp_progress *p, void *user)
 {
     progress_state *s = user;
+    s->eval_loss = p->eval_loss;
     if (!p->epoch_done) {
         double now = bp__seconds();
         if (!interrupted && s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
@@ -235,6 +240,7 @@ typedef struct train_run {
     char *log_tmp;    /* LOG.tmp, or PNG.tmp with --plot and no --log */
     char *checkpoint; /* the default checkpoint path, OUT.ckpt, when allocated */
     cli_ranks ranks;
+    double eval_loss; /* the last epoch's evaluation loss */
     int argc;         /* the command line, for the resume hint after Ctrl-C */
     char **argv;
 } train_run;
@@ -277,6 +283,9 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
         .checkpoint_path = o->checkpoint,
         .resume_path = o->resume,
         .workers = o->workers,
+        .forces = o->data.forces > 0,
+        .energy_weight = (float)o->energy_weight,
+        .force_weight = (float)o->force_weight,
     };
     return cfg;
 }
@@ -302,6 +311,13 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
     int rc;
     if ((rc = check_data_flags(cmd, o)))
         return rc;
+    if (o->data.forces > 0 && !o->data.train_csv)
+        return cli_usage_error(cmd, "--forces needs --train-csv");
+    if (o->data.forces > 0 && (o->data.targets > 0 || o->normalize))
+        return cli_usage_error(cmd, "--forces takes no --targets (its targets are the energy and "
+                               "the forces) and no --normalize (the force loss is unscaled)");
+    if (o->data.forces > 0 && o->workers > 1)
+        return cli_usage_error(cmd, "--forces trains on one thread: no --workers %d", o->workers);
     if (o->checkpoint && o->checkpoint_every == 0)
         return cli_usage_error(cmd, "--checkpoint needs --checkpoint-every");
     if (o->plot && o->data.targets > 0)
@@ -344,6 +360,9 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
     bp_net_info info;
     int rc;
     bp_net_describe(r->net, &info);
+    if (o->data.forces > 0 && o->data.forces != info.sizes[0])
+        return cli_error(name, "--forces %d: the forces are the gradient of the energy, one per "
+                         "input: the network has %d inputs", o->data.forces, info.sizes[0]);
     int n_in = info.sizes[0], n_out = info.sizes[info.num_layers - 1];
     if ((rc = cli_targets_check(cmd, &o->data, r->net)) ||
         (r->ranks.rank == 0 && (rc = check_outputs(name, o))) ||
@@ -433,6 +452,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     start = bp__seconds();
     st = cli_device_train(o->device, r->net, &r->train, eval, &cfg, &best);
     sigaction(SIGINT, &old, NULL);
+    r->eval_loss = ps.eval_loss;
     cli_status_clear();
     if (st == BP_ESTOPPED && interrupted) {
         report_interrupt(o, r, &ps);
@@ -490,7 +510,9 @@ static int finish(const char *name, const train_opts *o, train_run *r)
     const char *set = has_test(o) ? "test" : "val";
     bp_status st = BP_OK;
     int rc;
-    if (o->data.targets > 0) {
+    if (o->data.forces > 0) { /* bp_evaluate knows no force weights: the last epoch's loss */
+        printf("%s loss %.6g (energy + forces, mean per sample)\n", set, r->eval_loss);
+    } else if (o->data.targets > 0) {
         char prefix[8];
         snprintf(prefix, sizeof prefix, "%s ", set);
         if ((rc = cli_print_regression(name, r->net, final, prefix)))
@@ -547,6 +569,13 @@ static const cli_option OPTIONS[] = {
     CLI_TARGETS_OPTION(&flags.data), CLI_NORMALIZE_OPTION(&flags.normalize),
     CLI_FLAG("header", &flags.data.header, "the first line of each CSV file is a header "
              "(default: detected, a first line with no number)"),
+    CLI_INTEGER("forces", &flags.data.forces, "K", 0, INT_MAX - 1,
+                "train on energies and forces: each CSV row is the K inputs, the energy, then the K "
+                "forces -dE/dx (K = the network's inputs; 0 = a label)"),
+    CLI_NUMBER("energy-weight", &flags.energy_weight, "X", 0, FLT_MAX, 0,
+               "--forces: weight w_E of the energy term"),
+    CLI_NUMBER("force-weight", &flags.force_weight, "X", 0, FLT_MAX, 0,
+               "--forces: weight w_F of the force term"),
     CLI_INTEGER("validation", &flags.validation, "N", 0, INT_MAX,
                 "evaluate each epoch on N training samples drawn at random with --seed "
                 "(stratified by class), held out (0 = on the test set)"),
@@ -586,7 +615,9 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = check_flags(&cmd, o)) || (rc = cli_net_build(&cmd, &o->net, &r.net)))
         return rc;
-    o->workers = blas_threads_choose(o->threads, o->workers, r.net, o->batch);
+    /* the force loss runs on one thread (workers 1), its products on the BLAS's threads */
+    o->workers = blas_threads_choose(o->threads, o->data.forces > 0 ? 1 : o->workers, r.net,
+                                     o->batch);
     /* Every rank prepares; if one fails, all stop before training waits for it. */
     if (!(o->checkpoint_every > 0 && !o->checkpoint &&
           (rc = default_checkpoint(self->name, o, &r))) &&

@@ -583,5 +583,36 @@ check "--device cuda: trains, or says why not (exit 1 or 2), never a crash" chec
 run "${TRAIN[@]}" --device tpu --out gpu.bpn
 check "--device tpu: exit 2, names the choices" eval 'rc_is 2 && err_has "cpu|cuda" && absent gpu.bpn'
 
+# ---------------------------------------------------------------- energies and forces
+# E = sin(2 x1) + x2^2 / 2 and its forces F = -dE/dx: each row x1, x2, E, F1, F2.
+make_forces() { # make_forces SEED ROWS FILE
+    awk -v seed="$1" -v rows="$2" 'BEGIN {
+        srand(seed)
+        for (n = 0; n < rows; n++) {
+            a = 2 * rand() - 1; b = 2 * rand() - 1
+            printf "%.5f,%.5f,%.6f,%.6f,%.6f\n", a, b, sin(2 * a) + b * b / 2, -2 * cos(2 * a), -b
+        }
+    }' > "$3"
+}
+make_forces 3 200 ftrain.csv
+make_forces 4 100 ftest.csv
+FORCES=(train --train-csv ftrain.csv --test-csv ftest.csv --layers 2-16-1 --hidden silu
+        --output identity --cost quadratic --init xavier --epochs 100 --batch 16 --eta 0.02 --quiet
+        --forces 2)
+run "${FORCES[@]}" --out forces.bpn
+check "--forces 2: trains, reports the test loss, saves" eval \
+    'rc_is 0 && out_has "^test loss [0-9.e-]* (energy + forces" && [ -s forces.bpn ]'
+loss_forces=$(sed -n 's/^test loss \([^ ]*\) .*/\1/p' "$T/out")
+run "${FORCES[@]}" --epochs 1 --out forces1.bpn
+loss_one=$(sed -n 's/^test loss \([^ ]*\) .*/\1/p' "$T/out")
+check "--forces: 100 epochs reach a 100x lower loss than 1" \
+    awk -v a="$loss_forces" -v b="$loss_one" 'BEGIN { exit !(a * 100 < b) }'
+run "${FORCES[@]}" --layers 3-16-1 --out f.bpn
+check "--forces K other than the inputs: exit 1" eval 'rc_is 1 && err_has "--forces 2" && absent f.bpn'
+run train --forces 2 --layers 2-16-1 --output identity --cost quadratic --out f.bpn
+check "--forces without CSV: exit 2" eval 'rc_is 2 && err_has "--forces"'
+run "${FORCES[@]}" --layers 2-16-2 --out f.bpn
+check "--forces with two outputs: exit 1" eval 'rc_is 1 && err_has "one output" && absent f.bpn'
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
