@@ -593,7 +593,7 @@ static bp_status online_deltas(const bp_net *net, bp_workspace *ws, const float 
             return bp__fail(BP_ENUMERIC, "delta^%d or the step of layer %d is not finite", l, l);
         if (l > 2)
             hidden_error(K_GEMV, rows, cols, 1, net->params + net->w_off[l], base + off[l], aprev,
-                         net->acts[l - 3], base + off[l - 1]);
+                         ws->z[l - 1], net->acts[l - 3], base + off[l - 1]);
     }
     return BP_OK;
 }
@@ -602,7 +602,7 @@ bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const fl
                          double *cost)
 {
     bp__clear_error();
-    bp_status st = check_pair(net, ws);
+    bp_status st = bp__check_pair(net, ws);
     if (st)
         return st;
     if (!x || !y)
