@@ -390,12 +390,18 @@ BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 BP_API bp_status bp_model_load(bp_net **out, const char *path);
 
 /* ---------------------------------------------------------------- optimizers */
-/* The update rule of bp_optim_step, with g the mean gradient (clipped, plus L2). */
+/* The update rule of bp_optim_step, with g the mean gradient (clipped, plus L2), written
+ * theta <- theta + step; with decoupled weight decay (bp_optim_config.weight_decay = wd > 0) a
+ * weight takes theta <- (1 - eta wd) theta + step instead, step computed as here from the same
+ * old theta (AdamW of Loshchilov & Hutter with PyTorch's convention: the decay is scaled by this
+ * step's rate eta, so a schedule decays it too). */
 typedef enum bp_optimizer_kind {
     BP_OPT_SGD = 0,      /* theta <- theta - eta g */
     BP_OPT_MOMENTUM = 1, /* v <- mu v - eta g; theta <- theta + v */
     BP_OPT_NESTEROV = 2, /* v <- mu v - eta g; theta <- theta + mu v - eta g */
-    BP_OPT_ADAM = 3      /* m,v moments with bias correction (Kingma & Ba) */
+    BP_OPT_ADAM = 3      /* m <- b1 m + (1-b1) g, v <- b2 v + (1-b2) g^2 (elementwise), t-th step
+                            theta <- theta - eta m^ / (sqrt(v^) + epsilon), m^ = m/(1-b1^t),
+                            v^ = v/(1-b2^t) (Kingma & Ba); with weight_decay: AdamW */
 } bp_optimizer_kind;
 
 /* The learning rate of each epoch (bp_schedule_eta), from the base rate eta. */
@@ -417,12 +423,19 @@ typedef struct bp_optim_config {
     float beta2;        /* Adam, second-moment decay in [0,1); 0 selects 0.999 */
     float epsilon;      /* Adam, > 0; 0 selects 1e-8 */
     float clip_norm;    /* if > 0, g is scaled so that ||g||_2 <= clip_norm (before L2); 0 = off */
+    /* Decoupled weight decay on weights (not biases), >= 0, every kind: theta <- (1 - eta
+     * weight_decay) theta + step, outside the rule's step (bp_optimizer_kind), so that Adam's
+     * normalisation does not rescale it as it rescales lambda's term (AdamW). Not divided by n.
+     * 0 = off (then the step's bits are those of the rule alone). Beside lambda, not instead: both
+     * may be set. */
+    float weight_decay;
 } bp_optim_config;
 
 typedef struct bp_optim bp_optim; /* opaque: configuration and state (velocity, moments) */
 
 /* State for optimizing net with cfg; allocates P or 2P floats once. Errors: BP_ENULL, BP_EDIM
- * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon or clip_norm out of domain), BP_ENOMEM. */
+ * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon, clip_norm or weight_decay out of
+ * domain), BP_ENOMEM. */
 BP_API bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg);
 /* Release an optimizer. NULL is a no-op. */
 BP_API void bp_optim_free(bp_optim *opt);
@@ -430,7 +443,8 @@ BP_API void bp_optim_free(bp_optim *opt);
 /* One step on net's parameters with grad = the SUM of m per-sample gradients (as accumulated by
  * bp_backward_batch), n = size of the training set (for L2), eta = this step's learning rate
  * (from bp_schedule_eta; the configured eta is the base). With g = grad/m, clipped to clip_norm,
- * plus (lambda/n) w for weights, SGD is w <- w - eta g. Allocates nothing. Errors: BP_ENULL,
+ * plus (lambda/n) w for weights, SGD is w <- w - eta g (w <- (1 - eta weight_decay) w - eta g with
+ * decoupled decay). Allocates nothing. Errors: BP_ENULL,
  * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0), BP_EMISMATCH (net of another
  * parameter count), BP_ENUMERIC (grad not finite; parameters and state untouched). A finite
  * gradient times a huge eta can still overflow a parameter: bp_train checks for that. */

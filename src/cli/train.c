@@ -18,7 +18,7 @@
 typedef struct train_opts {
     cli_net_opts net;
     int optimizer;    /* bp_optimizer_kind */
-    double eta, lambda, momentum, clip;
+    double eta, lambda, momentum, clip, weight_decay;
     int schedule;     /* bp_schedule_kind */
     int step_epochs;
     double gamma, eta_min;
@@ -38,6 +38,7 @@ static const train_opts MAIN_JOB_DEFAULTS = {
     .lambda = 0.0,
     .momentum = 0.9,
     .clip = 0.0,
+    .weight_decay = 0.0,
     .schedule = BP_LR_COSINE,
     .step_epochs = 5,
     .gamma = 0.5,
@@ -214,7 +215,7 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
         .seed = o->net.seed,
         .optim = {.kind = (bp_optimizer_kind)o->optimizer, .eta = (float)o->eta,
                   .lambda = (float)o->lambda, .mu = (float)o->momentum,
-                  .clip_norm = (float)o->clip},
+                  .clip_norm = (float)o->clip, .weight_decay = (float)o->weight_decay},
         .schedule = {.kind = (bp_schedule_kind)o->schedule, .step_epochs = o->step_epochs,
                      .gamma = (float)o->gamma, .eta_min = (float)o->eta_min},
         .patience = o->patience,
@@ -354,6 +355,8 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         CLI_INTEGER("batch", &o.batch, "N", 1, 1 << 20, "mini-batch size"),
         CLI_NUMBER("eta", &o.eta, "X", 0, FLT_MAX, CLI_OPEN_MIN, "learning rate"),
         CLI_NUMBER("lambda", &o.lambda, "X", 0, FLT_MAX, 0, "L2 weight decay"),
+        CLI_NUMBER("weight-decay", &o.weight_decay, "X", 0, FLT_MAX, 0,
+                   "decoupled weight decay: w <- (1 - eta X) w beside the step (AdamW)"),
         CLI_NUMBER("momentum", &o.momentum, "X", 0, 1, CLI_OPEN_MAX,
                    "momentum coefficient (momentum, nesterov)"),
         CLI_NUMBER("clip", &o.clip, "X", 0, FLT_MAX, 0, "clip the gradient norm to X (0 = off)"),
