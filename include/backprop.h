@@ -272,6 +272,40 @@ BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batc
 BP_API bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                                    int ldx, const float *Y, int ldy, float *grad, double *cost);
 
+/* ---- dropout (inverted): during training, unit i of layer l (the inputs l = 1, or a hidden layer)
+ * is dropped with probability p_l, and kept units are scaled by 1/(1-p_l): the next layer sees
+ * a~^l = m^l (.) a^l with m^l_i = 0 or 1/(1-p_l), so E[a~^l] = a^l and evaluation, which drops
+ * nothing, needs no rescaling. The backward pass applies the same mask to the delta:
+ * (B') delta^l = ((w^{l+1})^T delta^{l+1}) (.) m^l (.) sigma'(z^l), and (C) uses a~^{l-1}. */
+
+/* Dropout rates of ws's dropout passes: rates[l-1] for layer l = 1 (the inputs) .. L-1 (the last
+ * hidden layer), num_layers - 1 floats in [0, 1); NULL or all zero: none. The output layer is never
+ * dropped. Allocates the masks (2 n^l x max_batch floats per layer of rate > 0) once, here,
+ * replacing those of an earlier call; the passes allocate nothing. Only bp_gradient_dropout
+ * applies them; the other passes of ws are unchanged. Errors: BP_ENULL, BP_EVALUE (a rate outside
+ * [0, 1) or NaN), BP_ENOMEM (ws unchanged). */
+BP_API bp_status bp_workspace_set_dropout(bp_workspace *ws, const float *rates);
+
+/* bp_gradient_batch with the dropout of ws (bp_workspace_set_dropout): the masks of columns
+ * first .. first+batch-1 of step are drawn, then forward with a~^l = m^l (.) a^l, cost (may be NULL:
+ * summed over the batch, of the dropped network), backward (B') and (C); grad OVERWRITTEN.
+ * The masks of a column are a function of (key, step, first + j) alone, from the project's
+ * generator seeded by the three (integer arithmetic): the same bits on every machine, and a batch
+ * split into column ranges (threads, ranks), each pass given its own first, draws exactly the masks
+ * of one pass over the whole batch. bp_train uses key = a hash of its seed, step = the batch's
+ * number since the start of training (epoch * batches + k) and first = the column's position in
+ * the mini-batch. Activations (bp_workspace_activations) are a^l before the mask. Allocates
+ * nothing. Errors: as bp_gradient_batch; BP_EDIM (first < 0 or first + batch > INT_MAX). */
+BP_API bp_status bp_gradient_dropout(const bp_net *net, bp_workspace *ws, uint64_t key,
+                                     uint64_t step, int first, int batch, const float *X, int ldx,
+                                     const float *Y, int ldy, float *grad, double *cost);
+
+/* The mask m^l of layer l (1..L-1) of ws's last bp_gradient_dropout: n^l x batch, contiguous
+ * (leading dimension n^l), entries 0 or 1/(1-p_l); NULL if layer l has no dropout. Owned by ws,
+ * valid until its next dropout pass or bp_workspace_set_dropout. Errors: BP_ENULL, BP_EDIM (l
+ * outside 1..L-1), BP_EBATCH (no dropout pass has run in ws since its rates were set). */
+BP_API bp_status bp_workspace_mask(const bp_workspace *ws, int l, const float **mask);
+
 /* Cost of the last forward (one sample or batch) against targets Y (n^L x batch, ldy >= n^L):
  * the SUM over the batch of the network's cost C(y, a^L) (the C of eq. A), accumulated in double.
  * Logarithms take max(a, FLT_MIN), so a saturated output costs a large finite value, not infinity.
@@ -550,6 +584,16 @@ typedef struct bp_train_config {
      * checkpoint written by R ranks resumes on any number of ranks (the state does not depend on
      * R; only the float rounding of the steps that follow does). */
     const char *resume_path;
+    /* Dropout (see bp_workspace_set_dropout): dropout[l-1] is the rate of layer l = 1 (the inputs)
+     * .. L-1 (the last hidden layer), in [0, 1); the entries from l = L on must be 0 (the output
+     * layer is never dropped). All zero (the default): no dropout, and the run's bits are those of
+     * a run without it. Each batch's gradient is bp_gradient_dropout's with key = a hash of seed,
+     * step = epoch * batches + k for batch k, first = the column's position in the mini-batch (with
+     * parallel, this rank's share starts at its own position), so the masks are the same on every
+     * machine and for every number of ranks. The per-batch loss and training accuracy of the
+     * progress are those of the dropped network; evaluation drops nothing. A checkpoint holds the
+     * rates and the key (a resumed run continues the mask sequence); the model file has neither. */
+    float dropout[BP_MAX_LAYERS];
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
@@ -559,7 +603,8 @@ typedef struct bp_train_config {
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
  * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, parallel rank or
- * ranks, an empty dataset, a label outside 0..n^L-1), BP_EVALUE, BP_EMISMATCH (dataset shape vs
+ * ranks, an empty dataset, a label outside 0..n^L-1), BP_EVALUE (also a dropout rate outside [0, 1)
+ * or set for the output layer), BP_EMISMATCH (dataset shape vs
  * network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
  * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
  * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns

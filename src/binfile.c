@@ -214,8 +214,9 @@ bp_status bp__read_floats(reader *r, float *params, size_t n, const char *what)
     return BP_OK;
 }
 
-bp_status bp__read_signature(reader *r, const unsigned char magic[BP__MAGIC_BYTES],
-                             uint32_t version, const char *kind)
+bp_status bp__read_signature_range(reader *r, const unsigned char magic[BP__MAGIC_BYTES],
+                                   uint32_t oldest, uint32_t newest, const char *kind,
+                                   uint32_t *version)
 {
     unsigned char sig[BP__MAGIC_BYTES];
     uint64_t v, at;
@@ -227,10 +228,22 @@ bp_status bp__read_signature(reader *r, const unsigned char magic[BP__MAGIC_BYTE
                        "text)", kind);
     if ((st = bp__read_uint(r, 4, "format version", &v, &at)))
         return st;
-    if (v != version)
-        return bp__bad(r, at, "format version %" PRIu64 " not supported (only %d)", v,
-                       (int)version);
+    if (v < oldest || v > newest) {
+        if (oldest == newest)
+            return bp__bad(r, at, "format version %" PRIu64 " not supported (only %d)", v,
+                           (int)newest);
+        return bp__bad(r, at, "format version %" PRIu64 " not supported (only %d to %d)", v,
+                       (int)oldest, (int)newest);
+    }
+    *version = (uint32_t)v;
     return BP_OK;
+}
+
+bp_status bp__read_signature(reader *r, const unsigned char magic[BP__MAGIC_BYTES],
+                             uint32_t version, const char *kind)
+{
+    uint32_t v;
+    return bp__read_signature_range(r, magic, version, version, kind, &v);
 }
 
 bp_status bp__check_length(const reader *r, uint64_t total)

@@ -75,6 +75,22 @@ double bp__rng_normal(bp__rng *rng);
 uint64_t bp__rng_below(bp__rng *rng, uint64_t n);
 
 
+/* ---------------------------------------------------------------- dropout (src/dropout.c)
+ * rates[l-1] is the dropout rate of layer l = 1 (the inputs) .. L-1 (num_layers - 1 floats); 0 =
+ * that layer is never dropped. A mask is 0 or 1/(1-p) per unit and column. */
+/* BP_EVALUE unless every rate (rates may be NULL: none) is in [0, 1). */
+bp_status bp__check_dropout(int num_layers, const float *rates);
+/* The key of the masks of a run seeded with seed. */
+uint64_t bp__dropout_key(uint64_t seed);
+/* mask[l] (n^l x batch, contiguous) for every layer l whose rate is > 0, columns first ..
+ * first+batch-1 of step: each column from its own generator seeded by (key, step, column). */
+void bp__dropout_draw(int num_layers, const int *sizes, const float *rates, uint64_t key,
+                      uint64_t step, int first, int batch, float *const *mask);
+/* out = a (.) mask: a is rows x batch with leading dimension lda, mask and out contiguous. */
+void bp__dropout_apply(int rows, int batch, const float *a, int lda, const float *mask, float *out);
+/* d <- d (.) mask over n floats: the same mask on the backward pass's delta. */
+void bp__dropout_mask_delta(float *d, const float *mask, size_t n);
+
 /* Validity of an activation sequence and cost; detail via bp__fail. */
 bp_status bp__check_config(int num_layers, const int *sizes, const bp_activation *acts, bp_cost cost);
 
@@ -133,6 +149,10 @@ bp_status bp__read_floats(bp__reader *r, float *dst, size_t n, const char *what)
  * version N not supported" unless version follows. */
 bp_status bp__read_signature(bp__reader *r, const unsigned char magic[BP__MAGIC_BYTES],
                              uint32_t version, const char *kind);
+/* The same for any version in oldest..newest, into *version. */
+bp_status bp__read_signature_range(bp__reader *r, const unsigned char magic[BP__MAGIC_BYTES],
+                                   uint32_t oldest, uint32_t newest, const char *kind,
+                                   uint32_t *version);
 /* BP_EFORMAT unless the data ends exactly at total (r->len): "truncated" or "trailing bytes". */
 bp_status bp__check_length(const bp__reader *r, uint64_t total);
 /* The next 4 bytes as the CRC-32 of everything read since r->crc was reset; BP_EFORMAT "CRC-32
@@ -161,6 +181,8 @@ typedef struct bp__train_state {
     int since_best;     /* epochs since the best one */
     float *best_params; /* the best epoch's parameters (num_params floats), NULL: no early stop */
     bp_optim *opt;
+    const float *dropout; /* num_layers - 1 rates (bp_train_config.dropout), NULL: no dropout */
+    uint64_t dropout_key; /* the key of the masks */
 } bp__train_state;
 /* Optimizer state, for checkpoints: kind, step count and moments (v, m; NULL when the kind has
  * none). */

@@ -199,6 +199,8 @@ static bp_status trainer_alloc(trainer *t)
     t->s.best_params = cfg->patience > 0 ? bp__calloc(net->num_params, sizeof *t->s.best_params)
                                          : NULL;
     t->before = bp__calloc(net->num_params, sizeof *t->before);
+    if (t->s.dropout && (st = bp_workspace_set_dropout(t->ws, t->s.dropout)))
+        return st;
     if (!t->grad || !t->xb || !t->yb || !t->lb || !t->s.perm || !t->before ||
         (cfg->patience > 0 && !t->s.best_params))
         return bp__fail(BP_ENOMEM, "training buffers");
@@ -270,6 +272,18 @@ static bp_status check_train_config(const bp_train_config *cfg, const bp_dataset
     return bp_schedule_eta(&cfg->schedule, cfg->optim.eta, 0, cfg->epochs, &eta);
 }
 
+/* Rates in [0, 1) for the inputs and hidden layers of net, none for the output layer and beyond. */
+static bp_status check_dropout(const bp_net *net, const float *rates)
+{
+    bp_status st = bp__check_dropout(net->num_layers, rates);
+    for (int i = net->num_layers - 1; !st && i < BP_MAX_LAYERS; i++)
+        if (rates[i] != 0)
+            return bp__fail(BP_EVALUE, "dropout[%d] is %g: layer %d is %s, never dropped", i,
+                            (double)rates[i], i + 1,
+                            i + 1 == net->num_layers ? "the output layer" : "beyond the output");
+    return st;
+}
+
 /* Where a run starts: afresh, or from cfg->resume_path, on every rank alike. */
 static bp_status start_state(trainer *t)
 {
@@ -277,6 +291,7 @@ static bp_status start_state(trainer *t)
     const bp_net *net = t->net;
     bp_status st = BP_OK;
     bp__rng_seed(&t->s.rng, cfg->seed);
+    t->s.dropout_key = bp__dropout_key(cfg->seed);
     if (cfg->resume_path)
         st = bp__checkpoint_load(cfg->resume_path, t->net, &t->s);
     if ((st = bp__agree(t->par, st, "reading the checkpoint")))
@@ -300,6 +315,9 @@ static bp_status trainer_start(trainer *t)
     t->batches = count / t->bs + (count % t->bs != 0);
     t->most = (t->bs + ranks - 1) / ranks;
     t->s = (bp__train_state){.epochs = cfg->epochs, .count = count, .best = -1};
+    for (int l = 1; l < t->net->num_layers; l++)
+        if (cfg->dropout[l - 1] > 0)
+            t->s.dropout = cfg->dropout;
     bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
     if (!st)
         st = start_state(t);
@@ -345,10 +363,12 @@ static bp_status report(trainer *t, const bp_progress *p)
 
 /* ---------------------------------------------------------------- a batch */
 
-/* This rank's share of a batch, the samples perm[first..first+n-1]: its gradient into t->grad
+/* This rank's share of a batch, the samples perm[first..first+n-1] (columns col.. of the batch
+ * numbered step since training began, which key its dropout masks): its gradient into t->grad
  * (zeros for an empty share), its summed cost into *c, its correct predictions into ep, and the
  * flags the ranks sum with the gradient. */
-static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *ep)
+static bp_status share_gradient(trainer *t, int first, int n, uint64_t step, int col, double *c,
+                                 tally *ep)
 {
     bp_net *net = t->net;
     size_t P = net->num_params;
@@ -360,8 +380,10 @@ static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *
     }
     gather(t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
     /* the gradient overwrites the block: no zeroing pass */
-    bp_status st = bp_gradient_batch(net, t->ws, n, t->xb, net->sizes[0], t->yb,
-                                     net->sizes[net->num_layers - 1], t->grad, c);
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    bp_status st = t->s.dropout ? bp_gradient_dropout(net, t->ws, t->s.dropout_key, step, col, n,
+                                                      t->xb, n1, t->yb, nL, t->grad, c)
+                                : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nL, t->grad, c);
     if (st)
         return st;
     if (!isfinite(*c))
@@ -394,7 +416,8 @@ static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_
     size_t P = t->net->num_params;
     double c = 0;
     bp__share(b, t->par, &lo, &hi);
-    bp_status st = share_gradient(t, first + lo, hi - lo, &c, ep);
+    uint64_t number = (uint64_t)e * (uint64_t)t->batches + (uint64_t)k; /* since training began */
+    bp_status st = share_gradient(t, first + lo, hi - lo, number, lo, &c, ep);
     if (!st)
         st = bp__sum_ranks(t->par, t->grad, P + FLAGS, BP_REDUCE_FLOAT);
     if (st)
@@ -509,6 +532,8 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
         st = check_dataset(net, eval, "eval");
     if (!st)
         st = check_train_config(cfg, eval);
+    if (!st)
+        st = check_dropout(net, cfg->dropout);
     /* A rank that refuses its arguments leaves now; the others must not wait for it. */
     if ((st = bp__agree(par, st, "checking the arguments")))
         return st;
