@@ -1,5 +1,6 @@
-/* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step and
- * every optimizer's step are run with malloc, calloc and realloc counted. The test executable is
+/* The hot path allocates nothing: forward, backward (one sample and batch), cost, the dropout
+ * gradient (masks allocated once by bp_workspace_set_dropout), the SGD step and every optimizer's
+ * step (with L2 and decoupled weight decay) are run with malloc, calloc and realloc counted. The test executable is
  * linked with -Wl,--wrap for those three, which redirects every call in the static library too. */
 #include "bp_test.h"
 
@@ -44,11 +45,14 @@ static void hot_path_allocates_nothing(void **state)
     bp_optim *opt[4];
     for (int k = 0; k < 4; k++) {
         bp_optim_config cfg = {.kind = (bp_optimizer_kind)k, .eta = 0.01f, .lambda = 1, .mu = 0.9f,
-                               .clip_norm = 1};
+                               .clip_norm = 1, .weight_decay = 0.01f};
         bpt_ok(bp_optim_create(&opt[k], net, &cfg));
     }
     double cost;
     int classes[8];
+    bp_workspace *wsd = bpt_ws(net, 8);
+    const float rates[] = {0.1f, 0.5f, 0.2f};
+    bpt_ok(bp_workspace_set_dropout(wsd, rates));
 
     long before = allocations;
     for (int rep = 0; rep < 3; rep++) {
@@ -63,6 +67,9 @@ static void hot_path_allocates_nothing(void **state)
             bpt_ok(bp_workspace_set_path(ws, (bp_path)p));
             bpt_ok(bp_gradient_batch(net, ws, 8, X, 6, Y, 4, grad, &cost));
             bpt_ok(bp_gradient_batch(net, ws, 1, X, 6, Y, 4, grad, NULL));
+            bpt_ok(bp_workspace_set_path(wsd, (bp_path)p));
+            bpt_ok(bp_gradient_dropout(net, wsd, 1, (uint64_t)rep, 0, 8, X, 6, Y, 4, grad, &cost));
+            bpt_ok(bp_gradient_dropout(net, wsd, 1, (uint64_t)rep, 3, 1, X, 6, Y, 4, grad, NULL));
         }
         bpt_ok(bp_sgd_step(net, grad, 0.01f, 8));
         for (int k = 0; k < 4; k++)
@@ -81,6 +88,7 @@ static void hot_path_allocates_nothing(void **state)
     free(Y);
     free(grad);
     bp_workspace_free(ws);
+    bp_workspace_free(wsd);
     bp_net_free(net);
 }
 
