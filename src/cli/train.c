@@ -18,13 +18,15 @@
 typedef struct train_opts {
     cli_net_opts net;
     int optimizer;    /* bp_optimizer_kind */
-    double eta, lambda, momentum, clip, weight_decay;
+    double eta, lambda, momentum, clip, weight_decay, input_dropout;
     int schedule;     /* bp_schedule_kind */
     int step_epochs;
     double gamma, eta_min;
     int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume;
+    const char *dropout;               /* --dropout as given: R, or R,R,... per hidden layer */
+    float dropout_rates[BP_MAX_LAYERS]; /* bp_train_config.dropout, from the two dropout flags */
 } train_opts;
 
 /* THE MAIN JOB: what `backprop train` does with no flags: Fashion-MNIST from $BACKPROP_DATA or
@@ -39,6 +41,8 @@ static const train_opts MAIN_JOB_DEFAULTS = {
     .momentum = 0.9,
     .clip = 0.0,
     .weight_decay = 0.0,
+    .input_dropout = 0.0,
+    .dropout = NULL,
     .schedule = BP_LR_COSINE,
     .step_epochs = 5,
     .gamma = 0.5,
@@ -225,11 +229,42 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
         .checkpoint_path = o->checkpoint,
         .resume_path = o->resume,
     };
+    memcpy(cfg.dropout, o->dropout_rates, sizeof cfg.dropout);
     return cfg;
 }
 
-static int check_flags(const cli_command *cmd, const train_opts *o)
+/* o->dropout_rates from --input-dropout (layer 1) and --dropout: one rate for every hidden layer,
+ * or one per hidden layer, separated by commas. Each is in [0, 1) as a float. */
+static int parse_dropout(const cli_command *cmd, train_opts *o)
 {
+    int hidden = o->net.layers.count - 2, n = 0;
+    float rates[BP_MAX_LAYERS];
+    memset(o->dropout_rates, 0, sizeof o->dropout_rates);
+    o->dropout_rates[0] = (float)o->input_dropout;
+    if (!(o->dropout_rates[0] < 1))
+        return cli_usage_error(cmd, "--input-dropout %g is 1 as a float", o->input_dropout);
+    for (const char *s = o->dropout; s; n++) {
+        char *end;
+        double v = strtod(s, &end);
+        if (end == s || (*end && *end != ',') || n == BP_MAX_LAYERS || !(v >= 0 && (float)v < 1))
+            return cli_usage_error(cmd, "--dropout %s: rate %d is not a number in [0, 1) "
+                                   "(expected R, or R,R,... one per hidden layer)", o->dropout, n + 1);
+        rates[n] = (float)v;
+        s = *end ? end + 1 : NULL;
+    }
+    if (o->dropout && (hidden < 1 || (n != 1 && n != hidden)))
+        return cli_usage_error(cmd, "--dropout %s: %d rate(s) for %d hidden layer(s) (one for all "
+                               "of them, or one each)", o->dropout, n, hidden);
+    for (int l = 2; o->dropout && l <= hidden + 1; l++)
+        o->dropout_rates[l - 1] = rates[n == 1 ? 0 : l - 2];
+    return CLI_OK;
+}
+
+static int check_flags(const cli_command *cmd, train_opts *o)
+{
+    int rc = parse_dropout(cmd, o);
+    if (rc)
+        return rc;
     if ((o->data.train_csv != NULL) != (o->data.test_csv != NULL))
         return cli_usage_error(cmd, "--train-csv and --test-csv go together");
     if (o->checkpoint && o->checkpoint_every == 0)
@@ -345,6 +380,17 @@ static int finish(const char *name, const train_opts *o, train_run *r)
     return CLI_OK;
 }
 
+/* MODEL.ckpt, the default of --checkpoint, into r->checkpoint. */
+static int default_checkpoint(const char *name, train_opts *o, train_run *r)
+{
+    size_t size = strlen(o->out) + sizeof ".ckpt";
+    if (!(r->checkpoint = malloc(size)))
+        return cli_error(name, "out of memory");
+    snprintf(r->checkpoint, size, "%s.ckpt", o->out);
+    o->checkpoint = r->checkpoint;
+    return CLI_OK;
+}
+
 int cli_train(const cli_subcommand *self, int argc, char **argv)
 {
     train_opts o = MAIN_JOB_DEFAULTS;
@@ -357,6 +403,10 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         CLI_NUMBER("lambda", &o.lambda, "X", 0, FLT_MAX, 0, "L2 weight decay"),
         CLI_NUMBER("weight-decay", &o.weight_decay, "X", 0, FLT_MAX, 0,
                    "decoupled weight decay: w <- (1 - eta X) w beside the step (AdamW)"),
+        CLI_TEXT("dropout", &o.dropout, "R[,R..]", "dropout rate of every hidden layer, or one "
+                 "per hidden layer (0 = none)"),
+        CLI_NUMBER("input-dropout", &o.input_dropout, "R", 0, 1, CLI_OPEN_MAX,
+                   "dropout rate of the inputs"),
         CLI_NUMBER("momentum", &o.momentum, "X", 0, 1, CLI_OPEN_MAX,
                    "momentum coefficient (momentum, nesterov)"),
         CLI_NUMBER("clip", &o.clip, "X", 0, FLT_MAX, 0, "clip the gradient norm to X (0 = off)"),
@@ -394,17 +444,9 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
     if ((rc = check_flags(&cmd, &o)) || (rc = cli_net_build(&cmd, &o.net, &r.net)))
         return rc;
     blas_threads_choose(o.threads, r.net, o.batch);
-    if (o.checkpoint_every > 0 && !o.checkpoint) {
-        size_t size = strlen(o.out) + sizeof ".ckpt";
-        if (!(r.checkpoint = malloc(size))) {
-            train_run_free(&r);
-            return cli_error(self->name, "out of memory");
-        }
-        snprintf(r.checkpoint, size, "%s.ckpt", o.out);
-        o.checkpoint = r.checkpoint;
-    }
     /* Every rank prepares; if one fails, all stop before training waits for it. */
-    if (!(rc = cli_ranks_start(&r.ranks, self->name)) &&
+    if (!(o.checkpoint_every > 0 && !o.checkpoint && (rc = default_checkpoint(self->name, &o, &r))) &&
+        !(rc = cli_ranks_start(&r.ranks, self->name)) &&
         !(rc = cli_ranks_agree(&r.ranks, prepare(&cmd, &o, &r))) &&
         !(rc = run_training(self->name, &o, &r)))
         rc = finish(self->name, &o, &r);

@@ -268,5 +268,23 @@ check "resume from a model file: exit 1, malformed" eval 'rc_is 1 && err_has "ma
 run "${CKPT[@]}" --checkpoint c.ckpt --out other.bpn
 check "--checkpoint without --checkpoint-every: exit 2" eval 'rc_is 2 && err_has "checkpoint-every"'
 
+# ---------------------------------------------------------------- dropout, weight decay
+DROP=("${TRAIN[@]}" --layers 4-8-6-2 --epochs 3 --quiet --weight-decay 0.01)
+run "${DROP[@]}" --dropout 0.2,0.1 --input-dropout 0.1 --out d1.bpn --checkpoint-every 3
+run "${DROP[@]}" --dropout 0.2,0.1 --input-dropout 0.1 --out d2.bpn
+check "dropout: a seeded run twice gives the same model" eval 'rc_is 0 && cmp -s d1.bpn d2.bpn'
+run "${DROP[@]}" --out d3.bpn
+check "dropout changes the run" eval 'rc_is 0 && ! cmp -s d1.bpn d3.bpn'
+run "${DROP[@]}" --dropout 0.3 --input-dropout 0.1 --out d4.bpn --resume d1.bpn.ckpt
+check "resume with other dropout rates: exit 1, names the rate" eval \
+    'rc_is 1 && err_has "dropout rate of layer 2" && absent d4.bpn'
+run "${DROP[@]}" --dropout 0.2,0.1,0.1 --out d4.bpn
+check "--dropout with more rates than hidden layers: exit 2" eval \
+    'rc_is 2 && err_has "3 rate(s) for 2 hidden" && absent d4.bpn'
+run "${DROP[@]}" --dropout 1 --out d4.bpn
+check "--dropout 1: exit 2" eval 'rc_is 2 && err_has "\[0, 1)" && absent d4.bpn'
+run "${DROP[@]}" --weight-decay -1 --out d4.bpn
+check "--weight-decay -1: exit 2" eval 'rc_is 2 && err_has "weight-decay" && absent d4.bpn'
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
