@@ -35,7 +35,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 FLAGS = ["--layers", "784-30-10", "--hidden", "sigmoid", "--output", "sigmoid", "--cost",
          "quadratic", "--init", "large", "--optimizer", "sgd", "--eta", "3", "--batch", "10",
-         "--schedule", "constant", "--quiet"]
+         "--schedule", "constant", "--weight-decay", "0", "--dropout", "0", "--quiet"]
 
 
 def read_idx(path):

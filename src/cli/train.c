@@ -30,8 +30,10 @@ typedef struct train_opts {
 } train_opts;
 
 /* THE MAIN JOB: what `backprop train` does with no flags: Fashion-MNIST from $BACKPROP_DATA or
- * /usr/share/datasets/fashion-mnist. The target is >= 0.89 test accuracy in <= 60 s on 2 cores;
- * tune the network and hyper-parameters here and nowhere else (--help prints these values). */
+ * /usr/share/datasets/fashion-mnist. The target is >= 0.905 test accuracy in <= 60 s on 2 cores,
+ * met by AdamW (weight decay 0.1) and dropout 0.1 over the epochs below (README, "The default run":
+ * the candidates measured); tune the network and hyper-parameters here and nowhere else (--help
+ * prints these values). */
 static const train_opts MAIN_JOB_DEFAULTS = {
     .net = {.layers = {.count = 4, .sizes = {784, 256, 128, 10}},
             .hidden = BP_RELU, .output = BP_SOFTMAX, .cost = BP_NLL, .init = BP_INIT_HE, .seed = 1},
@@ -40,14 +42,14 @@ static const train_opts MAIN_JOB_DEFAULTS = {
     .lambda = 0.0,
     .momentum = 0.9,
     .clip = 0.0,
-    .weight_decay = 0.0,
+    .weight_decay = 0.1,
     .input_dropout = 0.0,
-    .dropout = NULL,
+    .dropout = "0.1",
     .schedule = BP_LR_COSINE,
     .step_epochs = 5,
     .gamma = 0.5,
     .eta_min = 0.0,
-    .epochs = 10,
+    .epochs = 45,
     .batch = 128,
     .patience = 0,
     .threads = 0,
@@ -252,7 +254,7 @@ static int parse_dropout(const cli_command *cmd, train_opts *o)
         rates[n] = (float)v;
         s = *end ? end + 1 : NULL;
     }
-    if (o->dropout && (hidden < 1 || (n != 1 && n != hidden)))
+    if (o->dropout && n != 1 && n != hidden) /* one rate: every hidden layer there is */
         return cli_usage_error(cmd, "--dropout %s: %d rate(s) for %d hidden layer(s) (one for all "
                                "of them, or one each)", o->dropout, n, hidden);
     for (int l = 2; o->dropout && l <= hidden + 1; l++)
