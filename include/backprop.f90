@@ -74,7 +74,7 @@ module backprop
     type, bind(c) :: bp_optim_config
         integer(c_int) :: kind = BP_OPT_SGD
         real(c_float) :: eta = 0, lambda = 0, mu = 0, beta1 = 0, beta2 = 0, epsilon = 0, &
-                         clip_norm = 0
+                         clip_norm = 0, weight_decay = 0
     end type bp_optim_config
 
     interface

@@ -277,6 +277,40 @@ BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batc
 BP_API bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                                    int ldx, const float *Y, int ldy, float *grad, double *cost);
 
+/* ---- dropout (inverted): during training, unit i of layer l (the inputs l = 1, or a hidden layer)
+ * is dropped with probability p_l, and kept units are scaled by 1/(1-p_l): the next layer sees
+ * a~^l = m^l (.) a^l with m^l_i = 0 or 1/(1-p_l), so E[a~^l] = a^l and evaluation, which drops
+ * nothing, needs no rescaling. The backward pass applies the same mask to the delta:
+ * (B') delta^l = ((w^{l+1})^T delta^{l+1}) (.) m^l (.) sigma'(z^l), and (C) uses a~^{l-1}. */
+
+/* Dropout rates of ws's dropout passes: rates[l-1] for layer l = 1 (the inputs) .. L-1 (the last
+ * hidden layer), num_layers - 1 floats in [0, 1); NULL or all zero: none. The output layer is never
+ * dropped. Allocates the masks (2 n^l x max_batch floats per layer of rate > 0) once, here,
+ * replacing those of an earlier call; the passes allocate nothing. Only bp_gradient_dropout
+ * applies them; the other passes of ws are unchanged. Errors: BP_ENULL, BP_EVALUE (a rate outside
+ * [0, 1) or NaN), BP_ENOMEM (ws unchanged). */
+BP_API bp_status bp_workspace_set_dropout(bp_workspace *ws, const float *rates);
+
+/* bp_gradient_batch with the dropout of ws (bp_workspace_set_dropout): the masks of columns
+ * first .. first+batch-1 of step are drawn, then forward with a~^l = m^l (.) a^l, cost (may be NULL:
+ * summed over the batch, of the dropped network), backward (B') and (C); grad OVERWRITTEN.
+ * The masks of a column are a function of (key, step, first + j) alone, from the project's
+ * generator seeded by the three (integer arithmetic): the same bits on every machine, and a batch
+ * split into column ranges (threads, ranks), each pass given its own first, draws exactly the masks
+ * of one pass over the whole batch. bp_train uses key = a hash of its seed, step = the batch's
+ * number since the start of training (epoch * batches + k) and first = the column's position in
+ * the mini-batch. Activations (bp_workspace_activations) are a^l before the mask. Allocates
+ * nothing. Errors: as bp_gradient_batch; BP_EDIM (first < 0 or first + batch > INT_MAX). */
+BP_API bp_status bp_gradient_dropout(const bp_net *net, bp_workspace *ws, uint64_t key,
+                                     uint64_t step, int first, int batch, const float *X, int ldx,
+                                     const float *Y, int ldy, float *grad, double *cost);
+
+/* The mask m^l of layer l (1..L-1) of ws's last bp_gradient_dropout: n^l x batch, contiguous
+ * (leading dimension n^l), entries 0 or 1/(1-p_l); NULL if layer l has no dropout. Owned by ws,
+ * valid until its next dropout pass or bp_workspace_set_dropout. Errors: BP_ENULL, BP_EDIM (l
+ * outside 1..L-1), BP_EBATCH (no dropout pass has run in ws since its rates were set). */
+BP_API bp_status bp_workspace_mask(const bp_workspace *ws, int l, const float **mask);
+
 /* Cost of the last forward (one sample or batch) against targets Y (n^L x batch, ldy >= n^L):
  * the SUM over the batch of the network's cost C(y, a^L) (the C of eq. A), accumulated in double.
  * Logarithms take max(a, FLT_MIN), so a saturated output costs a large finite value, not infinity.
@@ -522,12 +556,18 @@ BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 BP_API bp_status bp_model_load(bp_net **out, const char *path);
 
 /* ---------------------------------------------------------------- optimizers */
-/* The update rule of bp_optim_step, with g the mean gradient (clipped, plus L2). */
+/* The update rule of bp_optim_step, with g the mean gradient (clipped, plus L2), written
+ * theta <- theta + step; with decoupled weight decay (bp_optim_config.weight_decay = wd > 0) a
+ * weight takes theta <- (1 - eta wd) theta + step instead, step computed as here from the same
+ * old theta (AdamW of Loshchilov & Hutter with PyTorch's convention: the decay is scaled by this
+ * step's rate eta, so a schedule decays it too). */
 typedef enum bp_optimizer_kind {
     BP_OPT_SGD = 0,      /* theta <- theta - eta g */
     BP_OPT_MOMENTUM = 1, /* v <- mu v - eta g; theta <- theta + v */
     BP_OPT_NESTEROV = 2, /* v <- mu v - eta g; theta <- theta + mu v - eta g */
-    BP_OPT_ADAM = 3      /* m,v moments with bias correction (Kingma & Ba) */
+    BP_OPT_ADAM = 3      /* m <- b1 m + (1-b1) g, v <- b2 v + (1-b2) g^2 (elementwise), t-th step
+                            theta <- theta - eta m^ / (sqrt(v^) + epsilon), m^ = m/(1-b1^t),
+                            v^ = v/(1-b2^t) (Kingma & Ba); with weight_decay: AdamW */
 } bp_optimizer_kind;
 
 /* The learning rate of each epoch (bp_schedule_eta), from the base rate eta. */
@@ -549,12 +589,19 @@ typedef struct bp_optim_config {
     float beta2;        /* Adam, second-moment decay in [0,1); 0 selects 0.999 */
     float epsilon;      /* Adam, > 0; 0 selects 1e-8 */
     float clip_norm;    /* if > 0, g is scaled so that ||g||_2 <= clip_norm (before L2); 0 = off */
+    /* Decoupled weight decay on weights (not biases), >= 0, every kind: theta <- (1 - eta
+     * weight_decay) theta + step, outside the rule's step (bp_optimizer_kind), so that Adam's
+     * normalisation does not rescale it as it rescales lambda's term (AdamW). Not divided by n.
+     * 0 = off (then the step's bits are those of the rule alone). Beside lambda, not instead: both
+     * may be set. */
+    float weight_decay;
 } bp_optim_config;
 
 typedef struct bp_optim bp_optim; /* opaque: configuration and state (velocity, moments) */
 
 /* State for optimizing net with cfg; allocates P or 2P floats once. Errors: BP_ENULL, BP_EDIM
- * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon or clip_norm out of domain), BP_ENOMEM. */
+ * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon, clip_norm or weight_decay out of
+ * domain), BP_ENOMEM. */
 BP_API bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg);
 /* Release an optimizer. NULL is a no-op. */
 BP_API void bp_optim_free(bp_optim *opt);
@@ -562,7 +609,8 @@ BP_API void bp_optim_free(bp_optim *opt);
 /* One step on net's parameters with grad = the SUM of m per-sample gradients (as accumulated by
  * bp_backward_batch), n = size of the training set (for L2), eta = this step's learning rate
  * (from bp_schedule_eta; the configured eta is the base). With g = grad/m, clipped to clip_norm,
- * plus (lambda/n) w for weights, SGD is w <- w - eta g. Allocates nothing. Errors: BP_ENULL,
+ * plus (lambda/n) w for weights, SGD is w <- w - eta g (w <- (1 - eta weight_decay) w - eta g with
+ * decoupled decay). Allocates nothing. Errors: BP_ENULL,
  * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0), BP_EMISMATCH (net of another
  * parameter count), BP_ENUMERIC (grad not finite; parameters and state untouched). A finite
  * gradient times a huge eta can still overflow a parameter: bp_train checks for that. */
@@ -651,6 +699,10 @@ typedef struct bp_train_config {
     int forces;
     float energy_weight; /* w_E >= 0 of the energy term, with forces */
     float force_weight;  /* w_F >= 0 of the force term, with forces */
+    /* Dropout rates: dropout[l-1] for layer l = 1 (the inputs) .. L-1, each in [0, 1), 0 from
+     * l = L on; all zero (the default) = none. Masks keyed by the seed, the batch number and the
+     * column (bp_gradient_dropout); kept in checkpoints, not in model files (docs/training.md). */
+    float dropout[BP_MAX_LAYERS];
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
@@ -667,12 +719,13 @@ typedef struct bp_train_config {
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
  * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, workers, parallel
  * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
- * (also a force weight negative or not finite), BP_ECONFIG (forces on a network that is not
- * one-output, quadratic, or that carries a scaling; forces with workers > 1), BP_EMISMATCH
- * (dataset shape vs network; a checkpoint of another run; ranks whose parameters or run differ),
- * BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written),
- * BP_EFORMAT (a damaged checkpoint), and any status the parallel sum returns. With parallel, every
- * rank returns a failure status if any rank fails (a rank's detail names its own cause). */
+ * (also a force weight negative or not finite; a dropout rate outside [0, 1) or set for the output
+ * layer), BP_ECONFIG (forces on a network that is not one-output, quadratic, or that carries a
+ * scaling; forces or dropout with workers > 1; forces with dropout), BP_EMISMATCH (dataset shape
+ * vs network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
+ * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
+ * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns
+ * a failure status if any rank fails (a rank's detail names its own cause). */
 BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
                           const bp_train_config *cfg, double *best_accuracy);
 

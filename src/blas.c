@@ -7,6 +7,7 @@
 #include "workspace.h"
 
 #include <cblas.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,8 +175,52 @@ void bp_workspace_free(bp_workspace *ws)
 {
     if (!ws)
         return;
+    bp__free(ws->drop_block);
     bp__free(ws->block);
     bp__free(ws);
+}
+
+bp_status bp_workspace_set_dropout(bp_workspace *ws, const float *rates)
+{
+    bp__clear_error();
+    if (!ws)
+        return bp__fail(BP_ENULL, "ws is NULL");
+    bp_status st = bp__check_dropout(ws->num_layers, rates);
+    if (st)
+        return st;
+    size_t floats = 0, B = (size_t)ws->max_batch; /* each fits: the workspace's own block did */
+    for (int l = 1; rates && l < ws->num_layers; l++)
+        floats += rates[l - 1] > 0 ? 2 * (size_t)ws->sizes[l - 1] * B : 0;
+    float *block = floats ? bp__malloc(floats * sizeof *block) : NULL;
+    if (floats && !block)
+        return bp__fail(BP_ENOMEM, "dropout masks of %zu floats", floats);
+    bp__free(ws->drop_block);
+    ws->drop_block = block;
+    ws->masked = 0;
+    for (int l = 1; l < ws->num_layers; l++) {
+        ws->rates[l - 1] = rates ? rates[l - 1] : 0.0f;
+        ws->mask[l] = ws->dropped[l] = NULL;
+        if (ws->rates[l - 1] > 0) {
+            size_t cells = (size_t)ws->sizes[l - 1] * B;
+            ws->mask[l] = block;
+            ws->dropped[l] = block + cells;
+            block += 2 * cells;
+        }
+    }
+    return BP_OK;
+}
+
+bp_status bp_workspace_mask(const bp_workspace *ws, int l, const float **mask)
+{
+    bp__clear_error();
+    if (!ws || !mask)
+        return bp__fail(BP_ENULL, "%s is NULL", ws ? "mask" : "ws");
+    if (l < 1 || l >= ws->num_layers)
+        return bp__fail(BP_EDIM, "layer l is %d, not in 1..%d", l, ws->num_layers - 1);
+    if (ws->masked < 1)
+        return bp__fail(BP_EBATCH, "no dropout pass has run in this workspace");
+    *mask = ws->mask[l];
+    return BP_OK;
 }
 
 bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **a, int *ld)
@@ -354,13 +399,28 @@ static void bias_gradient(kernel k, pass_mode mode, int rows, int batch, const f
         bp__loops_bias_grad(rows, batch, d, gb);
 }
 
+/* Whether the pass in progress drops units of layer l (a dropout pass, a rate > 0 there). */
+static int drops(const bp_workspace *ws, int l) { return ws->dropping && ws->mask[l]; }
+
+/* What layer l's activations a (n^l x batch, leading dimension lda) give the next layer: a itself,
+ * or under dropout a (.) mask^l, written by the forward pass (apply) and read by the backward. */
+static const float *layer_input(bp_workspace *ws, int l, int batch, const float *a, int lda,
+                                int apply)
+{
+    if (!drops(ws, l))
+        return a;
+    if (apply)
+        bp__dropout_apply(ws->sizes[l - 1], batch, a, lda, ws->mask[l], ws->dropped[l]);
+    return ws->dropped[l];
+}
+
 /* Eq. 15 for batch columns of X: A^l = sigma(w^l A^{l-1} + b^l 1^T), l = 2..L, A^1 = X
  * (n^1, batch) with leading dimension ldx; arguments checked by the caller. */
 static void forward(const bp_net *net, bp_workspace *ws, pass_mode mode, int batch, const float *X,
                     int ldx)
 {
-    const float *prev = X;
-    int ldp = ldx;
+    const float *prev = layer_input(ws, 1, batch, X, ldx, 1);
+    int ldp = drops(ws, 1) ? net->sizes[0] : ldx;
     for (int l = 2; l <= net->num_layers; l++) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
         const float *b = net->params + net->b_off[l];
@@ -371,7 +431,7 @@ static void forward(const bp_net *net, bp_workspace *ws, pass_mode mode, int bat
             bp__bias_activate_z(z, ws->act[l], rows, batch, b, net->acts[l - 2]);
         else
             bp__bias_activate(ws->act[l], rows, batch, b, net->acts[l - 2]);
-        prev = ws->act[l];
+        prev = layer_input(ws, l, batch, ws->act[l], rows, 1);
         ldp = rows;
     }
     ws->batch = batch;
@@ -388,15 +448,19 @@ static void backward(const bp_net *net, bp_workspace *ws, pass_mode mode, const 
     output_error(net, ws, Y, ldy, d);
     for (int l = L; l >= 2; l--) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
-        const float *aprev = l == 2 ? X : ws->act[l - 1];
+        const float *aprev = l == 2 ? X : ws->act[l - 1]; /* a^{l-1}, before any mask */
+        int lda = l == 2 ? ldx : cols;
+        const float *input = layer_input(ws, l - 1, batch, aprev, lda, 0);
         kernel k = choose(ws, mode, rows, cols, batch);
-        weight_gradient(k, mode, rows, cols, batch, d, aprev, l == 2 ? ldx : cols,
+        weight_gradient(k, mode, rows, cols, batch, d, input, input == aprev ? lda : cols,
                         grad + net->w_off[l]);
         bias_gradient(k, mode, rows, batch, d, grad + net->b_off[l]);
         if (l == 2)
             break; /* no delta for the input layer */
         hidden_error(k, rows, cols, batch, net->params + net->w_off[l], d, aprev, ws->z[l - 1],
                      net->acts[l - 3], dprev);
+        if (drops(ws, l - 1)) /* the unit's output was a (.) mask: so is its delta */
+            bp__dropout_mask_delta(dprev, ws->mask[l - 1], (size_t)cols * (size_t)batch);
         float *t = d;
         d = dprev;
         dprev = t;
@@ -507,6 +571,32 @@ bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, cons
     if (cost)
         *cost = bp__cost(net->cost, ws->act[L], Y, ldy, net->sizes[L - 1], batch);
     backward(net, ws, BATCH_OVERWRITE, X, ldx, Y, ldy, grad);
+    return BP_OK;
+}
+
+bp_status bp_gradient_dropout(const bp_net *net, bp_workspace *ws, uint64_t key, uint64_t step,
+                              int first, int batch, const float *X, int ldx, const float *Y,
+                              int ldy, float *grad, double *cost)
+{
+    bp__clear_error();
+    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
+    if (st)
+        return st;
+    int L = net->num_layers;
+    if ((st = bp__check_matrix("Y (ldy)", Y, net->sizes[L - 1], ldy)))
+        return st;
+    if (!grad)
+        return bp__fail(BP_ENULL, "grad is NULL");
+    if (first < 0 || first > INT_MAX - batch)
+        return bp__fail(BP_EDIM, "first column %d: must be >= 0, first + batch <= INT_MAX", first);
+    bp__dropout_draw(L, net->sizes, ws->rates, key, step, first, batch, ws->mask);
+    ws->dropping = 1;
+    forward(net, ws, BATCH_OVERWRITE, batch, X, ldx);
+    if (cost)
+        *cost = bp__cost(net->cost, ws->act[L], Y, ldy, net->sizes[L - 1], batch);
+    backward(net, ws, BATCH_OVERWRITE, X, ldx, Y, ldy, grad);
+    ws->dropping = 0;
+    ws->masked = batch;
     return BP_OK;
 }
 

@@ -17,7 +17,9 @@
 /* The model files' signature with 'C' for 'N': the same protections (see model_io.c), and a
  * checkpoint is never taken for a model or the other way round. */
 static const unsigned char magic[BP__MAGIC_BYTES] = {0x89, 'B', 'P', 'C', '\r', '\n', 0x1a, '\n'};
-#define FORMAT_VERSION 1
+/* Version 2 adds the dropout key and rates; a run without dropout writes version 1, as before. */
+#define FORMAT_VERSION 2
+#define FORMAT_NO_DROPOUT 1
 #define HEADER_BYTES 20 /* magic, version, model length */
 /* optimizer kind, step count, epoch, generator, best accuracy, epochs since, has best, count */
 #define STATE_FIXED_BYTES (4 + 8 + 4 + 32 + 8 + 4 + 4 + 4)
@@ -42,7 +44,7 @@ static int write_checkpoint(FILE *f, const void *vctx)
     bp__optim_state(s->opt, &kind, &t, &moment[1], &moment[0]); /* written m, then v */
     int k = bp__optim_moments(kind);
 
-    p = bp__put_signature(buf, magic, FORMAT_VERSION);
+    p = bp__put_signature(buf, magic, s->dropout ? FORMAT_VERSION : FORMAT_NO_DROPOUT);
     p = bp__put_le(p, bp__model_bytes(c->net), 8);
     if (fwrite(buf, 1, (size_t)(p - buf), f) != (size_t)(p - buf) || !bp__write_model(f, c->net))
         return 0;
@@ -58,6 +60,14 @@ static int write_checkpoint(FILE *f, const void *vctx)
     p = bp__put_le(p, (uint64_t)s->since_best, 4);
     p = bp__put_le(p, s->best_params != NULL, 4);
     p = bp__put_le(p, (uint64_t)s->count, 4);
+    if (s->dropout) { /* c->net->num_layers <= 64: 8 + 4 * 63 more bytes fit the chunk */
+        p = bp__put_le(p, s->dropout_key, 8);
+        for (int l = 1; l < c->net->num_layers; l++) {
+            uint32_t rate;
+            memcpy(&rate, &s->dropout[l - 1], sizeof rate);
+            p = bp__put_le(p, rate, 4);
+        }
+    }
     if (!bp__emit(f, &crc, buf, (size_t)(p - buf)))
         return 0;
     for (int i = 2 - k; i < 2; i++) /* Adam: m then v; momentum, Nesterov: v */
@@ -137,6 +147,9 @@ typedef struct state_head {
     uint64_t kind, steps, epoch, best_bits, since_best, has_best, count;
     uint64_t kind_at, epoch_at, has_best_at, count_at;
     bp__rng rng;
+    uint32_t version;
+    uint64_t dropout_key, dropout_at;   /* version 2; dropout_at: where the rates start */
+    float dropout[BP_MAX_LAYERS];       /* rates of layers 1..L-1; all zero in version 1 */
 } state_head;
 
 /* The fixed fields, each checked for what a valid file can hold (BP_EFORMAT). */
@@ -209,6 +222,45 @@ static bp_status check_crc(bp__reader *r)
     return st;
 }
 
+/* Version 2's dropout key and num_layers - 1 rates, each in [0, 1) (BP_EFORMAT). */
+static bp_status read_dropout(bp__reader *r, int num_layers, state_head *h)
+{
+    uint64_t v, at;
+    bp_status st;
+    if ((st = bp__read_uint(r, 8, "dropout key", &h->dropout_key, &at)))
+        return st;
+    h->dropout_at = r->off;
+    for (int l = 1; l < num_layers; l++) {
+        if ((st = bp__read_uint(r, 4, "dropout rate", &v, &at)))
+            return st;
+        uint32_t bits = (uint32_t)v;
+        memcpy(&h->dropout[l - 1], &bits, sizeof bits);
+        if (!(h->dropout[l - 1] >= 0 && h->dropout[l - 1] < 1))
+            return bp__bad(r, at, "dropout rate of layer %d is %g, not in [0, 1)", l,
+                           (double)h->dropout[l - 1]);
+    }
+    return BP_OK;
+}
+
+/* The checkpoint's dropout rates against the run's (NULL: none), layer by layer: BP_EMISMATCH. */
+static bp_status check_dropout_run(const bp__reader *r, const state_head *h, int num_layers,
+                                   const float *run)
+{
+    for (int l = 1; l < num_layers; l++) {
+        float want = run ? run[l - 1] : 0.0f;
+        if (h->dropout[l - 1] == want)
+            continue;
+        if (h->version == FORMAT_NO_DROPOUT)
+            return bp__fail(BP_EMISMATCH, "%s: the checkpoint (format version 1) is of a run "
+                            "without dropout, this run drops layer %d at rate %g", r->path, l,
+                            (double)want);
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint's dropout rate of "
+                        "layer %d is %g, the run's is %g", r->path, h->dropout_at + 4 * (l - 1),
+                        l, (double)h->dropout[l - 1], (double)want);
+    }
+    return BP_OK;
+}
+
 /* The checkpoint's fields h against the run s (its optimizer of kind kind): BP_EMISMATCH. */
 static bp_status check_run(const bp__reader *r, const state_head *h, bp_optimizer_kind kind,
                            const bp__train_state *s)
@@ -255,7 +307,8 @@ static bp_status read_perm(bp__reader *r, bp__train_state *s)
 
 /* The state section, after the model (net, just read from the file): fields valid, exact length,
  * checksum; then compared with the run s (BP_EMISMATCH); then the vectors, into s. */
-static bp_status read_state(bp__reader *r, const bp_net *net, bp__train_state *s)
+static bp_status read_state(bp__reader *r, const bp_net *net, uint32_t version,
+                            bp__train_state *s)
 {
     bp_optimizer_kind kind;
     long *t;
@@ -263,13 +316,17 @@ static bp_status read_state(bp__reader *r, const bp_net *net, bp__train_state *s
     state_head h;
     bp_status st;
     bp__optim_state(s->opt, &kind, &t, &moment[1], &moment[0]);
-    if ((st = read_head(r, &h)))
+    h.version = version;
+    memset(h.dropout, 0, sizeof h.dropout);
+    if ((st = read_head(r, &h)) ||
+        (version > FORMAT_NO_DROPOUT && (st = read_dropout(r, net->num_layers, &h))))
         return st;
     size_t P = net->num_params;
     uint64_t total = r->off + 4 * (uint64_t)P * (bp__optim_moments((bp_optimizer_kind)h.kind) +
                                                  h.has_best) + 4 * h.count + 4;
     if ((st = bp__check_length(r, total)) || (st = check_crc(r)) ||
-        (st = check_run(r, &h, kind, s)))
+        (st = check_run(r, &h, kind, s)) ||
+        (st = check_dropout_run(r, &h, net->num_layers, s->dropout)))
         return st;
 
     int k = bp__optim_moments(kind);
@@ -285,17 +342,19 @@ static bp_status read_state(bp__reader *r, const bp_net *net, bp__train_state *s
     s->rng = h.rng;
     memcpy(&s->best, &h.best_bits, sizeof s->best);
     s->since_best = (int)h.since_best;
+    if (version > FORMAT_NO_DROPOUT)
+        s->dropout_key = h.dropout_key;
     return BP_OK;
 }
 
-/* The signature, then the embedded model (*model, new), leaving r at the state section. */
-static bp_status read_model_section(bp__reader *r, bp_net **model)
+/* The signature (*version), then the embedded model (*model, new), leaving r at the state
+ * section. */
+static bp_status read_model_section(bp__reader *r, bp_net **model, uint32_t *version)
 {
     uint64_t v, at, file_len = r->len;
     bp_status st;
-    uint32_t version;
     *model = NULL;
-    if ((st = bp__read_signature(r, magic, FORMAT_VERSION, "checkpoint", &version)))
+    if ((st = bp__read_signature(r, magic, FORMAT_VERSION, "checkpoint", version)))
         return st;
     if ((st = bp__read_uint(r, 8, "model length", &v, &at)))
         return st;
@@ -316,14 +375,15 @@ static bp_status read_checkpoint(bp__reader *r, void *vctx)
 {
     load_ctx *c = vctx;
     bp_net *model;
-    bp_status st = read_model_section(r, &model);
+    uint32_t version;
+    bp_status st = read_model_section(r, &model, &version);
     if (!st && !same_shape(model, c->net))
         st = shape_mismatch(r->path, model, c->net);
     else if (!st && !bp__same_scaling(model, c->net))
         st = bp__fail(BP_EMISMATCH, "%s: the checkpoint's model has another scaling (mean and "
                       "scale of the inputs or targets) than the network", r->path);
     if (!st)
-        st = read_state(r, model, c->s);
+        st = read_state(r, model, version, c->s);
     if (!st) /* everything was valid: only now the caller's network changes */
         memcpy(c->net->params, model->params, model->num_params * sizeof *model->params);
     bp_net_free(model);
@@ -347,9 +407,12 @@ typedef struct describe_ctx {
 static bp_status describe_checkpoint(bp__reader *r, void *vctx)
 {
     describe_ctx *c = vctx;
-    bp_status st = read_model_section(r, &c->net);
+    uint32_t version;
+    bp_status st = read_model_section(r, &c->net, &version);
     if (!st)
         st = read_head(r, &c->h);
+    if (!st && version > FORMAT_NO_DROPOUT) /* the key and rates precede the vectors */
+        st = read_dropout(r, c->net->num_layers, &c->h);
     if (!st) {
         uint64_t P = c->net->num_params, vectors = bp__optim_moments((bp_optimizer_kind)c->h.kind);
         st = bp__check_length(r, r->off + 4 * P * (vectors + c->h.has_best) + 4 * c->h.count + 4);

@@ -96,6 +96,22 @@ bp_status bp__check_dataset(const bp_net *net, const bp_dataset *ds, const char 
 bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *eval);
 
 
+/* ---------------------------------------------------------------- dropout (src/dropout.c)
+ * rates[l-1] is the dropout rate of layer l = 1 (the inputs) .. L-1 (num_layers - 1 floats); 0 =
+ * that layer is never dropped. A mask is 0 or 1/(1-p) per unit and column. */
+/* BP_EVALUE unless every rate (rates may be NULL: none) is in [0, 1). */
+bp_status bp__check_dropout(int num_layers, const float *rates);
+/* The key of the masks of a run seeded with seed. */
+uint64_t bp__dropout_key(uint64_t seed);
+/* mask[l] (n^l x batch, contiguous) for every layer l whose rate is > 0, columns first ..
+ * first+batch-1 of step: each column from its own generator seeded by (key, step, column). */
+void bp__dropout_draw(int num_layers, const int *sizes, const float *rates, uint64_t key,
+                      uint64_t step, int first, int batch, float *const *mask);
+/* out = a (.) mask: a is rows x batch with leading dimension lda, mask and out contiguous. */
+void bp__dropout_apply(int rows, int batch, const float *a, int lda, const float *mask, float *out);
+/* d <- d (.) mask over n floats: the same mask on the backward pass's delta. */
+void bp__dropout_mask_delta(float *d, const float *mask, size_t n);
+
 /* Validity of an activation sequence and cost; detail via bp__fail. */
 bp_status bp__check_config(int num_layers, const int *sizes, const bp_activation *acts, bp_cost cost);
 
@@ -213,6 +229,8 @@ typedef struct bp__train_state {
     int since_best;     /* epochs since the best one */
     float *best_params; /* the best epoch's parameters (num_params floats), NULL: no early stop */
     bp_optim *opt;
+    const float *dropout; /* num_layers - 1 rates (bp_train_config.dropout), NULL: no dropout */
+    uint64_t dropout_key; /* the key of the masks */
 } bp__train_state;
 /* Optimizer state, for checkpoints: kind, step count and moments (v, m; NULL when the kind has
  * none). */

@@ -1,5 +1,6 @@
 /* Optimizers over the contiguous parameter block: SGD, momentum, Nesterov, Adam, with L2 weight
- * decay on the weights (not the biases) and optional gradient-norm clipping. State is allocated
+ * decay in the gradient and decoupled weight decay (AdamW's) outside it, both on the weights (not
+ * the biases), and optional gradient-norm clipping. State is allocated
  * once in bp_optim_create; a step allocates nothing. */
 #include "internal.h"
 
@@ -30,6 +31,8 @@ static bp_status check_config(const bp_optim_config *c)
         return bp__fail(BP_EVALUE, "epsilon must be finite and >= 0");
     if (!isfinite(c->clip_norm) || c->clip_norm < 0)
         return bp__fail(BP_EVALUE, "clip_norm must be finite and >= 0");
+    if (!isfinite(c->weight_decay) || c->weight_decay < 0)
+        return bp__fail(BP_EVALUE, "weight_decay must be finite and >= 0");
     return BP_OK;
 }
 
@@ -79,11 +82,14 @@ void bp_optim_free(bp_optim *opt)
     bp__free(opt);
 }
 
-/* Update theta[i], i in [lo, hi), with g_i = scale * grad[i] + decay * theta[i]: one pass over the
- * block. The arrays never overlap (restrict) and the constants are read once, so that every case
- * vectorises (Adam's sqrtf too: the library is built with -fno-math-errno). */
+/* Update theta[i], i in [lo, hi), with g_i = scale * grad[i] + decay * theta[i] (L2 in the
+ * gradient) and the decoupled decay outside the rule: theta[i] = keep * theta[i] + step_i, keep =
+ * 1 - eta * weight_decay, step_i the rule's step from g_i (both from the same old theta[i]). keep
+ * is exactly 1 without decoupled decay, and 1 * theta is theta: the same bits as the rule alone.
+ * One pass over the block; the arrays never overlap (restrict) and the constants are read once, so
+ * that every case vectorises (Adam's sqrtf too: the library is built with -fno-math-errno). */
 BP_CLONES static void update(bp_optim *o, float *restrict theta, const float *restrict grad,
-                             size_t lo, size_t hi, float scale, float decay, float eta)
+                             size_t lo, size_t hi, float scale, float decay, float keep, float eta)
 {
     const bp_optim_config *c = &o->cfg;
     float *restrict v = o->v, *restrict m = o->m;
@@ -91,19 +97,19 @@ BP_CLONES static void update(bp_optim *o, float *restrict theta, const float *re
     switch (c->kind) {
     case BP_OPT_SGD:
         for (size_t i = lo; i < hi; i++)
-            theta[i] -= eta * (scale * grad[i] + decay * theta[i]);
+            theta[i] = keep * theta[i] - eta * (scale * grad[i] + decay * theta[i]);
         break;
     case BP_OPT_MOMENTUM:
         for (size_t i = lo; i < hi; i++) {
             v[i] = mu * v[i] - eta * (scale * grad[i] + decay * theta[i]);
-            theta[i] += v[i];
+            theta[i] = keep * theta[i] + v[i];
         }
         break;
     case BP_OPT_NESTEROV:
         for (size_t i = lo; i < hi; i++) {
             float step = eta * (scale * grad[i] + decay * theta[i]);
             v[i] = mu * v[i] - step;
-            theta[i] += mu * v[i] - step;
+            theta[i] = keep * theta[i] + (mu * v[i] - step);
         }
         break;
     case BP_OPT_ADAM: {
@@ -113,7 +119,7 @@ BP_CLONES static void update(bp_optim *o, float *restrict theta, const float *re
             float g = scale * grad[i] + decay * theta[i];
             m[i] = b1 * m[i] + (1 - b1) * g;
             v[i] = b2 * v[i] + (1 - b2) * g * g;
-            theta[i] -= eta * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+            theta[i] = keep * theta[i] - eta * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
         }
         break;
     }
@@ -160,10 +166,11 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, lo
         scale = (float)(opt->cfg.clip_norm / (norm * m));
     opt->t++;
     float decay = (float)(opt->cfg.lambda / (double)n);
+    float keep = (float)(1.0 - (double)eta * opt->cfg.weight_decay);
     for (int l = 2; l <= net->num_layers; l++) {
         size_t b = net->b_off[l];
-        update(opt, net->params, grad, net->w_off[l], b, scale, decay, eta);
-        update(opt, net->params, grad, b, b + (size_t)net->sizes[l - 1], scale, 0.0f, eta);
+        update(opt, net->params, grad, net->w_off[l], b, scale, decay, keep, eta);
+        update(opt, net->params, grad, b, b + (size_t)net->sizes[l - 1], scale, 0.0f, 1.0f, eta);
     }
     return BP_OK;
 }

@@ -280,6 +280,8 @@ static bp_status trainer_alloc(trainer *t)
     t->s.best_params = cfg->patience > 0 ? bp__calloc(net->num_params, sizeof *t->s.best_params)
                                          : NULL;
     t->before = bp__calloc(net->num_params, sizeof *t->before);
+    if (t->s.dropout && (st = bp_workspace_set_dropout(t->ws, t->s.dropout)))
+        return st;
     if (!t->grad || !t->xb || !t->yb || !t->lb || !t->s.perm || !t->before ||
         (cfg->patience > 0 && !t->s.best_params))
         return bp__fail(BP_ENOMEM, "training buffers");
@@ -359,6 +361,54 @@ bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *e
     return bp_schedule_eta(&cfg->schedule, cfg->optim.eta, 0, cfg->epochs, &eta);
 }
 
+/* Rates in [0, 1) for the inputs and hidden layers of net, none for the output layer and beyond. */
+static bp_status check_dropout(const bp_net *net, const float *rates)
+{
+    bp_status st = bp__check_dropout(net->num_layers, rates);
+    for (int i = net->num_layers - 1; !st && i < BP_MAX_LAYERS; i++)
+        if (rates[i] != 0)
+            return bp__fail(BP_EVALUE, "dropout[%d] is %g: layer %d is %s, never dropped", i,
+                            (double)rates[i], i + 1,
+                            i + 1 == net->num_layers ? "the output layer" : "beyond the output");
+    return st;
+}
+
+static int has_dropout(const bp_train_config *cfg)
+{
+    for (int i = 0; i < BP_MAX_LAYERS; i++)
+        if (cfg->dropout[i] > 0)
+            return 1;
+    return 0;
+}
+
+/* What bp_train refuses beyond each field's own checks: dropout rates for the layers that have
+ * units to drop; forces on an unscaled one-output quadratic network; dropout and forces on one
+ * thread, and not together (neither pass exists across workers or for the tangent network). */
+static bp_status check_combination(const bp_net *net, const bp_dataset *train,
+                                   const bp_train_config *cfg)
+{
+    bp_status st = check_dropout(net, cfg->dropout);
+    int dropout = !st && has_dropout(cfg);
+    if (dropout && cfg->workers > 1)
+        return bp__fail(BP_ECONFIG, "dropout runs on one thread (workers is %d)", cfg->workers);
+    if (st || !cfg->forces)
+        return st;
+    int nt = train->n_targets;
+    bp__force_batch fb = {1, train->x, net->sizes[0], train->y, nt, train->y + 1, nt,
+                          cfg->energy_weight, cfg->force_weight};
+    if ((st = bp__check_forces(net, &fb)))
+        return st;
+    if (net->in_scaling || net->out_scaling)
+        return bp__fail(BP_ECONFIG, "training on forces takes a network without scaling (the "
+                        "force loss has no standardisation in its chain)");
+    if (cfg->workers > 1)
+        return bp__fail(BP_ECONFIG, "training on forces runs on one thread (workers is %d)",
+                        cfg->workers);
+    if (dropout)
+        return bp__fail(BP_ECONFIG, "training on forces takes no dropout");
+    return BP_OK;
+}
+
 /* Where a run starts: afresh, or from cfg->resume_path, on every rank alike. */
 static bp_status start_state(trainer *t)
 {
@@ -366,6 +416,7 @@ static bp_status start_state(trainer *t)
     const bp_net *net = t->net;
     bp_status st = BP_OK;
     bp__rng_seed(&t->s.rng, cfg->seed);
+    t->s.dropout_key = bp__dropout_key(cfg->seed);
     if (cfg->resume_path)
         st = bp__checkpoint_load(cfg->resume_path, t->net, &t->s);
     if ((st = bp__agree(t->par, st, "reading the checkpoint")))
@@ -389,9 +440,10 @@ static bp_status trainer_start(trainer *t)
     t->batches = count / t->bs + (count % t->bs != 0);
     t->most = (t->bs + ranks - 1) / ranks;
     const bp_optim_config *o = &cfg->optim;
+    t->s = (bp__train_state){.epochs = cfg->epochs, .count = count, .best = -1,
+                             .dropout = has_dropout(cfg) ? cfg->dropout : NULL};
     t->online = t->bs == 1 && !t->par && cfg->workers <= 1 && o->kind == BP_OPT_SGD &&
-                o->lambda == 0 && o->clip_norm == 0;
-    t->s = (bp__train_state){.epochs = cfg->epochs, .count = count, .best = -1};
+                o->lambda == 0 && o->clip_norm == 0 && o->weight_decay == 0 && !t->s.dropout;
     bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
     if (!st)
         st = start_state(t);
@@ -449,10 +501,12 @@ static void score_share(trainer *t, int n, tally *ep)
     }
 }
 
-/* This rank's share of a batch, the samples perm[first..first+n-1]: its gradient into t->grad
+/* This rank's share of a batch, the samples perm[first..first+n-1] (columns col.. of the batch
+ * numbered step since training began, which key its dropout masks): its gradient into t->grad
  * (zeros for an empty share), its summed cost into *c, its correct predictions into ep, and the
  * flags the ranks sum with the gradient. */
-static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *ep)
+static bp_status share_gradient(trainer *t, int first, int n, uint64_t step, int col, double *c,
+                                 tally *ep)
 {
     bp_net *net = t->net;
     size_t P = net->num_params;
@@ -467,10 +521,12 @@ static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *
     const bp_train_config *cfg = t->cfg;
     int n1 = net->sizes[0], nt = t->train->n_targets;
     bp_status st =
-        cfg->forces ? bp_gradient_forces(net, t->ws, n, t->xb, n1, t->yb, nt, t->yb + 1, nt,
-                                         cfg->energy_weight, cfg->force_weight, t->grad, c)
-        : t->team   ? bp_team_gradient(t->team, net, n, t->xb, n1, t->yb, nt, t->grad, c)
-                    : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nt, t->grad, c);
+        cfg->forces    ? bp_gradient_forces(net, t->ws, n, t->xb, n1, t->yb, nt, t->yb + 1, nt,
+                                            cfg->energy_weight, cfg->force_weight, t->grad, c)
+        : t->team      ? bp_team_gradient(t->team, net, n, t->xb, n1, t->yb, nt, t->grad, c)
+        : t->s.dropout ? bp_gradient_dropout(net, t->ws, t->s.dropout_key, step, col, n, t->xb, n1,
+                                             t->yb, nt, t->grad, c)
+                       : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nt, t->grad, c);
     if (st)
         return st;
     if (!isfinite(*c))
@@ -527,7 +583,8 @@ static bp_status batch_step(trainer *t, int e, int k, int b, float eta, double *
     int first = k * t->bs, lo, hi;
     size_t P = t->net->num_params;
     bp__share(b, t->par, &lo, &hi);
-    bp_status st = share_gradient(t, first + lo, hi - lo, c, ep);
+    uint64_t number = (uint64_t)e * (uint64_t)t->batches + (uint64_t)k; /* since training began */
+    bp_status st = share_gradient(t, first + lo, hi - lo, number, lo, c, ep);
     if (!st)
         st = bp__sum_ranks(t->par, t->grad, P + FLAGS, BP_REDUCE_FLOAT);
     if (st)
@@ -660,18 +717,8 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
         st = check_dataset(net, eval, "eval", cfg);
     if (!st)
         st = bp__check_train_config(cfg, eval);
-    if (!st && cfg->forces) { /* the network and weights for the force loss */
-        int nt = train->n_targets;
-        bp__force_batch fb = {1, train->x, net->sizes[0], train->y, nt, train->y + 1, nt,
-                              cfg->energy_weight, cfg->force_weight};
-        st = bp__check_forces(net, &fb);
-        if (!st && (net->in_scaling || net->out_scaling))
-            st = bp__fail(BP_ECONFIG, "training on forces takes a network without scaling (the "
-                          "force loss has no standardisation in its chain)");
-        if (!st && cfg->workers > 1)
-            st = bp__fail(BP_ECONFIG, "training on forces runs on one thread (workers is %d)",
-                          cfg->workers);
-    }
+    if (!st)
+        st = check_combination(net, train, cfg);
     /* A rank that refuses its arguments leaves now; the others must not wait for it. */
     if ((st = bp__agree(par, st, "checking the arguments")))
         return st;

@@ -32,6 +32,13 @@ struct bp_workspace {
      * evaluations */
     float *x_std, *y_std;
     float *block;               /* the single allocation all of the above point into */
+    /* Dropout (bp_workspace_set_dropout), for layers l = 1..L-1 whose rate is > 0, else NULL: */
+    float rates[BP_MAX_LAYERS]; /* rates[l-1]: layer l's rate */
+    float *mask[BP_MAX_LAYERS]; /* mask[l]: n^l x max_batch, 0 or 1/(1-p) */
+    float *dropped[BP_MAX_LAYERS]; /* dropped[l] = a^l (.) mask[l], the next layer's input */
+    float *drop_block;          /* the allocation of mask and dropped */
+    int dropping;               /* the pass in progress applies the masks (bp_gradient_dropout) */
+    int masked;                 /* columns of the masks of the last dropout pass; 0 = none */
 };
 
 /* How the derivative passes (src/deriv.c) reach the products of src/blas.c. Each picks its kernel

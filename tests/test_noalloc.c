@@ -1,8 +1,9 @@
 /* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step,
- * every optimizer's step, the online step, a team's gradient (its threads already started), the
- * VJP, JVP, Jacobians and the force-loss gradient are run with malloc, calloc and realloc counted.
- * The test executable is linked with -Wl,--wrap for those three, which redirects every call in
- * the static library too. */
+ * every optimizer's step (with L2 and decoupled weight decay), the online step, a team's gradient
+ * (its threads already started), the dropout gradient (masks allocated once by
+ * bp_workspace_set_dropout), the VJP, JVP, Jacobians and the force-loss gradient are run with
+ * malloc, calloc and realloc counted. The test executable is linked with -Wl,--wrap for those
+ * three, which redirects every call in the static library too. */
 #include "bp_test.h"
 
 void *__real_malloc(size_t n);
@@ -46,13 +47,16 @@ static void hot_path_allocates_nothing(void **state)
     bp_optim *opt[4];
     for (int k = 0; k < 4; k++) {
         bp_optim_config cfg = {.kind = (bp_optimizer_kind)k, .eta = 0.01f, .lambda = 1, .mu = 0.9f,
-                               .clip_norm = 1};
+                               .clip_norm = 1, .weight_decay = 0.01f};
         bpt_ok(bp_optim_create(&opt[k], net, &cfg));
     }
     double cost;
     int classes[8];
     bp_team *team = NULL;
     bpt_ok(bp_team_create(&team, net, 3, 8));
+    bp_workspace *wsd = bpt_ws(net, 8);
+    const float rates[] = {0.1f, 0.5f, 0.2f};
+    bpt_ok(bp_workspace_set_dropout(wsd, rates));
 
     long before = allocations;
     for (int rep = 0; rep < 3; rep++) {
@@ -67,6 +71,9 @@ static void hot_path_allocates_nothing(void **state)
             bpt_ok(bp_workspace_set_path(ws, (bp_path)p));
             bpt_ok(bp_gradient_batch(net, ws, 8, X, 6, Y, 4, grad, &cost));
             bpt_ok(bp_gradient_batch(net, ws, 1, X, 6, Y, 4, grad, NULL));
+            bpt_ok(bp_workspace_set_path(wsd, (bp_path)p));
+            bpt_ok(bp_gradient_dropout(net, wsd, 1, (uint64_t)rep, 0, 8, X, 6, Y, 4, grad, &cost));
+            bpt_ok(bp_gradient_dropout(net, wsd, 1, (uint64_t)rep, 3, 1, X, 6, Y, 4, grad, NULL));
         }
         bpt_ok(bp_sgd_step(net, grad, 0.01f, 8));
         for (int k = 0; k < 4; k++)
@@ -116,6 +123,7 @@ static void hot_path_allocates_nothing(void **state)
     free(Y);
     free(grad);
     bp_workspace_free(ws);
+    bp_workspace_free(wsd);
     bp_net_free(net);
 }
 

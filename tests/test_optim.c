@@ -1,6 +1,6 @@
 /* Optimizers and learning-rate schedules: bp_optim_step against updates computed here in double
  * from the formulas of backprop.h (SGD, L2 on weights only, momentum, Nesterov, Adam with bias
- * correction and its defaults, gradient clipping), non-finite gradients leaving parameters AND
+ * correction and its defaults, decoupled weight decay on weights only, gradient clipping), non-finite gradients leaving parameters AND
  * state untouched, every error of bp_optim_create / bp_optim_step, and bp_schedule_eta.
  *
  * Net: 2-2-1, P = 9 parameters [w2 (2x2) | b2 (2) | w3 (1x2) | b3 (1)], offsets from bp_net_layer.
@@ -171,15 +171,20 @@ static void sgd_l2_weights_only(void **state)
 typedef struct ref_state {
     double v[P], m1[P];
     long t;
+    double weight_decay; /* decoupled: theta <- (1 - eta weight_decay) theta + step, weights only */
+    const int *is_bias;
 } ref_state;
 
-/* One step of the header's formulas in double, g_i = grad_i/m (no clipping, no L2 here). */
+/* One step of the header's formulas in double, g_i = grad_i/m (no clipping, no L2 here), and the
+ * decoupled weight decay of the old theta on the weights. */
 static void ref_step(bp_optimizer_kind kind, double *th, ref_state *s, const float *grad, int m,
                      double eta, double mu, double b1, double b2, double eps)
 {
     s->t++;
     for (int i = 0; i < P; i++) {
-        double g = (double)grad[i] / m;
+        double g = (double)grad[i] / m, old = th[i];
+        if (!s->is_bias[i])
+            th[i] -= eta * s->weight_decay * old;
         switch (kind) {
         case BP_OPT_SGD: th[i] -= eta * g; break;
         case BP_OPT_MOMENTUM:
@@ -208,7 +213,7 @@ static void run_three_steps(fixture *fx, bp_optim_config cfg, const char *what, 
     const int m = 4;
     float *p = reset(fx), g[P];
     double ref[P];
-    ref_state s = {{0}, {0}, 0};
+    ref_state s = {{0}, {0}, 0, cfg.weight_decay, fx->is_bias};
     copy_to_double(ref, theta0);
     bp_optim *o = make_opt(fx->net, cfg);
     for (int k = 0; k < 3; k++) {
@@ -277,6 +282,83 @@ static void adam_three_steps_custom(void **state)
     bp_optim_config cfg = {.kind = BP_OPT_ADAM, .eta = 0.05f, .beta1 = 0.5f, .beta2 = 0.75f,
                            .epsilon = 1e-3f};
     run_three_steps(*state, cfg, "adam 0.5/0.75/1e-3, 3 steps", 0, 0.5, 0.75, (double)1e-3f, 0);
+}
+
+/* ---------------------------------------------------------------- decoupled weight decay */
+
+/* theta <- (1 - eta weight_decay) theta + step on the weights, for every rule, three steps with a
+ * per-step rate; the biases take the rule's step alone (the same bits as without decay). */
+static void decoupled_decay_each_kind(void **state)
+{
+    fixture *fx = *state;
+    const char *what[] = {"sgd", "momentum", "nesterov", "adam"};
+    for (int k = BP_OPT_SGD; k <= BP_OPT_ADAM; k++) {
+        bp_optim_config cfg = {.kind = (bp_optimizer_kind)k, .eta = 0.1f, .mu = 0.9f};
+        int adam = k == BP_OPT_ADAM, has_mu = k == BP_OPT_MOMENTUM || k == BP_OPT_NESTEROV;
+        double b1 = adam ? 0.9 : 0, b2 = adam ? 0.999 : 0, eps = adam ? 1e-8 : 0;
+        double mu = has_mu ? 0.9f : 0;
+        run_three_steps(fx, cfg, what[k], mu, b1, b2, eps, 0);
+        float plain[P];
+        memcpy(plain, bpt_params(fx->net), sizeof plain);
+        cfg.weight_decay = 0.5f; /* keep = 1 - 0.05 (0.025 on the half-rate step) */
+        run_three_steps(fx, cfg, what[k], mu, b1, b2, eps, 0);
+        const float *p = bpt_params(fx->net);
+        for (int i = 0; i < P; i++) {
+            if (fx->is_bias[i])
+                assert_memory_equal(&plain[i], &p[i], sizeof *p);
+            else /* pulled towards zero by about 0.05 + 0.05 + 0.025 of |theta| */
+                assert_true(fabsf(p[i]) < fabsf(plain[i]) - 0.05f * fabsf(theta0[i]));
+        }
+    }
+}
+
+/* By hand, one Adam step of one weight: theta = 0.5, g = grad/m = -0.2, eta = 0.1. Adam's first
+ * step is -eta g/(|g| + eps) = +0.1 (the bias-corrected moments are g and g^2).
+ *  - decoupled, weight_decay 0.5: theta = (1 - 0.05) 0.5 + 0.1 = 0.575;
+ *  - L2 with the same coefficient (lambda/n = 0.5): g = -0.2 + 0.5 * 0.5 = +0.05, so the step is
+ *    -0.1 and theta = 0.4: inside the adaptive step, the decay is normalised away with g. */
+static void decoupled_vs_l2_adam_by_hand(void **state)
+{
+    fixture *fx = *state;
+    float *p = reset(fx), g[P];
+    bp_layer_view v2;
+    bpt_ok(bp_net_layer(fx->net, 2, &v2));
+    size_t w = v2.w_offset; /* theta0[w] = 0.5 */
+    assert_true(theta0[w] == 0.5f);
+    for (int i = 0; i < P; i++)
+        g[i] = theta0[i] > 0 ? -0.4f : 0.4f; /* m = 2: g = -0.2 for the weight w */
+    bp_optim *o = make_opt(fx->net, (bp_optim_config){.kind = BP_OPT_ADAM, .eta = 0.1f,
+                                                      .weight_decay = 0.5f});
+    bpt_ok(bp_optim_step(o, fx->net, g, 2, 10, 0.1f));
+    bpt_assert_close_scalar("decoupled", p[w], 0.575, 0.0, RTOL);
+    bp_optim_free(o);
+    reset(fx);
+    o = make_opt(fx->net, (bp_optim_config){.kind = BP_OPT_ADAM, .eta = 0.1f, .lambda = 5.0f});
+    bpt_ok(bp_optim_step(o, fx->net, g, 2, 10, 0.1f)); /* lambda/n = 0.5 */
+    bpt_assert_close_scalar("L2", p[w], 0.4, 0.0, RTOL);
+    bp_optim_free(o);
+}
+
+/* By hand, momentum: theta = 0.5, g = -0.2, eta = 0.1, mu = 0.9, weight_decay 0.5, two steps of
+ * the same gradient: v1 = 0.02, theta1 = 0.95 * 0.5 + 0.02 = 0.495; v2 = 0.9 * 0.02 + 0.02 =
+ * 0.038, theta2 = 0.95 * 0.495 + 0.038 = 0.50825. */
+static void decoupled_momentum_by_hand(void **state)
+{
+    fixture *fx = *state;
+    float *p = reset(fx), g[P];
+    bp_layer_view v2;
+    bpt_ok(bp_net_layer(fx->net, 2, &v2));
+    size_t w = v2.w_offset;
+    assert_true(theta0[w] == 0.5f && !fx->is_bias[w]);
+    for (int i = 0; i < P; i++)
+        g[i] = theta0[i] > 0 ? -0.4f : 0.4f;
+    bp_optim *o = make_opt(fx->net, (bp_optim_config){.kind = BP_OPT_MOMENTUM, .eta = 0.1f,
+                                                      .mu = 0.9f, .weight_decay = 0.5f});
+    bpt_ok(bp_optim_step(o, fx->net, g, 2, 10, 0.1f));
+    bpt_assert_close_scalar("momentum step 1", p[w], 0.495, 0.0, RTOL);
+    bpt_ok(bp_optim_step(o, fx->net, g, 2, 10, 0.1f));
+    bpt_assert_close_scalar("momentum step 2", p[w], 0.50825, 0.0, RTOL);
+    bp_optim_free(o);
 }
 
 /* ---------------------------------------------------------------- clipping */
@@ -442,6 +524,9 @@ static void create_errors(void **state)
         {{.kind = BP_OPT_ADAM, .eta = 0.1f, .epsilon = -1e-8f}, BP_EVALUE, "epsilon"},
         {{.kind = BP_OPT_SGD, .eta = 0.1f, .clip_norm = -1.0f}, BP_EVALUE, "clip"},
         {{.kind = BP_OPT_SGD, .eta = 0.1f, .clip_norm = INFINITY}, BP_EVALUE, "clip"},
+        {{.kind = BP_OPT_ADAM, .eta = 0.1f, .weight_decay = -1e-3f}, BP_EVALUE, "weight_decay"},
+        {{.kind = BP_OPT_MOMENTUM, .eta = 0.1f, .weight_decay = NAN}, BP_EVALUE, "weight_decay"},
+        {{.kind = BP_OPT_SGD, .eta = 0.1f, .weight_decay = INFINITY}, BP_EVALUE, "weight_decay"},
         {{.kind = (bp_optimizer_kind)99, .eta = 0.1f}, BP_EDIM, "kind"},
         {{.kind = (bp_optimizer_kind)-1, .eta = 0.1f}, BP_EDIM, "kind"},
     };
@@ -554,6 +639,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(nesterov_three_steps, setup, teardown),
         cmocka_unit_test_setup_teardown(adam_three_steps_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(adam_three_steps_custom, setup, teardown),
+        cmocka_unit_test_setup_teardown(decoupled_decay_each_kind, setup, teardown),
+        cmocka_unit_test_setup_teardown(decoupled_vs_l2_adam_by_hand, setup, teardown),
+        cmocka_unit_test_setup_teardown(decoupled_momentum_by_hand, setup, teardown),
         cmocka_unit_test_setup_teardown(clipping, setup, teardown),
         cmocka_unit_test_setup_teardown(nonfinite_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(step_errors, setup, teardown),

@@ -61,9 +61,12 @@ check "train: validation split, other optimizer and schedule" eval \
 
 # --workers N: the same N gives the same model bits on every run (a batch split into N shares,
 # summed in order), and N outside 0..256 is refused.
-run "${TRAIN[@]}" --epochs 2 --workers 3 --quiet --out w1.bpn
-run "${TRAIN[@]}" --epochs 2 --workers 3 --quiet --out w2.bpn
+run "${TRAIN[@]}" --epochs 2 --workers 3 --dropout 0 --quiet --out w1.bpn
+run "${TRAIN[@]}" --epochs 2 --workers 3 --dropout 0 --quiet --out w2.bpn
 check "train --workers 3: the same bits twice" eval 'rc_is 0 && cmp -s w1.bpn w2.bpn'
+run "${TRAIN[@]}" --epochs 2 --workers 3 --quiet --out w4.bpn
+check "train --workers 3 with the default dropout: exit 2, says why" eval \
+    'rc_is 2 && err_has "dropout trains on one thread" && [ ! -e w4.bpn ]'
 run "${TRAIN[@]}" --workers 300 --out w3.bpn
 check "train --workers 300: refused" eval '[ "$RC" -ne 0 ] && [ ! -e w3.bpn ]'
 
@@ -613,6 +616,24 @@ run train --forces 2 --layers 2-16-1 --output identity --cost quadratic --out f.
 check "--forces without CSV: exit 2" eval 'rc_is 2 && err_has "--forces"'
 run "${FORCES[@]}" --layers 2-16-2 --out f.bpn
 check "--forces with two outputs: exit 1" eval 'rc_is 1 && err_has "one output" && absent f.bpn'
+
+# ---------------------------------------------------------------- dropout, weight decay
+DROP=("${TRAIN[@]}" --layers 4-8-6-2 --epochs 3 --quiet --weight-decay 0.01)
+run "${DROP[@]}" --dropout 0.2,0.1 --input-dropout 0.1 --out d1.bpn --checkpoint-every 3
+run "${DROP[@]}" --dropout 0.2,0.1 --input-dropout 0.1 --out d2.bpn
+check "dropout: a seeded run twice gives the same model" eval 'rc_is 0 && cmp -s d1.bpn d2.bpn'
+run "${DROP[@]}" --out d3.bpn
+check "dropout changes the run" eval 'rc_is 0 && ! cmp -s d1.bpn d3.bpn'
+run "${DROP[@]}" --dropout 0.3 --input-dropout 0.1 --out d4.bpn --resume d1.bpn.ckpt
+check "resume with other dropout rates: exit 1, names the rate" eval \
+    'rc_is 1 && err_has "dropout rate of layer 2" && absent d4.bpn'
+run "${DROP[@]}" --dropout 0.2,0.1,0.1 --out d4.bpn
+check "--dropout with more rates than hidden layers: exit 2" eval \
+    'rc_is 2 && err_has "3 rate(s) for 2 hidden" && absent d4.bpn'
+run "${DROP[@]}" --dropout 1 --out d4.bpn
+check "--dropout 1: exit 2" eval 'rc_is 2 && err_has "\[0, 1)" && absent d4.bpn'
+run "${DROP[@]}" --weight-decay -1 --out d4.bpn
+check "--weight-decay -1: exit 2" eval 'rc_is 2 && err_has "weight-decay" && absent d4.bpn'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
