@@ -372,12 +372,12 @@ BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *ta
 
 /* ---------------------------------------------------------------- model files */
 /* Write net (sizes, activations, cost, parameters) to path in the project's binary format
- * (docs/model-format.md): little-endian, CRC-32 checked. The file is written to a temporary file in
- * the same directory (path + ".tmp.PID.N", created exclusively with mode 0666 less the umask, as
- * any new file), flushed, fsynced and renamed over path: an interrupted or failed save never destroys a previous
- * model, and a failed one removes its temporary file (a killed process may leave it behind).
+ * (docs/model-format.md): little-endian, CRC-32 checked. Written as every file of the library (see
+ * "safe file writing" below: a temporary file beside path, fsync, rename): an interrupted or
+ * failed save never destroys a previous model, a failed one removes its temporary file (a killed
+ * process may leave it behind), and only a regular file (or a link to one) is ever replaced.
  * Errors: BP_ENULL, BP_ENOMEM (the temporary name or its stream), BP_EIO (detail: path and the
- * system error). */
+ * system error, or why path cannot be replaced: a directory, a device, a FIFO). */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
 /* Read a model file written by bp_model_save. Every field is validated against the limits
@@ -571,6 +571,47 @@ BP_API bp_status bp_evaluate(const bp_net *net, const bp_dataset *ds, double *lo
 BP_API bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds,
                                       const bp_parallel *parallel, double *loss, double *accuracy,
                                       long *confusion);
+
+/* ---------------------------------------------------------------- safe file writing
+ * The way the library writes every file (models, checkpoints), offered to programs for theirs (the
+ * backprop program's training log). A file is written to a temporary file beside path (its
+ * directory, its name cut to fit the system's 255-byte NAME_MAX, then ".tmp.PID.N"), created with
+ * O_CREAT | O_EXCL | O_NOFOLLOW so that it never opens an existing file or follows a link; on
+ * commit it is flushed, fsynced and renamed over path and the directory is synced, so that path
+ * holds either its old content or the whole new one. Only a regular file is ever replaced (a
+ * symbolic link to one counts: the link itself is replaced by the new file); a directory, a
+ * device, a FIFO, a socket or a link to nothing is refused. The new file gets the permission bits
+ * of the file it replaces (0666 less the umask for a new one). */
+typedef struct bp_file bp_file;
+
+/* Whether path could be written now: not empty, not ending in '/', nothing there or a regular file
+ * (or a link to one), in a directory this process may create files in. Creates nothing. Programs
+ * check their outputs with it before long work.
+ * Errors: BP_ENULL, BP_EIO (detail: path and the reason), BP_ENOMEM. */
+BP_API bp_status bp_file_check(const char *path);
+
+/* Check path as bp_file_check and create its temporary file (nothing is written at path yet).
+ * Errors: BP_ENULL, BP_EIO, BP_ENOMEM; *out is NULL on failure.
+ * Ownership: *out is the caller's, released by exactly one of bp_file_commit and bp_file_discard. */
+BP_API bp_status bp_file_create(bp_file **out, const char *path);
+
+/* Append bytes bytes of data to the temporary file, flushed at once (a reader following it sees
+ * each write whole). After a failed write the file can only be discarded (commit reports BP_EIO).
+ * Errors: BP_ENULL (f, or data with bytes > 0), BP_EIO (detail: the system error). */
+BP_API bp_status bp_file_write(bp_file *f, const void *data, size_t bytes);
+
+/* The temporary file's name (valid until commit or discard), for a user who follows it; NULL for a
+ * NULL f. */
+BP_API const char *bp_file_temp_path(const bp_file *f);
+
+/* fsync the temporary file, check path again and rename the file over it, sync the directory; f
+ * is released whatever the outcome. On failure the temporary file is removed and path untouched.
+ * Errors: BP_ENULL, BP_EIO (a write failed before, the sync, path no longer a file to replace, or
+ * the rename). */
+BP_API bp_status bp_file_commit(bp_file *f);
+
+/* Remove the temporary file and release f, leaving path untouched; NULL is a no-op. */
+BP_API void bp_file_discard(bp_file *f);
 
 #ifdef __cplusplus
 }

@@ -152,6 +152,10 @@ typedef struct cli_data_opts {
 
 #define CLI_DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 
+/* The directory IDX files are read from: --data, else $BACKPROP_DATA if set and not empty, else
+ * CLI_DEFAULT_DATA_DIR. */
+const char *cli_data_dir(const cli_data_opts *o);
+
 /* Check that at most one source is named; CLI_USAGE with a message if --data and a CSV flag are
  * both given. */
 int cli_data_check(const cli_command *cmd, const cli_data_opts *o);
@@ -166,6 +170,27 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
 /* ---------------------------------------------------------------- model files */
 /* bp_model_load with a message on failure. Returns CLI_OK or CLI_FAIL. */
 int cli_model_load(const char *cmd, const char *path, bp_net **out);
+
+/* ---------------------------------------------------------------- outputs (outputs.c) */
+/* A file a command reads or writes and the flag that names it (path NULL: not given). may_be: the
+ * one output flag this input may name the same file as (an input read whole before that output is
+ * first written, like --resume and --checkpoint), or NULL. */
+typedef struct cli_path {
+    const char *flag;
+    const char *path;
+    const char *may_be;
+} cli_path;
+
+/* Outputs cli_outputs_check takes at most. */
+#define CLI_MAX_OUTPUTS 8
+
+/* The pre-flight of a command, before it loads any data: every output given must be writable
+ * (bp_file_check) and name a file (by device and inode, or resolved directory and name for one
+ * not there yet) that no other output names and that none of the inputs names, nor (data non-NULL)
+ * the files the data flags would read. Returns CLI_OK, or CLI_USAGE with a message naming both
+ * flags of a clash or the output and the reason it cannot be written. */
+int cli_outputs_check(const cli_command *cmd, const cli_path *outputs, int n_out,
+                      const cli_path *inputs, int n_in, const cli_data_opts *data);
 
 /* ---------------------------------------------------------------- ranks (ranks.c) */
 /* The processes of one `mpirun -np N backprop train` (rank 0 of 1 without mpirun). */

@@ -88,8 +88,7 @@ static int find_idx(const char *cmd, const char *dir, const char *base, char **p
     return CLI_OK;
 }
 
-/* --data, else $BACKPROP_DATA if set and not empty, else the Fashion-MNIST package's directory. */
-static const char *data_dir(const cli_data_opts *o)
+const char *cli_data_dir(const cli_data_opts *o)
 {
     const char *env = getenv("BACKPROP_DATA");
     return o->dir ? o->dir : env && env[0] ? env : CLI_DEFAULT_DATA_DIR;
@@ -99,7 +98,7 @@ static const char *data_dir(const cli_data_opts *o)
 static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *prefix,
                         int n_classes, bp_dataset *ds)
 {
-    const char *dir = data_dir(o);
+    const char *dir = cli_data_dir(o);
     char base[2][64], *paths[2] = {NULL, NULL};
     int rc = CLI_OK;
     snprintf(base[0], sizeof base[0], "%s-images-idx3-ubyte", prefix);
@@ -140,7 +139,7 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
     }
     if (ds->n_features != n_inputs) {
         rc = cli_error(cmd, "%s data (%s) has %d features per sample but the network has %d "
-                       "inputs", train_part ? "training" : "test", csv ? csv : data_dir(o),
+                       "inputs", train_part ? "training" : "test", csv ? csv : cli_data_dir(o),
                        ds->n_features, n_inputs);
         bp_dataset_free(ds);
         return rc;

@@ -1,7 +1,8 @@
 /* backprop train: build a network from the flags, train it on Fashion-MNIST (or any MNIST-format
  * directory, or CSV files) with progress, an optional per-epoch CSV log, and save the model.
- * Nothing is written unless training succeeds: the log goes to LOG.tmp and is renamed at the end,
- * the model is saved (atomically, by the library) only after training. */
+ * Every output is checked before any data is loaded (outputs.c). Nothing is written unless training
+ * succeeds: the log grows in a temporary file beside LOG (bp_file) committed at the end, the model
+ * is saved (the same way, by the library) only after training. */
 #include "blas_core.h"
 #include "cli.h"
 
@@ -91,7 +92,7 @@ typedef struct progress_state {
     double last_draw;  /* when the bar was last drawn */
     int bar_len;       /* characters of the bar now on screen */
     const char *eval;  /* "test" or "val": what the evaluation columns hold */
-    FILE *log;         /* per-epoch CSV rows, or NULL */
+    bp_file *log;      /* per-epoch CSV rows, or NULL */
     int epochs_done;
 } progress_state;
 
@@ -136,66 +137,46 @@ static int on_progress(const bp_progress *p, void *user)
                p->eval_loss, s->eval, p->eval_accuracy, p->samples_per_s, p->seconds);
         fflush(stdout);
     }
-    if (s->log)
-        fprintf(s->log, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n", p->epoch + 1, p->loss, p->accuracy,
-                p->eval_loss, p->eval_accuracy, p->samples_per_s, p->seconds);
+    if (s->log) {
+        char row[256];
+        int n = snprintf(row, sizeof row, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n", p->epoch + 1,
+                         p->loss, p->accuracy, p->eval_loss, p->eval_accuracy, p->samples_per_s,
+                         p->seconds);
+        if (bp_file_write(s->log, row, (size_t)n) != BP_OK) {
+            fprintf(stderr, "backprop train: --log: %s\n", bp_last_error());
+            return 1; /* stop: a run whose log is lost fails */
+        }
+    }
     return 0;
 }
 
 /* ---------------------------------------------------------------- files */
-/* The directory of path must exist and be writable, so that a long training does not end in a
- * failed save. */
-static int check_writable(const char *cmd, const char *flag, const char *path)
+/* The log's temporary file, created with the header line (eval: what the evaluation columns hold). */
+static int open_log(const char *cmd, const char *path, const char *eval, bp_file **f)
 {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    int ok;
-    if (!dir)
-        return cli_error(cmd, "out of memory");
-    ok = access(dir, W_OK | X_OK) == 0;
-    if (!ok)
-        cli_error(cmd, "%s %s: cannot write in directory %s: %s", flag, path, dir, strerror(errno));
-    free(dir);
-    return ok ? CLI_OK : CLI_FAIL;
-}
-
-/* LOG.tmp, opened for writing with the header line (eval: what the evaluation columns hold);
- * *tmp_path malloc'ed. */
-static int open_log(const char *cmd, const char *path, const char *eval, char **tmp_path, FILE **f)
-{
-    size_t size = strlen(path) + sizeof ".tmp";
-    *f = NULL;
-    if (!(*tmp_path = malloc(size)))
-        return cli_error(cmd, "out of memory");
-    snprintf(*tmp_path, size, "%s.tmp", path);
-    if (!(*f = fopen(*tmp_path, "w"))) {
-        int rc = cli_error(cmd, "--log %s: cannot create %s: %s", path, *tmp_path, strerror(errno));
-        free(*tmp_path);
-        *tmp_path = NULL;
-        return rc;
+    char header[128];
+    int n = snprintf(header, sizeof header, "epoch,train_loss,train_accuracy,%s_loss,%s_accuracy,"
+                     "samples_per_s,seconds\n", eval, eval);
+    bp_status st = bp_file_create(f, path);
+    if (!st && (st = bp_file_write(*f, header, (size_t)n))) {
+        bp_file_discard(*f);
+        *f = NULL;
     }
-    fprintf(*f, "epoch,train_loss,train_accuracy,%s_loss,%s_accuracy,samples_per_s,seconds\n", eval,
-            eval);
-    return CLI_OK;
+    return st ? cli_fail(cmd, st, "--log %s", path) : CLI_OK;
 }
 
 /* ---------------------------------------------------------------- the command */
 typedef struct train_run {
     bp_net *net;
     bp_dataset train, test, val;
-    FILE *log;
-    char *log_tmp;
+    bp_file *log;
     char *checkpoint; /* the default checkpoint path, OUT.ckpt, when allocated */
     cli_ranks ranks;
 } train_run;
 
 static void train_run_free(train_run *r)
 {
-    if (r->log)
-        fclose(r->log);
-    if (r->log_tmp)
-        remove(r->log_tmp); /* still there only on failure */
-    free(r->log_tmp);
+    bp_file_discard(r->log); /* still open only on failure */
     free(r->checkpoint);
     bp_dataset_free(&r->train);
     bp_dataset_free(&r->test);
@@ -254,10 +235,11 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
     bp_net_info info;
     int rc;
     bp_net_describe(r->net, &info);
-    if (r->ranks.rank == 0 && ((rc = check_writable(name, "--out", o->out)) ||
-                               (o->log && (rc = check_writable(name, "--log", o->log))) ||
-                               (o->checkpoint_every > 0 &&
-                                (rc = check_writable(name, "--checkpoint", o->checkpoint)))))
+    const cli_path outputs[] = {{"--out", o->out, NULL}, {"--log", o->log, NULL},
+                                {"--checkpoint", o->checkpoint_every > 0 ? o->checkpoint : NULL,
+                                 NULL}};
+    const cli_path inputs[] = {{"--resume", o->resume, "--checkpoint"}};
+    if (r->ranks.rank == 0 && (rc = cli_outputs_check(cmd, outputs, 3, inputs, 1, &o->data)))
         return rc;
     if ((rc = cli_data_load(name, &o->data, 1, info.sizes[0], info.sizes[info.num_layers - 1],
                             &r->train)) ||
@@ -273,7 +255,7 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
             return cli_fail(name, st, "cannot split off the validation set");
     }
     if (o->log && r->ranks.rank == 0)
-        return open_log(name, o->log, eval_name(o), &r->log_tmp, &r->log);
+        return open_log(name, o->log, eval_name(o), &r->log);
     return CLI_OK;
 }
 
@@ -311,34 +293,24 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     return CLI_OK;
 }
 
-/* Score on the test set, close the log, save the model, then publish the log. */
+/* Score on the test set, save the model, then commit the log. */
 static int finish(const char *name, const train_opts *o, train_run *r)
 {
     double loss, acc;
     bp_status st = bp_evaluate_parallel(r->net, &r->test, r->ranks.parallel, &loss, &acc, NULL);
-    int failed;
     if (st)
         return cli_fail(name, st, "cannot evaluate on the test set");
     printf("test accuracy %.4f\n", acc);
     if (r->ranks.rank > 0) /* rank 0 writes the model and the log */
         return CLI_OK;
-    if (r->log) {
-        failed = ferror(r->log);
-        failed |= fclose(r->log) != 0;
-        r->log = NULL;
-        if (failed)
-            return cli_error(name, "--log %s: cannot write %s (nothing saved)", o->log,
-                             r->log_tmp);
-    }
     if ((st = bp_model_save(r->net, o->out)))
         return cli_fail(name, st, "cannot save the model to %s", o->out);
     printf("saved %s\n", o->out);
-    if (r->log_tmp) {
-        if (rename(r->log_tmp, o->log) != 0)
-            return cli_error(name, "--log %s: cannot rename %s: %s", o->log, r->log_tmp,
-                             strerror(errno));
-        free(r->log_tmp);
-        r->log_tmp = NULL;
+    if (r->log) {
+        st = bp_file_commit(r->log);
+        r->log = NULL;
+        if (st)
+            return cli_fail(name, st, "--log %s", o->log);
         printf("log %s\n", o->log);
     }
     return CLI_OK;
