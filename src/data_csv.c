@@ -60,39 +60,56 @@ static bp_status grow(bp_dataset *ds, size_t *cap, int with_labels, const csv_po
     return st;
 }
 
+/* The field [s, e) as a message quotes it: at most SHOWN bytes, each byte that is not printable
+ * ASCII written \xNN, so that a NUL, a byte-order mark or a control character is named instead of
+ * being cut off or printed invisibly. */
+static const char *shown(char out[4 * SHOWN + 4], const char *s, const char *e)
+{
+    char *o = out;
+    for (; s < e && o < out + 4 * (SHOWN - 1); s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c < 0x7f)
+            *o++ = (char)c;
+        else
+            o += sprintf(o, "\\x%02x", c);
+    }
+    if (s < e)
+        o += sprintf(o, "...");
+    *o = '\0';
+    return out;
+}
+
 /* A finite float in [s, e), which holds no surrounding whitespace. strtof alone would accept a
  * prefix ("1.5x"), an empty field (as 0 with no conversion) and "inf"/"nan". */
 static bp_status parse_number(const csv_pos *at, const char *s, const char *e, float *v)
 {
-    char *end;
-    int shown = e - s < SHOWN ? (int)(e - s) : SHOWN;
+    char *end, text[4 * SHOWN + 4];
     if (s == e)
         return bp__fail(BP_EFORMAT, "%s:%ld: column %d: empty field", at->path, at->line,
                         at->column);
     *v = strtof(s, &end);
     if (end != e)
-        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: '%.*s' is not a number", at->path,
-                        at->line, at->column, shown, s);
+        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: '%s' is not a number", at->path,
+                        at->line, at->column, shown(text, s, e));
     if (!isfinite(*v))
-        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: '%.*s' is not finite as a float",
-                        at->path, at->line, at->column, shown, s);
+        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: '%s' is not finite as a float",
+                        at->path, at->line, at->column, shown(text, s, e));
     return BP_OK;
 }
 
 /* A class index in [0, n) written as a decimal integer in [s, e). */
 static bp_status parse_label(const csv_pos *at, const char *s, const char *e, int n, int *label)
 {
-    char *end;
+    char *end, text[4 * SHOWN + 4];
     long v;
-    int shown = e - s < SHOWN ? (int)(e - s) : SHOWN;
     errno = 0;
     v = strtol(s, &end, 10);
     if (s == e || end != e)
-        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: label '%.*s' is not an integer", at->path,
-                        at->line, at->column, shown, s);
+        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: label '%s' is not an integer", at->path,
+                        at->line, at->column, shown(text, s, e));
     if (errno == ERANGE || v < 0 || v >= n)
-        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: label %.*s is not in [0, %d)", at->path,
-                        at->line, at->column, shown, s, n);
+        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: label %s is not in [0, %d)", at->path,
+                        at->line, at->column, shown(text, s, e), n);
     *label = (int)v;
     return BP_OK;
 }
@@ -177,14 +194,16 @@ bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kin
     out->n_targets = n;
     /* getline reads lines of any length, so a long line is never split into two samples. */
     while (st == BP_OK && (len = getline(&line, &line_cap, f)) != -1) {
-        const char *s = line, *end = line + len;
+        const char *start = line, *s, *end = line + len;
         size_t columns = 1;
-        at.line++;
-        while (s < end && isspace((unsigned char)*s))
+        /* the UTF-8 byte-order mark some spreadsheets put first is no part of the data */
+        if (++at.line == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
+            start += 3;
+        for (s = start; s < end && isspace((unsigned char)*s);)
             s++;
         if (s == end || *s == '#')
             continue;
-        for (s = line; (s = memchr(s, ',', (size_t)(end - s))) != NULL; s++)
+        for (s = start; (s = memchr(s, ',', (size_t)(end - s))) != NULL; s++)
             columns++;
         if (first_line == 0)
             first_line = at.line;
@@ -192,7 +211,7 @@ bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kin
         if (st == BP_OK && (size_t)out->count == cap)
             st = grow(out, &cap, kind == BP_CSV_CLASSES, &at);
         if (st == BP_OK)
-            st = parse_line(out, &at, kind, line, end);
+            st = parse_line(out, &at, kind, start, end);
         if (st == BP_OK)
             out->count++;
     }

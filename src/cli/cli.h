@@ -31,7 +31,7 @@ typedef enum cli_type {
     CLI_BOOL,   /* int *: set to 1 by the flag, takes no value */
     CLI_INT,    /* int *: strict decimal integer in [min, max] */
     CLI_U64,    /* uint64_t *: strict unsigned decimal integer */
-    CLI_REAL,   /* double *: finite number in [min, max] */
+    CLI_REAL,   /* double *: finite number in [min, max], used as a float (see single) */
     CLI_STRING, /* const char **: the argument itself (points into argv) */
     CLI_CHOICE, /* int *: one of the names of choices */
     CLI_LAYERS  /* cli_layers *: widths joined by '-', e.g. 784-512-10 */
@@ -50,6 +50,9 @@ typedef struct cli_option {
     const char *help;
     double min, max;           /* CLI_INT, CLI_REAL: accepted range, inclusive unless open says */
     int open;                  /* CLI_REAL: CLI_OPEN_MIN and/or CLI_OPEN_MAX excludes that bound */
+    int as_double;             /* CLI_REAL: the value is used as a double; else as a float, and
+                                  its float rounding must be in range too (and not 0 unless 0
+                                  was given) */
     const cli_choice *choices; /* CLI_CHOICE */
 } cli_option;
 
@@ -83,6 +86,9 @@ typedef struct cli_command {
     {.name = n, .type = CLI_INT, .dest = d, .meta = m, .help = h, .min = lo, .max = hi}
 #define CLI_NUMBER(n, d, m, lo, hi, op, h)                                                         \
     {.name = n, .type = CLI_REAL, .dest = d, .meta = m, .help = h, .min = lo, .max = hi, .open = op}
+#define CLI_DOUBLE(n, d, m, lo, hi, op, h)                                                         \
+    {.name = n, .type = CLI_REAL, .dest = d, .meta = m, .help = h, .min = lo, .max = hi,           \
+     .open = op, .as_double = 1}
 #define CLI_SEED(n, d, h) {.name = n, .type = CLI_U64, .dest = d, .meta = "N", .help = h}
 #define CLI_TEXT(n, d, m, h) {.name = n, .type = CLI_STRING, .dest = d, .meta = m, .help = h}
 #define CLI_ENUM(n, d, m, c, h)                                                                    \
