@@ -63,13 +63,15 @@ int cli_data_check(const cli_command *cmd, const cli_data_opts *o)
     return CLI_OK;
 }
 
-static int is_file(const char *path)
+/* Something is there under that name: a file, a device, a directory or a link, even a dangling
+ * one (what it is, the load then says, instead of calling it missing). */
+static int is_there(const char *path)
 {
     struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    return lstat(path, &sb) == 0;
 }
 
-/* DIR/base, else DIR/base.gz, whichever exists: *path is malloc'ed, or NULL (*path) if neither.
+/* DIR/base, else DIR/base.gz, whichever is there: *path is malloc'ed, or NULL (*path) if neither.
  * Returns CLI_FAIL only when out of memory. */
 static int find_idx(const char *cmd, const char *dir, const char *base, char **path)
 {
@@ -78,10 +80,10 @@ static int find_idx(const char *cmd, const char *dir, const char *base, char **p
     if (!*path)
         return cli_error(cmd, "out of memory");
     snprintf(*path, size, "%s/%s", dir, base);
-    if (is_file(*path))
+    if (is_there(*path))
         return CLI_OK;
     snprintf(*path, size, "%s/%s.gz", dir, base);
-    if (is_file(*path))
+    if (is_there(*path))
         return CLI_OK;
     free(*path);
     *path = NULL;
@@ -113,6 +115,12 @@ static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *pre
             rc = cli_error(cmd, "Fashion-MNIST not found in %s: install the Debian package "
                            "dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass "
                            "--data DIR", dir);
+    }
+    for (int k = 0; k < 2 && rc == CLI_OK; k++) {
+        struct stat sb;
+        if (stat(paths[k], &sb) == 0 && !S_ISREG(sb.st_mode))
+            rc = cli_error(cmd, "%s: not a regular file (%s)", paths[k],
+                           S_ISDIR(sb.st_mode) ? "a directory" : "a device, FIFO or socket");
     }
     if (rc == CLI_OK) {
         bp_status st = bp_dataset_load_idx(ds, paths[0], paths[1], n_classes);

@@ -287,7 +287,10 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
                         o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
                         o->checkpoint_every > 0 ? o->checkpoint : "");
     printf("trained in %.1f s\n", now_seconds() - start);
-    if (o->patience > 0 && ps.epochs_done < o->epochs)
+    if (ps.epochs_done == 0) /* resumed from the checkpoint of the run's end */
+        printf("no epoch left to train: the checkpoint is of the run's last epoch or its early "
+               "stop\n");
+    else if (o->patience > 0 && ps.epochs_done < o->epochs)
         printf("early stop after epoch %d: kept the best epoch (%s accuracy %.4f)\n",
                ps.epochs_done, ps.eval, best);
     return CLI_OK;
