@@ -384,13 +384,16 @@ static void print_row(const point *pt, const char *layers, int threads, const re
     fflush(stdout);
 }
 
-static void csv_row(FILE *csv, const point *pt, const char *layers, int threads, const result *r)
+/* blas: the library and its kernels, so that the CSVs of two builds (OpenBLAS, BLIS) concatenate
+ * into one table. */
+static void csv_row(FILE *csv, const point *pt, const char *layers, int threads, const result *r,
+                    const char *blas)
 {
     for (int i = 0; i < IMPLS; i++)
         if (impl_enabled(i))
-            fprintf(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g\n", layers, pt->batch, threads,
+            fprintf(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g,%s\n", layers, pt->batch, threads,
                     IMPL_NAME[i], r->reps, r->med[i], r->min[i], r->max[i],
-                    pt->batch / r->med[i], step_flops(pt) / r->med[i] * 1e-9);
+                    pt->batch / r->med[i], step_flops(pt) / r->med[i] * 1e-9, blas);
 }
 
 /* The plotted network's results, by thread count and batch size. */
@@ -486,8 +489,14 @@ int main(int argc, char **argv)
         perror(csv_path);
         return 1;
     }
-    fprintf(csv, "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops\n");
-    printf("BLAS: %s, kernels %s\n\n", openblas_get_config(), blas_core_name());
+    bp_blas_info blas;
+    bp_blas_describe(&blas);
+    char blas_name[128];
+    snprintf(blas_name, sizeof blas_name, "%s %s", blas.library, blas_core_name());
+    fprintf(csv,
+            "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops,blas\n");
+    printf("BLAS: %s, kernels %s%s\n\n", blas.library, blas_core_name(),
+           blas.narrow ? " (narrower than the CPU's vectors)" : "");
     print_header();
     for (int n = 0; n < NUM_NETS; n++) {
         if (nets && !strstr(nets, NETS[n].layers))
@@ -497,10 +506,11 @@ int main(int argc, char **argv)
             result res[MAX_LIST];
             point_create(&pt, &NETS[n], batches[b]);
             for (int t = 0; t < nt; t++) {
-                openblas_set_num_threads(threads[t]);
+                if (bp_blas_set_threads(threads[t]) && threads[t] > 1)
+                    fprintf(stderr, "bench: %s: %d threads asked\n", bp_last_error(), threads[t]);
                 measure(&pt, budget, t ? &res[0] : NULL, &res[t]);
                 print_row(&pt, NETS[n].layers, threads[t], &res[t]);
-                csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t]);
+                csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t], blas_name);
                 if (!strcmp(NETS[n].layers, plot_net)) {
                     pd.batch[b] = batches[b];
                     pd.threads[t] = threads[t];

@@ -84,7 +84,7 @@ configure_package_config_file(cmake/backpropConfig.cmake.in
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/backpropConfigVersion.cmake
   COMPATIBILITY SameMajorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/backpropConfig.cmake ${PROJECT_BINARY_DIR}/backpropConfigVersion.cmake
-        cmake/BackpropOpenBLAS.cmake DESTINATION ${BP_CMAKE_DIR})
+        cmake/BackpropBLAS.cmake cmake/BackpropOpenBLAS.cmake DESTINATION ${BP_CMAKE_DIR})
 
 # The .pc file finds the prefix from its own place (lib/pkgconfig, or lib/<multiarch>/pkgconfig
 # under Debian's layout), so the install can be relocated (cmake --install --prefix).

@@ -1,9 +1,9 @@
 # Finds OpenBLAS and wraps it as the imported target backprop::openblas.
 # First through openblas.pc (Debian ships it, and it points at the OpenBLAS cblas.h rather than the
 # alternatives symlink that may name netlib's), then through FindBLAS with BLA_VENDOR=OpenBLAS.
-# Included by the build (which also needs cblas.h) and by the installed backpropConfig.cmake
-# (BP_OPENBLAS_FOR_PACKAGE: a consumer only links OpenBLAS, and a missing one makes
-# find_package(backprop) report "not found" instead of stopping the consumer's configure).
+# Included by cmake/BackpropBLAS.cmake, for the build (which also needs cblas.h) and for the
+# installed backpropConfig.cmake (BP_OPENBLAS_FOR_PACKAGE: a consumer only links OpenBLAS, and a
+# missing one makes find_package(backprop) report "not found" instead of stopping its configure).
 if(TARGET backprop::openblas) # a second find_package(backprop) in the same directory
   return()
 endif()

@@ -3,13 +3,12 @@
  *  - one workspace and one gradient block per thread: each thread backpropagates its slice of the
  *    batch, the main thread sums the slices' gradients and takes the step (no thread is running);
  *  - BLAS threads are the application's choice, set before any work: here one per user thread, so
- *    that THREADS threads use THREADS cores and the results do not depend on OpenBLAS's threading.
+ *    that THREADS threads use THREADS cores and the results do not depend on the BLAS's threading.
  * The program trains twice from the same initial parameters, once with the slices run one after the
  * other on the main thread and once on THREADS threads, and exits non-zero unless both trainings
  * and both inferences give the same bits. */
 #include <backprop.h>
 
-#include <cblas.h> /* openblas_set_num_threads when the BLAS is OpenBLAS */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,9 +96,7 @@ static bp_status train_and_classify(bp_net *net, const float *x, const float *y,
 
 int main(void)
 {
-#ifdef OPENBLAS_VERSION
-    openblas_set_num_threads(1);
-#endif
+    (void)bp_blas_set_threads(1); /* BP_ECONFIG on a generic CBLAS: it keeps its own count */
     /* SAMPLES points of [-1,1]^2 as columns; class 1 where x0 * x1 > 0 (a smooth XOR). */
     static float x[SAMPLES * 2], y[SAMPLES * 2];
     unsigned lcg = 12345;

@@ -34,9 +34,9 @@
  *    signature, every enum value (pinned by explicit numbers, new ones only appended) and the
  *    layout of the structs the caller fills or reads (bp_net_info, bp_layer_view,
  *    bp_gradcheck_options, bp_dataset, bp_optim_config, bp_schedule, bp_progress, bp_parallel,
- *    bp_train_config). bp_net, bp_workspace and bp_optim are opaque and may change freely. A minor
- *    release only adds functions and enum values. Zero-initialise the structs ({0}) and set the
- *    fields you need: zero is the documented default of every optional field.
+ *    bp_train_config, bp_blas_info). bp_net, bp_workspace and bp_optim are opaque and may change
+ *    freely. A minor release only adds functions and enum values. Zero-initialise the structs
+ *    ({0}) and set the fields you need: zero is the documented default of every optional field.
  */
 #ifndef BACKPROP_H_INCLUDED
 #define BACKPROP_H_INCLUDED
@@ -571,6 +571,47 @@ BP_API bp_status bp_evaluate(const bp_net *net, const bp_dataset *ds, double *lo
 BP_API bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds,
                                       const bp_parallel *parallel, double *loss, double *accuracy,
                                       long *confusion);
+
+/* ---------------------------------------------------------------- the BLAS */
+/* The BLAS the library was built on (CMake's BACKPROP_BLAS: OpenBLAS, the default; BLIS; or a
+ * generic CBLAS) and the kernels it runs, for a host program to log at startup. Every string is
+ * static (never freed, valid for the life of the process) and never NULL; "" means unknown.
+ * A vector width is in bits: 512 (AVX-512), 256 (AVX, AVX2), 128 (SSE); 0 when unknown. */
+typedef struct bp_blas_info {
+    const char *library;     /* "OpenBLAS", "BLIS" or "CBLAS" (a generic CBLAS: which is unknown) */
+    const char *kernels;     /* the kernel set running: OpenBLAS's core ("SkylakeX", "Haswell",
+                                "Zen", "Prescott", ...), BLIS's configuration ("skx", "haswell",
+                                "zen3", "generic", ...); "" for a generic CBLAS */
+    const char *cpu_kernels; /* OpenBLAS only: the core whose instructions this CPU runs
+                                ("SkylakeX", "Haswell", "Sandybridge"), the value to give
+                                OPENBLAS_CORETYPE; "" otherwise or when the CPU has none of them */
+    const char *threads_env; /* the environment variable the BLAS reads its thread count from
+                                when it loads ("OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS"); "" for
+                                a generic CBLAS */
+    int kernel_bits;         /* the vector width of the kernels' instructions (0: unknown, as
+                                for a generic CBLAS or BLIS's plain-C "generic" kernels) */
+    int cpu_bits;            /* the widest vectors this CPU executes: 512 with AVX-512 F, BW, VL
+                                and DQ (what AVX-512 kernels need), 256 with AVX, 128 on other
+                                x86-64; 0 off x86 or with a compiler that cannot tell */
+    int narrow;              /* 1 when the kernels are narrower than the CPU: kernel_bits and
+                                cpu_bits known and kernel_bits < cpu_bits (OpenBLAS 0.3.21 falls
+                                back to "Prescott", 128 bits, on a CPU model newer than itself;
+                                sgemm then runs 3 to 6 times slower); else 0 */
+    int threads;             /* the BLAS's thread count now (BLIS: 1 when set only per loop, as
+                                BLIS_JC_NT ...); 1 for a generic CBLAS */
+} bp_blas_info;
+
+/* Fill info with the BLAS the library runs on, as it is now (the kernels are chosen when the BLAS
+ * loads, OpenBLAS's from OPENBLAS_CORETYPE if set). Overwrites every field. Threads may call it
+ * together, but not while one calls bp_blas_set_threads. Errors: BP_ENULL (info). */
+BP_API bp_status bp_blas_describe(bp_blas_info *info);
+
+/* Set the BLAS's thread count for every later call in the process (openblas_set_num_threads,
+ * bli_thread_set_num_threads): the application's choice, never the library's, so that its own
+ * threads and the BLAS's share the cores as it decides (1 when it runs passes on several threads).
+ * Not thread-safe against BLAS calls running at the time. Errors: BP_EDIM (threads < 1),
+ * BP_ECONFIG (a generic CBLAS, which offers no thread control: set its own variable instead). */
+BP_API bp_status bp_blas_set_threads(int threads);
 
 /* ---------------------------------------------------------------- safe file writing
  * The way the library writes every file (models, checkpoints), offered to programs for theirs (the

@@ -2,6 +2,7 @@
  * stand beside it with the same shape. Shapes are validated before any call (OpenBLAS reports a bad
  * lda through xerbla on stderr and returns nothing to the caller). Nothing here allocates except
  * bp_workspace_create. */
+#include "blas_info.h"
 #include "kernels.h"
 
 #include <cblas.h>
@@ -175,7 +176,7 @@ static kernel choose(const bp_workspace *ws, pass_mode mode, int rows, int cols,
     }
     double weights = (double)rows * cols;
     if (batch == 1 && weights > LOOPS_ABOVE) /* sgemv and sger split so large a layer well */
-        return openblas_get_num_threads() > 1 ? K_GEMV : K_LOOPS;
+        return bp__blas_threads() > 1 ? K_GEMV : K_LOOPS;
     return batch == 1 && weights < LOOPS_BELOW ? K_LOOPS : K_GEMM;
 }
 

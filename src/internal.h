@@ -197,4 +197,26 @@ bp_status bp__checkpoint_save(const char *path, const bp_net *net, const bp__tra
  * BP_ENOMEM. */
 bp_status bp__checkpoint_load(const char *path, bp_net *net, bp__train_state *s);
 
+/* ---------------------------------------------------------------- ranks (src/ranks.c)
+ * A data-parallel run (bp_parallel): par NULL means training alone, where every sum is the identity
+ * and every agreement is the rank's own status. */
+/* This rank's share [*lo, *hi) of n items: [r*n/R, (r+1)*n/R), in 64 bits (r*n may exceed int).
+ * Shares differ by at most one item; with n < R some are empty. Alone: all of them. */
+void bp__share(int n, const bp_parallel *par, int *lo, int *hi);
+/* par NULL, or with a sum and 0 <= rank < ranks. Errors: BP_ENULL, BP_EDIM. */
+bp_status bp__check_parallel(const bp_parallel *par);
+/* data[0..n-1] summed over the ranks, in place (nothing to do alone). Errors: the sum's status,
+ * with the detail naming the rank. */
+bp_status bp__sum_ranks(const bp_parallel *par, void *data, size_t n, bp_reduce_type type);
+/* One rank's failure st made every rank's, so that all leave together instead of some waiting in
+ * a sum the others never join. A rank that failed keeps its own status and detail, the others take
+ * the lowest failing status with the detail "<what> failed on N of R ranks". */
+bp_status bp__agree(const bp_parallel *par, bp_status st, const char *what);
+/* FNV-1a, 64 bits, of n bytes, continuing from h (start from BP__FNV_OFFSET). */
+#define BP__FNV_OFFSET 0xcbf29ce484222325u
+uint64_t bp__fnv1a(uint64_t h, const void *data, size_t n);
+/* BP_EMISMATCH on every rank ("<what> differ across ranks at epoch <epoch>") unless every rank
+ * holds the same hash h. */
+bp_status bp__check_same(const bp_parallel *par, uint64_t h, const char *what, int epoch);
+
 #endif

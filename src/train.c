@@ -1,8 +1,12 @@
-/* The training loop (epochs, seeded reshuffling, mini-batches through the batched BLAS path,
- * evaluation, progress, early stopping) and evaluation. */
+/* The training loop and evaluation. bp_train runs train_epoch for each epoch: the epoch's
+ * learning rate and a seeded reshuffle, train_batch for each mini-batch (this rank's share of the
+ * gradient through the batched BLAS path, its sum over the ranks, the optimizer's step, the
+ * progress callback), then end_epoch (the epoch's sums over the ranks, the evaluation, the best
+ * epoch and early stopping, the checkpoint, the progress callback). A stop the callback asks for
+ * is decided in one place, agree_stop, where the ranks meet. The rank machinery (shares, sums,
+ * agreements) is src/ranks.c. */
 #include "kernels.h"
 
-#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,85 +52,6 @@ static void score(const bp_net *net, const bp_workspace *ws, int batch, const in
     }
 }
 
-/* ---------------------------------------------------------------- ranks */
-
-/* This rank's share [*lo, *hi) of n items: [r*n/R, (r+1)*n/R), in 64 bits (r*n may exceed int).
- * Shares differ by at most one item; with n < R some are empty. Alone: all of them. */
-static void share(int n, const bp_parallel *par, int *lo, int *hi)
-{
-    *lo = par ? (int)((int64_t)par->rank * n / par->ranks) : 0;
-    *hi = par ? (int)((int64_t)(par->rank + 1) * n / par->ranks) : n;
-}
-
-static bp_status check_parallel(const bp_parallel *par)
-{
-    if (par && !par->sum)
-        return bp__fail(BP_ENULL, "parallel->sum is NULL");
-    if (par && (par->ranks < 1 || par->rank < 0 || par->rank >= par->ranks))
-        return bp__fail(BP_EDIM, "parallel: rank %d of %d ranks, need 0 <= rank < ranks >= 1",
-                        par->rank, par->ranks);
-    return BP_OK;
-}
-
-/* data[0..n-1] summed over the ranks, in place (nothing to do alone). */
-static bp_status sum_ranks(const bp_parallel *par, void *data, size_t n, bp_reduce_type type)
-{
-    bp_status st = par ? par->sum(data, n, type, par->ctx) : BP_OK;
-    return st ? bp__fail(st, "the sum over ranks failed on rank %d of %d", par->rank, par->ranks)
-              : BP_OK;
-}
-
-/* One rank's failure made every rank's, so that all leave together instead of some waiting in a
- * sum the others never join: the sum of one-hot status vectors tells each rank which statuses
- * occurred. A rank that failed keeps its own status and detail, the others take the lowest
- * failing status. */
-static bp_status agree(const bp_parallel *par, bp_status st, const char *what)
-{
-    double v[BP_EMISMATCH + 1] = {0};
-    if (!par)
-        return st;
-    v[st >= 0 && st <= BP_EMISMATCH ? st : BP_EMISMATCH] = st != BP_OK;
-    bp_status rs = sum_ranks(par, v + 1, BP_EMISMATCH, BP_REDUCE_DOUBLE);
-    if (rs || st)
-        return st ? st : rs;
-    for (int k = 1; k <= BP_EMISMATCH; k++)
-        if (v[k] > 0)
-            return bp__fail((bp_status)k, "%s failed on %.0f of %d ranks", what, v[k], par->ranks);
-    return BP_OK;
-}
-
-/* FNV-1a, 64 bits, of n bytes, continuing from h (start from FNV_OFFSET). */
-#define FNV_OFFSET 0xcbf29ce484222325u
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3u;
-    return h;
-}
-
-/* BP_EMISMATCH on every rank unless every rank holds the same hash h. With only a sum over ranks:
- * for each byte x of h, sum(x)^2 = ranks * sum(x^2) exactly when all ranks hold the same x (the
- * Cauchy-Schwarz equality case: zero variance), and with x <= 255 these sums are integers exact in
- * double up to 2^18 ranks. */
-static bp_status check_same(const bp_parallel *par, uint64_t h, const char *what, int epoch)
-{
-    double v[16];
-    if (!par)
-        return BP_OK;
-    for (int i = 0; i < 8; i++) {
-        double x = (double)((h >> (8 * i)) & 0xff);
-        v[i] = x;
-        v[8 + i] = x * x;
-    }
-    bp_status st = sum_ranks(par, v, 16, BP_REDUCE_DOUBLE);
-    for (int i = 0; i < 8 && !st; i++)
-        if (v[i] * v[i] != par->ranks * v[8 + i])
-            st = bp__fail(BP_EMISMATCH, "%s differ across ranks at epoch %d (hash on rank %d: "
-                          "%016" PRIx64 ")", what, epoch, par->rank, h);
-    return st;
-}
-
 /* ---------------------------------------------------------------- evaluation */
 
 /* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
@@ -143,7 +68,7 @@ static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, con
     long correct = 0;
     if (confusion)
         memset(confusion, 0, cells * sizeof *confusion);
-    share(ds->count, par, &lo, &hi);
+    bp__share(ds->count, par, &lo, &hi);
     for (int first = lo, b; first < hi; first += b) {
         b = hi - first < chunk ? hi - first : chunk;
         const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nL;
@@ -162,7 +87,7 @@ static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, con
         sums[1] = (double)correct;
         for (size_t i = 0; i < cells; i++)
             sums[2 + i] = (double)confusion[i];
-        bp_status st = sum_ranks(par, sums, 2 + cells, BP_REDUCE_DOUBLE);
+        bp_status st = bp__sum_ranks(par, sums, 2 + cells, BP_REDUCE_DOUBLE);
         if (st)
             return st;
         total = sums[0];
@@ -189,7 +114,7 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
         return bp__fail(BP_ENULL, "%s is NULL", !net ? "net" : !loss ? "loss" : "accuracy");
     bp_status st = check_dataset(net, ds, "ds");
     if (!st)
-        st = check_parallel(parallel);
+        st = bp__check_parallel(parallel);
     if (st)
         return st;
     enum { CHUNK = 256 };
@@ -209,56 +134,76 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
 
 /* ---------------------------------------------------------------- training */
 
-/* Everything a training run allocates, once. */
+/* One training run: its arguments, everything it allocates (once) and where it stands. */
 typedef struct trainer {
+    bp_net *net;
+    const bp_dataset *train, *eval;
+    const bp_train_config *cfg;
+    const bp_parallel *par; /* NULL when training alone */
+    int bs;                 /* the batch, at most the training set */
+    int batches;            /* per epoch */
+    int most;               /* the largest share of a batch on one rank */
+    int stop;  /* the progress callback asked to stop: pending until the ranks meet (agree_stop) */
+    int early; /* early stopping ended the run */
+    bp__train_state s; /* what a checkpoint saves; it owns perm, best_params and opt */
     bp_workspace *ws;
-    bp_optim *opt;
     float *grad; /* num_params + FLAGS floats: the gradient, then flags summed with it */
-    float *xb, *yb, *best;
+    float *xb, *yb; /* this rank's share of a batch: inputs and targets, contiguous */
+    int *lb;        /* and its labels */
     float *before; /* parameters before the current step, restored if the step overflows */
-    int *perm, *lb;
 } trainer;
 
-/* Slots after the gradient, summed over the ranks with it in the step's one reduction, so that
- * every rank takes the same decision: how many ranks saw a non-finite loss, how many were asked
- * by their progress callback to stop. Small integers: exact in float. */
+/* Slots after the gradient, summed over the ranks with it in the batch's one reduction, so that
+ * every rank takes the same decision: how many ranks saw a non-finite loss, how many have a
+ * pending request to stop. Small integers: exact in float. */
 enum { FLAG_NONFINITE, FLAG_STOP, FLAGS };
+
+/* This rank's sums over the batches of an epoch so far. */
+typedef struct tally {
+    double start; /* when the epoch started */
+    double loss;  /* summed cost of this rank's shares */
+    long correct; /* correct predictions among them */
+    long seen;    /* their samples */
+    long seen_all; /* the samples of the batches done, on all ranks */
+} tally;
 
 static void trainer_free(trainer *t)
 {
     bp_workspace_free(t->ws);
-    bp_optim_free(t->opt);
+    bp_optim_free(t->s.opt);
     bp__free(t->grad);
     bp__free(t->xb);
     bp__free(t->yb);
-    bp__free(t->best);
+    bp__free(t->s.best_params);
     bp__free(t->before);
-    bp__free(t->perm);
+    bp__free(t->s.perm);
     bp__free(t->lb);
 }
 
-/* bs: the largest share of a batch on one rank, at most the training set's size. */
-static bp_status trainer_create(trainer *t, const bp_net *net, const bp_dataset *train,
-                                const bp_train_config *cfg, int bs)
+/* Buffers for batch shares of up to t->most samples, at most the training set's size. */
+static bp_status trainer_alloc(trainer *t)
 {
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    const bp_net *net = t->net;
+    const bp_train_config *cfg = t->cfg;
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], bs = t->most;
     bp_status st = bp_workspace_create(&t->ws, net, bs);
     if (!st)
-        st = bp_optim_create(&t->opt, net, &cfg->optim);
+        st = bp_optim_create(&t->s.opt, net, &cfg->optim);
     if (st)
         return st;
     t->grad = bp__calloc(net->num_params + FLAGS, sizeof *t->grad); /* calloc checks count * size */
     t->xb = bp__calloc((size_t)n1 * (size_t)bs, sizeof *t->xb);
     t->yb = bp__calloc((size_t)nL * (size_t)bs, sizeof *t->yb);
     t->lb = bp__calloc((size_t)bs, sizeof *t->lb);
-    t->perm = bp__calloc((size_t)train->count, sizeof *t->perm);
-    t->best = cfg->patience > 0 ? bp__calloc(net->num_params, sizeof *t->best) : NULL;
+    t->s.perm = bp__calloc((size_t)t->train->count, sizeof *t->s.perm);
+    t->s.best_params = cfg->patience > 0 ? bp__calloc(net->num_params, sizeof *t->s.best_params)
+                                         : NULL;
     t->before = bp__calloc(net->num_params, sizeof *t->before);
-    if (!t->grad || !t->xb || !t->yb || !t->lb || !t->perm || !t->before ||
-        (cfg->patience > 0 && !t->best))
+    if (!t->grad || !t->xb || !t->yb || !t->lb || !t->s.perm || !t->before ||
+        (cfg->patience > 0 && !t->s.best_params))
         return bp__fail(BP_ENOMEM, "training buffers");
-    for (int i = 0; i < train->count; i++)
-        t->perm[i] = i;
+    for (int i = 0; i < t->train->count; i++)
+        t->s.perm[i] = i;
     return BP_OK;
 }
 
@@ -318,7 +263,7 @@ static bp_status check_train_config(const bp_train_config *cfg, const bp_dataset
     if (cfg->checkpoint_every > 0 && !cfg->checkpoint_path)
         return bp__fail(BP_ENULL, "checkpoint_path is NULL with checkpoint_every %d",
                         cfg->checkpoint_every);
-    bp_status st = check_parallel(cfg->parallel);
+    bp_status st = bp__check_parallel(cfg->parallel);
     if (st)
         return st;
     float eta; /* validates the schedule once, so that no epoch can fail on it */
@@ -326,22 +271,230 @@ static bp_status check_train_config(const bp_train_config *cfg, const bp_dataset
 }
 
 /* Where a run starts: afresh, or from cfg->resume_path, on every rank alike. */
-static bp_status start_state(bp_net *net, const bp_dataset *train, const bp_train_config *cfg,
-                             int bs, bp__train_state *s)
+static bp_status start_state(trainer *t)
 {
+    const bp_train_config *cfg = t->cfg;
+    const bp_net *net = t->net;
     bp_status st = BP_OK;
-    bp__rng_seed(&s->rng, cfg->seed);
+    bp__rng_seed(&t->s.rng, cfg->seed);
     if (cfg->resume_path)
-        st = bp__checkpoint_load(cfg->resume_path, net, s);
-    if ((st = agree(cfg->parallel, st, "reading the checkpoint")))
+        st = bp__checkpoint_load(cfg->resume_path, t->net, &t->s);
+    if ((st = bp__agree(t->par, st, "reading the checkpoint")))
         return st;
     /* Every rank must run the same training: the same data size, batch, seed, epochs, starting
      * point and parameters. */
-    int64_t run[] = {train->count, bs, (int64_t)cfg->seed, cfg->epochs, s->epoch};
-    uint64_t h = fnv1a(fnv1a(FNV_OFFSET, run, sizeof run), net->params,
-                       net->num_params * sizeof *net->params);
-    return check_same(cfg->parallel, h, "the starting parameters or the run (data size, batch, "
-                      "seed, epochs, start)", s->epoch);
+    int64_t run[] = {t->train->count, t->bs, (int64_t)cfg->seed, cfg->epochs, t->s.epoch};
+    uint64_t h = bp__fnv1a(bp__fnv1a(BP__FNV_OFFSET, run, sizeof run), net->params,
+                           net->num_params * sizeof *net->params);
+    return bp__check_same(t->par, h, "the starting parameters or the run (data size, batch, "
+                          "seed, epochs, start)", t->s.epoch);
+}
+
+/* The sizes, buffers and starting point of the run t, whose arguments are set and checked. */
+static bp_status trainer_start(trainer *t)
+{
+    const bp_train_config *cfg = t->cfg;
+    int count = t->train->count, ranks = t->par ? t->par->ranks : 1;
+    /* A batch larger than the set is the whole set; this also keeps k * bs below INT_MAX. */
+    t->bs = cfg->batch_size < count ? cfg->batch_size : count;
+    t->batches = count / t->bs + (count % t->bs != 0);
+    t->most = (t->bs + ranks - 1) / ranks;
+    t->s = (bp__train_state){.epochs = cfg->epochs, .count = count, .best = -1};
+    bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
+    if (!st)
+        st = start_state(t);
+    /* A run resumed from the checkpoint of the epoch where early stopping ended it is over. */
+    t->early = cfg->patience > 0 && t->s.since_best >= cfg->patience;
+    return st;
+}
+
+/* ---------------------------------------------------------------- stopping */
+
+/* The progress callback's request to stop (report) is pending in t->stop until the ranks meet,
+ * where agree_stop, the one place the run stops for it, sees how many ranks asked. Alone, the
+ * meeting is at once. With ranks the request rides on the next sum over them: the next batch's
+ * gradient sum (FLAG_STOP), the epoch's sums, or the run's last sum; so every rank stops after
+ * the same step. The message places the stop: "at epoch e" (before a step or the end of epoch
+ * e), "after epoch e" (after its end). */
+static bp_status agree_stop(double asked, const char *when, int epoch)
+{
+    if (asked == 0)
+        return BP_OK;
+    return bp__fail(BP_ESTOPPED, "stopped by the progress callback %s epoch %d", when, epoch);
+}
+
+/* A meeting of the ranks outside a batch: v[0..n-1] and, in v[n], the pending requests to stop,
+ * summed over the ranks in one reduction (alone: as they are). */
+static bp_status meet(const trainer *t, double *v, size_t n, const char *when, int epoch)
+{
+    v[n] = t->stop;
+    bp_status st = bp__sum_ranks(t->par, v, n + 1, BP_REDUCE_DOUBLE);
+    return st ? st : agree_stop(v[n], when, epoch);
+}
+
+/* The progress callback, after a batch or (p->epoch_done) after an epoch's end. A request to stop
+ * waits for the ranks' next meeting; alone, that is now. */
+static bp_status report(trainer *t, const bp_progress *p)
+{
+    const bp_train_config *cfg = t->cfg;
+    if (cfg->progress && cfg->progress(p, cfg->user))
+        t->stop = 1;
+    double v[1];
+    return t->par ? BP_OK : meet(t, v, 0, p->epoch_done ? "after" : "at", p->epoch);
+}
+
+/* ---------------------------------------------------------------- a batch */
+
+/* This rank's share of a batch, the samples perm[first..first+n-1]: its gradient into t->grad
+ * (zeros for an empty share), its summed cost into *c, its correct predictions into ep, and the
+ * flags the ranks sum with the gradient. */
+static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *ep)
+{
+    bp_net *net = t->net;
+    size_t P = net->num_params;
+    t->grad[P + FLAG_NONFINITE] = 0;
+    t->grad[P + FLAG_STOP] = (float)t->stop;
+    if (n == 0) { /* a rank without a share of this batch adds zeros to the sum */
+        bp_grad_zero(net, t->grad);
+        return BP_OK;
+    }
+    gather(t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
+    /* the gradient overwrites the block: no zeroing pass */
+    bp_status st = bp_gradient_batch(net, t->ws, n, t->xb, net->sizes[0], t->yb,
+                                     net->sizes[net->num_layers - 1], t->grad, c);
+    if (st)
+        return st;
+    if (!isfinite(*c))
+        t->grad[P + FLAG_NONFINITE] = 1;
+    else if (t->train->labels)
+        score(net, t->ws, n, t->lb, &ep->correct, NULL);
+    return BP_OK;
+}
+
+/* The optimizer's step by the summed gradient of a batch of b samples (batch k of epoch e); a step
+ * that makes a parameter non-finite (a finite eta * g can overflow) is undone. */
+static bp_status step(trainer *t, int b, float eta, int e, int k)
+{
+    bp_net *net = t->net;
+    size_t P = net->num_params;
+    memcpy(t->before, net->params, P * sizeof *t->before);
+    bp_status st = bp_optim_step(t->s.opt, net, t->grad, b, t->train->count, eta);
+    if (st || all_finite(net->params, P))
+        return st;
+    memcpy(net->params, t->before, P * sizeof *t->before);
+    return bp__fail(BP_ENUMERIC, "epoch %d batch %d: the step made a parameter non-finite", e, k);
+}
+
+/* Batch k of epoch e: every rank's share of the gradient, summed over the ranks with the flags
+ * (a meeting), the step, then the progress so far. */
+static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_progress *p)
+{
+    int count = t->train->count, first = k * t->bs, lo, hi;
+    int b = count - first < t->bs ? count - first : t->bs;
+    size_t P = t->net->num_params;
+    double c = 0;
+    bp__share(b, t->par, &lo, &hi);
+    bp_status st = share_gradient(t, first + lo, hi - lo, &c, ep);
+    if (!st)
+        st = bp__sum_ranks(t->par, t->grad, P + FLAGS, BP_REDUCE_FLOAT);
+    if (st)
+        return st;
+    if (t->grad[P + FLAG_NONFINITE] != 0)
+        return bp__fail(BP_ENUMERIC, "epoch %d batch %d: loss is not finite", e, k);
+    if ((st = agree_stop(t->grad[P + FLAG_STOP], "at", e)) || (st = step(t, b, eta, e, k)))
+        return st;
+    ep->loss += c;
+    ep->seen += hi - lo;
+    ep->seen_all += b;
+    p->batch = k + 1;
+    p->loss = ep->seen > 0 ? ep->loss / (double)ep->seen : NAN; /* this rank's share so far */
+    p->accuracy = t->train->labels && ep->seen > 0 ? (double)ep->correct / (double)ep->seen : NAN;
+    p->seconds = now_seconds() - ep->start;
+    p->samples_per_s = p->seconds > 0 ? (double)ep->seen_all / p->seconds : 0;
+    return report(t, p);
+}
+
+/* ---------------------------------------------------------------- an epoch's end */
+
+/* With ranks: the epoch's loss and accuracy summed over them (a meeting, which also sees a stop
+ * asked after the epoch's last batch), and the parameters checked equal on every rank. */
+static bp_status epoch_sums(trainer *t, int e, const tally *ep, bp_progress *p)
+{
+    const bp_net *net = t->net;
+    const bp_dataset *train = t->train;
+    double v[3] = {ep->loss, (double)ep->correct};
+    bp_status st = meet(t, v, 2, "at", e);
+    if (st)
+        return st;
+    p->loss = v[0] / train->count;
+    p->accuracy = train->labels ? v[1] / train->count : NAN;
+    return bp__check_same(t->par, bp__fnv1a(BP__FNV_OFFSET, net->params,
+                                            net->num_params * sizeof *net->params),
+                          "the parameters", e + 1);
+}
+
+/* The best epoch so far by evaluation accuracy, its parameters kept for early stopping; or one
+ * more epoch without a better one, and patience of them end the run. */
+static void track_best(trainer *t, const bp_progress *p)
+{
+    const bp_train_config *cfg = t->cfg;
+    if (t->eval && t->eval->labels && p->eval_accuracy > t->s.best) {
+        t->s.best = p->eval_accuracy;
+        t->s.since_best = 0;
+        if (t->s.best_params)
+            memcpy(t->s.best_params, t->net->params,
+                   t->net->num_params * sizeof *t->s.best_params);
+    } else if (cfg->patience > 0 && ++t->s.since_best >= cfg->patience) {
+        t->early = 1;
+    }
+}
+
+/* Every checkpoint_every epochs, the checkpoint, written by rank 0. */
+static bp_status checkpoint(const trainer *t)
+{
+    const bp_train_config *cfg = t->cfg;
+    const bp_parallel *par = t->par;
+    if (cfg->checkpoint_every <= 0 || t->s.epoch % cfg->checkpoint_every != 0)
+        return BP_OK;
+    bp_status w = !par || par->rank == 0 ? bp__checkpoint_save(cfg->checkpoint_path, t->net, &t->s)
+                                         : BP_OK;
+    return bp__agree(par, w, "writing the checkpoint on rank 0");
+}
+
+/* After the last batch of epoch e: the sums over the ranks, the evaluation, the best epoch, the
+ * checkpoint, the progress callback. */
+static bp_status end_epoch(trainer *t, int e, const tally *ep, bp_progress *p)
+{
+    bp_status st = t->par ? epoch_sums(t, e, ep, p) : BP_OK;
+    if (!st && t->eval)
+        st = evaluate_ws(t->net, t->ws, t->most, t->eval, t->par, NULL, &p->eval_loss,
+                         &p->eval_accuracy, NULL);
+    if (st)
+        return st;
+    p->epoch_done = 1;
+    track_best(t, p);
+    t->s.epoch = e + 1;
+    if ((st = checkpoint(t)))
+        return st;
+    return report(t, p);
+}
+
+/* ---------------------------------------------------------------- the run */
+
+/* Epoch e: the learning rate of the schedule, a reshuffle, the batches, the epoch's end. */
+static bp_status train_epoch(trainer *t, int e)
+{
+    const bp_train_config *cfg = t->cfg;
+    float eta; /* the schedule was validated: no epoch fails on it */
+    bp_schedule_eta(&cfg->schedule, cfg->optim.eta, e, cfg->epochs, &eta);
+    shuffle(t->s.perm, t->train->count, &t->s.rng);
+    bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = t->batches,
+                     .eval_loss = NAN, .eval_accuracy = NAN};
+    tally ep = {.start = now_seconds()};
+    bp_status st = BP_OK;
+    for (int k = 0; k < t->batches && !st; k++)
+        st = train_batch(t, e, k, eta, &ep, &p);
+    return st ? st : end_epoch(t, e, &ep, &p);
 }
 
 bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
@@ -350,147 +503,29 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
     bp__clear_error();
     if (!net || !cfg)
         return bp__fail(BP_ENULL, "%s is NULL", net ? "cfg" : "net");
-    const bp_parallel *par = check_parallel(cfg->parallel) ? NULL : cfg->parallel;
+    const bp_parallel *par = bp__check_parallel(cfg->parallel) ? NULL : cfg->parallel;
     bp_status st = check_dataset(net, train, "train");
     if (!st && eval)
         st = check_dataset(net, eval, "eval");
     if (!st)
         st = check_train_config(cfg, eval);
     /* A rank that refuses its arguments leaves now; the others must not wait for it. */
-    if ((st = agree(par, st, "checking the arguments")))
+    if ((st = bp__agree(par, st, "checking the arguments")))
         return st;
-
-    const size_t P = net->num_params;
-    /* A batch larger than the set is the whole set; this also keeps k * bs below INT_MAX. */
-    int bs = cfg->batch_size < train->count ? cfg->batch_size : train->count;
-    int batches = train->count / bs + (train->count % bs != 0);
-    int ranks = par ? par->ranks : 1, most = (bs + ranks - 1) / ranks; /* largest share */
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], stop = 0;
-    trainer t = {0};
-    bp__train_state s = {.epochs = cfg->epochs, .count = train->count, .best = -1};
-    if (!(st = agree(par, trainer_create(&t, net, train, cfg, most), "allocating"))) {
-        s.perm = t.perm;
-        s.best_params = t.best;
-        s.opt = t.opt;
-        st = start_state(net, train, cfg, bs, &s);
-    }
-    if (st) {
+    trainer t = {.net = net, .train = train, .eval = eval, .cfg = cfg, .par = par};
+    if ((st = trainer_start(&t))) {
         trainer_free(&t);
         return st;
     }
-    /* A run resumed from the checkpoint of the epoch where early stopping ended it is over. */
-    int early = cfg->patience > 0 && s.since_best >= cfg->patience;
-    for (int e = s.epoch; e < cfg->epochs && !st && !early; e++) {
-        float eta;
-        bp_schedule_eta(&cfg->schedule, cfg->optim.eta, e, cfg->epochs, &eta);
-        shuffle(t.perm, train->count, &s.rng);
-        bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = batches,
-                         .eval_loss = NAN, .eval_accuracy = NAN};
-        double start = now_seconds(), loss = 0;
-        long correct = 0, seen = 0, seen_all = 0;
-        for (int k = 0; k < batches && !st; k++) {
-            int first = k * bs, b = train->count - first < bs ? train->count - first : bs, lo, hi;
-            double c = 0;
-            share(b, par, &lo, &hi);
-            t.grad[P + FLAG_NONFINITE] = 0;
-            t.grad[P + FLAG_STOP] = (float)stop;
-            if (hi > lo) { /* the gradient overwrites the block: no zeroing pass */
-                gather(train, t.perm + first + lo, hi - lo, t.xb, t.yb, t.lb);
-                if ((st = bp_gradient_batch(net, t.ws, hi - lo, t.xb, n1, t.yb, nL, t.grad, &c)))
-                    break;
-                if (!isfinite(c))
-                    t.grad[P + FLAG_NONFINITE] = 1;
-                else if (train->labels)
-                    score(net, t.ws, hi - lo, t.lb, &correct, NULL);
-            } else { /* a rank without a share of this batch adds zeros to the sum */
-                bp_grad_zero(net, t.grad);
-            }
-            if ((st = sum_ranks(par, t.grad, P + FLAGS, BP_REDUCE_FLOAT)))
-                break;
-            if (t.grad[P + FLAG_NONFINITE] != 0) {
-                st = bp__fail(BP_ENUMERIC, "epoch %d batch %d: loss is not finite", e, k);
-                break;
-            }
-            if (t.grad[P + FLAG_STOP] != 0) { /* asked on some rank after the previous batch */
-                st = bp__fail(BP_ESTOPPED, "stopped by the progress callback at epoch %d", e);
-                break;
-            }
-            memcpy(t.before, net->params, P * sizeof *t.before);
-            if ((st = bp_optim_step(t.opt, net, t.grad, b, train->count, eta)))
-                break;
-            if (!all_finite(net->params, P)) { /* a finite eta * g can overflow */
-                memcpy(net->params, t.before, P * sizeof *t.before);
-                st = bp__fail(BP_ENUMERIC, "epoch %d batch %d: the step made a parameter non-finite",
-                              e, k);
-                break;
-            }
-            loss += c;
-            seen += hi - lo;
-            seen_all += b;
-            p.batch = k + 1;
-            p.loss = seen > 0 ? loss / (double)seen : NAN; /* this rank's share so far */
-            p.accuracy = train->labels && seen > 0 ? (double)correct / (double)seen : NAN;
-            p.seconds = now_seconds() - start;
-            p.samples_per_s = p.seconds > 0 ? (double)seen_all / p.seconds : 0;
-            if (cfg->progress && cfg->progress(&p, cfg->user)) {
-                if (par) /* every rank stops together, before the next step */
-                    stop = 1;
-                else
-                    st = bp__fail(BP_ESTOPPED, "stopped by the progress callback at epoch %d", e);
-            }
-        }
-        if (st)
-            break;
-        if (par) { /* the epoch's sums over all ranks, and a stop asked after its last batch */
-            double v[3] = {loss, (double)correct, stop};
-            if ((st = sum_ranks(par, v, 3, BP_REDUCE_DOUBLE)))
-                break;
-            if (v[2] != 0) {
-                st = bp__fail(BP_ESTOPPED, "stopped by the progress callback at epoch %d", e);
-                break;
-            }
-            p.loss = v[0] / train->count;
-            p.accuracy = train->labels ? v[1] / train->count : NAN;
-            if ((st = check_same(par, fnv1a(FNV_OFFSET, net->params, P * sizeof *net->params),
-                                 "the parameters", e + 1)))
-                break;
-        }
-        if (eval && (st = evaluate_ws(net, t.ws, most, eval, par, NULL, &p.eval_loss,
-                                      &p.eval_accuracy, NULL)))
-            break;
-        p.epoch_done = 1;
-        if (eval && eval->labels && p.eval_accuracy > s.best) {
-            s.best = p.eval_accuracy;
-            s.since_best = 0;
-            if (t.best)
-                memcpy(t.best, net->params, P * sizeof *t.best);
-        } else if (cfg->patience > 0 && ++s.since_best >= cfg->patience) {
-            early = 1;
-        }
-        s.epoch = e + 1;
-        if (cfg->checkpoint_every > 0 && s.epoch % cfg->checkpoint_every == 0) {
-            bp_status w = !par || par->rank == 0
-                              ? bp__checkpoint_save(cfg->checkpoint_path, net, &s) : BP_OK;
-            if ((st = agree(par, w, "writing the checkpoint on rank 0")))
-                break;
-        }
-        if (cfg->progress && cfg->progress(&p, cfg->user)) {
-            if (par)
-                stop = 1;
-            else
-                st = bp__fail(BP_ESTOPPED, "stopped by the progress callback after epoch %d", e);
-        }
-    }
-    if (par && !st) { /* a stop asked after the last epoch run: every rank returns it */
-        double v = stop;
-        if (!(st = sum_ranks(par, &v, 1, BP_REDUCE_DOUBLE)) && v != 0)
-            st = bp__fail(BP_ESTOPPED, "stopped by the progress callback after epoch %d",
-                          s.epoch - 1);
-    }
-    if (t.best && s.best >= 0 && st != BP_ENUMERIC)
-        memcpy(net->params, t.best, P * sizeof *t.best);
+    for (int e = t.s.epoch; e < cfg->epochs && !st && !t.early; e++)
+        st = train_epoch(&t, e);
+    double v[1];
+    if (!st) /* the run's last meeting: a stop asked after the last epoch run */
+        st = meet(&t, v, 0, "after", t.s.epoch - 1);
+    if (t.s.best_params && t.s.best >= 0 && st != BP_ENUMERIC)
+        memcpy(net->params, t.s.best_params, net->num_params * sizeof *net->params);
     if (best_accuracy)
-        *best_accuracy = s.best >= 0 ? s.best : NAN;
+        *best_accuracy = t.s.best >= 0 ? t.s.best : NAN;
     trainer_free(&t);
     return st;
 }

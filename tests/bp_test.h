@@ -249,6 +249,17 @@ static inline bp_net *bpt_net(int num_layers, const int *sizes, const bp_activat
     return net;
 }
 
+/* Set the BLAS threads: BP_OK, except on a generic CBLAS, which has no thread control. */
+static inline void bpt_blas_threads(int threads)
+{
+    bp_blas_info blas;
+    bpt_ok(bp_blas_describe(&blas));
+    if (strcmp(blas.library, "CBLAS") == 0)
+        bpt_assert_status(bp_blas_set_threads(threads), BP_ECONFIG, "thread");
+    else
+        bpt_ok(bp_blas_set_threads(threads));
+}
+
 static inline bp_workspace *bpt_ws(const bp_net *net, int max_batch)
 {
     bp_workspace *ws = NULL;

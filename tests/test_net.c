@@ -5,10 +5,6 @@
  */
 #include "bp_test.h"
 
-/* OpenBLAS's own call (the library links OpenBLAS); declared here to avoid depending on which
- * cblas.h the include path finds. */
-void openblas_set_num_threads(int num_threads);
-
 /* ---------------------------------------------------------------- layout */
 static void test_layout(void **state)
 {
@@ -113,9 +109,9 @@ static void test_init_deterministic(void **state)
         assert_memory_equal(first, bpt_params(b), P * sizeof(float));
 
         /* The BLAS thread count plays no part. */
-        openblas_set_num_threads(2);
+        bpt_blas_threads(2);
         bpt_ok(bp_net_init(b, (bp_init)scheme, 42));
-        openblas_set_num_threads(1);
+        bpt_blas_threads(1);
         assert_memory_equal(first, bpt_params(b), P * sizeof(float));
 
         /* Every entry is written and finite. */

@@ -24,8 +24,6 @@
  */
 #include "bp_test.h"
 
-#include <cblas.h> /* openblas_set_num_threads: the test switches the kernel choice */
-
 #define OUT_RTOL 1e-4
 #define OUT_ATOL 1e-5
 #define COST_RTOL 1e-4
@@ -328,7 +326,7 @@ static void test_large_layer_one_sample(void **state)
     float *gn = bpt_grad(net), *g = bpt_grad(net);
     bpt_ok(bp_naive_backward(net, 1, x, 600, y, 3, gn, NULL));
     for (int threads = 1; threads <= 2; threads++) {
-        openblas_set_num_threads(threads);
+        bpt_blas_threads(threads);
         for (size_t i = 0; i < P; i++)
             g[i] = NAN;
         bpt_ok(bp_gradient_batch(net, ws, 1, x, 600, y, 3, g, NULL));
@@ -336,7 +334,7 @@ static void test_large_layer_one_sample(void **state)
                                   : "600-500-3, one sample, 2 BLAS threads",
                      g, gn, P);
     }
-    openblas_set_num_threads(1);
+    bpt_blas_threads(1);
     free(g);
     free(gn);
     free(x);

@@ -3,13 +3,13 @@
  * know Sapphire Rapids) gets the generic "Prescott" SSE3 kernels: sgemm then runs 3 to 6 times
  * slower than the AVX-512 kernels the CPU executes (bench/bench_backprop, README "Benchmarks").
  * The choice cannot be changed after load, only through OPENBLAS_CORETYPE in the environment of a
- * new process image - hence the exec. The CPU's own feature bits decide, so a machine (or valgrind,
- * which hides AVX-512) without the instructions never gets the kernels. */
+ * new process image - hence the exec. The CPU's own feature bits decide (bp_blas_describe), so a
+ * machine (or valgrind, which hides AVX-512) without the instructions never gets the kernels.
+ * Everything BLAS-specific comes from the library (bp_blas_describe, bp_blas_set_threads), so the
+ * programs build on any BLAS the library does; only OpenBLAS names kernels to exec with. */
 #include "blas_core.h"
 
-#include <cblas.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 /* Multiply-adds of one training step (forward, eq. C, and eq. B but for the first layer) below
@@ -19,43 +19,41 @@ static const double SMALL_STEP_MACS = 1e9;
 void blas_threads_choose(int requested, const bp_net *net, int batch)
 {
     if (requested > 0) {
-        openblas_set_num_threads(requested);
+        (void)bp_blas_set_threads(requested); /* a generic CBLAS has no thread control */
         return;
     }
+    bp_blas_info blas;
     bp_net_info info;
-    if (getenv("OPENBLAS_NUM_THREADS") || bp_net_describe(net, &info))
+    if (bp_blas_describe(&blas) || (*blas.threads_env && getenv(blas.threads_env)) ||
+        bp_net_describe(net, &info))
         return;
     double macs = 0;
     for (int l = 1; l < info.num_layers; l++)
         macs += (l == 1 ? 2.0 : 3.0) * info.sizes[l] * info.sizes[l - 1] * batch;
     if (macs < SMALL_STEP_MACS)
-        openblas_set_num_threads(1);
+        (void)bp_blas_set_threads(1);
 }
 
-const char *blas_core_name(void) { return openblas_get_corename(); }
-
-/* The OpenBLAS core whose instructions this CPU has, best first; NULL if none above SSE3. */
-static const char *supported_core(void)
+const char *blas_core_name(void)
 {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-        return "SkylakeX";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return "Haswell";
-#endif
-    return NULL;
+    bp_blas_info blas;
+    return bp_blas_describe(&blas) || !*blas.kernels ? "unknown" : blas.kernels;
+}
+
+const char *blas_library_name(void)
+{
+    bp_blas_info blas;
+    return bp_blas_describe(&blas) ? "unknown" : blas.library;
 }
 
 void blas_core_upgrade(char **argv)
 {
     if (getenv("OPENBLAS_CORETYPE")) /* the user's choice, or this is the re-executed image */
         return;
-    const char *core = supported_core();
-    if (!core || strcmp(openblas_get_corename(), "Prescott") != 0)
+    bp_blas_info blas;
+    if (bp_blas_describe(&blas) || !blas.narrow || !*blas.cpu_kernels)
         return;
-    if (setenv("OPENBLAS_CORETYPE", core, 1) != 0)
+    if (setenv("OPENBLAS_CORETYPE", blas.cpu_kernels, 1) != 0)
         return;
     execv("/proc/self/exe", argv);
     unsetenv("OPENBLAS_CORETYPE"); /* exec failed: carry on with the kernels loaded */

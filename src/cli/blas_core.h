@@ -5,19 +5,24 @@
 
 #include "backprop.h"
 
-/* If OpenBLAS fell back to its generic x86-64 kernels ("Prescott", SSE3) on a CPU that runs AVX-512
- * or AVX2, and the user has not chosen a core with OPENBLAS_CORETYPE, execute the program again
- * (argv, same process) with OPENBLAS_CORETYPE naming the matching kernels. Returns only when
- * nothing is to be done or the exec failed; the program then runs on the kernels it has. */
+/* If OpenBLAS runs kernels narrower than the CPU (bp_blas_describe: its generic x86-64 "Prescott",
+ * SSE3, on a CPU that runs AVX-512 or AVX2), and the user has not chosen a core with
+ * OPENBLAS_CORETYPE, execute the program again (argv, same process) with OPENBLAS_CORETYPE naming
+ * the CPU's kernels. Returns only when nothing is to be done (also on any other BLAS) or the exec
+ * failed; the program then runs on the kernels it has. */
 void blas_core_upgrade(char **argv);
 
 /* The BLAS threads of a training run of net with mini-batches of batch samples: requested if > 0;
  * otherwise 1 when a step is too small for a second thread to pay (OpenBLAS splitting a product
- * costs more than it saves; measured with bench/bench_backprop) and the user has not set
- * OPENBLAS_NUM_THREADS; else OpenBLAS's default. */
+ * costs more than it saves; measured with bench/bench_backprop) and the user has not set the
+ * BLAS's variable (OPENBLAS_NUM_THREADS, BLIS_NUM_THREADS); else the BLAS's default. A generic
+ * CBLAS keeps its own count (bp_blas_set_threads cannot change it). */
 void blas_threads_choose(int requested, const bp_net *net, int batch);
 
-/* The kernels OpenBLAS runs ("SkylakeX", "Haswell", ...). */
+/* The kernels the BLAS runs ("SkylakeX", "Haswell", ... on OpenBLAS), or "unknown". */
 const char *blas_core_name(void);
+
+/* The BLAS the library runs on ("OpenBLAS", "BLIS", "CBLAS"). */
+const char *blas_library_name(void);
 
 #endif

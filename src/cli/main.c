@@ -50,8 +50,8 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("backprop %d.%d.%d\nBLAS kernels %s\n", BP_VERSION_MAJOR, BP_VERSION_MINOR,
-               BP_VERSION_PATCH, blas_core_name());
+        printf("backprop %d.%d.%d\nBLAS %s\nBLAS kernels %s\n", BP_VERSION_MAJOR, BP_VERSION_MINOR,
+               BP_VERSION_PATCH, blas_library_name(), blas_core_name());
         return CLI_OK;
     }
     if (strcmp(argv[1], "help") == 0 && argc == 3 && (sub = find(argv[2]))) {

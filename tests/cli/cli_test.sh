@@ -102,12 +102,20 @@ run "${TRAIN[@]}" --epochs 4 --validation 50 --patience 2 --optimizer momentum -
 check "train: validation split, other optimizer and schedule" eval \
     'rc_is 0 && [ -s mv.bpn ] && out_has "val_acc" && head -1 logv.csv | grep -q "val_accuracy"'
 
+# --version names the BLAS the program was built on (BP_TEST_BLAS, from CMake's BACKPROP_BLAS).
+run --version
+check "--version: names the BLAS it was built on" eval \
+    'rc_is 0 && out_has "^backprop [0-9]" && out_has "^BLAS ${BP_TEST_BLAS:?}$" &&
+     out_has "^BLAS kernels ."'
 # The program loads OpenBLAS's kernels for this CPU (src/cli/blas_core.c): a user's
 # OPENBLAS_CORETYPE is kept; without one, a CPU with AVX2 never runs the generic Prescott kernels.
-OPENBLAS_CORETYPE=Prescott run --version
-check "--version: names the BLAS kernels the user chose" eval \
-    'rc_is 0 && out_has "^backprop [0-9]" && out_has "^BLAS kernels Prescott$"'
-if [ -z "${CLI_TEST_WRAPPER:-}" ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+if [ "$BP_TEST_BLAS" = OpenBLAS ]; then
+    OPENBLAS_CORETYPE=Prescott run --version
+    check "--version: names the BLAS kernels the user chose" eval \
+        'rc_is 0 && out_has "^BLAS kernels Prescott$"'
+fi
+if [ "$BP_TEST_BLAS" = OpenBLAS ] && [ -z "${CLI_TEST_WRAPPER:-}" ] &&
+    grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
     had=${OPENBLAS_CORETYPE+set} saved=${OPENBLAS_CORETYPE-}
     unset OPENBLAS_CORETYPE
     run --version

@@ -11,7 +11,6 @@
  * Rank 0 prints; OPENBLAS_NUM_THREADS sets the BLAS threads of each rank. */
 #include "backprop_mpi.h"
 
-#include <cblas.h> /* openblas_get_num_threads */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,10 +113,12 @@ static void steps(int batch, int nsteps)
     bp_parallel par;
     if (bp_mpi_parallel(&par, &world) != BP_OK)
         MPI_Abort(comm, 2);
+    bp_blas_info blas = {0};
+    (void)bp_blas_describe(&blas);
     if (rank == 0)
         printf("training step through bp_train, global batch %d, %d ranks x %d BLAS threads, "
                "median of 5 epochs of %d steps:\n%-22s %9s %10s %12s %12s %12s\n", batch, ranks,
-               openblas_get_num_threads(), nsteps, "layers", "params", "step ms",
+               blas.threads, nsteps, "layers", "params", "step ms",
                "allreduce ms", "compute ms", "samples/s");
     for (size_t g = 0; g < sizeof grid / sizeof grid[0]; g++) {
         int L = grid[g].L, nL = grid[g].sizes[L - 1];
