@@ -445,8 +445,10 @@ typedef struct bp_schedule {
     float eta_min;   /* COSINE: final rate, >= 0 */
 } bp_schedule;
 
-/* *eta = the learning rate of epoch (0-based) of epochs, from base rate eta0.
- * Errors: BP_ENULL, BP_EDIM, BP_EVALUE. */
+/* *eta = the learning rate of epoch (0-based) of epochs, from base rate eta0. Every schedule is
+ * non-increasing in epoch, so the last epoch's rate is the run's smallest.
+ * Errors: BP_ENULL, BP_EDIM, BP_EVALUE (a parameter out of its domain, or a rate that is not > 0
+ * as a float: eta0 * gamma^k below the smallest float). */
 BP_API bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epochs,
                                  float *eta);
 

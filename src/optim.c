@@ -227,7 +227,8 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, lo
     return BP_OK;
 }
 
-bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epochs, float *eta)
+static bp_status schedule_formula(const bp_schedule *s, float eta0, int epoch, int epochs,
+                                  float *eta)
 {
     bp__clear_error();
     if (!s || !eta)
@@ -253,6 +254,20 @@ bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epoch
         return BP_OK;
     }
     return bp__fail(BP_EDIM, "schedule kind %d is not a bp_schedule_kind", (int)s->kind);
+}
+
+bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epochs, float *eta)
+{
+    float v = 0;
+    bp_status st = schedule_formula(s, eta0, epoch, epochs, eta ? &v : NULL);
+    if (st)
+        return st;
+    /* eta0 * gamma^k or the cosine's last epochs can fall below the smallest float */
+    if (!(v > 0) || !isfinite(v))
+        return bp__fail(BP_EVALUE, "the rate at epoch %d of %d is %g as a float: not > 0 (eta0 %g "
+                        "is too small for this schedule)", epoch, epochs, (double)v, (double)eta0);
+    *eta = v;
+    return BP_OK;
 }
 
 int bp__optim_moments(bp_optimizer_kind kind)

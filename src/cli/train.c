@@ -223,8 +223,9 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
     float eta;
     if (!(cfg.optim.eta > 0))
         return cli_usage_error(cmd, "--eta %g is 0 as a float", o->eta);
-    if (bp_schedule_eta(&cfg.schedule, cfg.optim.eta, 0, cfg.epochs, &eta) != BP_OK)
-        return cli_usage_error(cmd, "--schedule: %s", bp_last_error());
+    if (bp_schedule_eta(&cfg.schedule, cfg.optim.eta, 0, cfg.epochs, &eta) != BP_OK ||
+        bp_schedule_eta(&cfg.schedule, cfg.optim.eta, cfg.epochs - 1, cfg.epochs, &eta) != BP_OK)
+        return cli_usage_error(cmd, "--schedule: %s", bp_last_error()); /* the last is the least */
     return cli_data_check(cmd, &o->data);
 }
 

@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Tests of the `backprop` program's output files, run by ctest (label cli):
-#   bash outputs_test.sh path/to/backprop
-# The pre-flight (every output checked before any data is loaded: the same file named twice, by
-# another spelling, a link or a hard link; an output over an input; directories, devices, FIFOs,
-# a missing directory: usage errors, exit 2, nothing written) and the safe writing of what is
-# written (a planted link at the old temporary name, two runs on one log, the mode of a replaced
-# model, names at the 255-byte limit, --resume and --checkpoint on one file).
+# Tests of the `backprop` program against hostile files and values, run by ctest (label cli):
+#   bash robustness_test.sh path/to/backprop
+# The pre-flight of the output files (every output checked before any data is loaded: the same
+# file named twice, by another spelling, a link or a hard link; an output over an input;
+# directories, devices, FIFOs, a missing directory: usage errors, exit 2, nothing written) and the
+# safe writing of what is written (a planted link at the old temporary name, two runs on one log,
+# the mode of a replaced model, names at the 255-byte limit, --resume and --checkpoint on one
+# file); numbers that are valid as doubles but not as the floats the library takes, and
+# schedules that underflow at a later epoch (exit 2 before any data is loaded); messages that name
+# the real cause (a NUL byte, a byte-order mark, an IDX name that is a device, a resumed run with
+# nothing left).
 set -u
 
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
-    echo "usage: bash outputs_test.sh path/to/backprop" >&2
+    echo "usage: bash robustness_test.sh path/to/backprop" >&2
     exit 2
 fi
 BP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 read -r -a WRAP <<< "${CLI_TEST_WRAPPER:-}"
-T=$(mktemp -d "${TMPDIR:-/tmp}/backprop-outputs-test.XXXXXX") || exit 2
+T=$(mktemp -d "${TMPDIR:-/tmp}/backprop-robustness-test.XXXXXX") || exit 2
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
 
@@ -137,7 +141,45 @@ run "${D[@]}" --out "$n255"
 check "a 255-byte --out name" eval 'rc_is 0 && [ -s "$n255" ]'
 run "${D[@]}" --out "$n254" --log "${n254%x}y"
 check "254-byte --out and --log names" eval 'rc_is 0 && [ -s "$n254" ] && [ -s "${n254%x}y" ]'
+run "${D[@]}" --out "$n254" --checkpoint-every 1
+check "a default checkpoint name over 255 bytes (MODEL.ckpt): exit 2 before training" eval \
+    'rc_is 2 && err_has "^backprop train: --checkpoint x*.ckpt: .*too long" && untrained'
 check "no temporary file left" no_temporary
+
+# ---------------------------------------------------------------- values as floats
+for flag in "--clip 1e-46" "--lambda 1e-50" "--eta-min 1e-46" "--momentum 0.99999999999" \
+            "--gamma 1e-46" "--eta 1e-46"; do
+    read -r -a f <<< "$flag"
+    run "${MISSING[@]}" "${f[@]}"
+    check "$flag: a float of another meaning: exit 2 before loading" eval \
+        'rc_is 2 && err_has "as a float" && ! err_has missing.csv'
+done
+run "${MISSING[@]}" --clip 1e-45 --momentum 0.9999999
+check "--clip 1e-45 --momentum 0.9999999 (floats as given): accepted" eval 'rc_is 1 && err_has missing.csv'
+run "${MISSING[@]}" --eta 1e-45 --schedule step --gamma 1e-20 --step-epochs 1 --epochs 3
+check "a step schedule that underflows at epoch 2: exit 2 before loading" eval \
+    'rc_is 2 && err_has "epoch 2 of 3" && ! err_has missing.csv'
+run "${MISSING[@]}" --eta 1e-45 --schedule step --gamma 1e-20 --step-epochs 1 --epochs 1
+check "the same schedule over 1 epoch: accepted" eval 'rc_is 1 && err_has missing.csv'
+
+# ---------------------------------------------------------------- messages naming the cause
+printf '1.5\0007,2,3,4,0\n' > nul.csv
+run eval --model m.bpn --csv nul.csv
+check "a NUL byte in a CSV is named" eval 'rc_is 1 && err_has "1.5\\\\x007"'
+{ printf '\xef\xbb\xbf'; cat test.csv; } > bom.csv
+run eval --model m.bpn --csv bom.csv
+check "a UTF-8 byte-order mark before the first line is skipped" eval \
+    'rc_is 0 && grep -q "^samples 60$" "$T/out"'
+mkdir zero-idx
+ln -s /dev/zero zero-idx/train-images-idx3-ubyte
+: > zero-idx/train-labels-idx1-ubyte
+run train --data zero-idx --out z.bpn --quiet
+check "an IDX name that is a device is named as such, not as missing" eval \
+    'rc_is 1 && err_has "not a regular file" && ! err_has "found neither"'
+run "${D[@]}" --patience 1 --out e.bpn --checkpoint-every 2 --checkpoint end.ckpt
+run "${D[@]}" --patience 1 --out e.bpn --resume end.ckpt
+check "resuming the last epoch's checkpoint: no 'early stop after epoch 0'" eval \
+    'rc_is 0 && ! grep -q "early stop after" "$T/out" && grep -q "no epoch left" "$T/out"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
