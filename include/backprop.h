@@ -625,7 +625,7 @@ BP_API bp_status bp_blas_set_threads(int threads);
  * symbolic link to one counts: the link itself is replaced by the new file); a directory, a
  * device, a FIFO, a socket or a link to nothing is refused. The new file gets the permission bits
  * of the file it replaces (0666 less the umask for a new one). */
-typedef struct bp_file bp_file;
+typedef struct bp_file bp_file; /* opaque: a file being written, not yet at its path */
 
 /* Whether path could be written now: not empty, not ending in '/', nothing there or a regular file
  * (or a link to one), in a directory this process may create files in. Creates nothing. Programs
