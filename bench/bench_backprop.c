@@ -29,6 +29,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -384,16 +385,31 @@ static void print_row(const point *pt, const char *layers, int threads, const re
     fflush(stdout);
 }
 
-/* blas: the library and its kernels, so that the CSVs of two builds (OpenBLAS, BLIS) concatenate
- * into one table. */
-static void csv_row(FILE *csv, const point *pt, const char *layers, int threads, const result *r,
-                    const char *blas)
+/* A formatted line appended to f (the library's safe writer: the CSV appears whole at the end). */
+static int put_line(bp_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int put_line(bp_file *f, const char *fmt, ...)
 {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= sizeof line || bp_file_write(f, line, (size_t)n) != BP_OK;
+}
+
+/* blas: the library and its kernels, so that the CSVs of two builds (OpenBLAS, BLIS) concatenate
+ * into one table. Returns nonzero if the row could not be written. */
+static int csv_row(bp_file *csv, const point *pt, const char *layers, int threads,
+                   const result *r, const char *blas)
+{
+    int failed = 0;
     for (int i = 0; i < IMPLS; i++)
         if (impl_enabled(i))
-            fprintf(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g,%s\n", layers, pt->batch, threads,
-                    IMPL_NAME[i], r->reps, r->med[i], r->min[i], r->max[i],
-                    pt->batch / r->med[i], step_flops(pt) / r->med[i] * 1e-9, blas);
+            failed |= put_line(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g,%s\n", layers,
+                               pt->batch, threads, IMPL_NAME[i], r->reps, r->med[i], r->min[i],
+                               r->max[i], pt->batch / r->med[i],
+                               step_flops(pt) / r->med[i] * 1e-9, blas);
+    return failed;
 }
 
 /* The plotted network's results, by thread count and batch size. */
@@ -432,6 +448,29 @@ static int plot(const plot_data *pd, int nt, const char *png, const char *layers
                 fprintf(gp, "e\n");
             }
     return pclose(gp);
+}
+
+/* Draw the plot into png_file's temporary file and commit it (png NULL: no plot). */
+static int finish_plot(const plot_data *pd, int nt, const char *png, bp_file *png_file,
+                       const char *plot_net)
+{
+    if (!png)
+        return 0;
+    if (!pd->count) {
+        fprintf(stderr, "bench: --plot-net %s was not measured; %s not written\n", plot_net, png);
+        bp_file_discard(png_file);
+        return 1;
+    }
+    if (plot(pd, nt, bp_file_temp_path(png_file), plot_net)) {
+        fprintf(stderr, "bench: gnuplot failed or is not installed; %s not written\n", png);
+        bp_file_discard(png_file);
+        return 1;
+    }
+    if (bp_file_commit(png_file)) {
+        fprintf(stderr, "bench: %s\n", bp_last_error());
+        return 1;
+    }
+    return 0;
 }
 
 static int parse_list(const char *s, int *out)
@@ -484,17 +523,20 @@ int main(int argc, char **argv)
             usage();
     }
     blas_core_upgrade(argv);
-    FILE *csv = fopen(csv_path, "w");
-    if (!csv) {
-        perror(csv_path);
+    /* Both outputs are created (and so checked) before the long measurement: temporary files
+     * beside them, committed only when complete; gnuplot writes into the PNG's. */
+    bp_file *csv = NULL, *png_file = NULL;
+    if (bp_file_create(&csv, csv_path) || (png && bp_file_create(&png_file, png))) {
+        fprintf(stderr, "bench: %s\n", bp_last_error());
+        bp_file_discard(csv);
         return 1;
     }
     bp_blas_info blas;
     bp_blas_describe(&blas);
     char blas_name[128];
     snprintf(blas_name, sizeof blas_name, "%s %s", blas.library, blas_core_name());
-    fprintf(csv,
-            "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops,blas\n");
+    int failed = put_line(csv, "network,batch,threads,impl,reps,median_s,min_s,max_s,"
+                               "samples_per_s,gflops,blas\n");
     printf("BLAS: %s, kernels %s%s\n\n", blas.library, blas_core_name(),
            blas.narrow ? " (narrower than the CPU's vectors)" : "");
     print_header();
@@ -510,7 +552,7 @@ int main(int argc, char **argv)
                     fprintf(stderr, "bench: %s: %d threads asked\n", bp_last_error(), threads[t]);
                 measure(&pt, budget, t ? &res[0] : NULL, &res[t]);
                 print_row(&pt, NETS[n].layers, threads[t], &res[t]);
-                csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t], blas_name);
+                failed |= csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t], blas_name);
                 if (!strcmp(NETS[n].layers, plot_net)) {
                     pd.batch[b] = batches[b];
                     pd.threads[t] = threads[t];
@@ -521,17 +563,10 @@ int main(int argc, char **argv)
             point_free(&pt);
         }
     }
-    if (fclose(csv)) {
-        perror(csv_path);
+    if (failed || bp_file_commit(csv)) {
+        fprintf(stderr, "bench: %s: %s\n", csv_path, failed ? "a row too long" : bp_last_error());
+        bp_file_discard(png_file);
         return 1;
     }
-    if (png && !pd.count) {
-        fprintf(stderr, "bench: --plot-net %s was not measured; %s not written\n", plot_net, png);
-        return 1;
-    }
-    if (png && plot(&pd, nt, png, plot_net)) {
-        fprintf(stderr, "bench: gnuplot failed or is not installed; %s not written\n", png);
-        return 1;
-    }
-    return 0;
+    return finish_plot(&pd, nt, png, png_file, plot_net);
 }
