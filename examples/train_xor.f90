@@ -60,4 +60,5 @@ program train_xor
     call bp_optim_free(opt)
     call bp_workspace_free(ws)
     call bp_net_free(net)
+    deallocate(grad) ! a main program's allocatables are never freed for it
 end program train_xor

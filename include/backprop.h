@@ -50,12 +50,6 @@ extern "C" {
 
 #if defined(BP_STATIC_DEFINE)
 #define BP_API
-#elif defined(_WIN32)
-#if defined(BP_BUILDING_LIBRARY)
-#define BP_API __declspec(dllexport)
-#else
-#define BP_API __declspec(dllimport)
-#endif
 #elif defined(__GNUC__) && __GNUC__ >= 4
 #define BP_API __attribute__((visibility("default")))
 #else
@@ -494,7 +488,8 @@ typedef struct bp_parallel {
     void *ctx;         /* passed to sum */
 } bp_parallel;
 
-/* A training run of bp_train; zero optional fields are the defaults. */
+/* A training run of bp_train; zero optional fields are the defaults. docs/training.md states what
+ * each field does: the split of a mini-batch over ranks, checkpoints, resuming. */
 typedef struct bp_train_config {
     int epochs;              /* >= 1 */
     int batch_size;          /* >= 1; with parallel, the GLOBAL mini-batch (all ranks together) */
@@ -505,39 +500,10 @@ typedef struct bp_train_config {
                                 evaluation accuracy and restore the best parameters; 0 = off */
     bp_progress_fn progress; /* may be NULL */
     void *user;              /* passed to progress */
-    /* Synchronous data-parallel SGD; NULL = this process alone. Every rank calls bp_train with the
-     * same network, data, eval set and configuration. Each global mini-batch (positions
-     * [k*batch_size, k*batch_size + b) of the permutation every rank draws from seed) is split as
-     * rank r taking its positions [r*b/ranks, (r+1)*b/ranks) (integer division: shares differ by at
-     * most one sample, a rank may get none when b < ranks). Each rank backpropagates its share,
-     * the gradient block is summed over ranks (one sum call per step), and every rank takes the
-     * same optimizer step with m = b. The evaluation set is sharded the same way and its sums
-     * reduced. A hash of the parameters (and of the data size, batch size, seed and epochs) is
-     * compared across ranks before the first epoch and after every epoch: a difference fails
-     * with BP_EMISMATCH on every rank. Per-batch progress values are this rank's share; those of
-     * the epoch_done call are over all ranks. A stop request of the callback takes effect on every
-     * rank before the next step (each rank's callback is called for the same batches). */
-    const bp_parallel *parallel;
-    /* Checkpoints (docs/checkpoint-format.md): after every epoch whose number (1-based, counted
-     * from the start of training, not of a resumed run) is a multiple of checkpoint_every (0 =
-     * never), the network, the optimizer state, the epoch, the shuffling generator and permutation
-     * and the early-stopping state are written atomically (as bp_model_save: temporary file,
-     * fsync, rename) to checkpoint_path (required then: BP_ENULL), before that epoch's progress
-     * call, so a run stopped there can be resumed. With parallel, rank 0 writes and every rank
-     * fails with BP_EIO if it could not. checkpoint_every < 0 is BP_EDIM. */
-    int checkpoint_every;
+    const bp_parallel *parallel; /* data-parallel SGD over ranks; NULL = this process alone */
+    int checkpoint_every;        /* epochs between checkpoints; 0 = never, < 0 is BP_EDIM */
     const char *checkpoint_path; /* where checkpoints go; required when checkpoint_every > 0 */
-    /* Continue from a checkpoint instead of starting at epoch 0 (NULL = start afresh): the
-     * network's parameters are replaced by the checkpoint's, and training continues with its
-     * epoch. With the same configuration, data and BLAS threads (and ranks), a run interrupted and
-     * resumed ends with the same parameter bits as one uninterrupted run. The checkpoint must be
-     * of the same network shape, optimizer kind, training-set size and, when patience > 0, hold
-     * the best epoch's parameters, and be of an epoch <= epochs (BP_EMISMATCH otherwise); a
-     * missing or unreadable file is BP_EIO, a damaged one (truncated, a field out of range, a
-     * checksum) BP_EFORMAT naming the byte. On any failure the network is left untouched. A
-     * checkpoint written by R ranks resumes on any number of ranks (the state does not depend on
-     * R; only the float rounding of the steps that follow does). */
-    const char *resume_path;
+    const char *resume_path;     /* continue from this checkpoint; NULL = start afresh */
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling

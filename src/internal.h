@@ -38,10 +38,19 @@ struct bp_net {
     float *params;
 };
 
+/* The MPI component (src/mpi, a library of its own on top of this one) reports its failures
+ * through the same thread-local detail, so the shared library exports the two functions below for
+ * it; no other internal symbol leaves the library (tests/install/symbols.cmake). */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define BP__COMPONENT_API __attribute__((visibility("default")))
+#else
+#define BP__COMPONENT_API
+#endif
+
 /* Record status and a printf-style detail for bp_last_error(); returns status. */
-bp_status bp__fail(bp_status status, const char *fmt, ...) BP__PRINTF(2, 3);
+BP__COMPONENT_API bp_status bp__fail(bp_status status, const char *fmt, ...) BP__PRINTF(2, 3);
 /* Clear the detail message (called on entry by functions that may fail). */
-void bp__clear_error(void);
+BP__COMPONENT_API void bp__clear_error(void);
 
 /* BP_EIO (BP_ENOMEM if err is ENOMEM) with the detail "path: what: <system message for err>". */
 bp_status bp__fail_errno(int err, const char *path, const char *what);

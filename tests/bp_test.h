@@ -335,6 +335,44 @@ static inline void bpt_put_le(unsigned char *p, uint64_t v, int width)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
+/* ---------------------------------------------------------------- datasets */
+/* A zeroed dataset of count samples (x n_features x count, y n_targets x count, labels when
+ * labelled), for a suite to fill. */
+static inline bp_dataset bpt_dataset_alloc(int count, int n_features, int n_targets, int labelled)
+{
+    bp_dataset ds = {count, n_features, n_targets, NULL, NULL, NULL};
+    ds.x = calloc((size_t)count * (size_t)n_features, sizeof *ds.x);
+    ds.y = calloc((size_t)count * (size_t)n_targets, sizeof *ds.y);
+    assert_non_null(ds.x);
+    assert_non_null(ds.y);
+    if (labelled) {
+        ds.labels = calloc((size_t)count, sizeof *ds.labels);
+        assert_non_null(ds.labels);
+    }
+    return ds;
+}
+
+/* The class in 0..n_classes-1 of a sample x (its n_features inputs): a suite's fixed rule. */
+typedef int (*bpt_label_fn)(const float *x);
+
+/* A classification set: each sample's x uniform in [-1,1)^n_features from the test generator
+ * seeded with seed (sample after sample), its label label(x), y the one-hot column of it. */
+static inline bp_dataset bpt_dataset_classes(int count, int n_features, int n_classes,
+                                             uint64_t seed, bpt_label_fn label)
+{
+    bpt_rng r = bpt_rng_make(seed);
+    bp_dataset ds = bpt_dataset_alloc(count, n_features, n_classes, 1);
+    for (int i = 0; i < count; i++) {
+        float *x = ds.x + (size_t)i * (size_t)n_features;
+        bpt_fill(&r, x, (size_t)n_features, -1.0f, 1.0f);
+        int c = label(x);
+        assert_true(c >= 0 && c < n_classes);
+        ds.y[(size_t)i * (size_t)n_classes + (size_t)c] = 1.0f;
+        ds.labels[i] = c;
+    }
+    return ds;
+}
+
 /* Free the arrays of a dataset the test made itself (not a loader's: bp_dataset_free) and zero it. */
 static inline void bpt_dataset_release(bp_dataset *ds)
 {

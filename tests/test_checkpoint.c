@@ -19,25 +19,18 @@ static char tmpdir[64];
 static const int sizes[] = {3, 6, 3};
 static const bp_activation acts[] = {BP_TANH, BP_SOFTMAX};
 
-/* count samples, label = argmax of (x1 + x2, x2 - x3, -x1 + 0.5 x3), one-hot y. */
+/* The label: argmax of (x1 + x2, x2 - x3, -x1 + 0.5 x3). */
+static int argmax_label(const float *x)
+{
+    float f[3] = {x[0] + x[1], x[1] - x[2], -x[0] + 0.5f * x[2]};
+    int c = f[1] > f[0] ? 1 : 0;
+    return f[2] > f[c] ? 2 : c;
+}
+
+/* count samples of 3 features, uniform in [-1,1), labelled by argmax_label, one-hot y. */
 static bp_dataset make_data(int count, uint64_t seed)
 {
-    bpt_rng r = bpt_rng_make(seed);
-    bp_dataset ds = {count, 3, 3, NULL, NULL, NULL};
-    ds.x = malloc((size_t)count * 3 * sizeof *ds.x);
-    ds.y = calloc((size_t)count * 3, sizeof *ds.y);
-    ds.labels = malloc((size_t)count * sizeof *ds.labels);
-    assert_true(ds.x && ds.y && ds.labels);
-    for (int i = 0; i < count; i++) {
-        float *x = ds.x + 3 * i;
-        bpt_fill(&r, x, 3, -1.0f, 1.0f);
-        float f[3] = {x[0] + x[1], x[1] - x[2], -x[0] + 0.5f * x[2]};
-        int c = f[1] > f[0] ? 1 : 0;
-        c = f[2] > f[c] ? 2 : c;
-        ds.y[3 * i + c] = 1.0f;
-        ds.labels[i] = c;
-    }
-    return ds;
+    return bpt_dataset_classes(count, 3, 3, seed, argmax_label);
 }
 
 static bp_net *make_net(uint64_t seed)

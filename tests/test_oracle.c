@@ -73,143 +73,195 @@ static void grad_compare(const char *what, const float *got, const float *ref, s
     bpt_assert_close_vec(what, got, ref, n, GRAD_ATOL * (scale > 1.0 ? scale : 1.0), GRAD_RTOL);
 }
 
-/* One network, one batch size, compact or strided: every comparison of the file. */
-static void check_case(int ci, int si, int batch, int strided)
+/* One network, one batch size, compact or strided: its inputs, and the oracle's results that the
+ * BLAS paths are compared with. */
+typedef struct oracle_case {
+    bp_net *net;
+    bp_workspace *ws;
+    int L, n1, nL, batch;
+    int ldx, ldy, ldo;
+    size_t P;
+    float *X, *Y;   /* inputs and targets, ldx and ldy (NaN padding when strided) */
+    float *Xc, *Yc; /* the same, compact */
+    char what[160]; /* names the case in every failure */
+    float *out;     /* the oracle's a^L (ldo, OUT_PAD padding) */
+    float *gn;      /* the oracle's gradient */
+    double cost_naive;
+} oracle_case;
+
+static void case_setup(oracle_case *k, int ci, int si, int batch, int strided)
 {
     const combo *c = &combos[ci];
     const shape *s = &shapes[si];
-    const int L = s->num_layers, n1 = s->sizes[0], nL = s->sizes[L - 1];
-    char what[160];
+    k->L = s->num_layers;
+    k->n1 = s->sizes[0];
+    k->nL = s->sizes[k->L - 1];
+    k->batch = batch;
 
     bp_activation acts[4];
-    for (int h = 0; h < L - 2; h++)
+    for (int h = 0; h < k->L - 2; h++)
         acts[h] = hidden_cycle[(ci + si + h) % 5];
-    acts[L - 2] = c->out;
+    acts[k->L - 2] = c->out;
 
-    bp_net *net = bpt_net(L, s->sizes, acts, c->cost);
+    k->net = bpt_net(k->L, s->sizes, acts, c->cost);
     /* Alternate Nielsen's N(0,1) (large pre-activations, saturation) and the scaled scheme. */
-    bpt_ok(bp_net_init(net, (ci + si) % 2 ? BP_INIT_LARGE : BP_INIT_SCALED,
+    bpt_ok(bp_net_init(k->net, (ci + si) % 2 ? BP_INIT_LARGE : BP_INIT_SCALED,
                        (uint64_t)(100 * ci + 10 * si + batch)));
-    bp_workspace *ws = bpt_ws(net, MAX_BATCH);
-    const size_t P = bpt_num_params(net);
+    k->ws = bpt_ws(k->net, MAX_BATCH);
+    k->P = bpt_num_params(k->net);
 
-    const int ldx = strided ? n1 + 3 : n1;
-    const int ldy = strided ? nL + 2 : nL;
-    const int ldo = strided ? nL + 1 : nL;
+    k->ldx = strided ? k->n1 + 3 : k->n1;
+    k->ldy = strided ? k->nL + 2 : k->nL;
+    k->ldo = strided ? k->nL + 1 : k->nL;
     bpt_rng rng = bpt_rng_make((uint64_t)(7919 * ci + 104729 * si + 31 * batch + strided));
-    float *X = bpt_matrix(&rng, n1, batch, ldx, -1.0f, 1.0f, NAN);
-    float *Y = bpt_targets(&rng, c->out, c->cost, nL, batch, ldy, NAN);
-    float *Xc = bpt_compact(X, n1, batch, ldx);
-    float *Yc = bpt_compact(Y, nL, batch, ldy);
-    snprintf(what, sizeof what, "%s shape %d batch %d%s", c->name, si, batch,
+    k->X = bpt_matrix(&rng, k->n1, batch, k->ldx, -1.0f, 1.0f, NAN);
+    k->Y = bpt_targets(&rng, c->out, c->cost, k->nL, batch, k->ldy, NAN);
+    k->Xc = bpt_compact(k->X, k->n1, batch, k->ldx);
+    k->Yc = bpt_compact(k->Y, k->nL, batch, k->ldy);
+    snprintf(k->what, sizeof k->what, "%s shape %d batch %d%s", c->name, si, batch,
              strided ? " strided" : "");
-    char label[240];
+}
 
-    /* ---- oracle: naive forward (compact and strided input give the same bits) and backward. */
+static void case_free(oracle_case *k)
+{
+    free(k->gn);
+    free(k->out);
+    free(k->Xc);
+    free(k->Yc);
+    free(k->X);
+    free(k->Y);
+    bp_workspace_free(k->ws);
+    bp_net_free(k->net);
+}
+
+/* The oracle: naive forward (compact and strided input give the same bits, the padding of the
+ * output is never written) and backward (the same bits and cost from both layouts). */
+static void oracle_reference(oracle_case *k)
+{
+    const int batch = k->batch, ldo = k->ldo;
     float *out = malloc((size_t)ldo * (size_t)batch * sizeof *out);
     float *out2 = malloc((size_t)ldo * (size_t)batch * sizeof *out2);
     assert_non_null(out);
     assert_non_null(out2);
     for (size_t i = 0; i < (size_t)ldo * (size_t)batch; i++)
         out[i] = out2[i] = OUT_PAD;
-    bpt_ok(bp_naive_forward(net, batch, Xc, n1, out, ldo));
-    bpt_ok(bp_naive_forward(net, batch, X, ldx, out2, ldo));
+    bpt_ok(bp_naive_forward(k->net, batch, k->Xc, k->n1, out, ldo));
+    bpt_ok(bp_naive_forward(k->net, batch, k->X, k->ldx, out2, ldo));
     for (int b = 0; b < batch; b++) {
         for (int i = 0; i < ldo; i++) {
-            size_t k = (size_t)b * (size_t)ldo + (size_t)i;
-            if (i >= nL) { /* the oracle must not write the padding of its output */
-                assert_true(out[k] == OUT_PAD);
+            size_t j = (size_t)b * (size_t)ldo + (size_t)i;
+            if (i >= k->nL) { /* the oracle must not write the padding of its output */
+                assert_true(out[j] == OUT_PAD);
                 continue;
             }
-            assert_true(isfinite(out[k]));
-            assert_memory_equal(&out[k], &out2[k], sizeof(float));
+            assert_true(isfinite(out[j]));
+            assert_memory_equal(&out[j], &out2[j], sizeof(float));
         }
     }
-    float *gn = bpt_grad(net), *gn2 = bpt_grad(net);
+    float *gn = bpt_grad(k->net), *gn2 = bpt_grad(k->net);
     double cost_naive = NAN, cost_naive2 = NAN;
-    bpt_ok(bp_naive_backward(net, batch, Xc, n1, Yc, nL, gn, &cost_naive));
-    bpt_ok(bp_naive_backward(net, batch, X, ldx, Y, ldy, gn2, &cost_naive2));
-    assert_memory_equal(gn, gn2, P * sizeof *gn);
+    bpt_ok(bp_naive_backward(k->net, batch, k->Xc, k->n1, k->Yc, k->nL, gn, &cost_naive));
+    bpt_ok(bp_naive_backward(k->net, batch, k->X, k->ldx, k->Y, k->ldy, gn2, &cost_naive2));
+    assert_memory_equal(gn, gn2, k->P * sizeof *gn);
     assert_true(isfinite(cost_naive));
     assert_true(cost_naive == cost_naive2);
+    free(gn2);
+    free(out2);
+    k->out = out;
+    k->gn = gn;
+    k->cost_naive = cost_naive;
+}
 
-    /* ---- batched passes, on each path of the workspace (g keeps the last: BP_PATH_AUTO). */
+/* The batched passes on each path of the workspace against the oracle; bp_gradient_batch against
+ * forward + backward. Returns the gradient of the last path (BP_PATH_AUTO), malloc'ed. */
+static float *compare_batched(const oracle_case *k)
+{
     const float *a = NULL;
     int lda = 0;
     float *g = NULL;
+    char label[240];
     static const bp_path paths[] = {BP_PATH_GEMM, BP_PATH_LOOPS, BP_PATH_AUTO};
     for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
         char pwhat[180];
-        snprintf(pwhat, sizeof pwhat, "%s path %d", what, (int)paths[p]);
-        bpt_ok(bp_workspace_set_path(ws, paths[p]));
-        bpt_ok(bp_forward_batch(net, ws, batch, X, ldx));
-        bpt_ok(bp_workspace_activations(ws, L, &a, &lda));
+        snprintf(pwhat, sizeof pwhat, "%s path %d", k->what, (int)paths[p]);
+        bpt_ok(bp_workspace_set_path(k->ws, paths[p]));
+        bpt_ok(bp_forward_batch(k->net, k->ws, k->batch, k->X, k->ldx));
+        bpt_ok(bp_workspace_activations(k->ws, k->L, &a, &lda));
         assert_non_null(a);
-        assert_true(lda >= nL);
+        assert_true(lda >= k->nL);
         snprintf(label, sizeof label, "%s: forward_batch a^L", pwhat);
-        bpt_assert_close_mat(label, a, lda, out, ldo, nL, batch, OUT_ATOL, OUT_RTOL);
+        bpt_assert_close_mat(label, a, lda, k->out, k->ldo, k->nL, k->batch, OUT_ATOL, OUT_RTOL);
 
         double cost = NAN;
-        bpt_ok(bp_cost_value(net, ws, Y, ldy, &cost));
+        bpt_ok(bp_cost_value(k->net, k->ws, k->Y, k->ldy, &cost));
         snprintf(label, sizeof label, "%s: cost_value (batch)", pwhat);
-        bpt_assert_close_scalar(label, cost, cost_naive, COST_ATOL, COST_RTOL);
+        bpt_assert_close_scalar(label, cost, k->cost_naive, COST_ATOL, COST_RTOL);
 
         free(g);
-        g = bpt_grad(net);
-        bpt_ok(bp_backward_batch(net, ws, batch, X, ldx, Y, ldy, g));
+        g = bpt_grad(k->net);
+        bpt_ok(bp_backward_batch(k->net, k->ws, k->batch, k->X, k->ldx, k->Y, k->ldy, g));
         snprintf(label, sizeof label, "%s: backward_batch gradient", pwhat);
-        grad_compare(label, g, gn, P);
+        grad_compare(label, g, k->gn, k->P);
 
         /* bp_gradient_batch overwrites (NaN beforehand must vanish) with the same numbers as
          * forward + backward into a zeroed block: the same products, beta 0 instead of 1. */
-        float *go = bpt_grad(net);
-        for (size_t i = 0; i < P; i++)
+        float *go = bpt_grad(k->net);
+        for (size_t i = 0; i < k->P; i++)
             go[i] = NAN;
         double cost_go = NAN;
-        bpt_ok(bp_gradient_batch(net, ws, batch, X, ldx, Y, ldy, go, &cost_go));
+        bpt_ok(bp_gradient_batch(k->net, k->ws, k->batch, k->X, k->ldx, k->Y, k->ldy, go,
+                                 &cost_go));
         assert_true(cost_go == cost);
-        for (size_t i = 0; i < P; i++)
+        for (size_t i = 0; i < k->P; i++)
             if (!(go[i] == g[i]))
                 fail_msg("%s: bp_gradient_batch [%zu] = %g, forward + backward %g", pwhat, i,
                          (double)go[i], (double)g[i]);
         free(go);
     }
+    return g;
+}
 
-    /* ---- single-sample BLAS path, accumulated over the batch. */
-    float *gs = bpt_grad(net);
+/* The single-sample BLAS path, accumulated over the batch, against the oracle and against the
+ * batched gradient g. */
+static void compare_single(const oracle_case *k, const float *g)
+{
+    const float *a = NULL;
+    int lda = 0;
+    char label[240];
+    float *gs = bpt_grad(k->net);
     double cost_sum = 0.0;
-    for (int b = 0; b < batch; b++) {
-        const float *x = X + (size_t)b * (size_t)ldx;
-        const float *y = Y + (size_t)b * (size_t)ldy;
-        bpt_ok(bp_forward(net, ws, x));
-        bpt_ok(bp_workspace_activations(ws, L, &a, &lda));
-        snprintf(label, sizeof label, "%s: forward sample %d", what, b);
-        bpt_assert_close_mat(label, a, lda, out + (size_t)b * (size_t)ldo, ldo, nL, 1, OUT_ATOL,
-                             OUT_RTOL);
+    for (int b = 0; b < k->batch; b++) {
+        const float *x = k->X + (size_t)b * (size_t)k->ldx;
+        const float *y = k->Y + (size_t)b * (size_t)k->ldy;
+        bpt_ok(bp_forward(k->net, k->ws, x));
+        bpt_ok(bp_workspace_activations(k->ws, k->L, &a, &lda));
+        snprintf(label, sizeof label, "%s: forward sample %d", k->what, b);
+        bpt_assert_close_mat(label, a, lda, k->out + (size_t)b * (size_t)k->ldo, k->ldo, k->nL, 1,
+                             OUT_ATOL, OUT_RTOL);
         double cb = NAN;
-        bpt_ok(bp_cost_value(net, ws, y, nL, &cb));
+        bpt_ok(bp_cost_value(k->net, k->ws, y, k->nL, &cb));
         cost_sum += cb;
-        bpt_ok(bp_backward(net, ws, x, y, gs));
+        bpt_ok(bp_backward(k->net, k->ws, x, y, gs));
     }
-    snprintf(label, sizeof label, "%s: sum of single-sample costs", what);
-    bpt_assert_close_scalar(label, cost_sum, cost_naive, COST_ATOL, COST_RTOL);
-    snprintf(label, sizeof label, "%s: sum of bp_backward vs oracle", what);
-    grad_compare(label, gs, gn, P);
-    snprintf(label, sizeof label, "%s: batch gradient vs sum of per-sample", what);
-    grad_compare(label, g, gs, P);
-
+    snprintf(label, sizeof label, "%s: sum of single-sample costs", k->what);
+    bpt_assert_close_scalar(label, cost_sum, k->cost_naive, COST_ATOL, COST_RTOL);
+    snprintf(label, sizeof label, "%s: sum of bp_backward vs oracle", k->what);
+    grad_compare(label, gs, k->gn, k->P);
+    snprintf(label, sizeof label, "%s: batch gradient vs sum of per-sample", k->what);
+    grad_compare(label, g, gs, k->P);
     free(gs);
+}
+
+/* One network, one batch size, compact or strided: every comparison of the file. */
+static void check_case(int ci, int si, int batch, int strided)
+{
+    oracle_case k = {0};
+    case_setup(&k, ci, si, batch, strided);
+    oracle_reference(&k);
+    float *g = compare_batched(&k);
+    compare_single(&k, g);
     free(g);
-    free(gn);
-    free(gn2);
-    free(out);
-    free(out2);
-    free(Xc);
-    free(Yc);
-    free(X);
-    free(Y);
-    bp_workspace_free(ws);
-    bp_net_free(net);
+    case_free(&k);
 }
 
 static void check_combo(int ci)

@@ -57,22 +57,16 @@ static bp_status thread_sum(void *data, size_t count, bp_reduce_type type, void 
 
 /* ---------------------------------------------------------------- data */
 
+/* The label of a sample of 4 features: where x1 + x2 > x3 - x4, 0 or 1 by the sign of x1; else 2. */
+static int rule_label(const float *x)
+{
+    return x[0] + x[1] > x[2] - x[3] ? (x[0] > 0 ? 0 : 1) : 2;
+}
+
+/* count samples of 4 features, uniform in [-1,1), labelled by rule_label, one-hot y. */
 static bp_dataset make_data(int count, uint64_t seed)
 {
-    bpt_rng r = bpt_rng_make(seed);
-    bp_dataset ds = {count, 4, 3, NULL, NULL, NULL};
-    ds.x = malloc((size_t)count * 4 * sizeof *ds.x);
-    ds.y = calloc((size_t)count * 3, sizeof *ds.y);
-    ds.labels = malloc((size_t)count * sizeof *ds.labels);
-    assert_true(ds.x && ds.y && ds.labels);
-    for (int i = 0; i < count; i++) {
-        float *x = ds.x + 4 * i;
-        bpt_fill(&r, x, 4, -1.0f, 1.0f);
-        int c = x[0] + x[1] > x[2] - x[3] ? (x[0] > 0 ? 0 : 1) : 2;
-        ds.y[3 * i + c] = 1.0f;
-        ds.labels[i] = c;
-    }
-    return ds;
+    return bpt_dataset_classes(count, 4, 3, seed, rule_label);
 }
 
 static bp_net *make_net(void)

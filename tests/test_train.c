@@ -17,20 +17,6 @@ static char tmpdir[64];
 
 /* ---------------------------------------------------------------- data */
 
-static bp_dataset ds_alloc(int count, int n_features, int n_targets, int labelled)
-{
-    bp_dataset ds = {count, n_features, n_targets, NULL, NULL, NULL};
-    ds.x = calloc((size_t)count * (size_t)n_features, sizeof *ds.x);
-    ds.y = calloc((size_t)count * (size_t)n_targets, sizeof *ds.y);
-    assert_non_null(ds.x);
-    assert_non_null(ds.y);
-    if (labelled) {
-        ds.labels = calloc((size_t)count, sizeof *ds.labels);
-        assert_non_null(ds.labels);
-    }
-    return ds;
-}
-
 /* Standard normal from two uniforms (Box-Muller); 1 - u keeps the log finite. */
 static double gauss(bpt_rng *r)
 {
@@ -43,7 +29,7 @@ static bp_dataset blobs(int count, double sigma, uint64_t seed)
 {
     static const double cx[3] = {0.0, -1.299, 1.299}, cy[3] = {1.5, -0.75, -0.75};
     bpt_rng r = bpt_rng_make(seed);
-    bp_dataset ds = ds_alloc(count, 2, 3, 1);
+    bp_dataset ds = bpt_dataset_alloc(count, 2, 3, 1);
     for (int i = 0; i < count; i++) {
         int c = i % 3;
         ds.x[2 * i] = (float)(cx[c] + sigma * gauss(&r));
@@ -60,7 +46,7 @@ static const double lin_a[3] = {0.7, -1.3, 0.4}, lin_b = 0.25;
 static bp_dataset linear(int count, double sigma, uint64_t seed, double *noise_var)
 {
     bpt_rng r = bpt_rng_make(seed);
-    bp_dataset ds = ds_alloc(count, 3, 1, 0);
+    bp_dataset ds = bpt_dataset_alloc(count, 3, 1, 0);
     double sq = 0;
     for (int i = 0; i < count; i++) {
         double y = lin_b;
@@ -109,7 +95,7 @@ static void xor_converges(void **state)
     static const int sizes[] = {2, 4, 1};
     static const bp_activation acts[] = {BP_TANH, BP_SIGMOID};
     static const float X[8] = {0, 0, 0, 1, 1, 0, 1, 1}, Y[4] = {0, 1, 1, 0};
-    bp_dataset ds = ds_alloc(4, 2, 1, 0);
+    bp_dataset ds = bpt_dataset_alloc(4, 2, 1, 0);
     memcpy(ds.x, X, sizeof X);
     memcpy(ds.y, Y, sizeof Y);
     bp_net *net = init_net(3, sizes, acts, BP_CROSS_ENTROPY, 7);
@@ -664,7 +650,7 @@ static void nonfinite_inputs_and_targets(void **state)
     }
 }
 
-/* The divergence of issue 5: plain SGD with eta = 1e6 on ordinary data multiplies the error by
+/* A learning rate far too large: plain SGD with eta = 1e6 on ordinary data multiplies the error by
  * about 1e6 a step, so within a few batches the loss overflows float; training stops with
  * BP_ENUMERIC after at least one good batch, keeping the last finite parameters. */
 static void diverging_eta_1e6(void **state)
@@ -686,9 +672,9 @@ static void train_errors(void **state)
     static const int sizes[] = {3, 1};
     static const bp_activation acts[] = {BP_IDENTITY};
     bp_dataset train = linear(10, 0.05, 71, NULL);
-    bp_dataset wrong = ds_alloc(10, 2, 1, 0); /* 2 features, the net has 3 inputs */
+    bp_dataset wrong = bpt_dataset_alloc(10, 2, 1, 0); /* 2 features, the net has 3 inputs */
     bp_dataset labelled = blobs(6, 0.1, 72);  /* 2 features, 3 targets */
-    bp_dataset two_targets = ds_alloc(10, 3, 2, 0); /* 3 features, 2 targets: the net has 1 */
+    bp_dataset two_targets = bpt_dataset_alloc(10, 3, 2, 0); /* 3 features, 2 targets: the net has 1 */
     bp_net *net = init_net(2, sizes, acts, BP_QUADRATIC, 1);
     float init[4];
     memcpy(init, cparams(net), sizeof init);

@@ -8,6 +8,7 @@
 #   add_subdirectory  a parent project vendors the source tree (tests/install/parent), run its program
 # Variables: BUILD_DIR, SOURCE_DIR (the project's), PREFIX, WORK (scratch), C_COMPILER, VERSION,
 # WITH_MPI (the MPI component was built), and for CONSUMER=mpi MPIEXEC and MPIEXEC_NUMPROC_FLAG.
+# SANITIZE_FLAGS (an instrumented build): compiler and linker flags every consumer is built with.
 # Every example checks its own result and exits non-zero on failure; a failure here is FATAL_ERROR.
 
 cmake_minimum_required(VERSION 3.25) # a -P script starts with old policies otherwise
@@ -133,6 +134,8 @@ elseif(MODE STREQUAL "find_package")
   file(MAKE_DIRECTORY "${WORK}")
   execute_process(COMMAND ${CMAKE_COMMAND} -S "${SOURCE_DIR}/tests/install/consumer" -B "${WORK}"
                           "-DCMAKE_PREFIX_PATH=${PREFIX}" "-DCONSUMER=${CONSUMER}"
+                          "-DCMAKE_C_FLAGS=${SANITIZE_FLAGS}" "-DCMAKE_CXX_FLAGS=${SANITIZE_FLAGS}"
+                          "-DCMAKE_Fortran_FLAGS=${SANITIZE_FLAGS}"
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
   if(NOT rc EQUAL 0)
     skip_without_compiler("${out}")
@@ -228,10 +231,11 @@ elseif(MODE STREQUAL "pkg_config")
     set(example "${SOURCE_DIR}/tests/install/consumer/xor_mpi.c")
     set(package backprop_mpi)
   endif()
+  separate_arguments(sanitize UNIX_COMMAND "${SANITIZE_FLAGS}")
   # cc app.c $(pkg-config --cflags --libs PACKAGE): the shared library.
   run(pkg-config --cflags --libs ${package})
   separate_arguments(flags UNIX_COMMAND "${out}")
-  run(${C_COMPILER} -o xor_shared "${example}" ${flags})
+  run(${C_COMPILER} -o xor_shared "${example}" ${flags} ${sanitize})
   run("${WORK}/xor_shared")
   if(CONSUMER STREQUAL "mpi")
     # A singleton run. Shared only: MPI distributions rarely ship static libraries (Debian's
@@ -239,6 +243,9 @@ elseif(MODE STREQUAL "pkg_config")
     if(NOT out MATCHES "xor_mpi: 1 ranks, mean cross-entropy 0\\.0")
       message(FATAL_ERROR "xor_mpi through pkg-config did not learn XOR: ${out}")
     endif()
+  elseif(SANITIZE_FLAGS)
+    # The sanitizers' runtimes are shared libraries: no program linked with -static can hold them.
+    message(STATUS "pkg_config: no -static link under the sanitizers")
   else()
     # cc -static app.c $(pkg-config --static --cflags --libs backprop): libbackprop.a, and
     # Requires.private / Libs.private must name everything it needs (OpenBLAS, zlib, libm).
@@ -250,6 +257,8 @@ elseif(MODE STREQUAL "pkg_config")
       message(FATAL_ERROR "xor_static is not static: it needs ${libs}")
     endif()
     run("${WORK}/xor_static")
+  endif()
+  if(NOT CONSUMER STREQUAL "mpi")
     # Fortran without CMake: the installed interface module compiled with the program.
     find_program(FORTRAN_COMPILER gfortran)
     if(NOT FORTRAN_COMPILER)
@@ -261,7 +270,7 @@ elseif(MODE STREQUAL "pkg_config")
     run(pkg-config --libs backprop)
     separate_arguments(flags UNIX_COMMAND "${out}")
     run(${FORTRAN_COMPILER} -o xor_f90 "${includedir}/backprop.f90"
-        "${SOURCE_DIR}/examples/train_xor.f90" ${flags})
+        "${SOURCE_DIR}/examples/train_xor.f90" ${flags} ${sanitize})
     run("${WORK}/xor_f90")
   endif()
 

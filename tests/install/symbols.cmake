@@ -2,8 +2,10 @@
 # functions its header declares with BP_API: nothing without the bp_ prefix (hidden
 # visibility works), no bp__ internal (they are hidden too), and none declared but missing (a
 # BP_API forgotten on a definition, or a declaration without a definition).
+# The one exception: the internal functions INTERNAL (src/internal.h, for libbackprop) marks
+# BP__COMPONENT_API, which the MPI component's shared library calls.
 # Variables: LIBRARY (the shared library), HEADER (its header: backprop.h for libbackprop,
-# backprop_mpi.h for libbackprop_mpi).
+# backprop_mpi.h for libbackprop_mpi), INTERNAL (optional).
 cmake_minimum_required(VERSION 3.25) # a -P script starts with old policies otherwise
 find_program(NM nm REQUIRED)
 execute_process(COMMAND ${NM} -D --defined-only "${LIBRARY}" RESULT_VARIABLE rc
@@ -27,14 +29,26 @@ foreach(line IN LISTS api_lines)
   list(APPEND declared "${CMAKE_MATCH_1}")
 endforeach()
 
+set(internal "")
+if(INTERNAL)
+  file(STRINGS "${INTERNAL}" internal_lines REGEX "^BP__COMPONENT_API ")
+  foreach(line IN LISTS internal_lines)
+    string(REGEX MATCH "(bp__[a-z0-9_]+)\\(" name "${line}")
+    list(APPEND internal "${CMAKE_MATCH_1}")
+  endforeach()
+endif()
+
 set(bad "")
 foreach(name IN LISTS exported)
+  if(name IN_LIST internal)
+    continue()
+  endif()
   if(NOT name MATCHES "^bp_[a-z0-9]" OR NOT name IN_LIST declared)
     list(APPEND bad "${name}")
   endif()
 endforeach()
 set(missing "")
-foreach(name IN LISTS declared)
+foreach(name IN LISTS declared internal)
   if(NOT name IN_LIST exported)
     list(APPEND missing "${name}")
   endif()
@@ -45,4 +59,6 @@ if(bad OR missing OR n_declared EQUAL 0)
   message(FATAL_ERROR "${LIBRARY}: exported but not declared bp_ API: [${bad}]; "
                       "declared in the header but not exported: [${missing}]")
 endif()
-message(STATUS "${n_exported} symbols exported, all of them the header's ${n_declared} bp_ functions")
+list(LENGTH internal n_internal)
+message(STATUS "${n_exported} symbols exported: the header's ${n_declared} bp_ functions and "
+               "${n_internal} for the MPI component")

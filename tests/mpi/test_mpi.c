@@ -27,6 +27,7 @@
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 
 #include "backprop_mpi.h"
+#include "bp_test.h" /* the data builder (its CMocka assertions end the rank if one fails) */
 
 #include <math.h>
 #include <stdio.h>
@@ -51,34 +52,19 @@ static void check(const char *name, int ok)
         fprintf(stderr, "rank %d: %s failed; last error: %s\n", rank, name, bp_last_error());
 }
 
-/* Deterministic data, the same on every rank: x uniform in [-1,1)^5 (a 64-bit LCG), label = the
- * largest of three fixed linear functions, one-hot y. */
-static bp_dataset make_data(int count, uint64_t seed)
+/* The label: the largest of three fixed linear functions of the 5 inputs. */
+static int argmax_label(const float *x)
 {
-    bp_dataset ds = {count, 5, 3, malloc((size_t)count * 5 * sizeof(float)),
-                     calloc((size_t)count * 3, sizeof(float)), malloc((size_t)count * sizeof(int))};
-    if (!ds.x || !ds.y || !ds.labels)
-        MPI_Abort(comm, 2);
-    for (int i = 0; i < count; i++) {
-        float *x = ds.x + 5 * i;
-        for (int j = 0; j < 5; j++) {
-            seed = seed * 6364136223846793005u + 1442695040888963407u;
-            x[j] = (float)((double)(seed >> 40) * 0x1.0p-23 - 1.0);
-        }
-        float f[3] = {x[0] + x[1] - x[4], x[2] - x[3], 0.5f * x[4] - x[0]};
-        int c = f[1] > f[0] ? 1 : 0;
-        c = f[2] > f[c] ? 2 : c;
-        ds.y[3 * i + c] = 1.0f;
-        ds.labels[i] = c;
-    }
-    return ds;
+    float f[3] = {x[0] + x[1] - x[4], x[2] - x[3], 0.5f * x[4] - x[0]};
+    int c = f[1] > f[0] ? 1 : 0;
+    return f[2] > f[c] ? 2 : c;
 }
 
-static void data_release(bp_dataset *ds)
+/* Deterministic data, the same on every rank: x uniform in [-1,1)^5 (the test generator of
+ * bp_test.h), labelled by argmax_label, one-hot y. */
+static bp_dataset make_data(int count, uint64_t seed)
 {
-    free(ds->x);
-    free(ds->y);
-    free(ds->labels);
+    return bpt_dataset_classes(count, 5, 3, seed, argmax_label);
 }
 
 static bp_net *make_net(uint64_t seed)
@@ -166,8 +152,8 @@ static void equivalence(void)
     check("R ranks with global batch B = 1 process with batch B (SGD, Adam; B = 4R, 4R + 1)", ok);
     check("1 rank is bit for bit the single process", bitwise);
     check("every rank holds the same parameter bits", identical);
-    data_release(&train);
-    data_release(&eval);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
 }
 
 static void evaluation(void)
@@ -183,7 +169,7 @@ static void evaluation(void)
     ok = ok && a1 == a2 && memcmp(c1, c2, sizeof c1) == 0 && fabs(l1 - l2) <= 1e-6 * fabs(l1);
     check("sharded evaluation = bp_evaluate (accuracy, confusion exact; loss 1e-6)", ok);
     bp_net_free(net);
-    data_release(&eval);
+    bpt_dataset_release(&eval);
 }
 
 static int stop_after_epoch(const bp_progress *p, void *user)
@@ -226,8 +212,8 @@ static void resume(void)
     bp_net_free(whole);
     bp_net_free(cut);
     bp_net_free(resumed);
-    data_release(&train);
-    data_release(&eval);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
 }
 
 /* Return 1 on the last rank only, after batch 2 of epoch 0. */
@@ -285,11 +271,31 @@ static void disagreement(void)
     check("a stop request of one rank's callback stops every rank at the same step", ok);
     bp_net_free(stopped);
     bp_net_free(alone);
-    data_release(&train);
+    bpt_dataset_release(&train);
+}
+
+/* The error contract: a failure's detail names its cause, and a success leaves the detail empty
+ * (cleared on entry, even after an earlier failure). before_init is the status of a call made
+ * before MPI_Init, and before_init_named whether its detail said so. */
+static void error_contract(bp_status before_init, int before_init_named)
+{
+    bp_parallel p;
+    check("bp_mpi_parallel before MPI_Init: BP_EIO, the detail says MPI is not initialised",
+          before_init == BP_EIO && before_init_named);
+    int out_named = bp_mpi_parallel(NULL, &comm) == BP_ENULL && strstr(bp_last_error(), "out");
+    check("bp_mpi_parallel(NULL, comm): BP_ENULL, the detail names out", out_named);
+    int comm_named = bp_mpi_parallel(&p, NULL) == BP_ENULL && strstr(bp_last_error(), "comm");
+    check("bp_mpi_parallel(out, NULL): BP_ENULL, the detail names comm", comm_named);
+    int failed = bp_net_describe(NULL, NULL) == BP_ENULL && bp_last_error()[0] != '\0';
+    int cleared = failed && bp_mpi_parallel(&p, &comm) == BP_OK && bp_last_error()[0] == '\0';
+    check("bp_mpi_parallel clears the detail of an earlier failure on success", cleared);
 }
 
 int main(int argc, char **argv)
 {
+    bp_parallel unused;
+    bp_status before_init = bp_mpi_parallel(&unused, &comm);
+    int before_init_named = strstr(bp_last_error(), "not initialised") != NULL;
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &ranks);
@@ -299,6 +305,7 @@ int main(int argc, char **argv)
     }
     check("bp_mpi_parallel refuses NULL", bp_mpi_parallel(NULL, &comm) == BP_ENULL &&
                                               bp_mpi_parallel(&par, NULL) == BP_ENULL);
+    error_contract(before_init, before_init_named);
     equivalence();
     evaluation();
     resume();
