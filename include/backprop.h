@@ -590,7 +590,9 @@ BP_API bp_status bp_blas_set_threads(int threads);
  * holds either its old content or the whole new one. Only a regular file is ever replaced (a
  * symbolic link to one counts: the link itself is replaced by the new file); a directory, a
  * device, a FIFO, a socket or a link to nothing is refused. The new file gets the permission bits
- * of the file it replaces (0666 less the umask for a new one). */
+ * (0777: never a set-user- or set-group-ID bit) of the file it replaces (0666 less the umask for a
+ * new one); its owner is the writer (replacing another user's file in a sticky directory fails at
+ * the rename, reported as BP_EIO). */
 typedef struct bp_file bp_file; /* opaque: a file being written, not yet at its path */
 
 /* Whether path could be written now: not empty, not ending in '/', nothing there or a regular file

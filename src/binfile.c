@@ -162,7 +162,7 @@ static int create_temp(char *tmp, const char *path, const struct stat *old, int 
         if (fd < 0 && errno != EEXIST)
             break;
     }
-    if (fd >= 0 && exists && fchmod(fd, old->st_mode & 07777) != 0) {
+    if (fd >= 0 && exists && fchmod(fd, old->st_mode & 0777) != 0) { /* never set-id bits */
         int err = errno;
         close(fd);
         remove(tmp);

@@ -133,6 +133,10 @@ static void keeps_the_mode(void **state)
     bpt_ok(write_all(p, "newer"));
     assert_int_equal(stat(p, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0604);
+    assert_int_equal(chmod(p, 04750), 0); /* the permission bits are kept, a set-id bit never */
+    bpt_ok(write_all(p, "newest"));
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0750);
 }
 
 /* A link to a regular file is replaced by the new file; the file it pointed to is untouched. */
