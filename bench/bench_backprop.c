@@ -2,7 +2,12 @@
  * calls of a step (the sgemm bound) and, when built with FANN, FANN's incremental training.
  *
  *   bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] [--budget SECONDS]
- *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS]
+ *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] [--kernels 0|1]
+ *
+ * First (unless --kernels 0, or the library is a shared one, whose kernels are hidden) a table of
+ * the elementwise kernels alone: G elements/s of each activation's forward pass and of each sigma'
+ * beside a plain copy of the same 1000 x 256 block (kernel_table below). Its CSV rows have
+ * network "kernels-1000x256", the kernel as impl and elements/s in the samples_per_s column.
  *
  * A step is forward + backward + SGD update of one mini-batch of B samples:
  *   naive    bp_naive_backward (double index loops, no BLAS) and a loop update
@@ -37,6 +42,9 @@
 
 #ifdef BP_BENCH_FANN
 #include <floatfann.h>
+#endif
+#ifdef BP_BENCH_KERNELS
+#include "../src/kernels.h" /* the elementwise kernels: hidden symbols of the static library */
 #endif
 
 #define CHECK(call)                                                                                \
@@ -473,6 +481,113 @@ static int finish_plot(const plot_data *pd, int nt, const char *png, bp_file *pn
     return 0;
 }
 
+/* ------------------------------------------------------------------------ kernel table */
+#ifdef BP_BENCH_KERNELS
+/* The elementwise kernels alone on one 1000 x 256 block (a layer of 1000 units at B = 256, 1 MB)
+ * beside a plain copy of the same block: each forward activation (bias + sigma, in place),
+ * sigma' (d <- d (.) sigma'(a)), and memcpy into a second block. Before each timed call its
+ * buffer is reset from the same inputs (untimed), so every call sees the same values, in cache:
+ * pre-activations uniform in [-8, 8] plus a bias in [-1, 1], activations sigma of those, deltas
+ * in [-1, 1]. The kernels run interleaved, each repetition starting one later, as in the grid. */
+enum { KROWS = 1000, KCOLS = 256 };
+typedef struct kernel_case {
+    const char *name;
+    int dsigma; /* 0: forward pass, 1: sigma', -1: the copy */
+    bp_activation act;
+} kernel_case;
+static const kernel_case KERNELS[] = {
+    {"copy (memcpy)", -1, BP_IDENTITY},  {"identity", 0, BP_IDENTITY},
+    {"relu", 0, BP_RELU},                {"leaky relu", 0, BP_LEAKY_RELU},
+    {"sigmoid", 0, BP_SIGMOID},          {"tanh", 0, BP_TANH},
+    {"softmax (1000 rows)", 0, BP_SOFTMAX}, {"sigmoid'", 1, BP_SIGMOID},
+    {"tanh'", 1, BP_TANH},               {"relu'", 1, BP_RELU},
+    {"leaky relu'", 1, BP_LEAKY_RELU},
+};
+enum { NUM_KERNELS = sizeof KERNELS / sizeof KERNELS[0] };
+
+typedef struct kernel_bufs {
+    float *z0, *b, *act0[BP_SOFTMAX + 1], *d0, *work, *copy;
+} kernel_bufs;
+
+static void kernel_bufs_create(kernel_bufs *kb)
+{
+    size_t n = (size_t)KROWS * KCOLS;
+    kb->z0 = xmalloc(n * sizeof(float));
+    kb->d0 = xmalloc(n * sizeof(float));
+    kb->work = xmalloc(n * sizeof(float));
+    kb->copy = xmalloc(n * sizeof(float));
+    kb->b = xmalloc(KROWS * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        kb->z0[i] = (float)(8.0 * sin(0.37 * (double)i));
+        kb->d0[i] = (float)cos(0.11 * (double)i);
+    }
+    for (int i = 0; i < KROWS; i++)
+        kb->b[i] = (float)sin(1.3 * i);
+    for (int k = 0; k <= BP_SOFTMAX; k++) { /* a = sigma(z0 + b), what sigma' reads */
+        kb->act0[k] = xmalloc(n * sizeof(float));
+        memcpy(kb->act0[k], kb->z0, n * sizeof(float));
+        bp__bias_activate(kb->act0[k], KROWS, KCOLS, kb->b, (bp_activation)k);
+    }
+}
+
+static void kernel_bufs_free(kernel_bufs *kb)
+{
+    free(kb->z0);
+    free(kb->d0);
+    free(kb->work);
+    free(kb->copy);
+    free(kb->b);
+    for (int k = 0; k <= BP_SOFTMAX; k++)
+        free(kb->act0[k]);
+}
+
+/* One timed call of kernel k (its buffer reset first, untimed); seconds. */
+static double kernel_run(const kernel_bufs *kb, int k)
+{
+    const kernel_case *kc = &KERNELS[k];
+    size_t n = (size_t)KROWS * KCOLS, bytes = n * sizeof(float);
+    memcpy(kb->work, kc->dsigma == 1 ? kb->d0 : kb->z0, bytes);
+    double t0 = now();
+    if (kc->dsigma < 0)
+        memcpy(kb->copy, kb->work, bytes);
+    else if (kc->dsigma)
+        bp__mul_dsigma(kb->work, kb->act0[kc->act], n, kc->act);
+    else
+        bp__bias_activate(kb->work, KROWS, KCOLS, kb->b, kc->act);
+    return now() - t0;
+}
+
+static int kernel_table(double budget, bp_file *csv, const char *blas_name)
+{
+    enum { REPS = 201 };
+    static double t[NUM_KERNELS][REPS];
+    kernel_bufs kb;
+    kernel_bufs_create(&kb);
+    double n = (double)KROWS * KCOLS, med[NUM_KERNELS];
+    int reps = 0, failed = 0;
+    for (double start = now(); reps < REPS && (reps < 11 || now() - start < budget); reps++)
+        for (int u = 0; u < NUM_KERNELS; u++) {
+            int k = (reps + u) % NUM_KERNELS;
+            t[k][reps] = kernel_run(&kb, k);
+        }
+    printf("| kernel, %d x %d floats | G elements/s | ns/element (min-max) | time / copy |\n"
+           "|---|--:|--:|--:|\n", KROWS, KCOLS);
+    for (int k = 0; k < NUM_KERNELS; k++) {
+        qsort(t[k], (size_t)reps, sizeof(double), cmp_double);
+        med[k] = t[k][reps / 2];
+        printf("| %s | %.2f | %.3f (%.3f-%.3f) | %.2f |\n", KERNELS[k].name, n / med[k] * 1e-9,
+               med[k] / n * 1e9, t[k][0] / n * 1e9, t[k][reps - 1] / n * 1e9, med[k] / med[0]);
+        failed |= put_line(csv, "kernels-%dx%d,%d,1,%s,%d,%.9g,%.9g,%.9g,%.6g,0,%s\n", KROWS,
+                           KCOLS, KCOLS, KERNELS[k].name, reps, med[k], t[k][0], t[k][reps - 1],
+                           n / med[k], blas_name);
+    }
+    printf("\nsigmoid forward - identity forward: %.3f ns/element (median of %d repetitions)\n\n",
+           (med[4] - med[1]) / n * 1e9, reps);
+    kernel_bufs_free(&kb);
+    return failed;
+}
+#endif
+
 static int parse_list(const char *s, int *out)
 {
     int n = 0;
@@ -488,7 +603,8 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] "
-                    "[--budget SECONDS] [--csv FILE] [--plot FILE.png] [--plot-net LAYERS]\n");
+                    "[--budget SECONDS] [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] "
+                    "[--kernels 0|1]\n");
     exit(2);
 }
 
@@ -497,6 +613,7 @@ int main(int argc, char **argv)
     const char *nets = NULL, *csv_path = "bench.csv", *png = NULL, *plot_net = "784-100-10";
     int batches[MAX_LIST] = {1, 10, 32, 128, 1024}, nb = 5, threads[MAX_LIST] = {1, 2}, nt = 2;
     double budget = 1.0;
+    int kernels = 1;
     static plot_data pd;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -517,6 +634,8 @@ int main(int argc, char **argv)
             png = val;
         else if (!strcmp(arg, "--plot-net"))
             plot_net = val;
+        else if (!strcmp(arg, "--kernels"))
+            kernels = atoi(val);
         else
             usage();
         if (!nb || !nt || !(budget > 0))
@@ -539,6 +658,12 @@ int main(int argc, char **argv)
                                "samples_per_s,gflops,blas\n");
     printf("BLAS: %s, kernels %s%s\n\n", blas.library, blas_core_name(),
            blas.narrow ? " (narrower than the CPU's vectors)" : "");
+#ifdef BP_BENCH_KERNELS
+    if (kernels)
+        failed |= kernel_table(budget, csv, blas_name);
+#else
+    (void)kernels;
+#endif
     print_header();
     for (int n = 0; n < NUM_NETS; n++) {
         if (nets && !strstr(nets, NETS[n].layers))
