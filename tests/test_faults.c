@@ -576,6 +576,61 @@ static void io_save(void **state)
     assert_string_equal(inj.failed, "fsync");
 }
 
+/* The public writer the program uses for its log: create, two writes, commit over c->model. */
+static bp_status run_file(void *p)
+{
+    ctx *c = p;
+    bp_file *f = NULL;
+    bp_status st = bp_file_create(&f, c->model);
+    if (st) {
+        if (f)
+            fail_msg("bp_file_create failed but left a handle");
+        return st;
+    }
+    if ((st = bp_file_write(f, "epoch,loss\n", 11)) || (st = bp_file_write(f, "1,0.5\n", 6))) {
+        bp_file_discard(f);
+        return st;
+    }
+    return bp_file_commit(f);
+}
+
+/* A failed write leaves the old file byte for byte and no temporary file; a good one the text. */
+static void check_file(void *p, bp_status st)
+{
+    ctx *c = p;
+    size_t len;
+    unsigned char *now = read_file(c->model, &len);
+    if (st) {
+        assert_int_equal(len, c->old_len);
+        assert_memory_equal(now, c->old_file, len);
+    } else {
+        assert_int_equal(len, 17);
+        assert_memory_equal(now, "epoch,loss\n1,0.5\n", 17);
+    }
+    assert_int_equal(count_tmp(), 0);
+    free(now);
+    free(c->old_file);
+    c->old_file = NULL;
+}
+
+/* Every I/O call of bp_file_create / bp_file_write / bp_file_commit fails in turn, as for a save
+ * (the directory's open and fsync after the rename are ignored); and each allocation. */
+static void faults_file(void **state)
+{
+    ctx *c = *state;
+    op io = {"bp_file", IO, BP_EIO, 0, prepare_save, run_file, check_file};
+    const op alloc = {"bp_file", ALLOC, BP_ENOMEM, 0, prepare_save, run_file, check_file};
+    long n = run_once(&io, c, 0);
+    assert_true(n >= 10); /* open, fchmod, fwrite, fflush, fwrite, fflush, fflush, fsync, ... */
+    io.tolerated_from = n - 1;
+    assert_int_equal(inject_each(&io, c), n);
+    assert_int_equal(inject_each(&alloc, c), 3); /* the handle, the temporary name, fdopen */
+    bp_net *back = NULL;
+    bpt_ok(bp_model_save(c->net, c->model)); /* the model setup wrote, for the tests after */
+    bpt_ok(bp_model_load(&back, c->model));
+    bp_net_free(back);
+}
+
 /* ---------------------------------------------------------------- datasets */
 static bp_status run_idx(void *p)
 {
@@ -778,6 +833,7 @@ int main(void)
         cmocka_unit_test(alloc_create),
         cmocka_unit_test(alloc_model_files),
         cmocka_unit_test(io_save),
+        cmocka_unit_test(faults_file),
         cmocka_unit_test(alloc_datasets),
         cmocka_unit_test(alloc_split),
         cmocka_unit_test(alloc_training),
