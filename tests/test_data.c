@@ -355,6 +355,37 @@ static void idx_trailing_bytes(void **state)
                      BP_EFORMAT, "trailing");
 }
 
+/* Bytes after the last gzip member (gzread skips them) are refused, one byte or many, and a gzip
+ * header alone after it too; members that follow one another are one stream and load. */
+static void idx_bytes_after_gzip(void **state)
+{
+    (void)state;
+    size_t len, half;
+    unsigned char *gz = read_back(write_idx("images.gz", 1, 0x08, 3, image_dims, pixels, 12), &len);
+    unsigned char *more = malloc(2 * len + 64);
+    assert_non_null(more);
+    static const char *const tails[] = {"x", "some text after the stream\n", "\x1f"};
+    for (int k = 0; k < 3; k++) {
+        memcpy(more, gz, len);
+        memcpy(more + len, tails[k], strlen(tails[k]));
+        expect_idx_error(write_file("more.gz", more, len + strlen(tails[k])), good_labels(), 3,
+                         BP_EFORMAT, "trailing bytes after the gzip stream");
+    }
+    /* the header and the first 4 pixels in one member, the other 8 in a second */
+    size_t raw_len;
+    unsigned char *raw = idx_bytes(0x08, 3, image_dims, pixels, 12, &raw_len);
+    unsigned char *a = read_back(write_gz("a.gz", raw, raw_len - 8), &half);
+    unsigned char *b = read_back(write_gz("b.gz", raw + raw_len - 8, 8), &len);
+    memcpy(more, a, half);
+    memcpy(more + half, b, len);
+    check_good_idx(write_file("two.gz", more, half + len), good_labels());
+    free(raw);
+    free(a);
+    free(b);
+    free(gz);
+    free(more);
+}
+
 static void idx_count_mismatch(void **state)
 {
     static const uint32_t two[1] = {2};
@@ -656,6 +687,7 @@ int main(void)
         cmocka_unit_test(idx_truncated),
         cmocka_unit_test(idx_truncated_gzip),
         cmocka_unit_test(idx_trailing_bytes),
+        cmocka_unit_test(idx_bytes_after_gzip),
         cmocka_unit_test(idx_count_mismatch),
         cmocka_unit_test(idx_label_out_of_range),
         cmocka_unit_test(idx_bad_arguments),
