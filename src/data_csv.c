@@ -215,8 +215,11 @@ bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kin
         if (st == BP_OK)
             out->count++;
     }
-    if (st == BP_OK && ferror(f))
-        st = bp__fail(BP_EIO, "%s: read error after line %ld", path, at.line);
+    if (st == BP_OK && ferror(f)) { /* with the system's reason: a directory is named as one */
+        char what[64];
+        snprintf(what, sizeof what, "cannot read after line %ld", at.line);
+        st = bp__fail_errno(errno, path, what);
+    }
     else if (st == BP_OK && !feof(f))
         st = bp__fail(BP_ENOMEM, "%s:%ld: line too long for memory", path, at.line + 1);
     else if (st == BP_OK && out->count == 0)

@@ -546,6 +546,13 @@ static void csv_invisible_bytes(void **state)
     bp_dataset_free(&ds);
 }
 
+/* A directory given as a CSV file: the system's reason, not a bare "read error". */
+static void csv_directory(void **state)
+{
+    (void)state;
+    expect_csv_error(dir, BP_CSV_CLASSES, 2, BP_EIO, "Is a directory");
+}
+
 static void csv_bad_shape(void **state)
 {
     (void)state;
@@ -696,6 +703,7 @@ int main(void)
         cmocka_unit_test(csv_large),
         cmocka_unit_test(csv_bad_numbers),
         cmocka_unit_test(csv_invisible_bytes),
+        cmocka_unit_test(csv_directory),
         cmocka_unit_test(csv_bad_shape),
         cmocka_unit_test(csv_bad_labels),
         cmocka_unit_test(csv_bad_arguments),
