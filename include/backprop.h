@@ -43,6 +43,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -229,7 +230,9 @@ BP_API bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch
 BP_API bp_status bp_workspace_activations(const bp_workspace *ws, int l, const float **a, int *ld);
 
 /* The class of each sample of the last forward: classes[j] = the index of the largest output of
- * column j (the first one on ties), for j < the forward's batch. classes: batch ints, overwritten.
+ * column j (the first one on ties), for j < the forward's batch; a network of one output is a
+ * binary classifier: classes[j] = 1 if its output is > 0.5, else 0 (the output read as the
+ * probability of class 1, e.g. a sigmoid). classes: batch ints, overwritten.
  * Errors: BP_ENULL, BP_EBATCH (no forward has run in ws). */
 BP_API bp_status bp_workspace_classes(const bp_workspace *ws, int *classes);
 
@@ -513,17 +516,20 @@ typedef struct bp_train_config {
  * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
  * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, parallel rank or
- * ranks, an empty dataset, a label outside 0..n^L-1), BP_EVALUE, BP_EMISMATCH (dataset shape vs
- * network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
- * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
- * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns
- * a failure status if any rank fails (a rank's detail names its own cause). */
+ * ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE,
+ * BP_EMISMATCH (dataset shape vs network; a checkpoint of another run; ranks whose parameters or
+ * run differ), BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or
+ * written), BP_EFORMAT (a damaged checkpoint), and any status the parallel sum returns. With
+ * parallel, every rank returns a failure status if any rank fails (a rank's detail names its own
+ * cause). */
 BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
                           const bp_train_config *cfg, double *best_accuracy);
 
-/* Mean cost per sample and accuracy (argmax of a^L vs label; NaN for regression data) of net on
- * ds, through the batched forward (eq. 15). Labels, if present, must be classes in 0..n^L-1.
- * confusion (may be NULL): n^L x n^L longs, row-major, row = true class, column = predicted,
+/* Mean cost per sample and accuracy (the class of bp_workspace_classes vs label; NaN for
+ * regression data) of net on ds, through the batched forward (eq. 15). The network tells C classes
+ * apart: C = n^L, or C = 2 when n^L = 1 (binary: class 1 when the output is > 0.5; y holds the
+ * label 0 or 1 itself). Labels, if present, must be classes in 0..C-1.
+ * confusion (may be NULL): C x C longs, row-major, row = true class, column = predicted,
  * overwritten. Allocates a workspace for the call. Errors: BP_ENULL, BP_EDIM (empty dataset, x or
  * y NULL, a label out of range), BP_EMISMATCH (features/targets vs the network), BP_EOVERFLOW,
  * BP_ENOMEM. */
@@ -580,6 +586,57 @@ BP_API bp_status bp_blas_describe(bp_blas_info *info);
  * Not thread-safe against BLAS calls running at the time. Errors: BP_EDIM (threads < 1),
  * BP_ECONFIG (a generic CBLAS, which offers no thread control: set its own variable instead). */
 BP_API bp_status bp_blas_set_threads(int threads);
+
+/* ---------------------------------------------------------------- data sets as tools write them */
+/* Whether the first line of a CSV file (the first that is not blank or a '#' comment) is a header
+ * of column names, for bp_dataset_read_csv. */
+typedef enum bp_csv_header {
+    BP_CSV_HEADER_DETECT = 0,  /* a header if none of its fields is a number ("x1,x2,label") */
+    BP_CSV_HEADER_PRESENT = 1, /* always a header (names that are numbers: "1,2,3,label") */
+    BP_CSV_HEADER_ABSENT = 2   /* never: the first line is data */
+} bp_csv_header;
+
+/* Read a CSV data set from the open stream f (a file, a pipe, standard input) up to its end, as
+ * bp_dataset_load_csv reads a file; name is the file's name in messages ("train.csv:3: column 2:
+ * ..."; "-" or "<stdin>" for standard input). Beyond the plain format it accepts what spreadsheets
+ * and data-frame libraries write: a UTF-8 byte-order mark before the first line, a header line
+ * (header), fields in double quotes ("1.5"), class labels written as whole floats ("1.0"), CRLF line
+ * ends. A field holding a NUL byte or a byte-order mark is named as such in the message.
+ * n_features: 0 accepts any width (the first data line sets it); otherwise the first data line
+ * must hold n_features features and then the label (or n targets), else BP_EMISMATCH, before any
+ * value is parsed. f is read, never closed. On failure *out is zeroed.
+ * Errors: BP_ENULL (out, f, name), BP_EDIM (kind, n < 1, n_features < 0, header), BP_EMISMATCH,
+ * and those of bp_dataset_load_csv. bp_dataset_load_csv(out, path, kind, n) is this function on
+ * the opened file with BP_CSV_HEADER_DETECT and n_features 0. */
+BP_API bp_status bp_dataset_read_csv(bp_dataset *out, FILE *f, const char *name, bp_csv_kind kind,
+                                     int n, bp_csv_header header, int n_features);
+
+/* Move count samples of ds, drawn at random with a generator seeded by seed (the same seed and
+ * data give the same split on every machine), into *held (a new dataset owned by the caller), and
+ * keep the others in ds; both keep the samples' order of ds. With labels the draw is stratified:
+ * class c gives round(count * n_c / ds->count) of its n_c samples (largest remainders, ties to the
+ * smaller class index, so that the counts add up to count), so that a file sorted by class gives
+ * held-out samples of every class. Without labels (regression) count samples are drawn uniformly.
+ * ds must own its memory (come from a loader). For a validation split.
+ * Errors: BP_ENULL, BP_EDIM (count < 1 or >= ds->count, a negative label), BP_ENOMEM (ds
+ * unchanged). */
+BP_API bp_status bp_dataset_split_random(bp_dataset *ds, int count, uint64_t seed,
+                                         bp_dataset *held);
+
+/* What a checkpoint file (docs/checkpoint-format.md, written by bp_train with checkpoint_every)
+ * holds: *net receives its network (a new one, owned by the caller: bp_net_free) with the
+ * parameters after *epoch epochs, *optimizer the optimizer it was trained with. The file is
+ * validated as a resume validates it, but for the comparison with a run (the fields, the length
+ * and the checksums). On failure *net is NULL.
+ * Errors: BP_ENULL, BP_EIO (cannot open or read; not a regular file), BP_EFORMAT (not a
+ * checkpoint, truncated, damaged), BP_ENOMEM. */
+BP_API bp_status bp_checkpoint_describe(const char *path, bp_net **net, int *epoch,
+                                        bp_optimizer_kind *optimizer);
+
+/* Read an IDX image file alone, as bp_dataset_load_idx reads it, for prediction: x holds the
+ * pixels scaled to [0,1]; n_targets is 0 and y and labels are NULL (no labels file is needed).
+ * On failure *out is zeroed. Errors: those of bp_dataset_load_idx but BP_EDIM. */
+BP_API bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_path);
 
 /* ---------------------------------------------------------------- safe file writing
  * The way the library writes every file (models, checkpoints), offered to programs for theirs (the

@@ -137,7 +137,7 @@ bp_status bp_workspace_classes(const bp_workspace *ws, int *classes)
         return bp__fail(BP_EBATCH, "no forward pass has run in this workspace");
     int L = ws->num_layers, nL = ws->sizes[L - 1];
     for (int j = 0; j < ws->batch; j++)
-        classes[j] = bp__argmax(ws->act[L] + (size_t)j * (size_t)nL, nL);
+        classes[j] = bp__class_of(ws->act[L] + (size_t)j * (size_t)nL, nL);
     return BP_OK;
 }
 

@@ -215,20 +215,22 @@ static bp_status check_crc(bp__reader *r)
 static bp_status check_run(const bp__reader *r, const state_head *h, bp_optimizer_kind kind,
                            const bp__train_state *s)
 {
-    if (h->kind != (uint64_t)kind)
-        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint's optimizer kind is %"
-                        PRIu64 ", the run's is %d", r->path, h->kind_at, h->kind, (int)kind);
+    static const char *const optimizers[] = {"sgd", "momentum", "nesterov", "adam"};
+    if (h->kind != (uint64_t)kind) /* both are known kinds, checked before */
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": optimizer %s in the checkpoint, %s in "
+                        "this run", r->path, h->kind_at, optimizers[h->kind], optimizers[kind]);
     if (h->epoch > (uint64_t)s->epochs)
         return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint is after epoch %"
-                        PRIu64 ", the run has only %d", r->path, h->epoch_at, h->epoch, s->epochs);
+                        PRIu64 ", this run has only %d epochs", r->path, h->epoch_at, h->epoch,
+                        s->epochs);
     if ((h->has_best == 1) != (s->best_params != NULL))
         return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint %s the best epoch's "
                         "parameters, the run %s them (early stopping %s)", r->path, h->has_best_at,
                         h->has_best ? "holds" : "lacks",
                         s->best_params ? "needs" : "has no use for", s->best_params ? "on" : "off");
     if (h->count != (uint64_t)s->count)
-        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": the checkpoint is of a training set "
-                        "of %" PRIu64 " samples, the run's has %d", r->path, h->count_at, h->count,
+        return bp__fail(BP_EMISMATCH, "%s: byte %" PRIu64 ": a training set of %" PRIu64 " samples "
+                        "in the checkpoint, %d in this run", r->path, h->count_at, h->count,
                         s->count);
     return BP_OK;
 }
@@ -309,11 +311,12 @@ static bp_status read_state(bp__reader *r, const bp_net *net, bp__train_state *s
     return BP_OK;
 }
 
-static bp_status read_checkpoint(bp__reader *r, void *vctx)
+/* The signature, then the embedded model (*model, new), leaving r at the state section. */
+static bp_status read_model_section(bp__reader *r, bp_net **model)
 {
-    load_ctx *c = vctx;
     uint64_t v, at, file_len = r->len;
     bp_status st;
+    *model = NULL;
     if ((st = bp__read_signature(r, magic, FORMAT_VERSION, "checkpoint")))
         return st;
     if ((st = bp__read_uint(r, 8, "model length", &v, &at)))
@@ -324,18 +327,26 @@ static bp_status read_checkpoint(bp__reader *r, void *vctx)
     /* The model section is read as a model file that ends where the header says. */
     r->len = r->off + v;
     r->crc = crc32(0L, Z_NULL, 0);
-    bp_net *model = NULL;
-    if ((st = bp__read_model(r, &model)))
+    if ((st = bp__read_model(r, model)))
         return st;
     /* the parameters end the model section, before its checksum */
-    if ((st = check_values(r, r->off - 4 - 4 * (uint64_t)model->num_params, model->params,
-                           model->num_params, 0, "parameter"))) {
-        bp_net_free(model);
+    if ((st = check_values(r, r->off - 4 - 4 * (uint64_t)(*model)->num_params, (*model)->params,
+                           (*model)->num_params, 0, "parameter"))) {
+        bp_net_free(*model);
+        *model = NULL;
         return st;
     }
     r->len = file_len;
     r->crc = crc32(0L, Z_NULL, 0);
-    if (!same_shape(model, c->net))
+    return BP_OK;
+}
+
+static bp_status read_checkpoint(bp__reader *r, void *vctx)
+{
+    load_ctx *c = vctx;
+    bp_net *model;
+    bp_status st = read_model_section(r, &model);
+    if (!st && !same_shape(model, c->net))
         st = shape_mismatch(r->path, model, c->net);
     if (!st)
         st = read_state(r, model, c->s);
@@ -349,4 +360,50 @@ bp_status bp__checkpoint_load(const char *path, bp_net *net, bp__train_state *s)
 {
     load_ctx c = {net, s};
     return bp__load_file(path, read_checkpoint, &c);
+}
+
+/* ---------------------------------------------------------------- bp_checkpoint_describe */
+typedef struct describe_ctx {
+    bp_net *net;
+    state_head h;
+} describe_ctx;
+
+/* The model and the state's fixed fields, with the file's length and the state's CRC checked
+ * (the vectors are not read: only their length matters here). */
+static bp_status describe_checkpoint(bp__reader *r, void *vctx)
+{
+    describe_ctx *c = vctx;
+    bp_status st = read_model_section(r, &c->net);
+    if (!st)
+        st = read_head(r, &c->h);
+    if (!st) {
+        uint64_t P = c->net->num_params, vectors = bp__optim_moments((bp_optimizer_kind)c->h.kind);
+        st = bp__check_length(r, r->off + 4 * P * (vectors + c->h.has_best) + 4 * c->h.count + 4);
+    }
+    if (!st)
+        st = check_crc(r);
+    if (st) {
+        bp_net_free(c->net);
+        c->net = NULL;
+    }
+    return st;
+}
+
+bp_status bp_checkpoint_describe(const char *path, bp_net **net, int *epoch,
+                                 bp_optimizer_kind *optimizer)
+{
+    describe_ctx c = {0};
+    bp__clear_error();
+    if (net)
+        *net = NULL;
+    if (!path || !net || !epoch || !optimizer)
+        return bp__fail(BP_ENULL, "%s is NULL", !path ? "path" : !net ? "net" : !epoch ? "epoch"
+                        : "optimizer");
+    bp_status st = bp__load_file(path, describe_checkpoint, &c);
+    if (st)
+        return st;
+    *net = c.net;
+    *epoch = (int)c.h.epoch;
+    *optimizer = (bp_optimizer_kind)c.h.kind;
+    return BP_OK;
 }

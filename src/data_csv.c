@@ -60,58 +60,81 @@ static bp_status grow(bp_dataset *ds, size_t *cap, int with_labels, const csv_po
     return st;
 }
 
-/* The field [s, e) as a message quotes it: at most SHOWN bytes, each byte that is not printable
- * ASCII written \xNN, so that a NUL, a byte-order mark or a control character is named instead of
- * being cut off or printed invisibly. */
-static const char *shown(char out[4 * SHOWN + 4], const char *s, const char *e)
+/* The field [s, e) as a message shows it, into buf: at most SHOWN characters, quoted, with the
+ * bytes a terminal would not show visibly named (a NUL byte, a UTF-8 byte-order mark, \xNN). */
+static const char *shown(const char *s, const char *e, char *buf, size_t size)
 {
-    char *o = out;
-    for (; s < e && o < out + 4 * (SHOWN - 1); s++) {
+    size_t used = 0;
+    if (memchr(s, '\0', (size_t)(e - s)))
+        return "a NUL byte (is the file binary or UTF-16?)";
+    if (e - s >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0)
+        return "a UTF-8 byte-order mark (U+FEFF) inside the file";
+    buf[used++] = '\'';
+    for (; s < e && used + 6 < size && used < SHOWN; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c < 0x7f)
-            *o++ = (char)c;
+        if (isprint(c))
+            buf[used++] = (char)c;
         else
-            o += sprintf(o, "\\x%02x", c);
+            used += (size_t)snprintf(buf + used, size - used, "\\x%02x", c);
     }
     if (s < e)
-        o += sprintf(o, "...");
-    *o = '\0';
-    return out;
+        used += (size_t)snprintf(buf + used, size - used, "...");
+    snprintf(buf + used, size - used, "'");
+    return buf;
 }
 
 /* A finite float in [s, e), which holds no surrounding whitespace. strtof alone would accept a
  * prefix ("1.5x"), an empty field (as 0 with no conversion) and "inf"/"nan". */
 static bp_status parse_number(const csv_pos *at, const char *s, const char *e, float *v)
 {
-    char *end, text[4 * SHOWN + 4];
+    char *end, buf[SHOWN + 16];
     if (s == e)
         return bp__fail(BP_EFORMAT, "%s:%ld: column %d: empty field", at->path, at->line,
                         at->column);
     *v = strtof(s, &end);
     if (end != e)
-        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: '%s' is not a number", at->path,
-                        at->line, at->column, shown(text, s, e));
+        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: %s is not a number", at->path, at->line,
+                        at->column, shown(s, e, buf, sizeof buf));
     if (!isfinite(*v))
-        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: '%s' is not finite as a float",
-                        at->path, at->line, at->column, shown(text, s, e));
+        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: %s is not finite as a float", at->path,
+                        at->line, at->column, shown(s, e, buf, sizeof buf));
     return BP_OK;
 }
 
-/* A class index in [0, n) written as a decimal integer in [s, e). */
+/* A class index in [0, n) written as a whole number in [s, e): "3", or "3.0" as tools that write
+ * every column as a float write it. */
 static bp_status parse_label(const csv_pos *at, const char *s, const char *e, int n, int *label)
 {
-    char *end, text[4 * SHOWN + 4];
-    long v;
+    char *end, buf[SHOWN + 16];
+    double v;
     errno = 0;
-    v = strtol(s, &end, 10);
-    if (s == e || end != e)
-        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: label '%s' is not an integer", at->path,
-                        at->line, at->column, shown(text, s, e));
-    if (errno == ERANGE || v < 0 || v >= n)
-        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: label %s is not in [0, %d)", at->path,
-                        at->line, at->column, shown(text, s, e), n);
+    v = s == e || isspace((unsigned char)*s) ? NAN : strtod(s, &end);
+    if (s == e || end != e || !isfinite(v) || v != floor(v))
+        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: label %s is not an integer", at->path,
+                        at->line, at->column, shown(s, e, buf, sizeof buf));
+    if (v < 0 || v >= n)
+        return bp__fail(BP_EFORMAT, "%s:%ld: column %d: label %.*s is not in [0, %d)", at->path,
+                        at->line, at->column, e - s < SHOWN ? (int)(e - s) : SHOWN, s, n);
     *label = (int)v;
     return BP_OK;
+}
+
+/* [*s, *e) without surrounding blanks and one pair of double quotes ("1.5", as spreadsheets quote
+ * every field). */
+static void trim_field(const char **s, const char **e)
+{
+    while (*s < *e && isspace((unsigned char)**s))
+        (*s)++;
+    while (*e > *s && isspace((unsigned char)(*e)[-1]))
+        (*e)--;
+    if (*e - *s >= 2 && **s == '"' && (*e)[-1] == '"') {
+        (*s)++;
+        (*e)--;
+        while (*s < *e && isspace((unsigned char)**s))
+            (*s)++;
+        while (*e > *s && isspace((unsigned char)(*e)[-1]))
+            (*e)--;
+    }
 }
 
 /* Parses the data line [s, end), whose column count is checked, into sample ds->count (for which
@@ -129,10 +152,7 @@ static bp_status parse_line(bp_dataset *ds, csv_pos *at, bp_csv_kind kind, const
         const char *comma = memchr(s, ',', (size_t)(end - s));
         const char *e = comma ? comma : end;
         at->column = col + 1;
-        while (s < e && isspace((unsigned char)*s))
-            s++;
-        while (e > s && isspace((unsigned char)e[-1]))
-            e--;
+        trim_field(&s, &e);
         if (col < ds->n_features)
             st = parse_number(at, s, e, &x[col]);
         else if (kind == BP_CSV_TARGETS)
@@ -148,35 +168,144 @@ static bp_status parse_line(bp_dataset *ds, csv_pos *at, bp_csv_kind kind, const
     return st;
 }
 
+/* The state of one read: where it is, what it expects. */
+typedef struct csv_reader {
+    csv_pos at;
+    bp_csv_kind kind;
+    int targets_columns; /* 1 (a label) or n (targets) */
+    int want_features;   /* 0: any; else the first data line must have this many */
+    bp_csv_header header;
+    long first_line;     /* of the first data line, 0 before it */
+    size_t cap;          /* samples ds has room for */
+} csv_reader;
+
 /* Checks the column count of a data line; the first data line sets the shape of ds. */
-static bp_status check_columns(bp_dataset *ds, const csv_pos *at, size_t columns, long first_line,
-                               int n_targets_columns)
+static bp_status check_columns(bp_dataset *ds, const csv_reader *r, size_t columns)
 {
-    size_t expected = (size_t)ds->n_features + (size_t)n_targets_columns;
-    if (first_line != at->line) {
+    const csv_pos *at = &r->at;
+    size_t tc = (size_t)r->targets_columns, expected = (size_t)ds->n_features + tc;
+    const char *what = r->kind == BP_CSV_CLASSES ? "the label" : "the targets";
+    if (r->first_line != at->line) {
         if (columns != expected)
             return bp__fail(BP_EFORMAT, "%s:%ld: %zu columns, expected %zu as on line %ld",
-                            at->path, at->line, columns, expected, first_line);
+                            at->path, at->line, columns, expected, r->first_line);
         return BP_OK;
     }
-    if (columns <= (size_t)n_targets_columns)
-        return bp__fail(BP_EFORMAT, "%s:%ld: %zu columns, need more than %d", at->path, at->line,
-                        columns, n_targets_columns);
-    if (columns - (size_t)n_targets_columns > INT_MAX)
+    if (r->want_features > 0 && columns != (size_t)r->want_features + tc)
+        return bp__fail(BP_EMISMATCH, "%s:%ld: %zu columns, expected %zu (%d features, then %s)",
+                        at->path, at->line, columns, (size_t)r->want_features + tc,
+                        r->want_features, what);
+    if (columns <= tc)
+        return bp__fail(BP_EFORMAT, "%s:%ld: %zu columns, need more than %zu", at->path, at->line,
+                        columns, tc);
+    if (columns - tc > INT_MAX)
         return bp__fail(BP_EOVERFLOW, "%s:%ld: %zu columns exceed INT_MAX", at->path, at->line,
                         columns);
-    ds->n_features = (int)(columns - (size_t)n_targets_columns);
+    ds->n_features = (int)(columns - tc);
     return BP_OK;
+}
+
+/* Whether the first data line [s, end) is a header: always with BP_CSV_HEADER_PRESENT, never with
+ * BP_CSV_HEADER_ABSENT; detected, when none of its fields is a number and one is a name
+ * ("x1,x2,label"; a line of empty fields is data, and an error). */
+static int is_header(bp_csv_header header, const char *s, const char *end)
+{
+    int names = 0;
+    if (header != BP_CSV_HEADER_DETECT)
+        return header == BP_CSV_HEADER_PRESENT;
+    for (;;) {
+        const char *comma = memchr(s, ',', (size_t)(end - s)), *e = comma ? comma : end, *f = s;
+        char *stop;
+        trim_field(&f, &e);
+        if (f < e && !memchr(f, '\0', (size_t)(e - f)) && (strtof(f, &stop), stop == e))
+            return 0;
+        names += f < e;
+        if (!comma)
+            return names > 0;
+        s = comma + 1;
+    }
+}
+
+/* One line [line, end) of the file: skipped (blank, comment, header) or parsed into a sample. */
+static bp_status read_line(bp_dataset *ds, csv_reader *r, const char *line, const char *end)
+{
+    const char *s = line;
+    size_t columns = 1;
+    bp_status st;
+    if (r->at.line == 1 && end - line >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0)
+        line += 3, s = line; /* a UTF-8 byte-order mark, as Windows tools begin a file */
+    while (s < end && isspace((unsigned char)*s))
+        s++;
+    if (s == end || *s == '#')
+        return BP_OK;
+    if (r->first_line == 0 && r->header != BP_CSV_HEADER_ABSENT) {
+        int header = is_header(r->header, line, end);
+        r->header = BP_CSV_HEADER_ABSENT; /* only the first line that is not blank */
+        if (header)
+            return BP_OK;
+    }
+    for (s = line; (s = memchr(s, ',', (size_t)(end - s))) != NULL; s++)
+        columns++;
+    if (r->first_line == 0)
+        r->first_line = r->at.line;
+    st = check_columns(ds, r, columns);
+    if (st == BP_OK && (size_t)ds->count == r->cap)
+        st = grow(ds, &r->cap, r->kind == BP_CSV_CLASSES, &r->at);
+    if (st == BP_OK)
+        st = parse_line(ds, &r->at, r->kind, line, end);
+    if (st == BP_OK)
+        ds->count++;
+    return st;
+}
+
+bp_status bp_dataset_read_csv(bp_dataset *out, FILE *f, const char *name, bp_csv_kind kind, int n,
+                              bp_csv_header header, int n_features)
+{
+    csv_reader r = {.at = {name, 0, 0}, .kind = kind, .targets_columns = kind == BP_CSV_CLASSES ? 1 : n,
+                    .want_features = n_features, .header = header};
+    char *line = NULL;
+    size_t line_cap = 0;
+    ssize_t len;
+    bp_status st = BP_OK;
+    bp__clear_error();
+    if (!out)
+        return bp__fail(BP_ENULL, "out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!f || !name)
+        return bp__fail(BP_ENULL, "%s is NULL", f ? "name" : "f");
+    if (kind != BP_CSV_CLASSES && kind != BP_CSV_TARGETS)
+        return bp__fail(BP_EDIM, "kind is %d, not a bp_csv_kind", (int)kind);
+    if (n < 1 || n_features < 0)
+        return bp__fail(BP_EDIM, n < 1 ? "n is %d, expected at least 1" : "n_features is %d, "
+                        "expected 0 (any) or more", n < 1 ? n : n_features);
+    if (header < BP_CSV_HEADER_DETECT || header > BP_CSV_HEADER_ABSENT)
+        return bp__fail(BP_EDIM, "header is %d, not a bp_csv_header", (int)header);
+    out->n_targets = n;
+    /* getline reads lines of any length, so a long line is never split into two samples. */
+    while (st == BP_OK && (len = getline(&line, &line_cap, f)) != -1) {
+        r.at.line++;
+        st = read_line(out, &r, line, line + len);
+    }
+    if (st == BP_OK && ferror(f)) { /* with the system's reason: a directory is named as one */
+        char what[64];
+        snprintf(what, sizeof what, "cannot read after line %ld", r.at.line);
+        st = bp__fail_errno(errno, name, what);
+    }
+    else if (st == BP_OK && !feof(f))
+        st = bp__fail(BP_ENOMEM, "%s:%ld: line too long for memory", name, r.at.line + 1);
+    else if (st == BP_OK && out->count == 0)
+        st = bp__fail(BP_EFORMAT, "%s: empty: no data lines", name);
+    if (st == BP_OK)
+        st = resize(out, (size_t)out->count, kind == BP_CSV_CLASSES); /* give back the slack */
+    free(line); /* getline allocated it with libc's malloc, not bp__malloc */
+    if (st != BP_OK)
+        bp_dataset_free(out);
+    return st;
 }
 
 bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kind, int n)
 {
-    csv_pos at = {path, 0, 0};
-    char *line = NULL;
-    size_t line_cap = 0, cap = 0;
-    long first_line = 0;
-    ssize_t len;
-    bp_status st = BP_OK;
+    bp_status st;
     FILE *f;
     bp__clear_error();
     if (!out)
@@ -188,47 +317,9 @@ bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kin
         return bp__fail(BP_EDIM, "kind is %d, not a bp_csv_kind", (int)kind);
     if (n < 1)
         return bp__fail(BP_EDIM, "n is %d, expected at least 1", n);
-    f = fopen(path, "r");
-    if (!f)
+    if (!(f = fopen(path, "r")))
         return bp__fail_errno(errno, path, "cannot open");
-    out->n_targets = n;
-    /* getline reads lines of any length, so a long line is never split into two samples. */
-    while (st == BP_OK && (len = getline(&line, &line_cap, f)) != -1) {
-        const char *start = line, *s, *end = line + len;
-        size_t columns = 1;
-        /* the UTF-8 byte-order mark some spreadsheets put first is no part of the data */
-        if (++at.line == 1 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
-            start += 3;
-        for (s = start; s < end && isspace((unsigned char)*s);)
-            s++;
-        if (s == end || *s == '#')
-            continue;
-        for (s = start; (s = memchr(s, ',', (size_t)(end - s))) != NULL; s++)
-            columns++;
-        if (first_line == 0)
-            first_line = at.line;
-        st = check_columns(out, &at, columns, first_line, kind == BP_CSV_CLASSES ? 1 : n);
-        if (st == BP_OK && (size_t)out->count == cap)
-            st = grow(out, &cap, kind == BP_CSV_CLASSES, &at);
-        if (st == BP_OK)
-            st = parse_line(out, &at, kind, start, end);
-        if (st == BP_OK)
-            out->count++;
-    }
-    if (st == BP_OK && ferror(f)) { /* with the system's reason: a directory is named as one */
-        char what[64];
-        snprintf(what, sizeof what, "cannot read after line %ld", at.line);
-        st = bp__fail_errno(errno, path, what);
-    }
-    else if (st == BP_OK && !feof(f))
-        st = bp__fail(BP_ENOMEM, "%s:%ld: line too long for memory", path, at.line + 1);
-    else if (st == BP_OK && out->count == 0)
-        st = bp__fail(BP_EFORMAT, "%s: empty: no data lines", path);
-    if (st == BP_OK)
-        st = resize(out, (size_t)out->count, kind == BP_CSV_CLASSES); /* give back the slack */
-    free(line); /* getline allocated it with libc's malloc, not bp__malloc */
+    st = bp_dataset_read_csv(out, f, path, kind, n, BP_CSV_HEADER_DETECT, 0);
     fclose(f);
-    if (st != BP_OK)
-        bp_dataset_free(out);
     return st;
 }

@@ -237,24 +237,33 @@ static bp_status read_idx(const char *path, int max_rank, idx_file *out)
     return st;
 }
 
+/* Pixels scaled to [0,1] as the columns of ds->x (allocated), the count and width of ds set. */
+static bp_status build_images(bp_dataset *ds, const idx_file *img)
+{
+    bp_status st = BP_OK;
+    size_t n = (size_t)img->count * (size_t)img->width;
+    ds->count = img->count;
+    ds->n_features = img->width;
+    if (!(ds->x = bp__realloc_array(NULL, n, 1, sizeof *ds->x, &st)))
+        return st;
+    for (size_t i = 0; i < n; i++)
+        ds->x[i] = (float)img->bytes[i] / 255.0f;
+    return BP_OK;
+}
+
 /* Pixels scaled to [0,1] as columns, labels as indices and one-hot columns. */
 static bp_status build_dataset(bp_dataset *ds, const idx_file *img, const idx_file *lab,
                                int num_classes)
 {
-    bp_status st = BP_OK;
-    size_t i, n = (size_t)img->count * (size_t)img->width;
+    bp_status st = build_images(ds, img);
     int s;
-    ds->count = img->count;
-    ds->n_features = img->width;
     ds->n_targets = num_classes;
     size_t count = (size_t)img->count;
-    if (!(ds->x = bp__realloc_array(NULL, n, 1, sizeof *ds->x, &st)) ||
+    if (st ||
         !(ds->y = bp__realloc_array(NULL, count, (size_t)num_classes, sizeof *ds->y, &st)) ||
         !(ds->labels = bp__realloc_array(NULL, count, 1, sizeof *ds->labels, &st)))
         return st;
     memset(ds->y, 0, count * (size_t)num_classes * sizeof *ds->y);
-    for (i = 0; i < n; i++)
-        ds->x[i] = (float)img->bytes[i] / 255.0f;
     for (s = 0; s < img->count; s++) {
         ds->labels[s] = lab->bytes[s];
         ds->y[(size_t)s * (size_t)num_classes + lab->bytes[s]] = 1.0f;
@@ -290,6 +299,26 @@ bp_status bp_dataset_load_idx(bp_dataset *out, const char *images_path, const ch
         st = build_dataset(out, &img, &lab, num_classes);
     bp__free(img.bytes);
     bp__free(lab.bytes);
+    if (st != BP_OK)
+        bp_dataset_free(out);
+    return st;
+}
+
+/* ---------------------------------------------------------------- images alone */
+bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_path)
+{
+    idx_file img = {0, 0, NULL};
+    bp_status st;
+    bp__clear_error();
+    if (!out)
+        return bp__fail(BP_ENULL, "out is NULL");
+    memset(out, 0, sizeof *out);
+    if (!images_path)
+        return bp__fail(BP_ENULL, "images_path is NULL");
+    st = read_idx(images_path, 4, &img);
+    if (st == BP_OK)
+        st = build_images(out, &img);
+    bp__free(img.bytes);
     if (st != BP_OK)
         bp_dataset_free(out);
     return st;

@@ -311,6 +311,15 @@ int bp__argmax(const float *a, int n)
     return best;
 }
 
+int bp__num_classes(int n_out) { return n_out == 1 ? 2 : n_out; }
+
+int bp__class_of(const float *a, int n)
+{
+    if (n == 1) /* one sigmoid output: a is the probability of class 1 */
+        return a[0] > 0.5f;
+    return bp__argmax(a, n);
+}
+
 /* ln(max(x, FLT_MIN)): a saturated float output costs a large finite value, not infinity. */
 static double safe_log(float x) { return log(x > FLT_MIN ? (double)x : (double)FLT_MIN); }
 

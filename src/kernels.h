@@ -35,6 +35,11 @@ void bp__loops_axpy(size_t n, float alpha, const float *restrict x, float *restr
 
 /* Index of the largest of a[0..n-1], the first one on ties. */
 int bp__argmax(const float *a, int n);
+/* The classes a network of n outputs tells apart: n, or 2 for one output (binary classification,
+ * the output read as the probability of class 1). */
+int bp__num_classes(int n_out);
+/* The class of an output column a of n values: 1 if a[0] > 0.5 when n is 1, else bp__argmax. */
+int bp__class_of(const float *a, int n);
 
 /* Sum over the columns of C(y, a), in double. */
 double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows, int cols);

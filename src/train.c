@@ -29,26 +29,27 @@ static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const ch
     if (ds->n_features != net->sizes[0] || ds->n_targets != nL)
         return bp__fail(BP_EMISMATCH, "%s has %d features and %d targets, network has %d inputs "
                         "and %d outputs", name, ds->n_features, ds->n_targets, net->sizes[0], nL);
+    int classes = bp__num_classes(nL);
     for (int j = 0; ds->labels && j < ds->count; j++) /* they index the confusion matrix */
-        if (ds->labels[j] < 0 || ds->labels[j] >= nL)
+        if (ds->labels[j] < 0 || ds->labels[j] >= classes)
             return bp__fail(BP_EDIM, "%s->labels[%d] is %d, not a class in 0..%d", name, j,
-                            ds->labels[j], nL - 1);
+                            ds->labels[j], classes - 1);
     return BP_OK;
 }
 
-/* Add the argmax predictions of the last forward (batch columns) for samples whose labels are
- * given to *correct and, if confusion, to the confusion matrix. */
+/* Add the predictions (bp__class_of) of the last forward (batch columns) for samples whose labels
+ * are given to *correct and, if confusion, to the confusion matrix. */
 static void score(const bp_net *net, const bp_workspace *ws, int batch, const int *labels,
                   long *correct, long *confusion)
 {
-    int L = net->num_layers, nL = net->sizes[L - 1], ld;
+    int L = net->num_layers, nL = net->sizes[L - 1], classes = bp__num_classes(nL), ld;
     const float *a;
     bp_workspace_activations(ws, L, &a, &ld);
     for (int j = 0; j < batch; j++) {
-        int p = bp__argmax(a + (size_t)j * (size_t)ld, nL);
+        int p = bp__class_of(a + (size_t)j * (size_t)ld, nL);
         *correct += p == labels[j];
         if (confusion)
-            confusion[(size_t)labels[j] * (size_t)nL + (size_t)p]++;
+            confusion[(size_t)labels[j] * (size_t)classes + (size_t)p]++;
     }
 }
 
@@ -56,14 +57,15 @@ static void score(const bp_net *net, const bp_workspace *ws, int batch, const in
 
 /* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
  * ds, in chunks of the workspace's batch (ws made for net with max_batch chunk), the sums added
- * over the ranks. scratch: 2 + n^L x n^L doubles when par and confusion, else unused. A failure
+ * over the ranks. scratch: 2 + C x C doubles (C = bp__num_classes(n^L)) when par and confusion,
+ * else unused. A failure
  * here cannot differ between ranks (the shapes were checked before), so no rank is left waiting. */
 static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, const bp_dataset *ds,
                              const bp_parallel *par, double *scratch, double *loss,
                              double *accuracy, long *confusion)
 {
     int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], lo, hi;
-    size_t cells = confusion ? (size_t)nL * (size_t)nL : 0;
+    size_t classes = (size_t)bp__num_classes(nL), cells = confusion ? classes * classes : 0;
     double total = 0, local[2], *sums = cells ? scratch : local;
     long correct = 0;
     if (confusion)
@@ -119,10 +121,9 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
         return st;
     enum { CHUNK = 256 };
     int chunk = ds->count < CHUNK ? ds->count : CHUNK;
-    int nL = net->sizes[net->num_layers - 1];
+    size_t classes = (size_t)bp__num_classes(net->sizes[net->num_layers - 1]);
     double *scratch = NULL;
-    if (parallel && confusion &&
-        !(scratch = bp__calloc(2 + (size_t)nL * (size_t)nL, sizeof *scratch)))
+    if (parallel && confusion && !(scratch = bp__calloc(2 + classes * classes, sizeof *scratch)))
         return bp__fail(BP_ENOMEM, "the confusion matrix's sum over ranks");
     bp_workspace *ws;
     if (!(st = bp_workspace_create(&ws, net, chunk)))

@@ -526,26 +526,6 @@ static void csv_bad_numbers(void **state)
                      "'1e39' is not finite");
 }
 
-/* Bytes a terminal would not show are named (\xNN), never cut off at a NUL or printed invisibly;
- * a UTF-8 byte-order mark before the first line is skipped, anywhere else it is such a byte. */
-static void csv_invisible_bytes(void **state)
-{
-    (void)state;
-    static const char nul[] = "1.5\0" "7,2,0\n";
-    expect_csv_error(write_file("n.csv", nul, sizeof nul - 1), BP_CSV_CLASSES, 2, BP_EFORMAT,
-                     "column 1: '1.5\\x007' is not a number");
-    expect_csv_error(write_text("c.csv", "1,2\r\t\x01,0\n"), BP_CSV_CLASSES, 2, BP_EFORMAT,
-                     "column 2: '2\\x0d\\x09\\x01' is not a number");
-    expect_csv_error(write_text("b.csv", "1,2,0\n\xEF\xBB\xBF" "3,4,1\n"), BP_CSV_CLASSES, 2,
-                     BP_EFORMAT, ":2: column 1: '\\xef\\xbb\\xbf3' is not a number");
-    bp_dataset ds;
-    assert_int_equal(bp_dataset_load_csv(&ds, write_text("b.csv", "\xEF\xBB\xBF" "3,4,1\n5,6,0\n"),
-                                         BP_CSV_CLASSES, 2), BP_OK);
-    assert_int_equal(ds.count, 2);
-    assert_true(ds.x[0] == 3.0f && ds.x[1] == 4.0f && ds.labels[0] == 1);
-    bp_dataset_free(&ds);
-}
-
 static void csv_bad_shape(void **state)
 {
     (void)state;
@@ -695,7 +675,6 @@ int main(void)
         cmocka_unit_test(csv_targets),
         cmocka_unit_test(csv_large),
         cmocka_unit_test(csv_bad_numbers),
-        cmocka_unit_test(csv_invisible_bytes),
         cmocka_unit_test(csv_bad_shape),
         cmocka_unit_test(csv_bad_labels),
         cmocka_unit_test(csv_bad_arguments),

@@ -16,6 +16,7 @@
 
 static void vreport(const char *cmd, const char *fmt, va_list ap)
 {
+    cli_status_clear();
     fprintf(stderr, "backprop%s%s: ", cmd ? " " : "", cmd ? cmd : "");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -133,13 +134,20 @@ static void format_value(const cli_option *o, char *buf, size_t size)
     }
 }
 
-/* Print text from column indent, wrapped at HELP_WIDTH columns; the cursor is at column col. */
-#define HELP_WIDTH 100
+/* Print text from column indent, wrapped at HELP_WIDTH columns; the cursor is at column col. A
+ * newline in text is a blank like any other, two are a paragraph break. */
+#define HELP_WIDTH 80
 static void print_wrapped(const char *text, int col, int indent)
 {
     const char *p = text;
     while (*p) {
-        const char *end = strchr(p, ' ');
+        const char *end = strpbrk(p, " \n");
+        if (p[0] == '\n' && p[1] == '\n') {
+            printf("\n\n%*s", indent, "");
+            col = indent;
+            p += 2;
+            continue;
+        }
         int len = end ? (int)(end - p) : (int)strlen(p);
         if (col > indent && col + 1 + len > HELP_WIDTH) {
             printf("\n%*s", indent, "");
@@ -151,7 +159,7 @@ static void print_wrapped(const char *text, int col, int indent)
         printf("%.*s", len, p);
         col += len;
         p += len;
-        while (*p == ' ')
+        while (*p == ' ' || (*p == '\n' && p[1] != '\n'))
             p++;
     }
     putchar('\n');
@@ -162,14 +170,16 @@ void cli_print_help(const cli_command *cmd)
     printf("usage: backprop %s [flags]%s%s%s\n\n%s.\n", cmd->sub->name,
            cmd->positional ? " [" : "", cmd->positional ? cmd->positional : "",
            cmd->positional ? "]" : "", cmd->sub->summary);
-    if (cmd->description)
-        printf("\n%s\n", cmd->description);
+    if (cmd->description) {
+        putchar('\n');
+        print_wrapped(cmd->description, 0, 0);
+    }
     printf("\nflags:\n");
     for (size_t i = 0; i < cmd->num_options; i++) {
         const cli_option *o = &cmd->options[i];
         char head[64], text[1024], value[256], extra[256] = "";
-        snprintf(head, sizeof head, "--%s%s%s", o->name, o->meta ? " " : "",
-                 o->meta ? o->meta : "");
+        snprintf(head, sizeof head, "--%s%s%s%s%s", o->name, o->alias ? ", --" : "",
+                 o->alias ? o->alias : "", o->meta ? " " : "", o->meta ? o->meta : "");
         if (o->type == CLI_CHOICE)
             format_choices(o->choices, extra, sizeof extra);
         else if ((o->type == CLI_INT || o->type == CLI_REAL) && !unbounded(o))
@@ -177,10 +187,14 @@ void cli_print_help(const cli_command *cmd)
         format_value(o, value, sizeof value);
         snprintf(text, sizeof text, "%s%s%s%s%s%s", o->help, extra[0] ? ": " : "", extra,
                  value[0] ? " (default " : "", value, value[0] ? ")" : "");
-        printf("  %-22s ", head);
+        if (strlen(head) > 22) { /* the text starts on the next line */
+            printf("  %s\n%25s", head, "");
+        } else {
+            printf("  %-22s ", head);
+        }
         print_wrapped(text, 25, 25);
     }
-    printf("  %-22s %s\n", "--help", "show this help");
+    printf("  %-22s %s\n", "-h, --help", "show this help");
 }
 
 /* ---------------------------------------------------------------- values */
@@ -327,12 +341,73 @@ static int set_value(const cli_command *cmd, const cli_option *o, const char *va
 }
 
 /* ---------------------------------------------------------------- argv */
+static int same(const char *a, const char *word, size_t len)
+{
+    return a && strlen(a) == len && strncmp(a, word, len) == 0;
+}
+
 static const cli_option *find_option(const cli_command *cmd, const char *name, size_t len)
 {
     for (size_t i = 0; i < cmd->num_options; i++)
-        if (strlen(cmd->options[i].name) == len && strncmp(cmd->options[i].name, name, len) == 0)
+        if (same(cmd->options[i].name, name, len) || same(cmd->options[i].alias, name, len))
             return &cmd->options[i];
     return NULL;
+}
+
+/* Edit distance (insertions, deletions, substitutions, transpositions of neighbours) between
+ * a[0..n) and b, or 99 when either is longer than the table. */
+static int distance(const char *a, size_t n, const char *b)
+{
+    enum { MAX = 40 };
+    size_t m = strlen(b);
+    int d[MAX + 1][MAX + 1];
+    if (n > MAX || m > MAX)
+        return 99;
+    for (size_t i = 0; i <= n; i++)
+        for (size_t j = 0; j <= m; j++) {
+            int best = i == 0 ? (int)j : j == 0 ? (int)i : d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (i > 0 && j > 0) {
+                best = d[i - 1][j] + 1 < best ? d[i - 1][j] + 1 : best;
+                best = d[i][j - 1] + 1 < best ? d[i][j - 1] + 1 : best;
+            }
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[n][m];
+}
+
+const char *cli_suggest(const char *word, size_t len, const char *const *names, size_t count)
+{
+    const char *best = NULL;
+    int best_d = len <= 3 ? 1 : 2; /* farther is a guess, not a typo */
+    for (size_t i = 0; i < count; i++) {
+        int d = names[i] ? distance(word, len, names[i]) : 99;
+        if (names[i] && len >= 3 && strncmp(names[i], word, len) == 0 && d > best_d)
+            d = best_d; /* a prefix: --epoch for --epochs, --valid for --validation */
+        if (d < best_d || (d == best_d && !best)) {
+            best = names[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+/* "unknown flag '--epoch'; did you mean '--epochs'?" */
+static int unknown_flag(const cli_command *cmd, const char *name, size_t len)
+{
+    const char *names[2 * 64];
+    size_t count = 0;
+    for (size_t i = 0; i < cmd->num_options && count + 2 <= sizeof names / sizeof names[0]; i++) {
+        names[count++] = cmd->options[i].name;
+        names[count++] = cmd->options[i].alias;
+    }
+    const char *near = cli_suggest(name, len, names, count);
+    if (near)
+        return cli_usage_error(cmd, "unknown flag '--%.*s'; did you mean '--%s'?", (int)len, name,
+                               near);
+    return cli_usage_error(cmd, "unknown flag '--%.*s'", (int)len, name);
 }
 
 /* One "--name", "--name=value" or "--name value" at argv[*i]; advances *i past a value taken from
@@ -343,7 +418,7 @@ static int parse_flag(const cli_command *cmd, int argc, char **argv, int *i)
     size_t len = eq ? (size_t)(eq - name) : strlen(name);
     const cli_option *o = find_option(cmd, name, len);
     if (!o)
-        return cli_usage_error(cmd, "unknown flag '--%.*s'", (int)len, name);
+        return unknown_flag(cmd, name, len);
     if (o->type == CLI_BOOL) {
         if (eq)
             return cli_usage_error(cmd, "--%s takes no value", o->name);

@@ -54,6 +54,7 @@ typedef struct cli_option {
                                   its float rounding must be in range too (and not 0 unless 0
                                   was given) */
     const cli_choice *choices; /* CLI_CHOICE */
+    const char *alias;         /* another name of the flag ("lr" for "eta"), or NULL */
 } cli_option;
 
 enum { CLI_OPEN_MIN = 1, CLI_OPEN_MAX = 2 };
@@ -101,6 +102,10 @@ typedef struct cli_command {
  * was given and printed (the caller exits 0). */
 int cli_parse(const cli_command *cmd, int argc, char **argv);
 
+/* The name of names (count entries, NULLs skipped) that word[0..len) is most likely a typo of
+ * (edit distance at most 1 for short words, 2 otherwise, or word a prefix of it), or NULL. */
+const char *cli_suggest(const char *word, size_t len, const char *const *names, size_t count);
+
 /* Print cmd's help (usage, description, flags with their defaults) to stdout. */
 void cli_print_help(const cli_command *cmd);
 
@@ -122,6 +127,8 @@ const char *cli_choice_name(const cli_choice *choices, int value);
 
 extern const cli_choice cli_activations[], cli_costs[], cli_inits[], cli_optimizers[],
     cli_schedules[];
+/* The activations a hidden layer may have (all but softmax). */
+extern const cli_choice cli_hidden_activations[];
 
 /* ---------------------------------------------------------------- network flags */
 typedef struct cli_net_opts {
@@ -133,7 +140,8 @@ typedef struct cli_net_opts {
 /* Table entries for --layers --hidden --output --cost --init --seed writing into *(o). */
 #define CLI_NET_OPTIONS(o)                                                                         \
     CLI_LAYER_SPEC("layers", &(o)->layers, "layer widths joined by '-', input layer first"),       \
-    CLI_ENUM("hidden", &(o)->hidden, "ACT", cli_activations, "activation of the hidden layers"),   \
+    CLI_ENUM("hidden", &(o)->hidden, "ACT", cli_hidden_activations,                                \
+             "activation of the hidden layers"),                                                   \
     CLI_ENUM("output", &(o)->output, "ACT", cli_activations, "activation of the output layer"),    \
     CLI_ENUM("cost", &(o)->cost, "COST", cli_costs, "cost function"),                              \
     CLI_ENUM("init", &(o)->init, "INIT", cli_inits, "weight initialisation"),                      \
@@ -150,6 +158,7 @@ typedef struct cli_data_opts {
     const char *dir;       /* --data */
     const char *train_csv; /* --train-csv (train only) */
     const char *test_csv;  /* --test-csv (train) or --csv (eval, predict) */
+    int header;            /* --header: the first line of a CSV file is a header */
 } cli_data_opts;
 
 #define CLI_DATA_DIR_OPTION(o, what)                                                               \
@@ -166,15 +175,41 @@ const char *cli_data_dir(const cli_data_opts *o);
  * both given. */
 int cli_data_check(const cli_command *cmd, const cli_data_opts *o);
 
+/* Read the CSV file path ("-": standard input) as bp_dataset_read_csv does, with the header rule
+ * of o (--header, else detected); n_features 0 accepts any width, otherwise a file of another width
+ * fails first with a message naming both. CLI_OK or CLI_FAIL (message printed). */
+int cli_csv_load(const char *cmd, const cli_data_opts *o, const char *path, bp_csv_kind kind,
+                 int n, int n_features, bp_dataset *ds);
+
 /* Load the test part (t10k-* of the directory, or o->test_csv) or the training part (train-*, or
- * o->train_csv) of the data for a network with n_inputs inputs and n_classes outputs.
+ * o->train_csv) of the data for a network with n_inputs inputs and n_outputs outputs: classes
+ * 0..n_outputs-1, or 0 and 1 with the label itself as the target for one output (binary).
  * Checks the feature count. Returns CLI_OK or CLI_FAIL (message printed); ds is zeroed on
  * failure. */
 int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,
-                  int n_classes, bp_dataset *ds);
+                  int n_outputs, bp_dataset *ds);
+
+/* The test images (t10k-images-idx3-ubyte[.gz]) of the IDX directory alone, for predict: no
+ * labels file needed. Checks the pixel count. CLI_OK or CLI_FAIL (message printed). */
+int cli_images_load(const char *cmd, const cli_data_opts *o, int n_inputs, bp_dataset *ds);
+
+/* ---------------------------------------------------------------- the terminal (progress.c) */
+/* Columns of the terminal on stderr (TIOCGWINSZ), else $COLUMNS, else 80. */
+int cli_term_width(void);
+/* Whether stderr is a terminal (where transient status lines are drawn). */
+int cli_term_is_tty(void);
+/* Draw a transient status line on stderr when it is a terminal: the line is cut to the
+ * terminal's width (it never wraps) and replaces the previous one; elsewhere nothing. */
+void cli_status(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* Erase the status line, if one is drawn (every message on stderr calls this first). */
+void cli_status_clear(void);
 
 /* ---------------------------------------------------------------- model files */
-/* bp_model_load with a message on failure. Returns CLI_OK or CLI_FAIL. */
+/* CLI_OK if path exists ("-", standard input, always does), else CLI_FAIL with the system's
+ * reason ("m.bpn: No such file or directory"). */
+int cli_input_check(const char *cmd, const char *path);
+
+/* bp_model_load with a message on failure (a missing file named as such). CLI_OK or CLI_FAIL. */
 int cli_model_load(const char *cmd, const char *path, bp_net **out);
 
 /* ---------------------------------------------------------------- outputs (outputs.c) */
@@ -223,5 +258,13 @@ int cli_eval(const cli_subcommand *self, int argc, char **argv);
 int cli_predict(const cli_subcommand *self, int argc, char **argv);
 int cli_gradcheck(const cli_subcommand *self, int argc, char **argv);
 int cli_info(const cli_subcommand *self, int argc, char **argv);
+int cli_plot(const cli_subcommand *self, int argc, char **argv);
+
+/* ---------------------------------------------------------------- plots (plot.c) */
+/* Whether gnuplot is on $PATH. */
+int cli_plot_available(void);
+/* Draw the curves of the --log file log into png (through png.tmp.png, renamed when complete),
+ * title above them. CLI_OK or CLI_FAIL (message printed, also when gnuplot is missing). */
+int cli_plot_log(const char *cmd, const char *log, const char *title, const char *png);
 
 #endif

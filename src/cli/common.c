@@ -2,6 +2,7 @@
  * network flags, finding and loading the data, loading a model, with their error messages. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,9 @@
 const cli_choice cli_activations[] = {
     {"sigmoid", BP_SIGMOID}, {"tanh", BP_TANH}, {"relu", BP_RELU}, {"leaky-relu", BP_LEAKY_RELU},
     {"identity", BP_IDENTITY}, {"softmax", BP_SOFTMAX}, {NULL, 0}};
+const cli_choice cli_hidden_activations[] = {
+    {"sigmoid", BP_SIGMOID}, {"tanh", BP_TANH}, {"relu", BP_RELU}, {"leaky-relu", BP_LEAKY_RELU},
+    {"identity", BP_IDENTITY}, {NULL, 0}};
 const cli_choice cli_costs[] = {
     {"quadratic", BP_QUADRATIC}, {"cross-entropy", BP_CROSS_ENTROPY}, {"nll", BP_NLL}, {NULL, 0}};
 const cli_choice cli_inits[] = {{"large", BP_INIT_LARGE}, {"scaled", BP_INIT_SCALED},
@@ -47,8 +51,18 @@ int cli_net_build(const cli_command *cmd, const cli_net_opts *o, bp_net **out)
     return CLI_OK;
 }
 
+int cli_input_check(const char *cmd, const char *path)
+{
+    struct stat sb;
+    if (strcmp(path, "-") != 0 && stat(path, &sb) != 0)
+        return cli_error(cmd, "%s: %s", path, strerror(errno));
+    return CLI_OK;
+}
+
 int cli_model_load(const char *cmd, const char *path, bp_net **out)
 {
+    if (cli_input_check(cmd, path))
+        return CLI_FAIL;
     bp_status st = bp_model_load(out, path);
     if (st)
         return cli_fail(cmd, st, "cannot load model '%s'", path);
@@ -96,16 +110,17 @@ const char *cli_data_dir(const cli_data_opts *o)
     return o->dir ? o->dir : env && env[0] ? env : CLI_DEFAULT_DATA_DIR;
 }
 
-/* Load DIR/prefix-images-idx3-ubyte[.gz] and DIR/prefix-labels-idx1-ubyte[.gz]. */
+/* Load DIR/prefix-images-idx3-ubyte[.gz] and DIR/prefix-labels-idx1-ubyte[.gz]; the images
+ * alone when n_classes is 0. */
 static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *prefix,
                         int n_classes, bp_dataset *ds)
 {
     const char *dir = cli_data_dir(o);
     char base[2][64], *paths[2] = {NULL, NULL};
-    int rc = CLI_OK;
+    int rc = CLI_OK, files = n_classes > 0 ? 2 : 1;
     snprintf(base[0], sizeof base[0], "%s-images-idx3-ubyte", prefix);
     snprintf(base[1], sizeof base[1], "%s-labels-idx1-ubyte", prefix);
-    for (int k = 0; k < 2 && rc == CLI_OK; k++) {
+    for (int k = 0; k < files && rc == CLI_OK; k++) {
         if ((rc = find_idx(cmd, dir, base[k], &paths[k])) || paths[k])
             continue;
         if (o->dir)
@@ -123,26 +138,73 @@ static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *pre
                            S_ISDIR(sb.st_mode) ? "a directory" : "a device, FIFO or socket");
     }
     if (rc == CLI_OK) {
-        bp_status st = bp_dataset_load_idx(ds, paths[0], paths[1], n_classes);
+        cli_status("reading %s", paths[0]);
+        bp_status st = files == 2 ? bp_dataset_load_idx(ds, paths[0], paths[1], n_classes)
+                                  : bp_dataset_load_idx_images(ds, paths[0]);
+        cli_status_clear();
         if (st)
-            rc = cli_fail(cmd, st, "cannot load %s and %s", paths[0], paths[1]);
+            rc = cli_fail(cmd, st, "cannot load %s%s%s", paths[0], files == 2 ? " and " : "",
+                          files == 2 ? paths[1] : "");
     }
     free(paths[0]);
     free(paths[1]);
     return rc;
 }
 
+/* The CSV file path ("-": standard input) read with the header rule of o; n_features 0 = any. */
+int cli_csv_load(const char *cmd, const cli_data_opts *o, const char *path, bp_csv_kind kind,
+                 int n, int n_features, bp_dataset *ds)
+{
+    int stdin_ = strcmp(path, "-") == 0;
+    FILE *f = stdin_ ? stdin : fopen(path, "r");
+    bp_status st;
+    memset(ds, 0, sizeof *ds);
+    if (!f)
+        return cli_error(cmd, "%s: %s", path, strerror(errno));
+    cli_status("reading %s", stdin_ ? "standard input" : path);
+    st = bp_dataset_read_csv(ds, f, stdin_ ? "<stdin>" : path, kind, n,
+                             o->header ? BP_CSV_HEADER_PRESENT : BP_CSV_HEADER_DETECT, n_features);
+    cli_status_clear();
+    if (!stdin_)
+        fclose(f);
+    if (st == BP_EMISMATCH)
+        return cli_error(cmd, "%s does not fit the network's %d inputs: %s", path, n_features,
+                         bp_last_error());
+    if (st)
+        return cli_fail(cmd, st, "cannot load %s", path);
+    return CLI_OK;
+}
+
+/* A network of one output classifies two classes: its target is the label itself (0 or 1), not
+ * a one-hot pair. ds was loaded with two classes; its y becomes one row. */
+static void to_binary_targets(bp_dataset *ds)
+{
+    for (int j = 0; j < ds->count; j++)
+        ds->y[j] = (float)ds->labels[j]; /* from the labels: y is only written, in place */
+    ds->n_targets = 1;
+}
+
+int cli_images_load(const char *cmd, const cli_data_opts *o, int n_inputs, bp_dataset *ds)
+{
+    int rc = load_idx_dir(cmd, o, "t10k", 0, ds);
+    if (rc == CLI_OK && ds->n_features != n_inputs) {
+        rc = cli_error(cmd, "the test images of %s have %d pixels but the network has %d inputs",
+                       cli_data_dir(o), ds->n_features, n_inputs);
+        bp_dataset_free(ds);
+    }
+    return rc;
+}
+
 int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,
-                  int n_classes, bp_dataset *ds)
+                  int n_outputs, bp_dataset *ds)
 {
     const char *csv = train_part ? o->train_csv : o->test_csv;
-    int rc;
+    int classes = n_outputs == 1 ? 2 : n_outputs, rc;
     memset(ds, 0, sizeof *ds);
     if (csv) {
-        bp_status st = bp_dataset_load_csv(ds, csv, BP_CSV_CLASSES, n_classes);
-        if (st)
-            return cli_fail(cmd, st, "cannot load %s", csv);
-    } else if ((rc = load_idx_dir(cmd, o, train_part ? "train" : "t10k", n_classes, ds))) {
+        if ((rc = cli_csv_load(cmd, o, csv, BP_CSV_CLASSES, classes, n_inputs, ds)))
+            return rc;
+    } else if ((rc = load_idx_dir(cmd, o, train_part ? "train" : "t10k", classes, ds))) {
         return rc;
     }
     if (ds->n_features != n_inputs) {
@@ -152,5 +214,7 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
         bp_dataset_free(ds);
         return rc;
     }
+    if (n_outputs == 1)
+        to_binary_targets(ds);
     return CLI_OK;
 }

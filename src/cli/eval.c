@@ -1,5 +1,5 @@
 /* backprop eval (accuracy, mean loss and confusion matrix of a saved model on a labelled set) and
- * backprop predict (the model's class, or all its outputs, for each sample). */
+ * backprop predict (CSV of the model's class and outputs for each sample). */
 #include "cli.h"
 
 #include <stdio.h>
@@ -10,7 +10,7 @@
 typedef struct model_data_opts {
     const char *model;
     cli_data_opts data;
-    int outputs; /* predict --outputs */
+    int outputs, classes; /* predict --outputs, --classes */
 } model_data_opts;
 
 /* ---------------------------------------------------------------- eval */
@@ -49,7 +49,7 @@ static int evaluate(const char *name, const bp_net *net, const bp_dataset *ds)
 {
     bp_net_info info;
     bp_net_describe(net, &info);
-    int n = info.sizes[info.num_layers - 1];
+    int n_out = info.sizes[info.num_layers - 1], n = n_out == 1 ? 2 : n_out; /* classes */
     long *confusion = NULL;
     double loss, acc;
     bp_status st;
@@ -78,12 +78,12 @@ typedef struct samples {
 /* A CSV of n_in features per line, optionally followed by one more column (a label, ignored).
  * Read as regression data with one target, the last column: n_in + 1 columns give the features
  * directly, n_in columns give n_in - 1 features plus the target, put back together here. */
-static int load_features_csv(const char *name, const char *path, int n_in, samples *s)
+static int load_features_csv(const char *name, const cli_data_opts *o, int n_in, samples *s)
 {
-    bp_status st = bp_dataset_load_csv(&s->ds, path, BP_CSV_TARGETS, 1);
-    int nf;
-    if (st)
-        return cli_fail(name, st, "cannot load %s", path);
+    const char *path = o->test_csv;
+    int rc = cli_csv_load(name, o, path, BP_CSV_TARGETS, 1, 0, &s->ds), nf;
+    if (rc)
+        return rc;
     nf = s->ds.n_features;
     s->count = s->ds.count;
     if (nf == n_in) {
@@ -104,8 +104,53 @@ static int load_features_csv(const char *name, const char *path, int n_in, sampl
     return CLI_OK;
 }
 
-/* Forward the samples in chunks and print one line per sample. */
-static int predict(const char *name, const bp_net *net, const samples *s, int outputs)
+/* What predict prints per sample, after a header line naming the columns. */
+typedef enum predict_columns {
+    COLUMNS_CLASS_PROBS, /* class,p0,...,pK: the class, then each class's output */
+    COLUMNS_CLASS,       /* class */
+    COLUMNS_OUTPUTS      /* y0,...,yK: the raw outputs */
+} predict_columns;
+
+/* A model whose outputs are class probabilities (softmax, or sigmoid outputs) prints
+ * class,p0,..,pK by default; any other (a regression) its outputs. */
+static predict_columns choose_columns(const bp_net_info *info, const model_data_opts *o)
+{
+    bp_activation out = info->activations[info->num_layers - 2];
+    if (o->outputs)
+        return COLUMNS_OUTPUTS;
+    if (o->classes)
+        return COLUMNS_CLASS;
+    return out == BP_SOFTMAX || out == BP_SIGMOID ? COLUMNS_CLASS_PROBS : COLUMNS_OUTPUTS;
+}
+
+static void print_header(predict_columns columns, int n_out)
+{
+    int probs = n_out == 1 ? 2 : n_out; /* one output: p0 = 1 - a, p1 = a */
+    if (columns != COLUMNS_OUTPUTS)
+        printf("class");
+    for (int i = 0; columns == COLUMNS_CLASS_PROBS && i < probs; i++)
+        printf(",p%d", i);
+    for (int i = 0; columns == COLUMNS_OUTPUTS && i < n_out; i++)
+        printf("%sy%d", i ? "," : "", i);
+    printf("\n");
+}
+
+static void print_row(predict_columns columns, int klass, const float *a, int n_out)
+{
+    if (columns != COLUMNS_OUTPUTS)
+        printf("%d", klass);
+    if (columns == COLUMNS_CLASS_PROBS && n_out == 1)
+        printf(",%.6g,%.6g", 1.0 - (double)a[0], (double)a[0]);
+    else if (columns == COLUMNS_CLASS_PROBS)
+        for (int i = 0; i < n_out; i++)
+            printf(",%.6g", (double)a[i]);
+    for (int i = 0; columns == COLUMNS_OUTPUTS && i < n_out; i++)
+        printf("%s%.6g", i ? "," : "", (double)a[i]);
+    printf("\n");
+}
+
+/* Forward the samples in chunks and print the header, then one row per sample. */
+static int predict(const char *name, const bp_net *net, const samples *s, predict_columns columns)
 {
     enum { CHUNK = 256 };
     bp_net_info info;
@@ -121,6 +166,7 @@ static int predict(const char *name, const bp_net *net, const samples *s, int ou
         bp_workspace_free(ws);
         return cli_fail(name, BP_ENOMEM, "cannot allocate the predictions");
     }
+    print_header(columns, n_out);
     for (int first = 0; first < s->count && !st; first += chunk) {
         int b = s->count - first < chunk ? s->count - first : chunk, ld;
         const float *a;
@@ -128,16 +174,8 @@ static int predict(const char *name, const bp_net *net, const samples *s, int ou
             (st = bp_workspace_activations(ws, L, &a, &ld)) ||
             (st = bp_workspace_classes(ws, classes)))
             break;
-        for (int j = 0; j < b; j++) {
-            const float *col = a + (size_t)j * (size_t)ld;
-            if (!outputs) {
-                printf("%d\n", classes[j]);
-                continue;
-            }
-            for (int i = 0; i < n_out; i++)
-                printf("%s%.6g", i ? "," : "", col[i]);
-            printf("\n");
-        }
+        for (int j = 0; j < b; j++)
+            print_row(columns, classes[j], a + (size_t)j * (size_t)ld, n_out);
     }
     free(classes);
     bp_workspace_free(ws);
@@ -147,48 +185,74 @@ static int predict(const char *name, const bp_net *net, const samples *s, int ou
 }
 
 /* ---------------------------------------------------------------- the commands */
-/* eval and predict take the same flags (predict adds --outputs) and load the same way. */
+/* The samples of the data flags: labelled (eval), the images of an IDX directory (predict), or
+ * the features of a CSV file with or without its label column (predict --csv). */
+static int load_samples(const char *name, const model_data_opts *o, const bp_net *net,
+                        int predicting, samples *s)
+{
+    bp_net_info info;
+    int rc;
+    bp_net_describe(net, &info);
+    if (predicting && o->data.test_csv)
+        return load_features_csv(name, &o->data, info.sizes[0], s);
+    if (predicting)
+        rc = cli_images_load(name, &o->data, info.sizes[0], &s->ds);
+    else
+        rc = cli_data_load(name, &o->data, 0, info.sizes[0], info.sizes[info.num_layers - 1],
+                           &s->ds);
+    if (rc)
+        return rc;
+    s->x = s->ds.x;
+    s->count = s->ds.count;
+    return CLI_OK;
+}
+
+static const char EVAL_DESCRIPTION[] =
+    "Prints the number of samples, the accuracy, the mean loss per sample and the confusion "
+    "matrix. A model of one output is a binary classifier: class 1 when its output is above "
+    "0.5. With no data flag it uses the Fashion-MNIST test set (see backprop train --help).";
+static const char PREDICT_DESCRIPTION[] =
+    "Prints CSV with a header line, one row per sample in the order of the input: for a "
+    "classifier (softmax or sigmoid output) class,p0,...,pK, the predicted class (the largest "
+    "output; for one output, 1 when it is above 0.5) and the output of each class (for one "
+    "output p0 = 1 - y, p1 = y); with --classes the class alone; with --outputs, or for any other "
+    "model, y0,...,yK, the outputs. With no data flag it uses the Fashion-MNIST test images.";
+
+/* eval and predict take the same flags (predict adds --outputs, --classes) and load the same
+ * way. */
 static int run_model_command(const cli_subcommand *self, int argc, char **argv, int predicting)
 {
     model_data_opts o = {.model = "model.bpn"};
     const cli_option options[] = {
-        CLI_TEXT("model", &o.model, "FILE", "model file written by train"),
+        CLI_TEXT("model", &o.model, "FILE", "model file written by train (or give it as the "
+                 "argument)"),
         CLI_DATA_DIR_OPTION(&o.data, "t10k-*"),
         CLI_TEXT("csv", &o.data.test_csv, "FILE",
                  predicting ? "CSV of features, one sample per line, optionally followed by a "
-                              "label (ignored)"
-                            : "CSV of features, then the class label"),
-        CLI_FLAG("outputs", &o.outputs, "print all output activations, comma separated, instead "
-                 "of the class"), /* predict only: the last entry */
+                              "label (ignored); - reads standard input"
+                            : "CSV of features, then the class label; - reads standard input"),
+        CLI_FLAG("header", &o.data.header, "the first line of the CSV file is a header (default: "
+                 "detected, a first line with no number)"),
+        CLI_FLAG("outputs", &o.outputs, "print the outputs y0,...,yK of every sample"),
+        CLI_FLAG("classes", &o.classes, "print the class of every sample only"),
     };
     const cli_command cmd = {
-        .sub = self, .options = options,
-        .num_options = sizeof options / sizeof options[0] - (predicting ? 0 : 1),
-        .description = predicting
-            ? "Prints one line per sample: the predicted class (the index of the largest "
-              "output),\nor with --outputs all output activations. With no data flag it uses the "
-              "Fashion-MNIST\ntest images."
-            : "Prints the number of samples, the accuracy, the mean loss per sample and the "
-              "confusion matrix.\nWith no data flag it uses the Fashion-MNIST test set (see "
-              "backprop train --help)."};
+        .sub = self, .options = options, .positional = "MODEL", .positional_dest = &o.model,
+        .num_options = sizeof options / sizeof options[0] - (predicting ? 0 : 2),
+        .description = predicting ? PREDICT_DESCRIPTION : EVAL_DESCRIPTION};
     bp_net *net = NULL;
     bp_net_info info;
     samples s = {0};
     int rc = cli_parse(&cmd, argc, argv);
     if (rc)
         return rc < 0 ? CLI_OK : rc;
+    if (o.outputs && o.classes)
+        return cli_usage_error(&cmd, "--outputs and --classes exclude each other");
     if ((rc = cli_data_check(&cmd, &o.data)) || (rc = cli_model_load(self->name, o.model, &net)))
         return rc;
     bp_net_describe(net, &info);
-    if (predicting && o.data.test_csv) {
-        rc = load_features_csv(self->name, o.data.test_csv, info.sizes[0], &s);
-    } else if (!(rc = cli_data_load(self->name, &o.data, 0, info.sizes[0],
-                                    info.sizes[info.num_layers - 1], &s.ds))) {
-        s.x = s.ds.x;
-        s.count = s.ds.count;
-    }
-    if (!rc)
-        rc = predicting ? predict(self->name, net, &s, o.outputs)
+    if (!(rc = load_samples(self->name, &o, net, predicting, &s)))
+        rc = predicting ? predict(self->name, net, &s, choose_columns(&info, &o))
                         : evaluate(self->name, net, &s.ds);
     free(s.own);
     bp_dataset_free(&s.ds);

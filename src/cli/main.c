@@ -7,12 +7,13 @@
 
 static const cli_subcommand SUBCOMMANDS[] = {
     {"train", "Train a network (by default on Fashion-MNIST) and save the model", cli_train},
-    {"eval", "Accuracy, mean loss and confusion matrix of a model on a labelled data set",
+    {"eval", "Accuracy, loss and confusion matrix of a model on labelled data",
      cli_eval},
-    {"predict", "Predicted class (or all outputs) of a model for each sample", cli_predict},
-    {"gradcheck", "Check backpropagation against finite differences on a random batch",
+    {"predict", "Class and outputs of a model for each sample, as CSV", cli_predict},
+    {"gradcheck", "Check gradients by finite differences (random or saved network)",
      cli_gradcheck},
-    {"info", "Layers, activations, cost and size of a model file", cli_info},
+    {"info", "Layers, activations, cost and size of a model or checkpoint file", cli_info},
+    {"plot", "Draw a --log file's loss and accuracy per epoch as a PNG (gnuplot)", cli_plot},
 };
 #define NUM_SUBCOMMANDS (sizeof SUBCOMMANDS / sizeof SUBCOMMANDS[0])
 
@@ -24,9 +25,10 @@ static void print_usage(FILE *f)
             bp_version_number() % 100);
     for (size_t i = 0; i < NUM_SUBCOMMANDS; i++)
         fprintf(f, "  %-10s %s\n", SUBCOMMANDS[i].name, SUBCOMMANDS[i].summary);
-    fprintf(f, "\nRun 'backprop COMMAND --help' for the flags of a command.\n"
-               "Exit status: 0 success, 1 failure (file missing or corrupt, training failed), "
-               "2 usage error,\n130 train interrupted by Ctrl-C.\n");
+    fprintf(f, "\nRun 'backprop help COMMAND' or 'backprop COMMAND --help' for the flags of a\n"
+               "command, 'backprop --version' (-V) for the version.\n"
+               "Exit status: 0 success, 1 failure (file missing or corrupt, training failed),\n"
+               "2 usage error, 130 train interrupted by Ctrl-C.\n");
 }
 
 static const cli_subcommand *find(const char *name)
@@ -37,6 +39,24 @@ static const cli_subcommand *find(const char *name)
     return NULL;
 }
 
+/* "unknown command 'trian'; did you mean 'train'?" */
+static int unknown_command(const char *name)
+{
+    const char *names[NUM_SUBCOMMANDS + 1];
+    for (size_t i = 0; i < NUM_SUBCOMMANDS; i++)
+        names[i] = SUBCOMMANDS[i].name;
+    names[NUM_SUBCOMMANDS] = "help";
+    const char *near = cli_suggest(name, strlen(name), names, NUM_SUBCOMMANDS + 1);
+    fprintf(stderr, "backprop: unknown command '%s'%s%s%s\nRun 'backprop --help' for the "
+            "commands.\n", name, near ? "; did you mean '" : "", near ? near : "", near ? "'?" : "");
+    return CLI_USAGE;
+}
+
+static int is(const char *arg, const char *a, const char *b)
+{
+    return strcmp(arg, a) == 0 || strcmp(arg, b) == 0;
+}
+
 int main(int argc, char **argv)
 {
     const cli_subcommand *sub;
@@ -45,23 +65,25 @@ int main(int argc, char **argv)
         print_usage(stderr);
         return CLI_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (is(argv[1], "--help", "-h") || (strcmp(argv[1], "help") == 0 && argc == 2)) {
         print_usage(stdout);
         return CLI_OK;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    if (is(argv[1], "--version", "-V")) {
         printf("backprop %d.%d.%d\nBLAS %s\nBLAS kernels %s\n", BP_VERSION_MAJOR, BP_VERSION_MINOR,
                BP_VERSION_PATCH, blas_library_name(), blas_core_name());
         return CLI_OK;
     }
-    if (strcmp(argv[1], "help") == 0 && argc == 3 && (sub = find(argv[2]))) {
+    if (strcmp(argv[1], "help") == 0) { /* backprop help CMD: CMD --help */
         char *help_argv[] = {argv[2], "--help", NULL};
-        return sub->run(sub, 2, help_argv);
+        if (argc > 3) {
+            fprintf(stderr, "backprop help: one command at most, got '%s' after '%s'\n", argv[3],
+                    argv[2]);
+            return CLI_USAGE;
+        }
+        return (sub = find(argv[2])) ? sub->run(sub, 2, help_argv) : unknown_command(argv[2]);
     }
-    if (!(sub = find(argv[1]))) {
-        fprintf(stderr, "backprop: unknown command '%s'\nRun 'backprop --help' for the commands.\n",
-                argv[1]);
-        return CLI_USAGE;
-    }
+    if (!(sub = find(argv[1])))
+        return unknown_command(argv[1]);
     return sub->run(sub, argc - 1, argv + 1);
 }

@@ -25,13 +25,13 @@ typedef struct train_opts {
     double gamma, eta_min;
     int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
     cli_data_opts data;
-    const char *out, *log, *checkpoint, *resume;
+    const char *out, *log, *checkpoint, *resume, *plot;
 } train_opts;
 
-/* THE MAIN JOB: what `backprop train` does with no flags: Fashion-MNIST from $BACKPROP_DATA or
- * /usr/share/datasets/fashion-mnist. The target is >= 0.89 test accuracy in <= 60 s on 2 cores;
- * tune the network and hyper-parameters here and nowhere else (--help prints these values). */
-static const train_opts MAIN_JOB_DEFAULTS = {
+/* What `backprop train` does with no flags: Fashion-MNIST from $BACKPROP_DATA or
+ * /usr/share/datasets/fashion-mnist, about 0.89 test accuracy in 10 epochs. The defaults of every
+ * flag are here and nowhere else (--help prints them, docs/cli.md lists them). */
+static const train_opts TRAIN_DEFAULTS = {
     .net = {.layers = {.count = 4, .sizes = {784, 256, 128, 10}},
             .hidden = BP_RELU, .output = BP_SOFTMAX, .cost = BP_NLL, .init = BP_INIT_HE, .seed = 1},
     .optimizer = BP_OPT_ADAM,
@@ -49,26 +49,36 @@ static const train_opts MAIN_JOB_DEFAULTS = {
     .threads = 0,
     .validation = 0,
     .quiet = 0,
-    .data = {NULL, NULL, NULL},
+    .data = {NULL, NULL, NULL, 0},
     .out = "model.bpn",
     .log = NULL,
     .checkpoint_every = 0,
     .checkpoint = NULL, /* OUT.ckpt */
     .resume = NULL,
+    .plot = NULL,
 };
 
 static const char DESCRIPTION[] =
-    "With no data flags it trains on Fashion-MNIST, read from $BACKPROP_DATA if set, else from\n"
-    "/usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist). --data DIR reads\n"
-    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and\n"
-    "t10k-labels-idx1-ubyte (each plain or .gz) from DIR; --train-csv and --test-csv read CSV\n"
-    "files of features followed by an integer class label (classes = width of the output layer).\n"
-    "After every epoch the evaluation set (the test set, or the last --validation N training\n"
-    "samples) is scored; at the end the test accuracy is printed and the model saved.\n"
-    "Under `mpirun -np N` (when built with MPI) the N processes train one network data-parallel:\n"
-    "--batch is the global mini-batch, split across them; rank 0 alone prints and writes.\n"
-    "--checkpoint-every K writes the training state every K epochs; --resume FILE with the same\n"
+    "With no data flags it trains on Fashion-MNIST, read from $BACKPROP_DATA if set, else from "
+    "/usr/share/datasets/fashion-mnist (Debian package dataset-fashion-mnist). --data DIR reads "
+    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and "
+    "t10k-labels-idx1-ubyte (each plain or .gz) from DIR; --train-csv and --test-csv read CSV "
+    "files of features followed by a class label (classes = width of the output layer; a network "
+    "of one sigmoid output classifies labels 0 and 1).\n\n"
+    "After every epoch the evaluation set (the test set, or --validation N training samples drawn "
+    "at random with --seed, stratified by class) is scored; at the end the test accuracy is "
+    "printed and the model saved. With --validation, --train-csv needs no --test-csv.\n\n"
+    "Under `mpirun -np N` (when built with MPI) the N processes train one network data-parallel: "
+    "--batch is the global mini-batch, split across them; rank 0 alone prints and writes.\n\n"
+    "--checkpoint-every K writes the training state every K epochs; --resume FILE with the same "
     "flags continues it, ending with the same parameters as a run never interrupted.";
+
+/* "1 epoch", "3 epochs" into buf. */
+static const char *count_of(char *buf, size_t size, long n, const char *noun)
+{
+    snprintf(buf, size, "%ld %s%s", n, noun, n == 1 ? "" : "s");
+    return buf;
+}
 
 /* ---------------------------------------------------------------- progress */
 static volatile sig_atomic_t interrupted;
@@ -90,47 +100,74 @@ typedef struct progress_state {
     int bar;           /* draw a progress bar on stderr (a terminal, not --quiet) */
     int lines;         /* print one line per epoch on stdout (not --quiet) */
     double last_draw;  /* when the bar was last drawn */
-    int bar_len;       /* characters of the bar now on screen */
     const char *eval;  /* "test" or "val": what the evaluation columns hold */
     bp_file *log;      /* per-epoch CSV rows, or NULL */
     int epochs_done;
+    int checkpoint_every;
+    int checkpoint_epoch; /* the epoch of the last checkpoint written, 0 if none */
 } progress_state;
 
-static void draw_bar(progress_state *s, const bp_progress *p)
+/* Seconds as "42s", "3:07" or "1:02:03" into buf. */
+static const char *clock_of(char *buf, size_t size, double seconds)
 {
-    enum { WIDTH = 24 };
-    char bar[WIDTH + 1];
-    int filled = (int)((long)WIDTH * p->batch / p->batches);
-    for (int i = 0; i < WIDTH; i++)
-        bar[i] = i < filled ? '#' : '.';
-    bar[WIDTH] = '\0';
-    int len = fprintf(stderr, "\repoch %d/%d [%s] %d/%d loss %.4f %.0f samples/s", p->epoch + 1,
-                      p->epochs, bar, p->batch, p->batches, p->loss, p->samples_per_s);
-    if (len < s->bar_len) /* a shorter line than the last one: blank the rest */
-        fprintf(stderr, "%*s", s->bar_len - len, "");
-    s->bar_len = len > s->bar_len ? len : s->bar_len;
-    fflush(stderr);
+    long t = seconds > 0 && seconds < 1e9 ? (long)(seconds + 0.5) : 0;
+    if (t < 60)
+        snprintf(buf, size, "%lds", t);
+    else if (t < 3600)
+        snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+    else
+        snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    return buf;
 }
 
+/* "epoch 3/10 [#####.....] 120/469 loss 0.4123 12s ETA 35s 19737/s", as wide as the terminal: the
+ * bar takes the room the numbers leave; on a narrow terminal the rate, then the loss and the
+ * batch count go before the bar shrinks below 10 characters. */
+static void draw_bar(const bp_progress *p)
+{
+    char head[64], tail[4][96], bar[512], t1[32], t2[32];
+    int width = cli_term_width() - 1, drop = 0, room;
+    snprintf(head, sizeof head, "epoch %d/%d ", p->epoch + 1, p->epochs);
+    snprintf(tail[0], sizeof tail[0], " %s ETA %s", clock_of(t1, sizeof t1, p->seconds),
+             clock_of(t2, sizeof t2, p->seconds * (p->batches - p->batch) / p->batch));
+    snprintf(tail[1], sizeof tail[1], " %d/%d", p->batch, p->batches);
+    snprintf(tail[2], sizeof tail[2], " loss %.4f", p->loss);
+    snprintf(tail[3], sizeof tail[3], " %.0f/s", p->samples_per_s);
+    for (;;) { /* the parts kept: tail[0] always, then 1..3-drop */
+        room = width - (int)strlen(head) - 2 - (int)strlen(tail[0]);
+        for (int i = 1; i <= 3 - drop; i++)
+            room -= (int)strlen(tail[i]);
+        if (room >= 10 || drop == 3)
+            break;
+        drop++;
+    }
+    if (room > (int)sizeof bar - 1)
+        room = (int)sizeof bar - 1;
+    int filled = room > 0 ? (int)((long)room * p->batch / p->batches) : 0;
+    for (int i = 0; i < room; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[room > 0 ? room : 0] = '\0';
+    cli_status("%s%s%s%s%s%s%s%s", head, room > 0 ? "[" : "", bar, room > 0 ? "]" : "",
+               drop < 3 ? tail[1] : "", drop < 2 ? tail[2] : "", tail[0], drop < 1 ? tail[3] : "");
+}
+
+/* Draws the bar during an epoch, records and prints its end; asks to stop after Ctrl-C. */
 static int on_progress(const bp_progress *p, void *user)
 {
     progress_state *s = user;
-    if (interrupted)
-        return 1;
     if (!p->epoch_done) {
         double now = now_seconds();
-        if (s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
-            draw_bar(s, p);
+        if (!interrupted && s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
+            draw_bar(p);
             s->last_draw = now;
         }
-        return 0;
+        return interrupted;
     }
+    /* The epoch is done (and its checkpoint written) even when Ctrl-C came meanwhile. */
     s->epochs_done = p->epoch + 1;
-    if (s->bar && s->bar_len > 0) {
-        fprintf(stderr, "\r%*s\r", s->bar_len, "");
-        fflush(stderr);
-        s->bar_len = 0;
-    }
+    if (s->checkpoint_every > 0 && s->epochs_done % s->checkpoint_every == 0)
+        s->checkpoint_epoch = s->epochs_done; /* written before this call */
+    cli_status_clear();
     if (s->lines) {
         printf("epoch %d/%d train_loss %.4f train_acc %.4f %s_loss %.4f %s_acc %.4f samples/s %.0f "
                "seconds %.2f\n", p->epoch + 1, p->epochs, p->loss, p->accuracy, s->eval,
@@ -147,11 +184,12 @@ static int on_progress(const bp_progress *p, void *user)
             return 1; /* stop: a run whose log is lost fails */
         }
     }
-    return 0;
+    return interrupted;
 }
 
 /* ---------------------------------------------------------------- files */
-/* The log's temporary file, created with the header line (eval: what the evaluation columns hold). */
+/* The log's temporary file beside path (the log, or with --plot alone the PNG: the plot's data),
+ * created with the header line (eval: what the evaluation columns hold). */
 static int open_log(const char *cmd, const char *path, const char *eval, bp_file **f)
 {
     char header[128];
@@ -162,21 +200,23 @@ static int open_log(const char *cmd, const char *path, const char *eval, bp_file
         bp_file_discard(*f);
         *f = NULL;
     }
-    return st ? cli_fail(cmd, st, "--log %s", path) : CLI_OK;
+    return st ? cli_fail(cmd, st, "cannot write the log beside %s", path) : CLI_OK;
 }
 
 /* ---------------------------------------------------------------- the command */
 typedef struct train_run {
     bp_net *net;
     bp_dataset train, test, val;
-    bp_file *log;
+    bp_file *log;     /* the log being written (beside the PNG with --plot and no --log) */
     char *checkpoint; /* the default checkpoint path, OUT.ckpt, when allocated */
     cli_ranks ranks;
+    int argc;         /* the command line, for the resume hint after Ctrl-C */
+    char **argv;
 } train_run;
 
 static void train_run_free(train_run *r)
 {
-    bp_file_discard(r->log); /* still open only on failure */
+    bp_file_discard(r->log); /* still open only on failure, or as the plot's data alone */
     free(r->checkpoint);
     bp_dataset_free(&r->train);
     bp_dataset_free(&r->test);
@@ -186,6 +226,9 @@ static void train_run_free(train_run *r)
 
 /* What the evaluation after each epoch is made on, as the epoch lines and the log name it. */
 static const char *eval_name(const train_opts *o) { return o->validation > 0 ? "val" : "test"; }
+
+/* Whether there is a test set: an IDX directory has one, CSV files only with --test-csv. */
+static int has_test(const train_opts *o) { return !o->data.train_csv || o->data.test_csv; }
 
 static bp_train_config make_config(const train_opts *o, progress_state *ps)
 {
@@ -208,10 +251,27 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
     return cfg;
 }
 
+/* The data flags: which sets exist, and that standard input is read once. */
+static int check_data_flags(const cli_command *cmd, const train_opts *o)
+{
+    const cli_data_opts *d = &o->data;
+    if (d->test_csv && !d->train_csv)
+        return cli_usage_error(cmd, "--test-csv needs --train-csv");
+    if (d->train_csv && !d->test_csv && o->validation == 0)
+        return cli_usage_error(cmd, "--train-csv without --test-csv needs --validation N (the "
+                               "samples held out to evaluate each epoch)");
+    if (d->train_csv && d->test_csv && strcmp(d->train_csv, "-") == 0 &&
+        strcmp(d->test_csv, "-") == 0)
+        return cli_usage_error(cmd, "--train-csv and --test-csv cannot both be - (standard input "
+                               "is read once)");
+    return cli_data_check(cmd, d);
+}
+
 static int check_flags(const cli_command *cmd, const train_opts *o)
 {
-    if ((o->data.train_csv != NULL) != (o->data.test_csv != NULL))
-        return cli_usage_error(cmd, "--train-csv and --test-csv go together");
+    int rc;
+    if ((rc = check_data_flags(cmd, o)))
+        return rc;
     if (o->checkpoint && o->checkpoint_every == 0)
         return cli_usage_error(cmd, "--checkpoint needs --checkpoint-every");
     if (o->patience > 0 && o->validation == 0)
@@ -226,50 +286,108 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
     if (bp_schedule_eta(&cfg.schedule, cfg.optim.eta, 0, cfg.epochs, &eta) != BP_OK ||
         bp_schedule_eta(&cfg.schedule, cfg.optim.eta, cfg.epochs - 1, cfg.epochs, &eta) != BP_OK)
         return cli_usage_error(cmd, "--schedule: %s", bp_last_error()); /* the last is the least */
-    return cli_data_check(cmd, &o->data);
+    if (o->plot && !cli_plot_available())
+        return cli_error(cmd->sub->name, "--plot %s: gnuplot is not installed (apt-get install "
+                         "gnuplot-nox); without --plot, --log FILE keeps the same numbers",
+                         o->plot);
+    return CLI_OK;
 }
 
-/* Load the data, split off the validation set; everything that can fail before training. */
+/* Every output, before any data is loaded (outputs.c): writable, and no two of them nor an output
+ * and an input the same file. --resume may be --checkpoint: it is read whole first. */
+static int check_outputs(const cli_command *cmd, const train_opts *o)
+{
+    const cli_path outputs[] = {{"--out", o->out, NULL}, {"--log", o->log, NULL},
+                                {"--plot", o->plot, NULL},
+                                {"--checkpoint", o->checkpoint_every > 0 ? o->checkpoint : NULL,
+                                 NULL}};
+    const cli_path inputs[] = {{"--resume", o->resume, "--checkpoint"}};
+    return cli_outputs_check(cmd, outputs, 4, inputs, 1, &o->data);
+}
+
+/* Load the data, draw the validation set; everything that can fail before training. */
 static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
 {
     const char *name = cmd->sub->name;
     bp_net_info info;
     int rc;
     bp_net_describe(r->net, &info);
-    const cli_path outputs[] = {{"--out", o->out, NULL}, {"--log", o->log, NULL},
-                                {"--checkpoint", o->checkpoint_every > 0 ? o->checkpoint : NULL,
-                                 NULL}};
-    const cli_path inputs[] = {{"--resume", o->resume, "--checkpoint"}};
-    if (r->ranks.rank == 0 && (rc = cli_outputs_check(cmd, outputs, 3, inputs, 1, &o->data)))
-        return rc;
-    if ((rc = cli_data_load(name, &o->data, 1, info.sizes[0], info.sizes[info.num_layers - 1],
-                            &r->train)) ||
-        (rc = cli_data_load(name, &o->data, 0, info.sizes[0], info.sizes[info.num_layers - 1],
-                            &r->test)))
+    int n_in = info.sizes[0], n_out = info.sizes[info.num_layers - 1];
+    if ((r->ranks.rank == 0 && (rc = check_outputs(cmd, o))) ||
+        (rc = cli_data_load(name, &o->data, 1, n_in, n_out, &r->train)) ||
+        (has_test(o) && (rc = cli_data_load(name, &o->data, 0, n_in, n_out, &r->test))))
         return rc;
     if (o->validation > 0) {
         if (o->validation >= r->train.count)
             return cli_error(name, "--validation %d: must be smaller than the %d training samples",
                              o->validation, r->train.count);
-        bp_status st = bp_dataset_split(&r->train, o->validation, &r->val);
+        bp_status st = bp_dataset_split_random(&r->train, o->validation, o->net.seed, &r->val);
         if (st)
-            return cli_fail(name, st, "cannot split off the validation set");
+            return cli_fail(name, st, "cannot draw the validation set");
     }
-    if (o->log && r->ranks.rank == 0)
-        return open_log(name, o->log, eval_name(o), &r->log);
+    if ((o->log || o->plot) && r->ranks.rank == 0)
+        return open_log(name, o->log ? o->log : o->plot, eval_name(o), &r->log);
     return CLI_OK;
+}
+
+/* s as one shell word into f: as it is when it holds no character a shell reads specially, else
+ * in single quotes. */
+static void put_shell_word(const char *s)
+{
+    if (s[0] && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                          "_./=:,+-@%") == strlen(s)) {
+        fputs(s, stderr);
+        return;
+    }
+    fputc('\'', stderr);
+    for (; *s; s++)
+        fputs(*s == '\'' ? "'\\''" : (char[]){*s, '\0'}, stderr);
+    fputc('\'', stderr);
+}
+
+/* After Ctrl-C: what was kept, and the command that continues the run. */
+static void report_interrupt(const train_opts *o, const train_run *r, const progress_state *ps)
+{
+    const char *ckpt = ps->checkpoint_epoch > 0 ? o->checkpoint : o->resume;
+    char epoch[64];
+    if (!ckpt) {
+        cli_error("train", "interrupted in epoch %d: nothing saved", ps->epochs_done + 1);
+        return;
+    }
+    if (ps->checkpoint_epoch > 0)
+        snprintf(epoch, sizeof epoch, " (epoch %d)", ps->checkpoint_epoch);
+    else
+        snprintf(epoch, sizeof epoch, " (the one this run resumed from)");
+    cli_status_clear();
+    fprintf(stderr, "backprop train: interrupted in epoch %d: kept checkpoint %s%s; resume with "
+            "`backprop", ps->epochs_done + 1, ckpt, epoch);
+    for (int i = 0; i < r->argc; i++) {
+        if (strcmp(r->argv[i], "--resume") == 0 && i + 1 < r->argc) {
+            i++;
+            continue;
+        }
+        if (strncmp(r->argv[i], "--resume=", 9) != 0) {
+            fputc(' ', stderr);
+            put_shell_word(r->argv[i]);
+        }
+    }
+    fputs(" --resume ", stderr);
+    put_shell_word(ckpt);
+    fputs("`\n", stderr);
 }
 
 /* Train with SIGINT turned into a stop request. */
 static int run_training(const char *name, const train_opts *o, train_run *r)
 {
     const bp_dataset *eval = o->validation > 0 ? &r->val : &r->test;
-    progress_state ps = {.bar = !o->quiet && r->ranks.rank == 0 && isatty(STDERR_FILENO),
-                         .lines = !o->quiet, .eval = eval_name(o), .log = r->log};
+    progress_state ps = {.bar = !o->quiet && r->ranks.rank == 0 && cli_term_is_tty(),
+                         .lines = !o->quiet, .eval = eval_name(o), .log = r->log,
+                         .checkpoint_every = o->checkpoint_every};
     bp_train_config cfg = make_config(o, &ps);
     cfg.parallel = r->ranks.parallel;
     struct sigaction sa = {0}, old;
     double start, best;
+    char epochs[32];
     bp_status st;
     sa.sa_handler = on_sigint;
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
@@ -278,13 +396,16 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     start = now_seconds();
     st = bp_train(r->net, &r->train, eval, &cfg, &best);
     sigaction(SIGINT, &old, NULL);
+    cli_status_clear();
     if (st == BP_ESTOPPED && interrupted) {
-        cli_error(name, "interrupted after %d epochs: nothing saved", ps.epochs_done);
+        report_interrupt(o, r, &ps);
         return CLI_INTERRUPTED;
     }
+    if (st == BP_EMISMATCH && o->resume && ps.epochs_done == 0)
+        return cli_fail(name, st, "cannot resume from %s (nothing saved)", o->resume);
     if (st)
-        return cli_fail(name, st, "training failed after %d epochs (nothing saved%s%s)",
-                        ps.epochs_done,
+        return cli_fail(name, st, "training failed after %s (nothing saved%s%s)",
+                        count_of(epochs, sizeof epochs, ps.epochs_done, "epoch"),
                         o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
                         o->checkpoint_every > 0 ? o->checkpoint : "");
     printf("trained in %.1f s\n", now_seconds() - start);
@@ -297,90 +418,124 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     return CLI_OK;
 }
 
-/* Score on the test set, save the model, then commit the log. */
+/* Draw the plot from the log's rows (in its temporary file), then commit the log (or, with --plot
+ * alone, discard the plot's data). */
+static int publish_log(const char *name, const train_opts *o, train_run *r)
+{
+    int rc = CLI_OK;
+    bp_status st;
+    if (o->plot && !(rc = cli_plot_log(name, bp_file_temp_path(r->log), o->out, o->plot)))
+        printf("plot %s\n", o->plot);
+    if (!o->log) {
+        bp_file_discard(r->log);
+        r->log = NULL;
+        return rc ? cli_error(name, "the model is saved; only the plot is missing") : CLI_OK;
+    }
+    st = bp_file_commit(r->log);
+    r->log = NULL;
+    if (st)
+        return cli_fail(name, st, "--log %s", o->log);
+    printf("log %s\n", o->log);
+    return rc;
+}
+
+/* Score on the test set (or, without one, the validation set), save the model, then draw the plot
+ * and commit the log. */
 static int finish(const char *name, const train_opts *o, train_run *r)
 {
     double loss, acc;
-    bp_status st = bp_evaluate_parallel(r->net, &r->test, r->ranks.parallel, &loss, &acc, NULL);
+    const bp_dataset *final = has_test(o) ? &r->test : &r->val;
+    bp_status st = bp_evaluate_parallel(r->net, final, r->ranks.parallel, &loss, &acc, NULL);
     if (st)
-        return cli_fail(name, st, "cannot evaluate on the test set");
-    printf("test accuracy %.4f\n", acc);
+        return cli_fail(name, st, "cannot evaluate on the %s set", has_test(o) ? "test" :
+                        "validation");
+    printf("%s accuracy %.4f\n", has_test(o) ? "test" : "val", acc);
     if (r->ranks.rank > 0) /* rank 0 writes the model and the log */
         return CLI_OK;
     if ((st = bp_model_save(r->net, o->out)))
         return cli_fail(name, st, "cannot save the model to %s", o->out);
     printf("saved %s\n", o->out);
-    if (r->log) {
-        st = bp_file_commit(r->log);
-        r->log = NULL;
-        if (st)
-            return cli_fail(name, st, "--log %s", o->log);
-        printf("log %s\n", o->log);
-    }
+    return r->log ? publish_log(name, o, r) : CLI_OK;
+}
+
+/* The flags of train write into this (set to TRAIN_DEFAULTS before parsing), so that their table
+ * is a constant. */
+static train_opts flags;
+
+static const cli_option OPTIONS[] = {
+    CLI_NET_OPTIONS(&flags.net),
+    CLI_ENUM("optimizer", &flags.optimizer, "OPT", cli_optimizers, "optimizer"),
+    CLI_INTEGER("epochs", &flags.epochs, "N", 1, INT_MAX, "epochs"),
+    CLI_INTEGER("batch", &flags.batch, "N", 1, 1 << 20, "mini-batch size"),
+    {.name = "eta", .alias = "lr", .type = CLI_REAL, .dest = &flags.eta, .meta = "X",
+     .help = "learning rate", .min = 0, .max = FLT_MAX, .open = CLI_OPEN_MIN},
+    CLI_NUMBER("lambda", &flags.lambda, "X", 0, FLT_MAX, 0, "L2 weight decay"),
+    CLI_NUMBER("momentum", &flags.momentum, "X", 0, 1, CLI_OPEN_MAX,
+               "momentum coefficient (momentum, nesterov)"),
+    CLI_NUMBER("clip", &flags.clip, "X", 0, FLT_MAX, 0, "clip the gradient norm to X (0 = off)"),
+    CLI_ENUM("schedule", &flags.schedule, "SCHED", cli_schedules, "learning-rate schedule"),
+    CLI_INTEGER("step-epochs", &flags.step_epochs, "N", 1, INT_MAX,
+                "step schedule: epochs between decays"),
+    CLI_NUMBER("gamma", &flags.gamma, "X", 0, 1, CLI_OPEN_MIN, "step schedule: decay factor"),
+    CLI_NUMBER("eta-min", &flags.eta_min, "X", 0, FLT_MAX, 0, "cosine schedule: final rate"),
+    CLI_INTEGER("patience", &flags.patience, "N", 0, INT_MAX,
+                "stop after N epochs without a better evaluation accuracy and keep the best "
+                "(0 = off)"),
+    CLI_INTEGER("threads", &flags.threads, "N", 0, 1024,
+                "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
+    CLI_DATA_DIR_OPTION(&flags.data, "train-* and t10k-*"),
+    CLI_TEXT("train-csv", &flags.data.train_csv, "FILE",
+             "training CSV: features, then the label (- = standard input)"),
+    CLI_TEXT("test-csv", &flags.data.test_csv, "FILE", "test CSV: features, then the label"),
+    CLI_FLAG("header", &flags.data.header, "the first line of each CSV file is a header "
+             "(default: detected, a first line with no number)"),
+    CLI_INTEGER("validation", &flags.validation, "N", 0, INT_MAX,
+                "evaluate each epoch on N training samples drawn at random with --seed "
+                "(stratified by class), held out (0 = on the test set)"),
+    CLI_TEXT("out", &flags.out, "MODEL", "where to save the model"),
+    CLI_TEXT("log", &flags.log, "FILE", "write one CSV row per epoch to FILE"),
+    CLI_TEXT("plot", &flags.plot, "FILE.png", "draw the loss and accuracy per epoch into FILE.png "
+             "(needs gnuplot)"),
+    CLI_FLAG("quiet", &flags.quiet, "no progress bar and no per-epoch lines"),
+    CLI_INTEGER("checkpoint-every", &flags.checkpoint_every, "K", 0, INT_MAX,
+                "write a checkpoint after every K-th epoch (0 = never)"),
+    CLI_TEXT("checkpoint", &flags.checkpoint, "FILE", "where --checkpoint-every writes (default "
+             "MODEL.ckpt, MODEL the --out path)"),
+    CLI_TEXT("resume", &flags.resume, "FILE", "continue the run of the same flags from this "
+             "checkpoint"),
+};
+
+/* MODEL.ckpt, the default of --checkpoint, into r->checkpoint. */
+static int default_checkpoint(const char *name, train_opts *o, train_run *r)
+{
+    size_t size = strlen(o->out) + sizeof ".ckpt";
+    if (!(r->checkpoint = malloc(size)))
+        return cli_error(name, "out of memory");
+    snprintf(r->checkpoint, size, "%s.ckpt", o->out);
+    o->checkpoint = r->checkpoint;
     return CLI_OK;
 }
 
 int cli_train(const cli_subcommand *self, int argc, char **argv)
 {
-    train_opts o = MAIN_JOB_DEFAULTS;
-    const cli_option options[] = {
-        CLI_NET_OPTIONS(&o.net),
-        CLI_ENUM("optimizer", &o.optimizer, "OPT", cli_optimizers, "optimizer"),
-        CLI_INTEGER("epochs", &o.epochs, "N", 1, INT_MAX, "epochs"),
-        CLI_INTEGER("batch", &o.batch, "N", 1, 1 << 20, "mini-batch size"),
-        CLI_NUMBER("eta", &o.eta, "X", 0, FLT_MAX, CLI_OPEN_MIN, "learning rate"),
-        CLI_NUMBER("lambda", &o.lambda, "X", 0, FLT_MAX, 0, "L2 weight decay"),
-        CLI_NUMBER("momentum", &o.momentum, "X", 0, 1, CLI_OPEN_MAX,
-                   "momentum coefficient (momentum, nesterov)"),
-        CLI_NUMBER("clip", &o.clip, "X", 0, FLT_MAX, 0, "clip the gradient norm to X (0 = off)"),
-        CLI_ENUM("schedule", &o.schedule, "SCHED", cli_schedules, "learning-rate schedule"),
-        CLI_INTEGER("step-epochs", &o.step_epochs, "N", 1, INT_MAX,
-                    "step schedule: epochs between decays"),
-        CLI_NUMBER("gamma", &o.gamma, "X", 0, 1, CLI_OPEN_MIN, "step schedule: decay factor"),
-        CLI_NUMBER("eta-min", &o.eta_min, "X", 0, FLT_MAX, 0, "cosine schedule: final rate"),
-        CLI_INTEGER("patience", &o.patience, "N", 0, INT_MAX,
-                    "stop after N epochs without a better evaluation accuracy and keep the best "
-                    "(0 = off)"),
-        CLI_INTEGER("threads", &o.threads, "N", 0, 1024, "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
-        CLI_DATA_DIR_OPTION(&o.data, "train-* and t10k-*"),
-        CLI_TEXT("train-csv", &o.data.train_csv, "FILE", "training CSV: features, then the label"),
-        CLI_TEXT("test-csv", &o.data.test_csv, "FILE", "test CSV: features, then the label"),
-        CLI_INTEGER("validation", &o.validation, "N", 0, INT_MAX,
-                    "evaluate each epoch on the last N training samples, held out (0 = on the "
-                    "test set)"),
-        CLI_TEXT("out", &o.out, "MODEL", "where to save the model"),
-        CLI_TEXT("log", &o.log, "FILE", "write one CSV row per epoch to FILE"),
-        CLI_FLAG("quiet", &o.quiet, "no progress bar and no per-epoch lines"),
-        CLI_INTEGER("checkpoint-every", &o.checkpoint_every, "K", 0, INT_MAX,
-                    "write a checkpoint after every K-th epoch (0 = never)"),
-        CLI_TEXT("checkpoint", &o.checkpoint, "FILE", "where --checkpoint-every writes (default "
-                 "MODEL.ckpt, MODEL the --out path)"),
-        CLI_TEXT("resume", &o.resume, "FILE", "continue the run of the same flags from this "
-                 "checkpoint"),
-    };
-    const cli_command cmd = {.sub = self, .description = DESCRIPTION, .options = options,
-                             .num_options = sizeof options / sizeof options[0]};
-    train_run r = {0};
-    int rc = cli_parse(&cmd, argc, argv);
-    if (rc)
+    const cli_command cmd = {.sub = self, .description = DESCRIPTION, .options = OPTIONS,
+                             .num_options = sizeof OPTIONS / sizeof OPTIONS[0]};
+    train_opts *o = &flags;
+    train_run r = {.argc = argc, .argv = argv};
+    int rc;
+    flags = TRAIN_DEFAULTS;
+    if ((rc = cli_parse(&cmd, argc, argv)))
         return rc < 0 ? CLI_OK : rc;
-    if ((rc = check_flags(&cmd, &o)) || (rc = cli_net_build(&cmd, &o.net, &r.net)))
+    if ((rc = check_flags(&cmd, o)) || (rc = cli_net_build(&cmd, &o->net, &r.net)))
         return rc;
-    blas_threads_choose(o.threads, r.net, o.batch);
-    if (o.checkpoint_every > 0 && !o.checkpoint) {
-        size_t size = strlen(o.out) + sizeof ".ckpt";
-        if (!(r.checkpoint = malloc(size))) {
-            train_run_free(&r);
-            return cli_error(self->name, "out of memory");
-        }
-        snprintf(r.checkpoint, size, "%s.ckpt", o.out);
-        o.checkpoint = r.checkpoint;
-    }
+    blas_threads_choose(o->threads, r.net, o->batch);
     /* Every rank prepares; if one fails, all stop before training waits for it. */
-    if (!(rc = cli_ranks_start(&r.ranks, self->name)) &&
-        !(rc = cli_ranks_agree(&r.ranks, prepare(&cmd, &o, &r))) &&
-        !(rc = run_training(self->name, &o, &r)))
-        rc = finish(self->name, &o, &r);
+    if (!(o->checkpoint_every > 0 && !o->checkpoint &&
+          (rc = default_checkpoint(self->name, o, &r))) &&
+        !(rc = cli_ranks_start(&r.ranks, self->name)) &&
+        !(rc = cli_ranks_agree(&r.ranks, prepare(&cmd, o, &r))) &&
+        !(rc = run_training(self->name, o, &r)))
+        rc = finish(self->name, o, &r);
     train_run_free(&r);
     cli_ranks_stop(&r.ranks);
     return rc;

@@ -16,58 +16,15 @@ if [ $# -ne 1 ] || [ ! -x "$1" ]; then
 fi
 BP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: the checks run in a temp dir
 read -r -a WRAP <<< "${CLI_TEST_WRAPPER:-}"
+HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d "${TMPDIR:-/tmp}/backprop-cli-test.XXXXXX") || exit 2
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
-
-passed=0
-failed=0
-RC=0
-
-# run ARGS...: run the program; exit status in RC, output in $T/out and $T/err.
-run() {
-    "${WRAP[@]}" "$BP" "$@" > "$T/out" 2> "$T/err"
-    RC=$?
-}
-
-# check NAME COMMAND...: one check, passed if COMMAND succeeds.
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok     $name"
-    else
-        failed=$((failed + 1))
-        echo "FAILED $name (exit status $RC)"
-        sed 's/^/    stdout: /' "$T/out" | head -20
-        sed 's/^/    stderr: /' "$T/err" | head -20
-    fi
-}
-
-rc_is() { [ "$RC" -eq "$1" ]; }
-out_has() { grep -q -e "$1" "$T/out"; }
-err_has() { grep -q -e "$1" "$T/err"; }
-lines_of() { wc -l < "$1" | tr -d ' '; }
-absent() { for f in "$@"; do [ ! -e "$f" ] || return 1; done; }
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
 
 # ---------------------------------------------------------------- data
-# label = 1 if x1 + x2 - x3 + 0.5 x4 > 0; points closer than 0.2 to the boundary are skipped.
-make_csv() { # make_csv SEED ROWS FILE
-    awk -v seed="$1" -v rows="$2" 'BEGIN {
-        srand(seed)
-        while (n < rows + 0) {
-            for (i = 1; i <= 4; i++) x[i] = 2 * rand() - 1
-            s = x[1] + x[2] - x[3] + 0.5 * x[4]
-            if (s > -0.2 && s < 0.2) continue
-            printf "%.4f,%.4f,%.4f,%.4f,%d\n", x[1], x[2], x[3], x[4], (s > 0)
-            n++
-        }
-    }' > "$3"
-}
-make_csv 1 200 train.csv
-make_csv 2 100 test.csv
-cut -d, -f1-4 test.csv > features.csv
+make_problem
 
 TRAIN=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 30 --batch 10
        --eta 0.01)
@@ -139,15 +96,28 @@ check "eval: accuracy >= 0.9 on the easy problem, loss and confusion matrix" eva
 
 run predict --model m.bpn --csv test.csv
 cp "$T/out" predicted_labelled.txt
-check "predict: one class per sample" eval \
-    'rc_is 0 && [ "$(lines_of "$T/out")" -eq 100 ] && ! grep -qv "^[01]$" "$T/out"'
+check "predict: CSV, header class,p0,p1 then one row per sample" eval \
+    'rc_is 0 && [ "$(head -1 "$T/out")" = "class,p0,p1" ] && [ "$(lines_of "$T/out")" -eq 101 ] &&
+     awk -F, "NR > 1 && (NF != 3 || \$1 !~ /^[01]\$/ || \$1 != (\$3 > \$2)) { bad = 1 }
+              END { exit bad }" "$T/out"'
+check "predict: the probabilities of a softmax row add up to 1" \
+    awk -F, 'NR > 1 { d = $2 + $3 - 1; if (d > 1e-5 || d < -1e-5) bad = 1 } END { exit bad }' \
+    predicted_labelled.txt
 run predict --model m.bpn --csv features.csv
-check "predict: features-only CSV gives the same classes" eval \
+check "predict: features-only CSV gives the same rows" eval \
     'rc_is 0 && cmp -s "$T/out" predicted_labelled.txt'
+run predict --model m.bpn --csv test.csv --classes
+cp "$T/out" classes.txt
+check "predict --classes: header class, the class of each row, in order" eval \
+    'rc_is 0 && [ "$(head -1 classes.txt)" = class ] &&
+     cut -d, -f1 predicted_labelled.txt | cmp -s - classes.txt'
 run predict --model m.bpn --csv test.csv --outputs
-check "predict --outputs: all output activations per sample" eval \
-    'rc_is 0 && [ "$(lines_of "$T/out")" -eq 100 ] &&
-     awk -F, "NF != 2 { bad = 1 } END { exit bad }" "$T/out"'
+check "predict --outputs: header y0,y1, all output activations per sample" eval \
+    'rc_is 0 && [ "$(head -1 "$T/out")" = "y0,y1" ] && [ "$(lines_of "$T/out")" -eq 101 ] &&
+     awk -F, "NF != 2 { bad = 1 } END { exit bad }" "$T/out" &&
+     tail -n +2 "$T/out" | cmp -s - <(tail -n +2 predicted_labelled.txt | cut -d, -f2-)'
+run predict --model m.bpn --csv test.csv --outputs --classes
+check "predict --outputs --classes: exit 2" eval 'rc_is 2 && err_has "exclude"'
 
 run gradcheck
 check "gradcheck: defaults pass, one line per layer" eval \
@@ -199,13 +169,13 @@ check "usage errors write nothing" absent u.bpn u.csv u.csv.tmp
 
 # ---------------------------------------------------------------- runtime errors (exit 1)
 run train --train-csv missing.csv --test-csv test.csv --layers 4-8-2 --out f.bpn --log f.csv
-check "missing data file: exit 1, names the file" eval \
-    'rc_is 1 && err_has "missing.csv" && err_has "input/output error"'
+check "missing data file: exit 1, names the file, says No such file or directory" eval \
+    'rc_is 1 && err_has "missing.csv: No such file or directory"'
 check "failed train writes no model and no log" absent f.bpn f.csv f.csv.tmp
 
 run "${TRAIN[@]}" --layers 5-8-2 --out f.bpn --log f.csv
 check "data with other features than the network's inputs: exit 1" eval \
-    'rc_is 1 && err_has "4 features" && err_has "5 inputs"'
+    'rc_is 1 && err_has "5 inputs" && err_has "train.csv:1: 5 columns, expected 6 (5 features"'
 check "mismatched train writes no model and no log" absent f.bpn f.csv f.csv.tmp
 
 run "${TRAIN[@]}" --hidden identity --output identity --cost quadratic --init large --eta 1e30 \
@@ -240,7 +210,8 @@ check "info on a truncated model: exit 1" eval 'rc_is 1 && err_has "malformed"'
 run eval --model corrupt.bpn --csv test.csv
 check "eval on a corrupt model: exit 1" eval 'rc_is 1 && err_has "malformed"'
 run info absent.bpn
-check "info on a missing model: exit 1" eval 'rc_is 1 && err_has "absent.bpn"'
+check "info on a missing model: exit 1, No such file or directory" eval \
+    'rc_is 1 && err_has "absent.bpn: No such file or directory" && ! err_has "input/output"'
 run eval --model m.bpn --csv missing.csv
 check "eval on a missing CSV: exit 1" eval 'rc_is 1 && err_has "missing.csv"'
 printf '1,2,3,4,0\n1,2,x,4,1\n' > bad.csv
@@ -265,8 +236,328 @@ check "resume into another network: exit 1, names both" eval \
     'rc_is 1 && err_has "4-8-2" && err_has "4-9-2" && absent other.bpn'
 run "${CKPT[@]}" --resume part.bpn --out other.bpn
 check "resume from a model file: exit 1, malformed" eval 'rc_is 1 && err_has "magic"'
+run info part.bpn.ckpt
+check "info on a checkpoint: says it is one, its epoch and optimizer, then the network" eval \
+    'rc_is 0 && out_has "^checkpoint *part.bpn.ckpt (after epoch 3, optimizer adam; " &&
+     out_has "^layers *4-8-2 " && out_has "^parameters *58$"'
+head -c 400 part.bpn.ckpt > cut.ckpt
+run info cut.ckpt
+check "info on a truncated checkpoint: exit 1, names the checkpoint's damage" eval \
+    'rc_is 1 && err_has "cannot read checkpoint '"'"'cut.ckpt'"'"'" && err_has "truncated"'
+run "${CKPT[@]}" --epochs 6 --optimizer sgd --out other.bpn --resume part.bpn.ckpt
+check "resume with another optimizer: says which, in words" eval \
+    'rc_is 1 && err_has "cannot resume from part.bpn.ckpt" &&
+     err_has "optimizer adam in the checkpoint, sgd in this run" && absent other.bpn'
+run "${CKPT[@]}" --epochs 6 --train-csv test.csv --out other.bpn --resume part.bpn.ckpt
+check "resume on another training set: says the sizes, in words" eval \
+    'rc_is 1 && err_has "a training set of 200 samples in the checkpoint, 100 in this run"'
 run "${CKPT[@]}" --checkpoint c.ckpt --out other.bpn
 check "--checkpoint without --checkpoint-every: exit 2" eval 'rc_is 2 && err_has "checkpoint-every"'
+
+# ---------------------------------------------------------------- binary classification
+# A network of one sigmoid output classifies labels 0 and 1: trains on them, scores them with a
+# 2 x 2 confusion matrix and predicts 0/1 by the threshold 0.5.
+BIN=(train --train-csv train.csv --test-csv test.csv --layers 4-8-1 --output sigmoid
+     --cost cross-entropy --epochs 30 --batch 10 --eta 0.01 --quiet)
+run "${BIN[@]}" --out bin.bpn
+check "binary: train on 0/1 labels with one sigmoid output" eval \
+    'rc_is 0 && [ -s bin.bpn ] && awk "/^test accuracy / { exit !(\$3 >= 0.9) }" "$T/out"'
+run eval bin.bpn --csv test.csv
+check "binary: eval accuracy >= 0.9, a 2 x 2 confusion matrix of 100 samples" eval \
+    'rc_is 0 && awk "/^accuracy / { exit !(\$2 >= 0.9) }" "$T/out" &&
+     awk "/^confusion/ { m = 1; next } m && NF == 2 { hdr++ } m && NF == 3 { rows++; n += \$2 + \$3 }
+          END { exit !(hdr == 1 && rows == 2 && n == 100) }" "$T/out"'
+run predict bin.bpn --csv test.csv
+cp "$T/out" bin_predicted.txt
+check "binary: predict class,p0,p1 with p1 the output, class 1 exactly when p1 > 0.5" eval \
+    'rc_is 0 && [ "$(head -1 bin_predicted.txt)" = "class,p0,p1" ] &&
+     awk -F, "NR > 1 { c[\$1]++; if (\$1 != (\$3 > 0.5) || \$2 + \$3 < 0.99999 || \$2 + \$3 > 1.00001)
+              bad = 1 } END { exit bad || !c[0] || !c[1] }" bin_predicted.txt'
+check "binary: predicted classes agree with the labels on >= 90 of 100" eval \
+    '[ "$(paste -d, <(tail -n +2 bin_predicted.txt | cut -d, -f1) <(cut -d, -f5 test.csv) |
+          awk -F, "\$1 == \$2" | wc -l)" -ge 90 ]'
+run predict bin.bpn --csv test.csv --outputs
+check "binary: predict --outputs has one column y0, the p1 of predict" eval \
+    'rc_is 0 && [ "$(head -1 "$T/out")" = y0 ] &&
+     tail -n +2 "$T/out" | cmp -s - <(tail -n +2 bin_predicted.txt | cut -d, -f3)'
+# XOR, the README's example problem, learnt through the program: predicts 0 1 1 0.
+printf '0,0,0\n0,1,1\n1,0,1\n1,1,0\n' > xor.csv
+run train --train-csv xor.csv --test-csv xor.csv --layers 2-4-1 --hidden tanh --output sigmoid \
+    --cost cross-entropy --init xavier --optimizer momentum --eta 0.5 --schedule constant \
+    --epochs 2000 --batch 4 --seed 7 --quiet --out xor.bpn
+check "binary: XOR trains to test accuracy 1" eval 'rc_is 0 && out_has "^test accuracy 1.0000$"'
+run predict xor.bpn --csv xor.csv --classes
+check "binary: XOR predicts 0 1 1 0" eval '[ "$(tail -n +2 "$T/out" | tr "\n" " ")" = "0 1 1 0 " ]'
+printf '1,2,3,4,0\n1,2,3,4,2\n' > three.csv
+run train --train-csv three.csv --test-csv three.csv --layers 4-3-1 --output sigmoid \
+    --cost cross-entropy --out f.bpn
+check "binary: a label 2 for one output: exit 1, names line and column" eval \
+    'rc_is 1 && err_has "three.csv:2: column 5: label 2 is not in \[0, 2)" && absent f.bpn'
+
+# ---------------------------------------------------------------- CSV as tools write it
+# The same data with a header, a byte-order mark, CRLF, quoted fields and labels as floats
+# trains the same model, byte for byte, as the plain file.
+PLAIN=(--layers 4-8-2 --epochs 5 --batch 10 --eta 0.01 --quiet --schedule constant)
+run train --train-csv train.csv --test-csv test.csv "${PLAIN[@]}" --out plain.bpn
+{ printf '\xef\xbb\xbf"x1","x2","x3","x4","label"\r\n'
+  awk -F, '{ printf "\"%s\",%s, %s ,%s,%s.0\r\n", $1, $2, $3, $4, $5 }' train.csv; } > tools.csv
+{ printf 'x1,x2,x3,x4,label\n'; cat test.csv; } > test_header.csv
+run train --train-csv tools.csv --test-csv test_header.csv "${PLAIN[@]}" --out tools.bpn
+check "CSV: header, BOM, CRLF, quotes, 1.0 labels: the same model as the plain file" eval \
+    'rc_is 0 && cmp -s plain.bpn tools.bpn'
+{ printf '1,2,3,4,5\n'; cat train.csv; } > numeric_header.csv
+run train --train-csv numeric_header.csv --test-csv test.csv "${PLAIN[@]}" --header \
+    --out header.bpn
+check "CSV: --header skips a first line of numbers" eval 'rc_is 0 && cmp -s plain.bpn header.bpn'
+run train --train-csv numeric_header.csv --test-csv test.csv "${PLAIN[@]}" --out f.bpn
+check "CSV: without --header a numeric first line is data (label 5: exit 1)" eval \
+    'rc_is 1 && err_has "numeric_header.csv:1: column 5: label 5"'
+"${WRAP[@]}" "$BP" train --train-csv - --test-csv test.csv "${PLAIN[@]}" --out stdin.bpn \
+    < train.csv > "$T/out" 2> "$T/err"
+RC=$?
+check "CSV: --train-csv - reads standard input" eval 'rc_is 0 && cmp -s plain.bpn stdin.bpn'
+"${WRAP[@]}" "$BP" eval m.bpn --csv - < test.csv > "$T/out" 2> "$T/err"
+RC=$?
+check "CSV: eval --csv - reads standard input" eval 'rc_is 0 && out_has "^samples 100$"'
+"${WRAP[@]}" "$BP" predict m.bpn --csv - < features.csv > "$T/out" 2> "$T/err"
+RC=$?
+check "CSV: predict --csv - reads standard input" eval \
+    'rc_is 0 && cmp -s "$T/out" predicted_labelled.txt'
+run train --train-csv - --test-csv - "${PLAIN[@]}" --out f.bpn
+check "CSV: --train-csv - --test-csv -: exit 2" eval 'rc_is 2 && err_has "standard input"'
+printf '1,2,3,4,0\n1,2,3X,4,1\n' | tr X '\000' > nul.csv
+run eval m.bpn --csv nul.csv
+check "CSV: a NUL byte is named, with line and column" eval \
+    'rc_is 1 && err_has "nul.csv:2: column 3: a NUL byte"'
+printf '1,2,3,4,0\n\xef\xbb\xbf1,2,3,4,1\n' > bom.csv
+run eval m.bpn --csv bom.csv
+check "CSV: a byte-order mark inside the file is named" eval \
+    'rc_is 1 && err_has "bom.csv:2: column 1: a UTF-8 byte-order mark"'
+printf '1,2,3,4,0\n1,2,\x01x,4,1\n' > ctrl.csv
+run eval m.bpn --csv ctrl.csv
+check "CSV: a control character is shown escaped" eval \
+    'rc_is 1 && err_has "ctrl.csv:2: column 3: '"'"'\\\\x01x'"'"' is not a number"'
+printf '1,2,3,4,0.5\n' > half.csv
+run eval m.bpn --csv half.csv
+check "CSV: a label 0.5 is not an integer: exit 1" eval \
+    'rc_is 1 && err_has "half.csv:1: column 5: label '"'"'0.5'"'"' is not an integer"'
+
+# ---------------------------------------------------------------- validation
+# A file sorted by class: about 150 samples of class 0, then 40 of class 1. Its last 40 rows are
+# class 1 alone, and a training set without them has none of it (val accuracy 0); the stratified
+# draw holds out both classes in proportion (about 32 and 8).
+{ awk -F, '$5 == 0' train.csv; awk -F, '$5 == 0' test.csv; } | head -150 > sorted.csv
+{ awk -F, '$5 == 1' train.csv; awk -F, '$5 == 1' test.csv; } | head -40 >> sorted.csv
+VAL=(train --train-csv sorted.csv --layers 4-8-2 --epochs 20 --batch 10 --eta 0.01 --quiet)
+run "${VAL[@]}" --validation 40 --log val.csv --out val1.bpn
+check "validation: --train-csv alone with --validation, final line on the validation set" eval \
+    'rc_is 0 && out_has "^val accuracy [01]\.[0-9]*$" && ! out_has "^test accuracy"'
+check "validation: drawn from both classes of a class-sorted file (val accuracy >= 0.75)" \
+    awk -F, 'END { exit !($5 >= 0.75) }' val.csv
+run "${VAL[@]}" --validation 40 --out val2.bpn
+check "validation: the same seed draws the same set (same model)" eval \
+    'rc_is 0 && cmp -s val1.bpn val2.bpn'
+run "${VAL[@]}" --validation 40 --out val3.bpn --seed 2
+check "validation: another seed, another model" eval 'rc_is 0 && ! cmp -s val1.bpn val3.bpn'
+run "${VAL[@]}" --out f.bpn
+check "validation: --train-csv alone without --validation: exit 2" eval \
+    'rc_is 2 && err_has "--validation" && absent f.bpn'
+run train --test-csv test.csv --layers 4-8-2 --out f.bpn
+check "validation: --test-csv without --train-csv: exit 2" eval 'rc_is 2 && err_has "--train-csv"'
+run "${VAL[@]}" --validation "$(lines_of sorted.csv)" --out f.bpn
+check "validation: N of all samples: exit 1" eval \
+    'rc_is 1 && err_has "smaller than the $(lines_of sorted.csv) training samples"'
+
+# An IDX directory with test images alone (3 images of 2 x 2 pixels) and no labels file.
+mkdir -p images
+printf '\0\0\10\3\0\0\0\3\0\0\0\2\0\0\0\2\0\377\0\377\377\0\377\0\200\200\200\200' \
+    > images/t10k-images-idx3-ubyte
+run predict m.bpn --data images
+check "predict on an IDX directory needs only the images file" eval \
+    'rc_is 0 && [ "$(head -1 "$T/out")" = "class,p0,p1" ] && [ "$(lines_of "$T/out")" -eq 4 ]'
+run eval m.bpn --data images
+check "eval on images without labels: exit 1, names the labels file" eval \
+    'rc_is 1 && err_has "t10k-labels-idx1-ubyte"'
+run predict m.bpn --data images --layers 4-2
+check "predict --layers: exit 2 (a flag of train)" eval 'rc_is 2 && err_has "--layers"'
+
+# ---------------------------------------------------------------- conventions
+run "${TRAIN[@]}" --epoch 3 --out u.bpn
+check "did you mean: --epoch -> --epochs" eval \
+    'rc_is 2 && err_has "unknown flag '"'"'--epoch'"'"'; did you mean '"'"'--epochs'"'"'?"'
+run eval --modle m.bpn
+check "did you mean: --modle -> --model" eval 'rc_is 2 && err_has "did you mean '"'"'--model'"'"'"'
+run "${TRAIN[@]}" --zzzzzz 1
+check "did you mean: no guess for a word far from every flag" eval \
+    'rc_is 2 && err_has "--zzzzzz" && ! err_has "did you mean"'
+run trian
+check "did you mean: trian -> train" eval 'rc_is 2 && err_has "did you mean '"'"'train'"'"'"'
+run -V
+check "-V prints the version" eval 'rc_is 0 && out_has "^backprop [0-9]*\.[0-9]*\.[0-9]*$"'
+run -h
+check "-h lists the commands" eval 'rc_is 0 && out_has "^  train" && out_has "^  plot"'
+run help
+check "help alone lists the commands" eval 'rc_is 0 && out_has "^  predict"'
+run help train
+check "help train = train --help" eval 'rc_is 0 && out_has "^usage: backprop train"'
+run help trian
+check "help of an unknown command: exit 2, did you mean" eval \
+    'rc_is 2 && err_has "did you mean '"'"'train'"'"'"'
+run "${TRAIN[@]}" --eta 0.02 --epochs 3 --quiet --out eta.bpn
+run "${TRAIN[@]}" --lr 0.02 --epochs 3 --quiet --out lr.bpn
+check "--lr is --eta" eval 'rc_is 0 && cmp -s eta.bpn lr.bpn'
+run "${TRAIN[@]}" --lr=0.02 --epochs=3 --quiet --out=lr2.bpn
+check "--key=value works for every kind" eval 'rc_is 0 && cmp -s eta.bpn lr2.bpn'
+run eval m.bpn --csv=test.csv
+check "eval MODEL positional" eval 'rc_is 0 && out_has "^samples 100$"'
+check_width() {
+    for cmd in "" train eval predict gradcheck info plot; do
+        "$BP" $cmd --help | awk -v c="$cmd" 'length > 80 { print c ": " $0; bad = 1 } END { exit bad }' ||
+            return 1
+    done
+}
+check "help text of every command within 80 columns" check_width
+run train --help
+check "train --help: --hidden offers no softmax, --output does" eval \
+    'rc_is 0 && grep -A2 -e "^  --hidden" "$T/out" | tr -d "\n" | grep -q "identity" &&
+     ! grep -A2 -e "^  --hidden" "$T/out" | tr -d "\n" | grep -q "softmax" &&
+     grep -A2 -e "^  --output" "$T/out" | tr -d "\n" | grep -q "softmax"'
+run "${TRAIN[@]}" --hidden softmax
+check "--hidden softmax: exit 2, lists the hidden activations" eval \
+    'rc_is 2 && err_has "unknown value '"'"'softmax'"'"'"'
+
+# ---------------------------------------------------------------- messages
+printf '1,2,3,4,5,7\n' > wide.csv
+run eval m.bpn --csv wide.csv
+check "eval on data of another width names the width first (not the label 7)" eval \
+    'rc_is 1 && err_has "4 inputs" && err_has "wide.csv:1: 6 columns, expected 5" &&
+     ! err_has "label 7"'
+run eval absent.bpn --csv test.csv
+check "eval of a missing model: No such file or directory" eval \
+    'rc_is 1 && err_has "absent.bpn: No such file or directory"'
+run "${TRAIN[@]}" --hidden identity --output identity --cost quadratic --init large \
+    --optimizer sgd --eta 1e12 --batch 200 --quiet --out f.bpn
+check "train: plural agreement (after 1 epoch)" eval \
+    'rc_is 1 && err_has "training failed after 1 epoch (nothing saved)"'
+run gradcheck --tolerance 1e-300 --layers 3-2
+check "gradcheck: plural agreement (1 layer)" eval 'rc_is 1 && out_has "failed: 1 layer at"'
+
+# ---------------------------------------------------------------- gradcheck on a saved model
+run gradcheck --model m.bpn --csv test.csv --batch 8
+check "gradcheck --model --csv: the saved network on real samples passes" eval \
+    'rc_is 0 && out_has "^model m.bpn, the first 8 samples$" &&
+     [ "$(grep -c "^layer [23]: max relative error " "$T/out")" -eq 2 ] && out_has "passed"'
+run gradcheck --model bin.bpn --csv test.csv
+check "gradcheck --model: a binary model too" eval 'rc_is 0 && out_has "passed"'
+run gradcheck --model m.bpn --csv test.csv --tolerance 1e-300
+check "gradcheck --model: exit 1 above the tolerance" eval 'rc_is 1 && out_has FAILED'
+run gradcheck --model m.bpn --csv test.csv --layers 4-4-2
+check "gradcheck --model with network flags: exit 2" eval 'rc_is 2 && err_has "--model"'
+run gradcheck --csv test.csv
+check "gradcheck --csv without --model: exit 2" eval 'rc_is 2 && err_has "need --model"'
+run gradcheck --model m.bpn --csv wide.csv
+check "gradcheck --model on data of another width: exit 1" eval 'rc_is 1 && err_has "4 inputs"'
+
+# ---------------------------------------------------------------- plots
+# Without gnuplot (a PATH that has none) --plot fails before training and writes nothing.
+PATH=/nonexistent run "${TRAIN[@]}" --quiet --plot np.png --out np.bpn
+check "--plot without gnuplot: exit 1, names the package, trains nothing" eval \
+    'rc_is 1 && err_has "gnuplot-nox" && absent np.png np.bpn'
+PATH=/nonexistent run plot log.csv np.png
+check "plot without gnuplot: exit 1, names the package" eval \
+    'rc_is 1 && err_has "gnuplot-nox" && absent np.png'
+is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]; }
+if command -v gnuplot > /dev/null; then
+    run "${TRAIN[@]}" --quiet --validation 50 --plot curve.png --out p.bpn
+    check "train --plot: a PNG, named on stdout, no log left behind" eval \
+        'rc_is 0 && out_has "^plot curve.png$" && is_png curve.png && absent curve.png.tmp* &&
+         [ "$(stat -c %s curve.png)" -gt 5000 ]'
+    run plot log.csv plot.png
+    check "plot LOG PNG: a PNG of a --log file" eval 'rc_is 0 && is_png plot.png'
+    run plot test.csv bad.png
+    check "plot of a file that is no log: exit 1" eval \
+        'rc_is 1 && err_has "not a log" && absent bad.png'
+    run plot log.csv
+    check "plot with one argument: exit 2" eval 'rc_is 2 && err_has "expected LOG.csv and FILE.png"'
+else
+    echo "skip   plots: gnuplot is not installed"
+fi
+
+# ---------------------------------------------------------------- on a terminal
+# script(1) gives the program a terminal of a set width; stdout goes to a file, so that what
+# the terminal shows is stderr alone: the status lines, each redrawn after \r with ESC[K.
+# segments FILE: the lines of a terminal capture as they are drawn, one per \r or \n.
+segments() { tr '\r' '\n' < "$1" | sed 's/\x1b\[K//g' | grep -v '^$'; }
+on_tty() { # on_tty COLUMNS OUTFILE ARGS...: run the program on a terminal of COLUMNS columns
+    local cols=$1 out=$2 cmd
+    shift 2
+    printf -v cmd '%q ' "${WRAP[@]}" "$BP" "$@"
+    script -qec "stty cols $cols rows 24; $cmd > $out.stdout" /dev/null > "$out"
+    RC=$?
+}
+BAR=(train --train-csv train.csv --validation 50 --layers 4-64-64-2 --epochs 3 --batch 1
+     --eta 0.01 --out tty.bpn)
+if command -v script > /dev/null && [ -z "${CLI_TEST_WRAPPER:-}" ]; then
+    on_tty 50 tty50.txt "${BAR[@]}"
+    check "terminal of 50 columns: no status line reaches column 50" eval \
+        'rc_is 0 && segments tty50.txt | awk "length > 49 { bad = 1 } END { exit bad }"'
+    check "terminal of 50 columns: the bar shows the epoch, elapsed time and ETA" eval \
+        'segments tty50.txt | grep -q "^epoch [1-3]/3 \[[#.]*\] .* [0-9:s]* ETA [0-9:s]*$"'
+    check "terminal: a line while the data loads" eval \
+        'segments tty50.txt | grep -q "^reading train.csv$"'
+    check "terminal: the per-epoch lines go to stdout" eval \
+        '[ "$(grep -c "^epoch [1-3]/3 train_loss" tty50.txt.stdout)" -eq 3 ]'
+    on_tty 120 tty120.txt "${BAR[@]}"
+    check "terminal of 120 columns: the bar fills the width, with the loss and the rate" eval \
+        'rc_is 0 && segments tty120.txt | awk "length > 119 { bad = 1 } END { exit bad }" &&
+         segments tty120.txt | grep "^epoch 3/3 \[" | grep "loss [0-9.]* " | grep -q "[0-9]/s$" &&
+         [ "$(segments tty120.txt | grep "^epoch 3/3 \[" | awk "{ print length }" | sort -n |
+              tail -1)" -ge 110 ]'
+    on_tty 80 ttyfail.txt "${TRAIN[@]}" --optimizer sgd --eta 1e6 --batch 1 --out f.bpn
+    check "terminal: an error clears the bar before it is printed" eval \
+        'rc_is 1 && grep -q "epoch 1/30 \[" ttyfail.txt &&
+         grep -q $'"'"'\r\x1b\[Kbackprop train: training failed'"'"' ttyfail.txt'
+else
+    echo "skip   terminal: no script(1), or under a wrapper"
+fi
+
+# ---------------------------------------------------------------- Ctrl-C
+# interrupt OUT ARGS...: start a train, send SIGINT once it is training (OUT.log.tmp, its log of
+# the epochs so far, has a row: an epoch is done), and wait for it.
+interrupt() {
+    local out=$1 pid i
+    shift
+    "$BP" "$@" --out "$out" --log "$out.log" > "$T/out" 2> "$T/err" &
+    pid=$!
+    for i in $(seq 600); do
+        [ "$(cat "$out.log.tmp" 2> /dev/null | wc -l)" -ge 2 ] && break
+        sleep 0.1
+    done
+    kill -INT "$pid"
+    wait "$pid"
+    RC=$?
+}
+LONG=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 1000000 --batch 10
+      --eta 0.01 --schedule constant --quiet)
+if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
+    interrupt int.bpn "${LONG[@]}" --checkpoint-every 1
+    check "Ctrl-C: exit 130, says which checkpoint it kept and how to resume" eval \
+        'rc_is 130 && absent int.bpn int.bpn.log int.bpn.log.tmp &&
+         err_has "interrupted in epoch [0-9]*: kept checkpoint int.bpn.ckpt (epoch [0-9]*); " &&
+         err_has "resume with \`backprop train --train-csv train.csv .* --resume int.bpn.ckpt\`$" &&
+         err_has " --checkpoint-every 1 .*--out int.bpn "'
+    # The command it printed, run with fewer epochs (the last --epochs wins) to end soon.
+    resume=$(sed -n 's/.*resume with `backprop \(.*\)`$/\1/p' "$T/err")
+    kept=$(sed -n 's/.*kept checkpoint int.bpn.ckpt (epoch \([0-9]*\)).*/\1/p' "$T/err")
+    eval "run $resume --epochs $((kept + 2))"
+    check "Ctrl-C: the command it printed resumes the run" eval \
+        'rc_is 0 && [ -s int.bpn ] && out_has "^saved int.bpn$" &&
+         [ "$(grep -c "^[0-9]" int.bpn.log)" -eq 2 ]'
+    interrupt int2.bpn "${LONG[@]}"
+    check "Ctrl-C without checkpoints: exit 130, nothing saved" eval \
+        'rc_is 130 && err_has "interrupted in epoch [0-9]*: nothing saved$" &&
+         absent int2.bpn int2.bpn.log int2.bpn.log.tmp'
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
