@@ -145,6 +145,24 @@ check "a default checkpoint name over 255 bytes (MODEL.ckpt): exit 2 before trai
     'rc_is 2 && err_has "^backprop train: --checkpoint x*.ckpt: .*too long" && untrained'
 check "no temporary file left" no_temporary
 
+# ---------------------------------------------------------------- plots (with gnuplot)
+if command -v gnuplot > /dev/null; then
+    run "${MISSING[@]}" --out m6.bpn --plot m6.bpn
+    check "--plot = --out: exit 2 before loading" eval 'rc_is 2 && err_has "--plot m6.bpn"'
+    run "${MISSING[@]}" --out m6.bpn --plot /dev/null
+    check "--plot /dev/null: exit 2" eval 'rc_is 2 && err_has "not a regular file"'
+    run "${D[@]}" --out m6.bpn --log l6.csv --plot p6.png
+    check "--plot with --log: both written whole, no temporary file" eval \
+        'rc_is 0 && [ -s p6.png ] && [ "$(wc -l < l6.csv)" -eq 3 ] && no_temporary'
+    run "${D[@]}" --out m7.bpn --plot p7.png
+    check "--plot alone: the PNG, its data gone" eval 'rc_is 0 && [ -s p7.png ] && no_temporary'
+    run plot l6.csv ./l6.csv
+    check "backprop plot LOG LOG: exit 2, the log untouched" eval \
+        'rc_is 2 && [ "$(wc -l < l6.csv)" -eq 3 ]'
+else
+    echo "skip   --plot checks: gnuplot is not installed"
+fi
+
 # ---------------------------------------------------------------- values as floats
 for flag in "--clip 1e-46" "--lambda 1e-50" "--eta-min 1e-46" "--momentum 0.99999999999" \
             "--gamma 1e-46" "--eta 1e-46"; do
