@@ -30,6 +30,7 @@
  * flops = 2 B sum_l n^l n^{l-1} (forward) + 2 B sum_l n^l n^{l-1} (eq. C) +
  * 2 B sum_{l>=3} n^l n^{l-1} (eq. B), the multiply-adds of the matrix products only. */
 #include "backprop.h"
+#include "../src/clock.h"
 #include "blas_core.h"
 
 #include <cblas.h>
@@ -55,13 +56,6 @@
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void *xmalloc(size_t n)
 {
@@ -309,9 +303,9 @@ static void measure(point *pt, double budget, const result *reuse, result *res)
     for (int i = 0; i < IMPLS; i++) {
         run[i] = impl_enabled(i) && (!reuse || uses_blas(i));
         if (run[i]) { /* warm-up, and the time of one step */
-            t0 = now();
+            t0 = bp__seconds();
             run_impl(i, pt);
-            once += now() - t0;
+            once += bp__seconds() - t0;
         }
     }
     int reps = (int)(budget / once);
@@ -321,9 +315,9 @@ static void measure(point *pt, double budget, const result *reuse, result *res)
         for (int u = 0; u < IMPLS; u++) {
             int i = (r + u) % IMPLS; /* rotate the order: no path always runs after the same one */
             if (run[i]) {
-                t0 = now();
+                t0 = bp__seconds();
                 run_impl(i, pt);
-                t[i * reps + r] = now() - t0;
+                t[i * reps + r] = bp__seconds() - t0;
             }
         }
     *res = reuse ? *reuse : (result){0};
@@ -547,14 +541,14 @@ static double kernel_run(const kernel_bufs *kb, int k)
     const kernel_case *kc = &KERNELS[k];
     size_t n = (size_t)KROWS * KCOLS, bytes = n * sizeof(float);
     memcpy(kb->work, kc->dsigma == 1 ? kb->d0 : kb->z0, bytes);
-    double t0 = now();
+    double t0 = bp__seconds();
     if (kc->dsigma < 0)
         memcpy(kb->copy, kb->work, bytes);
     else if (kc->dsigma)
         bp__mul_dsigma(kb->work, kb->act0[kc->act], n, kc->act);
     else
         bp__bias_activate(kb->work, KROWS, KCOLS, kb->b, kc->act);
-    return now() - t0;
+    return bp__seconds() - t0;
 }
 
 static int kernel_table(double budget, bp_file *csv, const char *blas_name)
@@ -565,7 +559,8 @@ static int kernel_table(double budget, bp_file *csv, const char *blas_name)
     kernel_bufs_create(&kb);
     double n = (double)KROWS * KCOLS, med[NUM_KERNELS];
     int reps = 0, failed = 0;
-    for (double start = now(); reps < REPS && (reps < 11 || now() - start < budget); reps++)
+    for (double start = bp__seconds(); reps < REPS && (reps < 11 || bp__seconds() - start < budget);
+         reps++)
         for (int u = 0; u < NUM_KERNELS; u++) {
             int k = (reps + u) % NUM_KERNELS;
             t[k][reps] = kernel_run(&kb, k);

@@ -6,18 +6,12 @@
  * is decided in one place, agree_stop, where the ranks meet. The rank machinery (shares, sums,
  * agreements) is src/ranks.c. */
 #include "kernels.h"
+#include "clock.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
 {
@@ -410,7 +404,7 @@ static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_
     p->batch = k + 1;
     p->loss = ep->seen > 0 ? ep->loss / (double)ep->seen : NAN; /* this rank's share so far */
     p->accuracy = t->train->labels && ep->seen > 0 ? (double)ep->correct / (double)ep->seen : NAN;
-    p->seconds = now_seconds() - ep->start;
+    p->seconds = bp__seconds() - ep->start;
     p->samples_per_s = p->seconds > 0 ? (double)ep->seen_all / p->seconds : 0;
     return report(t, p);
 }
@@ -491,7 +485,7 @@ static bp_status train_epoch(trainer *t, int e)
     shuffle(t->s.perm, t->train->count, &t->s.rng);
     bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = t->batches,
                      .eval_loss = NAN, .eval_accuracy = NAN};
-    tally ep = {.start = now_seconds()};
+    tally ep = {.start = bp__seconds()};
     bp_status st = BP_OK;
     for (int k = 0; k < t->batches && !st; k++)
         st = train_batch(t, e, k, eta, &ep, &p);

@@ -4,6 +4,7 @@
  * succeeds: the log grows in a temporary file beside LOG (bp_file) committed at the end, the model
  * is saved (the same way, by the library) only after training. */
 #include "blas_core.h"
+#include "../clock.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -89,13 +90,6 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct progress_state {
     int bar;           /* draw a progress bar on stderr (a terminal, not --quiet) */
     int lines;         /* print one line per epoch on stdout (not --quiet) */
@@ -156,7 +150,7 @@ static int on_progress(const bp_progress *p, void *user)
 {
     progress_state *s = user;
     if (!p->epoch_done) {
-        double now = now_seconds();
+        double now = bp__seconds();
         if (!interrupted && s->bar && (now - s->last_draw >= 0.1 || p->batch == p->batches)) {
             draw_bar(p);
             s->last_draw = now;
@@ -393,7 +387,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
-    start = now_seconds();
+    start = bp__seconds();
     st = bp_train(r->net, &r->train, eval, &cfg, &best);
     sigaction(SIGINT, &old, NULL);
     cli_status_clear();
@@ -408,7 +402,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
                         count_of(epochs, sizeof epochs, ps.epochs_done, "epoch"),
                         o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
                         o->checkpoint_every > 0 ? o->checkpoint : "");
-    printf("trained in %.1f s\n", now_seconds() - start);
+    printf("trained in %.1f s\n", bp__seconds() - start);
     if (ps.epochs_done == 0) /* resumed from the checkpoint of the run's end */
         printf("no epoch left to train: the checkpoint is of the run's last epoch or its early "
                "stop\n");
