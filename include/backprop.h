@@ -512,8 +512,12 @@ typedef struct bp_train_config {
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
  * every epoch with the project's generator; evaluate on eval (may be NULL) after every epoch.
  * Everything it needs is allocated once before the first epoch.
- * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
- * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
+ * If a batch's loss or gradient is not finite, or its step would overflow a parameter or the
+ * optimizer's state (Adam's moments too), training stops with BP_ENUMERIC and the parameters are
+ * those before that batch (all finite). The schedule's rate is checked for every epoch before the
+ * first (BP_EVALUE if one is not > 0 as a float). A resumed checkpoint whose floats are not all
+ * finite (or Adam's second moment negative), or whose step count exceeds one step per sample of
+ * each epoch, is refused (BP_EFORMAT) before anything is replaced. With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
  * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, parallel rank or
  * ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE,

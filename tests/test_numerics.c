@@ -49,6 +49,13 @@ static void evaluate_nan_network(void **state)
     bpt_dataset_release(&ds);
 }
 
+static int never_called(const bp_progress *p, void *user)
+{
+    (void)p;
+    ++*(int *)user;
+    return 0;
+}
+
 /* Inputs of 1e30: the gradient is finite but its square is not. Every optimizer ends with
  * BP_ENUMERIC and the finite parameters it had; ordinary inputs train (BP_OK). */
 static void huge_inputs_every_optimizer(void **state)
@@ -75,11 +82,54 @@ static void huge_inputs_every_optimizer(void **state)
     bpt_dataset_release(&plain);
 }
 
+/* eta 1e-45 (the smallest float) under a step schedule of gamma 1e-3: valid at epoch 0, 0 as a
+ * float from epoch 1 on. A run of 2 epochs is refused before the first (no progress call, the
+ * parameters untouched); a run of 1 epoch is fine. Cosine to eta_min 0 over many epochs: its
+ * last epoch's rate, about eta pi^2 / (4 epochs^2) (5.6e-47 for eta 1e-34 over 2^20 epochs), is
+ * refused the same way. */
+static void schedule_checked_for_every_epoch(void **state)
+{
+    (void)state;
+    static const bp_activation acts[] = {BP_TANH, BP_SOFTMAX};
+    bp_dataset ds = make_set(8, 1);
+    bp_net *net = bpt_net(3, sizes, acts, BP_NLL);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 3));
+    size_t P = bpt_num_params(net);
+    float *before = malloc(P * sizeof *before);
+    assert_non_null(before);
+    memcpy(before, bpt_params(net), P * sizeof *before);
+    int calls = 0;
+    bp_train_config cfg = {.epochs = 2, .batch_size = 4, .seed = 1, .progress = never_called,
+                           .user = &calls,
+                           .optim = {.kind = BP_OPT_SGD, .eta = 1e-45f},
+                           .schedule = {.kind = BP_LR_STEP, .step_epochs = 1, .gamma = 1e-3f}};
+    bpt_assert_status(bp_train(net, &ds, NULL, &cfg, NULL), BP_EVALUE, "epoch 1");
+    assert_int_equal(calls, 0);
+    assert_memory_equal(bpt_params(net), before, P * sizeof *before);
+    cfg.schedule = (bp_schedule){.kind = BP_LR_COSINE};
+    cfg.optim.eta = 1e-34f;
+    cfg.epochs = 1 << 20;
+    bpt_assert_status(bp_train(net, &ds, NULL, &cfg, NULL), BP_EVALUE, "epoch");
+    assert_int_equal(calls, 0);
+    float eta;
+    bpt_assert_status(bp_schedule_eta(&cfg.schedule, 1e-34f, cfg.epochs - 1, cfg.epochs, &eta),
+                      BP_EVALUE, "0");
+    cfg.epochs = 1;
+    cfg.schedule = (bp_schedule){.kind = BP_LR_STEP, .step_epochs = 1, .gamma = 1e-3f};
+    cfg.optim.eta = 1e-45f;
+    bpt_ok(bp_train(net, &ds, NULL, &cfg, NULL));
+    assert_int_equal(calls, 8 / 4 + 1); /* two batches and the epoch */
+    free(before);
+    bp_net_free(net);
+    bpt_dataset_release(&ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(evaluate_nan_network),
         cmocka_unit_test(huge_inputs_every_optimizer),
+        cmocka_unit_test(schedule_checked_for_every_epoch),
     };
     return cmocka_run_group_tests_name("numerics", tests, NULL, NULL);
 }
