@@ -131,7 +131,7 @@ static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *pre
                            "dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass "
                            "--data DIR", dir);
     }
-    for (int k = 0; k < 2 && rc == CLI_OK; k++) {
+    for (int k = 0; k < files && rc == CLI_OK; k++) {
         struct stat sb;
         if (stat(paths[k], &sb) == 0 && !S_ISREG(sb.st_mode))
             rc = cli_error(cmd, "%s: not a regular file (%s)", paths[k],
