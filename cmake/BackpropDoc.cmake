@@ -1,5 +1,6 @@
-# The API reference, built by Doxygen from include/backprop.h and include/backprop_mpi.h (the MPI
-# component's, documented whether or not this build has MPI; docs/Doxyfile.in), when Doxygen is
+# The API reference, built by Doxygen from include/backprop.h, include/backprop_mpi.h (the MPI
+# component's) and include/backprop_cuda.h (the cuBLAS backend's), the last two documented whether
+# or not this build has them (docs/Doxyfile.in), when Doxygen is
 # installed: the target `doc` (HTML in <build>/docs/html, not part of `all`) and, with the tests,
 # the ctest doc_reference (label doc), which fails on any Doxygen warning (an undocumented function,
 # struct, field or macro, a malformed comment). Not when vendored: the parent may have its own `doc`.

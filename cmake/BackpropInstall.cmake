@@ -76,6 +76,9 @@ install(TARGETS backprop ${bp_twin} backprop_fortran EXPORT backpropTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES include/backprop.h include/backprop.f90 DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+if(BACKPROP_CUDA) # the cuBLAS backend's header; its users find CUDAToolkit (backpropConfig.cmake)
+  install(FILES include/backprop_cuda.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endif()
 set(BP_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/backprop)
 install(EXPORT backpropTargets NAMESPACE backprop:: DESTINATION ${BP_CMAKE_DIR})
 set(BP_DEFAULT_KIND ${bp_main_kind})

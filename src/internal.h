@@ -82,6 +82,13 @@ double bp__rng_uniform(bp__rng *rng);
 double bp__rng_normal(bp__rng *rng);
 /* Uniform integer in [0, n) without modulo bias, n >= 1. */
 uint64_t bp__rng_below(bp__rng *rng, uint64_t n);
+/* perm[0..n-1] permuted in place by Fisher-Yates on rng: an epoch's reshuffle (src/train.c),
+ * shared by every training loop so that the same seed visits the same batches. */
+void bp__shuffle(int *perm, int n, bp__rng *rng);
+/* bp_train's argument checks, shared by every training loop (src/train.c): a dataset against
+ * the network (name for the detail), and a run's configuration. */
+bp_status bp__check_dataset(const bp_net *net, const bp_dataset *ds, const char *name);
+bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *eval);
 
 
 /* Validity of an activation sequence and cost; detail via bp__fail. */

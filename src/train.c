@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-static bp_status check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
+bp_status bp__check_dataset(const bp_net *net, const bp_dataset *ds, const char *name)
 {
     if (!ds)
         return bp__fail(BP_ENULL, "%s is NULL", name);
@@ -108,7 +108,7 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
     bp__clear_error();
     if (!net || !loss || !accuracy)
         return bp__fail(BP_ENULL, "%s is NULL", !net ? "net" : !loss ? "loss" : "accuracy");
-    bp_status st = check_dataset(net, ds, "ds");
+    bp_status st = bp__check_dataset(net, ds, "ds");
     if (!st)
         st = bp__check_parallel(parallel);
     if (st)
@@ -219,7 +219,7 @@ BP_CLONES static int all_finite(const float *p, size_t n)
     return acc == 0;
 }
 
-static void shuffle(int *perm, int n, bp__rng *rng)
+void bp__shuffle(int *perm, int n, bp__rng *rng)
 {
     for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
         int j = (int)bp__rng_below(rng, (uint64_t)i + 1);
@@ -242,7 +242,7 @@ static void gather(const bp_dataset *ds, const int *perm, int b, float *xb, floa
     }
 }
 
-static bp_status check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
+bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
 {
     if (cfg->epochs < 1)
         return bp__fail(BP_EDIM, "epochs is %d, must be >= 1", cfg->epochs);
@@ -487,7 +487,7 @@ static bp_status train_epoch(trainer *t, int e)
     const bp_train_config *cfg = t->cfg;
     float eta; /* the schedule was validated: no epoch fails on it */
     bp_schedule_eta(&cfg->schedule, cfg->optim.eta, e, cfg->epochs, &eta);
-    shuffle(t->s.perm, t->train->count, &t->s.rng);
+    bp__shuffle(t->s.perm, t->train->count, &t->s.rng);
     bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = t->batches,
                      .eval_loss = NAN, .eval_accuracy = NAN};
     tally ep = {.start = bp__seconds()};
@@ -504,11 +504,11 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
     if (!net || !cfg)
         return bp__fail(BP_ENULL, "%s is NULL", net ? "cfg" : "net");
     const bp_parallel *par = bp__check_parallel(cfg->parallel) ? NULL : cfg->parallel;
-    bp_status st = check_dataset(net, train, "train");
+    bp_status st = bp__check_dataset(net, train, "train");
     if (!st && eval)
-        st = check_dataset(net, eval, "eval");
+        st = bp__check_dataset(net, eval, "eval");
     if (!st)
-        st = check_train_config(cfg, eval);
+        st = bp__check_train_config(cfg, eval);
     /* A rank that refuses its arguments leaves now; the others must not wait for it. */
     if ((st = bp__agree(par, st, "checking the arguments")))
         return st;

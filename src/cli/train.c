@@ -6,6 +6,7 @@
 #include "blas_core.h"
 #include "../clock.h"
 #include "cli.h"
+#include "device.h"
 
 #include <errno.h>
 #include <float.h>
@@ -25,6 +26,7 @@ typedef struct train_opts {
     int step_epochs;
     double gamma, eta_min;
     int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
+    int device;       /* CLI_DEVICE_CPU or CLI_DEVICE_CUDA */
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume, *plot;
 } train_opts;
@@ -48,6 +50,7 @@ static const train_opts TRAIN_DEFAULTS = {
     .batch = 128,
     .patience = 0,
     .threads = 0,
+    .device = CLI_DEVICE_CPU,
     .validation = 0,
     .quiet = 0,
     .data = {NULL, NULL, NULL, 0},
@@ -284,7 +287,7 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
         return cli_error(cmd->sub->name, "--plot %s: gnuplot is not installed (apt-get install "
                          "gnuplot-nox); without --plot, --log FILE keeps the same numbers",
                          o->plot);
-    return CLI_OK;
+    return cli_device_check(cmd->sub->name, o->device); /* before any data is read */
 }
 
 /* Every output, before any data is loaded (outputs.c): writable, and no two of them nor an output
@@ -388,7 +391,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
     start = bp__seconds();
-    st = bp_train(r->net, &r->train, eval, &cfg, &best);
+    st = cli_device_train(o->device, r->net, &r->train, eval, &cfg, &best);
     sigaction(SIGINT, &old, NULL);
     cli_status_clear();
     if (st == BP_ESTOPPED && interrupted) {
@@ -477,6 +480,7 @@ static const cli_option OPTIONS[] = {
                 "(0 = off)"),
     CLI_INTEGER("threads", &flags.threads, "N", 0, 1024,
                 "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
+    CLI_ENUM("device", &flags.device, "DEV", cli_devices, "train on the CPU or on a CUDA GPU"),
     CLI_DATA_DIR_OPTION(&flags.data, "train-* and t10k-*"),
     CLI_TEXT("train-csv", &flags.data.train_csv, "FILE",
              "training CSV: features, then the label (- = standard input)"),

@@ -559,5 +559,21 @@ if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
          absent int2.bpn int2.bpn.log int2.bpn.log.tmp'
 fi
 
+# ---------------------------------------------------------------- --device
+# cuda trains on a GPU only in a build with BACKPROP_CUDA: elsewhere a clear error before any data
+# is read, exit 2 (no CUDA in this build) or exit 1 (no usable GPU), and nothing written.
+check_no_gpu() {
+    case "$RC" in
+    0) [ -s gpu.bpn ] ;; # a build with the backend, on a machine with a GPU
+    1) err_has "no usable CUDA device" && absent gpu.bpn ;;
+    2) err_has "built without CUDA" && absent gpu.bpn ;;
+    *) false ;;
+    esac
+}
+run "${TRAIN[@]}" --device cuda --quiet --out gpu.bpn
+check "--device cuda: trains, or says why not (exit 1 or 2), never a crash" check_no_gpu
+run "${TRAIN[@]}" --device tpu --out gpu.bpn
+check "--device tpu: exit 2, names the choices" eval 'rc_is 2 && err_has "cpu|cuda" && absent gpu.bpn'
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -246,6 +246,9 @@ elseif(MODE STREQUAL "pkg_config")
   elseif(SANITIZE_FLAGS)
     # The sanitizers' runtimes are shared libraries: no program linked with -static can hold them.
     message(STATUS "pkg_config: no -static link under the sanitizers")
+  elseif(WITH_CUDA)
+    # cuBLAS is linked shared (CUDAToolkit's CUDA::cublas): the toolkit's static cuBLAS is optional.
+    message(STATUS "pkg_config: no -static link with the cuBLAS backend (BACKPROP_CUDA)")
   else()
     # cc -static app.c $(pkg-config --static --cflags --libs backprop): libbackprop.a, and
     # Requires.private / Libs.private must name everything it needs (OpenBLAS, zlib, libm).

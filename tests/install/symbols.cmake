@@ -22,7 +22,12 @@ foreach(line IN LISTS nm_lines)
   list(APPEND exported "${name}")
 endforeach()
 
+# EXTRA_HEADER (optional): a second header of the same library (backprop_cuda.h with BACKPROP_CUDA).
 file(STRINGS "${HEADER}" api_lines REGEX "^BP_API ")
+if(EXTRA_HEADER)
+  file(STRINGS "${EXTRA_HEADER}" extra_lines REGEX "^BP_API ")
+  list(APPEND api_lines ${extra_lines})
+endif()
 set(declared "")
 foreach(line IN LISTS api_lines)
   string(REGEX MATCH "(bp_[a-z0-9_]+)\\(" name "${line}")
