@@ -3,6 +3,7 @@
  *
  *   bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] [--budget SECONDS]
  *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] [--kernels 0|1]
+ *                  [--clock wall|cpu]
  *
  * First (unless --kernels 0, or the library is a shared one, whose kernels are hidden) a table of
  * the elementwise kernels alone: G elements/s of each activation's forward pass and of each sigma'
@@ -17,13 +18,15 @@
  *   loops    the same calls on the project's own loops (BP_PATH_LOOPS): no BLAS, one thread
  *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
  *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
- *   bound    the same arithmetic as the batch step in bare BLAS calls, same shapes, same threads,
- *            nothing between: sgemm for eqs. 15, B and C, sgemv against ones for eq. D, saxpy
- *            for the update (the library does the last two in its own passes, which are faster)
+ *   bound    a lower bound of the step: its matrix products in bare sgemm calls, same shapes,
+ *            same threads, nothing between (eqs. 15, B and C), and the update by bp_sgd_step;
+ *            the bias sums (eq. D), sigma, sigma' and the output error left out
  *   infer    bp_forward_batch alone, default path (inference)
+ *   online   B calls of bp_online_step (one fused plain-SGD update per sample, as fann makes)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
- * BLAS threads), then the paths run interleaved REPS times, each repetition starting one path later
- * (naive, sample, ...; sample, batch, ...), so that a noisy machine slows all of them alike; REPS
+ * BLAS threads), then the paths run interleaved REPS times, each repetition in a new (seeded,
+ * shuffled) order, so that a noisy machine slows all of them alike and no path always runs on the
+ * caches the same other path leaves; REPS
  * fits the time budget, at least 3. The naive loops and FANN, which call no BLAS, run at the first
  * thread count only; the other rows repeat their figures. Reported: median samples/s
  * (B / step time) with min-max, default step time / bound, and GFLOP/s of the default path with
@@ -57,6 +60,20 @@
         }                                                                                          \
     } while (0)
 
+/* What a step's time is: wall time (bp__seconds), or with --clock cpu the processor time of the
+ * process (all its threads), which a loaded machine changes far less (one-thread rows: the step's
+ * own work). */
+static clockid_t step_clock = CLOCK_MONOTONIC;
+
+static double step_seconds(void)
+{
+    if (step_clock == CLOCK_MONOTONIC)
+        return bp__seconds();
+    struct timespec ts;
+    clock_gettime(step_clock, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void *xmalloc(size_t n)
 {
     void *p = calloc(1, n ? n : 1);
@@ -89,9 +106,9 @@ static const net_spec NETS[] = {
 };
 enum { NUM_NETS = sizeof NETS / sizeof NETS[0], MAX_LIST = 16 };
 
-enum { NAIVE, SAMPLE, BATCH, LOOPS, DEFAULT, FANN, BOUND, INFER, IMPLS };
-static const char *const IMPL_NAME[IMPLS] = {"naive", "sample", "batch", "loops",
-                                             "default", "fann", "bound", "infer"};
+enum { NAIVE, SAMPLE, BATCH, LOOPS, DEFAULT, FANN, BOUND, INFER, ONLINE, IMPLS };
+static const char *const IMPL_NAME[IMPLS] = {"naive", "sample", "batch", "loops", "default",
+                                             "fann", "bound", "infer", "online"};
 
 static int parse_layers(const char *spec, int *sizes)
 {
@@ -115,9 +132,9 @@ typedef struct point {
     int L, sizes[BP_MAX_LAYERS], batch;
     size_t P;
     float *X, *Y, *grad;
-    /* the bound's activations, two deltas and ones; its gradient and update are grad's and the
+    /* the bound's activations and two deltas; its gradient and update are grad's and the
      * network's, the blocks every path uses, so that none runs on colder caches than another */
-    float *act[BP_MAX_LAYERS + 1], *delta[2], *ones;
+    float *act[BP_MAX_LAYERS + 1], *delta[2];
     bp_layer_view view[BP_MAX_LAYERS + 1];
 #ifdef BP_BENCH_FANN
     struct fann *ann;
@@ -160,9 +177,6 @@ static void point_create(point *pt, const net_spec *spec, int batch)
     }
     for (int k = 0; k < 2; k++)
         pt->delta[k] = xmalloc(sizeof(float) * (size_t)maxw * (size_t)batch);
-    pt->ones = xmalloc(sizeof(float) * (size_t)batch);
-    for (int j = 0; j < batch; j++)
-        pt->ones[j] = 1.0f;
 #ifdef BP_BENCH_FANN
     unsigned layers[BP_MAX_LAYERS];
     for (int i = 0; i < pt->L; i++)
@@ -192,14 +206,16 @@ static void point_free(point *pt)
         free(pt->act[l]);
     free(pt->delta[0]);
     free(pt->delta[1]);
-    free(pt->ones);
 #ifdef BP_BENCH_FANN
     fann_destroy(pt->ann);
 #endif
 }
 
-/* One step's arithmetic as bare BLAS calls with nothing between them: what the step would cost if
- * the activations, the output error, sigma' and the argument checks were free. */
+/* A lower bound of the step: its three matrix products as bare sgemm calls with nothing between
+ * them, and the update in the library's own one pass (bp_sgd_step, the default path's): what the
+ * step would cost if the activations, the output error, sigma', the bias sums (eq. D, left out:
+ * every path makes them), the zeroing of the gradient and the argument checks were free. Its
+ * deltas stay zero (calloc), so the products add zeros to the gradient another path left. */
 static void bound_step(point *pt)
 {
     float *w;
@@ -216,15 +232,14 @@ static void bound_step(point *pt)
         const bp_layer_view *v = &pt->view[l];
         const float *aprev = l == 2 ? pt->X : pt->act[l - 1];
         float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
+        /* beta = 1: no zeroing pass at all (OpenBLAS's beta = 0 is a pass of its own) */
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
-                    aprev, v->cols, 0.0f, pt->grad + v->w_offset, v->rows);
-        cblas_sgemv(CblasColMajor, CblasNoTrans, v->rows, B, 1.0f, d, v->rows, pt->ones, 1, 0.0f,
-                    pt->grad + v->b_offset, 1);
+                    aprev, v->cols, 1.0f, pt->grad + v->w_offset, v->rows);
         if (l > 2)
             cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
                         w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);
     }
-    cblas_saxpy((int)pt->P, -ETA / (float)B, pt->grad, 1, w, 1);
+    CHECK(bp_sgd_step(pt->net, pt->grad, ETA, B));
 }
 
 static void sgd(point *pt)
@@ -272,6 +287,11 @@ static void run_impl(int impl, point *pt)
         break;
     case BOUND: bound_step(pt); break;
     case INFER: CHECK(bp_forward_batch(pt->net, pt->ws_default, B, pt->X, n1)); break;
+    case ONLINE:
+        for (int j = 0; j < B; j++)
+            CHECK(bp_online_step(pt->net, pt->ws_default, pt->X + (size_t)j * (size_t)n1,
+                                 pt->Y + (size_t)j * (size_t)nL, ETA, NULL));
+        break;
     }
 }
 
@@ -303,23 +323,36 @@ static void measure(point *pt, double budget, const result *reuse, result *res)
     for (int i = 0; i < IMPLS; i++) {
         run[i] = impl_enabled(i) && (!reuse || uses_blas(i));
         if (run[i]) { /* warm-up, and the time of one step */
-            t0 = bp__seconds();
+            t0 = step_seconds();
             run_impl(i, pt);
-            once += bp__seconds() - t0;
+            once += step_seconds() - t0;
         }
     }
     int reps = (int)(budget / once);
     reps = reps < 3 ? 3 : reps > 31 ? 31 : reps;
     double *t = xmalloc(sizeof *t * IMPLS * (size_t)reps);
-    for (int r = 0; r < reps; r++)
+    unsigned long long lcg = 1;
+    for (int r = 0; r < reps; r++) {
+        /* a new order every repetition (a seeded shuffle): a rotation would keep every path after
+         * the same one, on the caches that one leaves (the bound after FANN's passes, cold) */
+        int order[IMPLS];
+        for (int u = 0; u < IMPLS; u++)
+            order[u] = u;
+        for (int u = IMPLS - 1; u > 0; u--) {
+            lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+            int v = (int)((lcg >> 33) % (unsigned long long)(u + 1)), tmp = order[u];
+            order[u] = order[v];
+            order[v] = tmp;
+        }
         for (int u = 0; u < IMPLS; u++) {
-            int i = (r + u) % IMPLS; /* rotate the order: no path always runs after the same one */
+            int i = order[u];
             if (run[i]) {
-                t0 = bp__seconds();
+                t0 = step_seconds();
                 run_impl(i, pt);
-                t[i * reps + r] = bp__seconds() - t0;
+                t[i * reps + r] = step_seconds() - t0;
             }
         }
+    }
     *res = reuse ? *reuse : (result){0};
     res->reps = reps;
     for (int i = 0; i < IMPLS; i++) {
@@ -599,7 +632,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] "
                     "[--budget SECONDS] [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] "
-                    "[--kernels 0|1]\n");
+                    "[--kernels 0|1] [--clock wall|cpu]\n");
     exit(2);
 }
 
@@ -631,6 +664,8 @@ int main(int argc, char **argv)
             plot_net = val;
         else if (!strcmp(arg, "--kernels"))
             kernels = atoi(val);
+        else if (!strcmp(arg, "--clock") && (!strcmp(val, "wall") || !strcmp(val, "cpu")))
+            step_clock = !strcmp(val, "cpu") ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
         else
             usage();
         if (!nb || !nt || !(budget > 0))

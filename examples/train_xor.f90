@@ -1,6 +1,8 @@
 ! Trains a 2-4-1 network on XOR from Fortran through the backprop module (include/backprop.f90),
 ! driving the equations itself: the batch's gradient (forward and backward) into a gradient block,
-! one optimizer step per epoch. Exits non-zero unless the four outputs round to their targets.
+! one optimizer step per epoch. Exits non-zero unless the four outputs round to their targets, and
+! unless bp_predict (inference through the network's scaling, here an input scaling that centres
+! the inputs) maps the four samples, shifted and stretched in the data's units, to the same outputs.
 program train_xor
     use, intrinsic :: iso_c_binding
     use backprop
@@ -16,6 +18,8 @@ program train_xor
     type(bp_optim_config) :: cfg
     real(c_float), allocatable :: grad(:)
     real(c_float), pointer :: out(:, :)
+    real(c_float), parameter :: mean(2) = [10., -5.], scale(2) = [100., 0.5]
+    real(c_float) :: raw(2, 4), pred(1, 4), ref(4)
     real(c_double) :: cost
     integer(c_int) :: st, ld
     integer :: epoch
@@ -55,6 +59,20 @@ program train_xor
     print '(a, f7.4, a, 4f7.3)', 'fortran: cross-entropy', cost, ', outputs', out(1, :)
     if (any(nint(out(1, :)) /= nint(y(1, :))) .or. cost > 0.2) then
         print '(a)', 'fortran: XOR not learned'
+        error stop 1
+    end if
+    ! The same network behind an input scaling x' = (x - mean) / scale answers raw inputs
+    ! raw = mean + scale x with its outputs for x.
+    ref = out(1, :) ! out points into ws, which bp_predict reuses
+    raw = spread(mean, 2, 4) + spread(scale, 2, 4) * x
+    st = bp_net_set_scaling(net, BP_SCALE_INPUTS, mean, scale)
+    if (st == BP_OK) st = bp_predict(net, ws, 4, raw, 2, pred, 1)
+    if (st /= BP_OK) then
+        print '(2a)', 'fortran: ', bp_message(st)
+        error stop 1
+    end if
+    if (any(abs(pred(1, :) - ref) > 1e-5)) then
+        print '(a, 4f7.3)', 'fortran: bp_predict differs: ', pred(1, :)
         error stop 1
     end if
     call bp_optim_free(opt)

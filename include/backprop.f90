@@ -55,6 +55,10 @@ module backprop
     enum, bind(c)
         enumerator :: BP_PATH_AUTO = 0, BP_PATH_GEMM = 1, BP_PATH_LOOPS = 2
     end enum
+    ! bp_scaling_side
+    enum, bind(c)
+        enumerator :: BP_SCALE_INPUTS = 0, BP_SCALE_TARGETS = 1
+    end enum
 
     ! struct bp_net_info
     type, bind(c) :: bp_net_info
@@ -245,6 +249,37 @@ module backprop
             type(c_ptr), intent(out) :: net
             character(kind=c_char), intent(in) :: path(*)
             integer(c_int) :: bp_model_load
+        end function
+
+        ! The model file's bytes, size of them, held by the caller (read from its own file, or
+        ! received over MPI): the same validation as bp_model_load.
+        function bp_model_load_memory(net, bytes, size) bind(c, name='bp_model_load_memory')
+            import :: c_int, c_ptr, c_size_t, c_signed_char
+            type(c_ptr), intent(out) :: net
+            integer(c_signed_char), intent(in) :: bytes(*)
+            integer(c_size_t), value :: size
+            integer(c_int) :: bp_model_load_memory
+        end function
+
+        ! Standardisation of one side (BP_SCALE_INPUTS: n^1 entries, BP_SCALE_TARGETS: n^L):
+        ! x' = (x - mean) / scale enters the network; predictions are scale * a^L + mean.
+        function bp_net_set_scaling(net, side, mean, scale) bind(c, name='bp_net_set_scaling')
+            import :: c_int, c_ptr, c_float
+            type(c_ptr), value :: net
+            integer(c_int), value :: side
+            real(c_float), intent(in) :: mean(*), scale(*)
+            integer(c_int) :: bp_net_set_scaling
+        end function
+
+        ! y(n^L, batch) = the outputs in the data's units for the raw inputs x(n^1, batch), through
+        ! the network's scaling; allocates nothing, the network shared by threads.
+        function bp_predict(net, ws, batch, x, ldx, y, ldy) bind(c, name='bp_predict')
+            import :: c_int, c_ptr, c_float
+            type(c_ptr), value :: net, ws
+            integer(c_int), value :: batch, ldx, ldy
+            real(c_float), intent(in) :: x(*)
+            real(c_float), intent(out) :: y(*)
+            integer(c_int) :: bp_predict
         end function
     end interface
 

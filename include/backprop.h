@@ -34,9 +34,10 @@
  *    signature, every enum value (pinned by explicit numbers, new ones only appended) and the
  *    layout of the structs the caller fills or reads (bp_net_info, bp_layer_view,
  *    bp_gradcheck_options, bp_dataset, bp_optim_config, bp_schedule, bp_progress, bp_parallel,
- *    bp_train_config, bp_blas_info). bp_net, bp_workspace and bp_optim are opaque and may change
- *    freely. A minor release only adds functions and enum values. Zero-initialise the structs
- *    ({0}) and set the fields you need: zero is the documented default of every optional field.
+ *    bp_train_config, bp_blas_info, bp_regression_metrics). bp_net, bp_workspace and bp_optim
+ *    are opaque and may change freely. A minor release only adds functions and enum values.
+ *    Zero-initialise the structs ({0}) and set the fields you need: zero is the documented
+ *    default of every optional field.
  */
 #ifndef BACKPROP_H_INCLUDED
 #define BACKPROP_H_INCLUDED
@@ -260,9 +261,10 @@ BP_API bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batc
                                    int ldx, const float *Y, int ldy, float *grad);
 
 /* The gradient of one mini-batch in one call: bp_forward_batch then bp_backward_batch, except that
- * grad is OVERWRITTEN with the sum over the batch (eqs. A-D) instead of accumulated, so no zeroing
- * pass is needed: sgemm writes the weight gradients with beta = 0; the kernels that only add (the
- * own loops, the bias row sums) zero their part of grad first. cost (may be NULL) receives the
+ * grad is OVERWRITTEN with the sum over the batch (eqs. A-D) instead of accumulated, so the caller
+ * needs no zeroing pass: each part of grad is zeroed just before its product adds into it (a
+ * memset, faster than OpenBLAS's own pass for sgemm's beta = 0; the same bits), and grad's old
+ * contents (NaN included) are never read. cost (may be NULL) receives the
  * summed cost of the batch, as bp_cost_value. Shapes as bp_forward_batch and bp_backward_batch.
  * The training loop's step; the activations stay in ws. Allocates nothing.
  * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */
@@ -368,19 +370,22 @@ BP_API bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_k
 BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *tail);
 
 /* ---------------------------------------------------------------- model files */
-/* Write net (sizes, activations, cost, parameters) to path in the project's binary format
- * (docs/model-format.md): little-endian, CRC-32 checked. Written as every file of the library (see
- * "safe file writing" below: a temporary file beside path, fsync, rename): an interrupted or
- * failed save never destroys a previous model, a failed one removes its temporary file (a killed
- * process may leave it behind), and only a regular file (or a link to one) is ever replaced.
+/* Write net (sizes, activations, cost, parameters, scaling) to path in the project's binary format
+ * (docs/model-format.md): little-endian, CRC-32 checked; format version 1 when the network has no
+ * scaling (so such files stay byte for byte what earlier releases wrote), version 2 otherwise.
+ * Written as every file of the library (see "safe file writing" below: a temporary file beside
+ * path, fsync, rename): an interrupted or failed save never destroys a previous model, a failed
+ * one removes its temporary file (a killed process may leave it behind), and only a regular file
+ * (or a link to one) is ever replaced.
  * Errors: BP_ENULL, BP_ENOMEM (the temporary name or its stream), BP_EIO (detail: path and the
  * system error, or why path cannot be replaced: a directory, a device, a FIFO). */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
-/* Read a model file written by bp_model_save. Every field is validated against the limits
- * (BP_MAX_LAYERS, BP_MAX_WIDTH, known enum values, valid combination) and the file's real length
- * before anything is allocated; trailing bytes and a CRC mismatch are refused. path must be a
- * regular file (its length is part of the check; a FIFO is refused without blocking).
+/* Read a model file written by bp_model_save (format version 2, or 1: no scaling). Every field is
+ * validated against the limits (BP_MAX_LAYERS, BP_MAX_WIDTH, known enum values, valid combination,
+ * a finite scaling with scales >= FLT_MIN) and the file's real length before anything is
+ * allocated; trailing bytes and a CRC mismatch are refused. path must be a regular file (its
+ * length is part of the check; a FIFO is refused without blocking).
  * Errors: BP_ENULL, BP_EIO (cannot open or read, not a regular file), BP_EFORMAT (detail: path,
  * byte offset and field), BP_ENOMEM. On failure *out is NULL.
  * Ownership: *out is the caller's (bp_net_free). */
@@ -463,6 +468,9 @@ typedef struct bp_progress {
     int epoch_done;       /* 1 on the call after the evaluation that ends an epoch */
     double eval_loss;     /* epoch_done: mean cost per sample on the evaluation set (NaN: none) */
     double eval_accuracy; /* epoch_done: accuracy on the evaluation set (NaN: none) */
+    /* Appended: epoch_done: the RMSE over all outputs of the predictions in the data's units
+     * (bp_regression_metrics.rmse) on an evaluation set without labels (NaN: none, or labels). */
+    double eval_rmse;
 } bp_progress;
 
 /* Called after every batch (epoch_done = 0) and once after each epoch (epoch_done = 1).
@@ -507,10 +515,18 @@ typedef struct bp_train_config {
     int checkpoint_every;        /* epochs between checkpoints; 0 = never, < 0 is BP_EDIM */
     const char *checkpoint_path; /* where checkpoints go; required when checkpoint_every > 0 */
     const char *resume_path;     /* continue from this checkpoint; NULL = start afresh */
+    int workers;                 /* worker threads per step (bp_team); 0 or 1 = this thread
+                                    alone, at most BP_MAX_WORKERS (docs/training.md) */
 } bp_train_config;
 
 /* Train net on train with mini-batch gradient descent through the batched BLAS path, reshuffling
  * every epoch with the project's generator; evaluate on eval (may be NULL) after every epoch.
+ * When net carries a scaling (bp_net_set_scaling), every sample is standardised as it is gathered
+ * into its mini-batch: the network learns y' = (y - mean_y) / s_y from x' = (x - mean) / s, and the
+ * losses reported are on those standardised targets.
+ * A batch of one sample with plain SGD, no L2 (lambda 0), no clipping, one process and one worker
+ * takes the fused online step instead (bp_online_step: no gradient block, no copy of the
+ * parameters; the same training up to the rounding of eta delta a).
  * Everything it needs is allocated once before the first epoch.
  * If a batch's loss or gradient is not finite, or its step would overflow a parameter or the
  * optimizer's state (Adam's moments too), training stops with BP_ENUMERIC and the parameters are
@@ -519,8 +535,8 @@ typedef struct bp_train_config {
  * finite (or Adam's second moment negative), or whose step count exceeds one step per sample of
  * each epoch, is refused (BP_EFORMAT) before anything is replaced. With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
- * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, parallel rank or
- * ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE,
+ * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, workers, parallel
+ * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE,
  * BP_EMISMATCH (dataset shape vs network; a checkpoint of another run; ranks whose parameters or
  * run differ), BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or
  * written), BP_EFORMAT (a damaged checkpoint), and any status the parallel sum returns. With
@@ -532,7 +548,9 @@ BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset
 /* Mean cost per sample and accuracy (the class of bp_workspace_classes vs label; NaN for
  * regression data) of net on ds, through the batched forward (eq. 15). The network tells C classes
  * apart: C = n^L, or C = 2 when n^L = 1 (binary: class 1 when the output is > 0.5; y holds the
- * label 0 or 1 itself). Labels, if present, must be classes in 0..C-1.
+ * label 0 or 1 itself). Labels, if present, must be classes in 0..C-1. With a scaling, the inputs
+ * are standardised first and the cost is against the standardised targets (the quantity bp_train
+ * minimises).
  * confusion (may be NULL): C x C longs, row-major, row = true class, column = predicted,
  * overwritten. Allocates a workspace for the call. Errors: BP_ENULL, BP_EDIM (empty dataset, x or
  * y NULL, a label out of range), BP_EMISMATCH (features/targets vs the network), BP_EOVERFLOW,
@@ -549,6 +567,146 @@ BP_API bp_status bp_evaluate(const bp_net *net, const bp_dataset *ds, double *lo
 BP_API bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds,
                                       const bp_parallel *parallel, double *loss, double *accuracy,
                                       long *confusion);
+
+/* ---------------------------------------------------------------- scaling and inference */
+/* A network may carry the standardisation of its data (docs/model-format.md stores it):
+ *   inputs   x' = (x - mean) (/) scale       (n^1 each; x' is what enters layer 1)
+ *   targets  y' = (y - mean_y) (/) scale_y   (n^L each; the network fits y', so a prediction in
+ *            the data's units is y = scale_y (.) a^L + mean_y)
+ * Every function above that takes X or Y (bp_forward_batch, the gradients, bp_cost_value, the
+ * naive reference, bp_gradcheck) works on the network as it is, unscaled, on x' and y'; only
+ * bp_train, bp_evaluate*, bp_predict and bp_evaluate_regression apply the scaling. By the chain
+ * rule, dy/dx = diag(scale_y) (da^L/dx') diag(1 (/) scale). */
+typedef enum bp_scaling_side {
+    BP_SCALE_INPUTS = 0, /* mean and scale of the n^1 inputs */
+    BP_SCALE_TARGETS = 1 /* mean and scale of the n^L targets (regression, quadratic cost only) */
+} bp_scaling_side;
+
+/* Set (copy) the scaling of one side: mean and scale hold n floats (n = n^1 for inputs, n^L for
+ * targets); both NULL removes it. Every mean must be finite, every scale finite and >= FLT_MIN.
+ * Errors: BP_ENULL (net, or one of mean/scale NULL without the other), BP_EDIM (side),
+ * BP_EVALUE (detail: which entry), BP_ECONFIG (target scaling on a cost other than quadratic:
+ * cross-entropy and NLL need targets in [0,1]), BP_ENOMEM (the scaling is then unchanged).
+ * Not while another thread uses net. */
+BP_API bp_status bp_net_set_scaling(bp_net *net, bp_scaling_side side, const float *mean,
+                                    const float *scale);
+
+/* *mean and *scale = the side's n floats, owned by net (valid until it changes or is freed), or
+ * both NULL when that side has no scaling. Errors: BP_ENULL, BP_EDIM (side). */
+BP_API bp_status bp_net_get_scaling(const bp_net *net, bp_scaling_side side, const float **mean,
+                                    const float **scale);
+
+/* The standardisation of a dataset's inputs (ds->x, n_features rows) or targets (ds->y, n_targets
+ * rows), per row i over the N = ds->count samples, in double (two passes):
+ *   mean_i = (1/N) sum_j v_ij,   scale_i = sqrt((1/N) sum_j (v_ij - mean_i)^2)
+ * (the population standard deviation, as scikit-learn's StandardScaler), rounded to float;
+ * scale_i = 1 where that is below FLT_MIN (a constant row: it is then only centred).
+ * mean, scale: n_features or n_targets floats each, overwritten.
+ * Errors: BP_ENULL, BP_EDIM (side; ds empty or without x/y), BP_EVALUE (a value is not finite or
+ * the statistics overflow float). */
+BP_API bp_status bp_dataset_standardization(const bp_dataset *ds, bp_scaling_side side,
+                                            float *mean, float *scale);
+
+/* Inference on raw data in one call: Y = scale_y (.) a^L(x') + mean_y for each column of
+ * X (n^1 x batch, ldx >= n^1; x' its input scaling), through the forward pass (eq. 15); without
+ * a scaling, the identity on that side. Y: n^L x batch, ldy >= n^L, overwritten (the caller's
+ * buffer; it must not overlap X). The standardised inputs are kept in ws, the activations stay
+ * there as after bp_forward_batch (bp_workspace_classes works). Allocates nothing; net is only
+ * read, so threads may share it, each with its own workspace.
+ * Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH. */
+BP_API bp_status bp_predict(const bp_net *net, bp_workspace *ws, int batch, const float *X, int ldx,
+                            float *Y, int ldy);
+
+/* bp_model_load from the size bytes at data (a model embedded in the caller's file, received
+ * over MPI): exactly the same validation, in the same order, with "memory" in place of the path
+ * in the detail. data is only read and may be freed after the call.
+ * Errors: BP_ENULL, BP_EFORMAT, BP_ENOMEM. On failure *out is NULL. */
+BP_API bp_status bp_model_load_memory(bp_net **out, const void *data, size_t size);
+
+/* Regression quality, in double, over N samples and n outputs, p the prediction and y the target:
+ * per output i
+ *   rmse_i = sqrt(SS_res_i / N), mae_i = (1/N) sum_j |p_ij - y_ij|,
+ *   r2_i   = 1 - SS_res_i / SS_tot_i,
+ *   SS_res_i = sum_j (p_ij - y_ij)^2, SS_tot_i = sum_j (y_ij - ybar_i)^2, ybar_i the mean of y_i
+ *   on the evaluated set (so r2 < 0 for a model worse than predicting that mean; NaN when
+ *   SS_tot_i = 0: a constant target has no R^2);
+ * overall: rmse and mae over all N n entries, r2 the mean of the r2_i (scikit-learn's r2_score
+ * "uniform_average"). */
+typedef struct bp_regression_metrics {
+    double rmse; /* root mean squared error, in the data's units */
+    double mae;  /* mean absolute error, in the data's units */
+    double r2;   /* coefficient of determination */
+} bp_regression_metrics;
+
+/* The metrics of predictions P (n_outputs x count, ldp >= n_outputs) against targets Y
+ * (n_outputs x count, ldy). overall (may be NULL) and per_output (n_outputs entries, may be NULL)
+ * are overwritten. Allocates n_outputs x 4 doubles.
+ * Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_ENOMEM. */
+BP_API bp_status bp_regression_metrics_compute(int n_outputs, int count, const float *P, int ldp,
+                                               const float *Y, int ldy,
+                                               bp_regression_metrics *overall,
+                                               bp_regression_metrics *per_output);
+
+/* The metrics of net's predictions (bp_predict: the data's units) on ds (targets ds->y, labels
+ * ignored). overall (may be NULL) and per_output (n^L entries, may be NULL) are overwritten.
+ * Allocates a workspace for the call. Errors: BP_ENULL, BP_EDIM (empty dataset), BP_EMISMATCH
+ * (features/targets vs the network), BP_EOVERFLOW, BP_ENOMEM. */
+BP_API bp_status bp_evaluate_regression(const bp_net *net, const bp_dataset *ds,
+                                        bp_regression_metrics *overall,
+                                        bp_regression_metrics *per_output);
+
+/* ---------------------------------------------------------------- worker threads */
+/* The most worker threads a team (or bp_train_config.workers) may have. */
+#define BP_MAX_WORKERS 256
+
+typedef struct bp_team bp_team; /* opaque: worker threads, each with a workspace and gradient block */
+
+/* A team of workers for net's shape and batches of at most max_batch samples: workers - 1 threads
+ * started now (the calling thread is the other worker of each call), with every signal blocked,
+ * waiting (not spinning) between calls; and for each of the workers shares of a batch a workspace
+ * for ceil(max_batch / workers) samples and (but share 0, which writes the caller's block) a
+ * gradient block of num_params floats. A team serves one calling thread at a time.
+ * Errors: BP_ENULL, BP_EDIM (workers outside 1..BP_MAX_WORKERS, max_batch < 1), BP_EOVERFLOW,
+ * BP_ENOMEM (also: a thread could not be started; the detail says which). On failure *out is NULL.
+ * Ownership: *out is the caller's; release with bp_team_free, which stops the threads. */
+BP_API bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_batch);
+/* Stop the threads and release the team. NULL is a no-op. */
+BP_API void bp_team_free(bp_team *team);
+/* *workers = the team's worker count. Errors: BP_ENULL. */
+BP_API bp_status bp_team_workers(const bp_team *team, int *workers);
+
+/* bp_gradient_batch split across the team: with N workers, the columns of X and Y are split into
+ * N shares as N ranks split a batch, share w being [w*batch/N, (w+1)*batch/N); the gradient of
+ * each (eqs. 15, A-D; no columns: zeros) goes into the share's own block, and grad is OVERWRITTEN
+ * with g_0 + g_1 + ... + g_{N-1}, added in that order, so the result depends on N only, never on
+ * timing nor on which thread ran which share (the threads claim the shares one at a time: a
+ * worker kept off the cores by a loaded machine leaves its share to the others); *cost (may be
+ * NULL) = the shares' summed costs, in the same order. With N = 1 it is bp_gradient_batch's
+ * bits. X: n^1 x batch (ldx >= n^1), Y:
+ * n^L x batch (ldy >= n^L), grad: num_params floats. Allocates nothing.
+ * BLAS threads: OpenBLAS (0.3.21) has only a process-wide thread count, and N workers whose
+ * products each split between BLAS threads would oversubscribe the cores; so if the count is above
+ * one, the call sets it to one and restores it before returning. Another thread of the process
+ * calling BLAS meanwhile runs at one thread too; do not change the count from another thread
+ * during the call. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch > max_batch), BP_ELD,
+ * BP_EMISMATCH (net of another shape than the team's). */
+BP_API bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X,
+                                  int ldx, const float *Y, int ldy, float *grad, double *cost);
+
+/* ---------------------------------------------------------------- online learning */
+/* One step of online gradient descent on one sample (plain SGD, m = 1, the derivation's
+ * per-sample loop), fused so that no gradient block exists: the forward pass (eq. 15, sgemv),
+ * (A) and (B) down the layers with the weights before the step, then for l = L..2
+ *   w^l <- w^l - eta delta^l (a^{l-1})^T   (cblas_sger, alpha = -eta: eq. C straight into w^l)
+ *   b^l <- b^l - eta delta^l               (cblas_saxpy: eq. D straight into b^l).
+ * The same step as bp_forward + bp_backward into a zeroed block + bp_sgd_step(eta, 1), up to the
+ * rounding of the products (eta delta a is rounded in another order). x: n^1 floats, y: n^L
+ * targets; *cost (may be NULL) = C(y, a^L) before the step. The activations stay in ws (column 0).
+ * Allocates nothing. Errors: BP_ENULL, BP_EMISMATCH, BP_EVALUE (eta not finite or <= 0),
+ * BP_ENUMERIC (the cost or a delta is not finite, or a product eta |delta_i| max(|a_j|, 1) of the
+ * step reaches 2^100, from where a parameter could overflow): then the parameters are untouched. */
+BP_API bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const float *y,
+                                float eta, double *cost);
 
 /* ---------------------------------------------------------------- the BLAS */
 /* The BLAS the library was built on (CMake's BACKPROP_BLAS: OpenBLAS, the default; BLIS; or a
@@ -585,8 +743,10 @@ typedef struct bp_blas_info {
 BP_API bp_status bp_blas_describe(bp_blas_info *info);
 
 /* Set the BLAS's thread count for every later call in the process (openblas_set_num_threads,
- * bli_thread_set_num_threads): the application's choice, never the library's, so that its own
- * threads and the BLAS's share the cores as it decides (1 when it runs passes on several threads).
+ * bli_thread_set_num_threads): the application's choice, never the library's (but inside a call
+ * of its own worker threads, bp_team_gradient, which runs BLAS at one thread and restores the
+ * count), so that its own threads and the BLAS's share the cores as it decides (1 when it runs
+ * passes on several threads).
  * Not thread-safe against BLAS calls running at the time. Errors: BP_EDIM (threads < 1),
  * BP_ECONFIG (a generic CBLAS, which offers no thread control: set its own variable instead). */
 BP_API bp_status bp_blas_set_threads(int threads);

@@ -116,8 +116,8 @@ BP_API bp_status bp_cuda_step(bp_cuda *cu, int m, long n, float eta);
  *    after its evaluation (epoch_done 1), not after every batch;
  *  - a step that overflows a parameter is not undone (bp_train restores the parameters before it):
  *    the next batch then fails with BP_ENUMERIC;
- *  - cfg->parallel, checkpoint_every, resume_path, patience and optim.clip_norm are refused
- *    (BP_ECONFIG): train on the CPU for those.
+ *  - cfg->parallel, checkpoint_every, resume_path, patience and optim.clip_norm, and a network
+ *    with a scaling (bp_net_set_scaling), are refused (BP_ECONFIG): train on the CPU for those.
  * Errors: those of bp_train, and BP_ECONFIG (above; no device; a CUDA or cuBLAS failure). */
 BP_API bp_status bp_cuda_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
                                const bp_train_config *cfg, double *best_accuracy);

@@ -341,7 +341,7 @@ bp_status bp__load_file(const char *path, bp_status (*read)(bp__reader *r, void 
     else if (!(f = fdopen(fd, "rb")))
         st = io_error(path, "cannot open");
     else {
-        reader r = {f, path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0)};
+        reader r = {f, path, (uint64_t)sb.st_size, 0, crc32(0L, Z_NULL, 0), NULL};
         st = read(&r, ctx);
     }
     if (f)
@@ -349,6 +349,13 @@ bp_status bp__load_file(const char *path, bp_status (*read)(bp__reader *r, void 
     else
         close(fd);
     return st;
+}
+
+bp_status bp__load_memory(const void *data, size_t size, const char *name,
+                          bp_status (*read)(bp__reader *r, void *ctx), void *ctx)
+{
+    reader r = {NULL, name, (uint64_t)size, 0, crc32(0L, Z_NULL, 0), data};
+    return read(&r, ctx);
 }
 
 /* BP_EFORMAT with "path: byte off: " and the message. */
@@ -369,7 +376,9 @@ bp_status bp__read_bytes(reader *r, unsigned char *buf, size_t n, const char *wh
     if (r->len - r->off < n)
         return bp__bad(r, r->off, "truncated in the %s (the file has %" PRIu64 " bytes)", what,
                        r->len);
-    if (fread(buf, 1, n, r->f) != n) {
+    if (r->mem)
+        memcpy(buf, r->mem + r->off, n);
+    else if (fread(buf, 1, n, r->f) != n) {
         if (!ferror(r->f))
             return bp__fail(BP_EIO, "%s: byte %" PRIu64 ": the file shrank while reading the %s",
                             r->path, r->off, what);
@@ -410,7 +419,7 @@ bp_status bp__read_floats(reader *r, float *params, size_t n, const char *what)
 }
 
 bp_status bp__read_signature(reader *r, const unsigned char magic[BP__MAGIC_BYTES],
-                             uint32_t version, const char *kind)
+                             uint32_t newest, const char *kind, uint32_t *version)
 {
     unsigned char sig[BP__MAGIC_BYTES];
     uint64_t v, at;
@@ -422,9 +431,10 @@ bp_status bp__read_signature(reader *r, const unsigned char magic[BP__MAGIC_BYTE
                        "text)", kind);
     if ((st = bp__read_uint(r, 4, "format version", &v, &at)))
         return st;
-    if (v != version)
-        return bp__bad(r, at, "format version %" PRIu64 " not supported (only %d)", v,
-                       (int)version);
+    if (v < 1 || v > newest)
+        return bp__bad(r, at, "format version %" PRIu64 " not supported (only 1..%d)", v,
+                       (int)newest);
+    *version = (uint32_t)v;
     return BP_OK;
 }
 

@@ -17,7 +17,11 @@ struct bp_workspace {
     int batch;                  /* columns of the last forward; 0 = none yet */
     bp_path path;               /* kernels of the batched passes */
     float *act[BP_MAX_LAYERS + 1]; /* act[l], l = 2..L: a^l, n^l x max_batch, ld = n^l */
-    float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch */
+    float *delta[2];            /* ping-pong delta^l buffers, max width x max_batch, adjacent;
+                                   at least sum_l n^l floats together (bp_online_step keeps every
+                                   layer's delta there) */
+    float *x_std, *y_std;       /* standardised inputs (n^1 x max_batch) and targets (n^L x
+                                   max_batch) of bp_predict and the evaluations */
     float *block;               /* the single allocation all of the above point into */
 };
 
@@ -38,7 +42,7 @@ static bp_status check_pair(const bp_net *net, const bp_workspace *ws)
 }
 
 /* Common checks of the batched entry points: pair, batch size, X and its ld. */
-static bp_status check_batch(const bp_net *net, const bp_workspace *ws, int batch, const float *X,
+bp_status bp__check_batch(const bp_net *net, const bp_workspace *ws, int batch, const float *X,
                              int ldx)
 {
     bp_status st = check_pair(net, ws);
@@ -63,12 +67,18 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
     if (max_batch < 1)
         return bp__fail(BP_EDIM, "max_batch is %d, must be >= 1", max_batch);
 
-    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas) */
-    size_t per_col = 2 * (size_t)net->max_width, n;
+    /* floats: sum_l n^l * B (activations) + 2 * max_width * B (deltas), the deltas at least
+     * sum_l n^l (one column of every layer: bp_online_step), then (n^1 + n^L) * B (standardised
+     * columns) */
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    size_t widths = 0, n, bytes, deltas;
     for (int l = 2; l <= net->num_layers; l++)
-        per_col += (size_t)net->sizes[l - 1];
-    size_t bytes;
-    if (!bp__mul_size(per_col, (size_t)max_batch, &n) || !bp__mul_size(n, sizeof(float), &bytes))
+        widths += (size_t)net->sizes[l - 1];
+    int fits = bp__mul_size(widths + 2 * (size_t)net->max_width + (size_t)n1 + (size_t)nL,
+                            (size_t)max_batch, &n) &&
+               bp__mul_size(2 * (size_t)net->max_width, (size_t)max_batch, &deltas);
+    size_t extra = fits && deltas < widths ? widths - deltas : 0;
+    if (!fits || n + extra < n || !bp__mul_size(n + extra, sizeof(float), &bytes))
         return bp__fail(BP_EOVERFLOW, "workspace for max_batch %d overflows size_t", max_batch);
 
     bp_workspace *ws = bp__calloc(1, sizeof *ws);
@@ -91,6 +101,9 @@ bp_status bp_workspace_create(bp_workspace **out, const bp_net *net, int max_bat
         ws->delta[k] = p;
         p += (size_t)net->max_width * (size_t)max_batch;
     }
+    p += extra; /* the rest of bp_online_step's deltas */
+    ws->x_std = p;
+    ws->y_std = p + (size_t)n1 * (size_t)max_batch;
     *out = ws;
     return BP_OK;
 }
@@ -104,6 +117,12 @@ bp_status bp_workspace_set_path(bp_workspace *ws, bp_path path)
         return bp__fail(BP_EDIM, "path %d is not a bp_path", (int)path);
     ws->path = path;
     return BP_OK;
+}
+
+void bp__workspace_scratch(bp_workspace *ws, float **x, float **y)
+{
+    *x = ws->x_std;
+    *y = ws->y_std;
 }
 
 void bp_workspace_free(bp_workspace *ws)
@@ -226,20 +245,22 @@ static void hidden_error(kernel k, int rows, int cols, int batch, const float *w
     bp__mul_dsigma(dprev, a, (size_t)cols * (size_t)batch, act);
 }
 
-/* (C) dC/dw^l = delta^l (a^{l-1})^T summed over the batch: gw = beta gw + d a^T, one product for
- * the batch's outer products; beta is 0 under BATCH_OVERWRITE, else 1.
+/* (C) dC/dw^l = delta^l (a^{l-1})^T summed over the batch: gw (+)= d a^T, one product for the
+ * batch's outer products; gw zeroed first under BATCH_OVERWRITE. Zeroed by memset, then sgemm with
+ * beta = 1, rather than by sgemm's beta = 0: OpenBLAS runs beta = 0 as a separate pass of its own
+ * over gw (sgemm_beta) that costs two to three times the memset (a fifth of a batch-10 step of
+ * 784-100-10, perf), then accumulates into the zeros just the same: the same bits either way.
  * d is (rows, batch), a is (cols, batch) with leading dimension lda, gw is (rows, cols). */
 static void weight_gradient(kernel k, pass_mode mode, int rows, int cols, int batch,
                             const float *d, const float *a, int lda, float *gw)
 {
-    float beta = mode == BATCH_OVERWRITE ? 0.0f : 1.0f;
-    if (beta == 0.0f && k != K_GEMM) /* sgemm writes through beta = 0 without reading gw */
+    if (mode == BATCH_OVERWRITE)
         memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
     switch (k) {
     case K_GEMV: cblas_sger(CblasColMajor, rows, cols, 1.0f, d, 1, a, 1, gw, rows); break;
     case K_GEMM:
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows, a,
-                    lda, beta, gw, rows);
+                    lda, 1.0f, gw, rows);
         break;
     case K_LOOPS: bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw); break;
     }
@@ -319,7 +340,7 @@ bp_status bp_forward(const bp_net *net, bp_workspace *ws, const float *x)
 bp_status bp_forward_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X, int ldx)
 {
     bp__clear_error();
-    bp_status st = check_batch(net, ws, batch, X, ldx);
+    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
     forward(net, ws, BATCH_ACCUMULATE, batch, X, ldx);
@@ -347,7 +368,7 @@ bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, cons
                             int ldx, const float *Y, int ldy, float *grad)
 {
     bp__clear_error();
-    bp_status st = check_batch(net, ws, batch, X, ldx);
+    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
     if ((st = bp__check_matrix("Y (ldy)", Y, net->sizes[net->num_layers - 1], ldy)))
@@ -379,7 +400,7 @@ bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, cons
                             int ldx, const float *Y, int ldy, float *grad, double *cost)
 {
     bp__clear_error();
-    bp_status st = check_batch(net, ws, batch, X, ldx);
+    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
     if (st)
         return st;
     int L = net->num_layers;
@@ -422,5 +443,93 @@ bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m)
     if (!isfinite(eta))
         return bp__fail(BP_EVALUE, "eta is not finite");
     bp__loops_axpy(net->num_params, -eta / (float)m, grad, net->params);
+    return BP_OK;
+}
+
+/* ---------------------------------------------------------------- online learning */
+
+/* Largest |v[i]| of n floats, NaN if one is not finite (0 * v is NaN exactly then); sixteen
+ * partial maxima and sums, so that the pass vectorises (it runs on every layer of every sample). */
+BP_CLONES static double max_abs(const float *v, int n)
+{
+    float part[16] = {0}, bad[16] = {0}, m = 0, z = 0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            float a = fabsf(v[i + k]);
+            part[k] = a > part[k] ? a : part[k];
+            bad[k] += 0.0f * v[i + k];
+        }
+    for (; i < n; i++) {
+        float a = fabsf(v[i]);
+        m = a > m ? a : m;
+        z += 0.0f * v[i];
+    }
+    for (int k = 0; k < 16; k++) {
+        m = part[k] > m ? part[k] : m;
+        z += bad[k];
+    }
+    return z == 0 ? (double)m : NAN;
+}
+
+/* |eta delta_i a_j| below 2^100 for every product of a layer's update: then no finite parameter
+ * can overflow (at FLT_MAX the spacing of floats is 2^104, so adding less than half of it rounds
+ * back to a finite value), and neither product of the update's rounding overflows. */
+static const double ONLINE_STEP_LIMIT = 0x1p100;
+
+/* (A) and (B) for the one-sample forward in ws with the weights before the step, every layer's
+ * delta^l kept (delta^l at ws->delta[0] + off[l]); BP_ENUMERIC unless every delta is finite and
+ * every update of the step stays below ONLINE_STEP_LIMIT. */
+static bp_status online_deltas(const bp_net *net, bp_workspace *ws, const float *x, const float *y,
+                               float eta, size_t *off)
+{
+    int L = net->num_layers;
+    off[L] = 0;
+    for (int l = L; l > 2; l--)
+        off[l - 1] = off[l] + (size_t)net->sizes[l - 1];
+    float *base = ws->delta[0];
+    output_error(net, ws, y, net->sizes[L - 1], base + off[L]);
+    for (int l = L; l >= 2; l--) {
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        const float *aprev = l == 2 ? x : ws->act[l - 1];
+        double amax = max_abs(aprev, cols); /* at least 1, for the bias; NaN stays NaN */
+        double bound = fabs((double)eta) * max_abs(base + off[l], rows) * (amax < 1 ? 1 : amax);
+        if (!(bound < ONLINE_STEP_LIMIT))
+            return bp__fail(BP_ENUMERIC, "delta^%d or the step of layer %d is not finite", l, l);
+        if (l > 2)
+            hidden_error(K_GEMV, rows, cols, 1, net->params + net->w_off[l], base + off[l], aprev,
+                         net->acts[l - 3], base + off[l - 1]);
+    }
+    return BP_OK;
+}
+
+bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const float *y, float eta,
+                         double *cost)
+{
+    bp__clear_error();
+    bp_status st = check_pair(net, ws);
+    if (st)
+        return st;
+    if (!x || !y)
+        return bp__fail(BP_ENULL, "%s is NULL", x ? "y" : "x");
+    if (!isfinite(eta) || eta <= 0)
+        return bp__fail(BP_EVALUE, "eta must be finite and > 0");
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    forward(net, ws, PER_SAMPLE, 1, x, net->sizes[0]);
+    double c = bp__cost(net->cost, ws->act[L], y, nL, nL, 1);
+    if (cost)
+        *cost = c;
+    if (!isfinite(c))
+        return bp__fail(BP_ENUMERIC, "the cost is not finite");
+    size_t off[BP_MAX_LAYERS + 1];
+    if ((st = online_deltas(net, ws, x, y, eta, off)))
+        return st;
+    for (int l = L; l >= 2; l--) { /* (C) and (D) fused with the step: no gradient block */
+        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
+        const float *d = ws->delta[0] + off[l], *aprev = l == 2 ? x : ws->act[l - 1];
+        cblas_sger(CblasColMajor, rows, cols, -eta, d, 1, aprev, 1, net->params + net->w_off[l],
+                   rows);
+        cblas_saxpy(rows, -eta, d, 1, net->params + net->b_off[l], 1);
+    }
     return BP_OK;
 }

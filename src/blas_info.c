@@ -119,17 +119,41 @@ int bp__blas_threads(void)
 #endif
 }
 
+/* The BLAS's thread count for every later call; 0 when it offers no control (a generic CBLAS). */
+static int set_threads(int threads)
+{
+#if defined(BP_BLAS_OPENBLAS)
+    openblas_set_num_threads(threads);
+    return 1;
+#elif defined(BP_BLAS_BLIS)
+    bli_thread_set_num_threads(threads);
+    return 1;
+#else
+    (void)threads;
+    return 0;
+#endif
+}
+
 bp_status bp_blas_set_threads(int threads)
 {
     if (threads < 1)
         return bp__fail(BP_EDIM, "threads is %d, must be at least 1", threads);
-#if defined(BP_BLAS_OPENBLAS)
-    openblas_set_num_threads(threads);
-#elif defined(BP_BLAS_BLIS)
-    bli_thread_set_num_threads(threads);
-#else
-    return bp__fail(BP_ECONFIG, "a generic CBLAS has no thread control: set the environment "
-                                "variable of the library it is");
-#endif
+    if (!set_threads(threads))
+        return bp__fail(BP_ECONFIG, "a generic CBLAS has no thread control: set the environment "
+                                    "variable of the library it is");
     return BP_OK;
+}
+
+int bp__blas_threads_single(void)
+{
+    int threads = bp__blas_threads();
+    if (threads > 1)
+        set_threads(1);
+    return threads;
+}
+
+void bp__blas_threads_restore(int threads)
+{
+    if (threads > 1)
+        set_threads(threads);
 }

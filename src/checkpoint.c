@@ -40,7 +40,7 @@ static int write_checkpoint(FILE *f, const void *vctx)
     int k = bp__optim_moments(kind);
 
     p = bp__put_signature(buf, magic, FORMAT_VERSION);
-    p = bp__put_le(p, bp__model_bytes(c->net->num_layers, c->net->num_params), 8);
+    p = bp__put_le(p, bp__model_bytes(c->net), 8);
     if (fwrite(buf, 1, (size_t)(p - buf), f) != (size_t)(p - buf) || !bp__write_model(f, c->net))
         return 0;
 
@@ -316,8 +316,9 @@ static bp_status read_model_section(bp__reader *r, bp_net **model)
 {
     uint64_t v, at, file_len = r->len;
     bp_status st;
+    uint32_t version;
     *model = NULL;
-    if ((st = bp__read_signature(r, magic, FORMAT_VERSION, "checkpoint")))
+    if ((st = bp__read_signature(r, magic, FORMAT_VERSION, "checkpoint", &version)))
         return st;
     if ((st = bp__read_uint(r, 8, "model length", &v, &at)))
         return st;
@@ -348,6 +349,9 @@ static bp_status read_checkpoint(bp__reader *r, void *vctx)
     bp_status st = read_model_section(r, &model);
     if (!st && !same_shape(model, c->net))
         st = shape_mismatch(r->path, model, c->net);
+    else if (!st && !bp__same_scaling(model, c->net))
+        st = bp__fail(BP_EMISMATCH, "%s: the checkpoint's model has another scaling (mean and "
+                      "scale of the inputs or targets) than the network", r->path);
     if (!st)
         st = read_state(r, model, c->s);
     if (!st) /* everything was valid: only now the caller's network changes */

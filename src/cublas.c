@@ -10,13 +10,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Chain a CUDA call of a function returning bp_status. */
-#define CU(call, what)                                                                             \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess)                                                                     \
-            return bp__cuda_fail(e_, what);                                                        \
-    } while (0)
 /* Chain a cuBLAS call likewise. */
 #define CUBLAS(call, what)                                                                         \
     do {                                                                                           \

@@ -36,6 +36,13 @@ struct bp_cuda {
 
 /* BP_ENOMEM for a failed allocation, BP_ECONFIG otherwise: "what: CUDA's message". */
 bp_status bp__cuda_fail(cudaError_t err, const char *what);
+/* Chain a CUDA call of a function returning bp_status. */
+#define CU(call, what)                                                                             \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess)                                                                     \
+            return bp__cuda_fail(e_, what);                                                        \
+    } while (0)
 
 /* Eq. 15 for batch columns of X (device, n^1 x batch, ld n^1) into cu->act. */
 bp_status bp__cuda_forward(bp_cuda *cu, int batch, const float *X);

@@ -1,13 +1,13 @@
 /* bp_cuda_train: bp_train's epochs on the device. The datasets go up once, each epoch's order
  * once per epoch; a batch's columns are gathered on the device, and per batch only two doubles
  * (its cost and its gradient's squared norm) come down, for bp_train's non-finite checks. */
+#include "clock.h"
 #include "cuda_internal.h"
 #include "cuda_kernels.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 /* A dataset on the device: x (n^1 x count), y (n^L x count), labels (count, or NULL). */
 typedef struct device_set {
@@ -27,20 +27,6 @@ typedef struct gpu_run {
     bp__rng rng;
     double best;     /* best evaluation accuracy, -1 if none */
 } gpu_run;
-
-#define CU(call, what)                                                                             \
-    do {                                                                                           \
-        cudaError_t e_ = (call);                                                                   \
-        if (e_ != cudaSuccess)                                                                     \
-            return bp__cuda_fail(e_, what);                                                        \
-    } while (0)
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* What this backend refuses of a bp_train configuration. */
 static bp_status check_supported(const bp_train_config *cfg)
@@ -207,7 +193,7 @@ static bp_status train_epoch(gpu_run *r, int e)
     bp__shuffle(r->perm, count, &r->rng);
     bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = r->batches,
                      .batch = r->batches, .eval_loss = NAN, .eval_accuracy = NAN};
-    double start = now_seconds(), loss = 0;
+    double start = bp__seconds(), loss = 0;
     unsigned long long correct = 0;
     CU(cudaMemcpyAsync(r->perm_dev, r->perm, (size_t)count * sizeof(int), cudaMemcpyHostToDevice,
                        cu->stream), "cudaMemcpyAsync (order up)");
@@ -221,7 +207,7 @@ static bp_status train_epoch(gpu_run *r, int e)
         return st;
     p.loss = loss / count;
     p.accuracy = r->train.labels ? (double)correct / count : NAN;
-    p.seconds = now_seconds() - start;
+    p.seconds = bp__seconds() - start;
     p.samples_per_s = p.seconds > 0 ? count / p.seconds : 0;
     if ((st = report(r, &p)) ||
         (r->eval.host && (st = evaluate(r, &p.eval_loss, &p.eval_accuracy))))
@@ -245,6 +231,9 @@ bp_status bp_cuda_train(bp_net *net, const bp_dataset *train, const bp_dataset *
         st = bp__check_train_config(cfg, eval);
     if (!st)
         st = check_supported(cfg);
+    if (!st && (net->in_scaling || net->out_scaling)) /* the device gathers raw columns */
+        st = bp__fail(BP_ECONFIG, "a network with a scaling (bp_net_set_scaling) is not supported "
+                      "by the CUDA backend");
     if (st)
         return st;
     gpu_run r = {.cfg = cfg};

@@ -36,6 +36,11 @@ struct bp_net {
     size_t num_params;
     int max_width;              /* max over l >= 2 of n^l */
     float *params;
+    /* Standardisation (src/scaling.c), each NULL or its own allocation [mean | scale]:
+     * in_scaling 2 n^1 floats (x' = (x - mean) / scale enters layer 1), out_scaling 2 n^L floats
+     * (the network fits y' = (y - mean) / scale; a prediction is scale a^L + mean). */
+    float *in_scaling;
+    float *out_scaling;
 };
 
 /* The MPI component (src/mpi, a library of its own on top of this one) reports its failures
@@ -148,12 +153,16 @@ void bp__out_discard(bp__out *o);
 bp_status bp__save_atomic(const char *path, int (*write)(FILE *f, const void *ctx),
                           const void *ctx);
 typedef struct bp__reader {
-    FILE *f;
+    FILE *f;           /* the file, or NULL when the bytes are in memory (mem) */
     const char *path;
     uint64_t len;      /* where the data to read ends: the file's real length (fstat) */
     uint64_t off;      /* bytes read so far */
     unsigned long crc; /* CRC-32 of the bytes read since it was last reset */
+    const unsigned char *mem; /* with f NULL: the len bytes to read */
 } bp__reader;
+/* Run read on the size bytes at data as if they were a file named name (for messages). */
+bp_status bp__load_memory(const void *data, size_t size, const char *name,
+                          bp_status (*read)(bp__reader *r, void *ctx), void *ctx);
 /* Open path (a regular file; a FIFO is refused without blocking) and run read on it. */
 bp_status bp__load_file(const char *path, bp_status (*read)(bp__reader *r, void *ctx), void *ctx);
 /* BP_EFORMAT with the detail "path: byte off: message". */
@@ -166,9 +175,9 @@ bp_status bp__read_uint(bp__reader *r, int width, const char *what, uint64_t *v,
 /* The next n little-endian binary32 values. */
 bp_status bp__read_floats(bp__reader *r, float *dst, size_t n, const char *what);
 /* The signature: BP_EFORMAT "bad magic: not a backprop <kind>" unless it is magic, "format
- * version N not supported" unless version follows. */
+ * version N not supported" unless a version in 1..newest follows; *version = that version. */
 bp_status bp__read_signature(bp__reader *r, const unsigned char magic[BP__MAGIC_BYTES],
-                             uint32_t version, const char *kind);
+                             uint32_t newest, const char *kind, uint32_t *version);
 /* BP_EFORMAT unless the data ends exactly at total (r->len): "truncated" or "trailing bytes". */
 bp_status bp__check_length(const bp__reader *r, uint64_t total);
 /* The next 4 bytes as the CRC-32 of everything read since r->crc was reset; BP_EFORMAT "CRC-32
@@ -176,9 +185,8 @@ bp_status bp__check_length(const bp__reader *r, uint64_t total);
 bp_status bp__read_checksum(bp__reader *r);
 
 /* ---------------------------------------------------------------- model files (src/model_io.c) */
-/* Bytes of the model file (docs/model-format.md) of num_layers layers and num_params parameters;
- * no overflow for num_params <= (UINT64_MAX - BP__IO_CHUNK) / 4. */
-uint64_t bp__model_bytes(int num_layers, uint64_t num_params);
+/* Bytes of the model file (docs/model-format.md) of net, as bp_model_save writes it. */
+uint64_t bp__model_bytes(const bp_net *net);
 /* A whole model file (docs/model-format.md, magic to CRC) of net (a const bp_net *) to f. */
 int bp__write_model(FILE *f, const void *net);
 /* A model (docs/model-format.md) starting at r->off and ending exactly at r->len, its CRC
@@ -213,6 +221,38 @@ bp_status bp__checkpoint_save(const char *path, const bp_net *net, const bp__tra
  * BP_ENOMEM. */
 bp_status bp__checkpoint_load(const char *path, bp_net *net, bp__train_state *s);
 
+/* ---------------------------------------------------------------- scaling (src/scaling.c) */
+/* dst = (src - mean) / scale column by column (rows x cols; ms = [mean | scale], rows each), or a
+ * plain copy when ms is NULL. dst may be src when ldd = lds. */
+void bp__standardize(const float *ms, int rows, int cols, const float *src, int lds, float *dst,
+                     int ldd);
+/* dst = scale src + mean column by column, or a plain copy when ms is NULL. */
+void bp__unstandardize(const float *ms, int rows, int cols, const float *src, int lds, float *dst,
+                       int ldd);
+/* Both sides' scaling of a and b hold the same bits (or are both absent). */
+int bp__same_scaling(const bp_net *a, const bp_net *b);
+/* BP_EVALUE unless every mean[0..n-1] is finite and every scale finite and >= FLT_MIN. */
+bp_status bp__scaling_check(int n, const float *mean, const float *scale, const char *side);
+/* Check and copy a side's [mean | scale] (n floats each) into a new allocation *dst (replacing
+ * the old one), or free it when mean and scale are NULL. Errors: BP_ENULL, BP_EVALUE, BP_ENOMEM. */
+bp_status bp__scaling_copy(float **dst, int n, const float *mean, const float *scale,
+                           const char *side);
+/* Where bp_predict and the evaluations keep standardised columns in ws (src/blas.c): x' (n^1 x
+ * max_batch, ld n^1) and y' (n^L x max_batch, ld n^L). */
+void bp__workspace_scratch(bp_workspace *ws, float **x, float **y);
+/* The checks of the batched passes (src/blas.c): net and ws of one shape, 1 <= batch <=
+ * max_batch, X present with ldx >= n^1. */
+bp_status bp__check_batch(const bp_net *net, const bp_workspace *ws, int batch, const float *X,
+                          int ldx);
+/* The forward pass (eq. 15) of the raw batch X: X is standardised into the workspace's scratch
+ * first when net has an input scaling. Errors: those of bp_forward_batch. */
+bp_status bp__forward_raw(const bp_net *net, bp_workspace *ws, int batch, const float *X, int ldx);
+/* Per output i of a batch of predictions P against targets Y (rows x cols):
+ * sums[3i] += sum_j (p_ij - y_ij)^2, sums[3i+1] += sum_j |p_ij - y_ij|,
+ * sums[3i+2] += sum_j (y_ij - ymean_i)^2. */
+void bp__regression_sums(int rows, int cols, const float *P, int ldp, const float *Y, int ldy,
+                         const double *ymean, double *sums);
+
 /* ---------------------------------------------------------------- ranks (src/ranks.c)
  * A data-parallel run (bp_parallel): par NULL means training alone, where every sum is the identity
  * and every agreement is the rank's own status. */
@@ -234,5 +274,21 @@ uint64_t bp__fnv1a(uint64_t h, const void *data, size_t n);
 /* BP_EMISMATCH on every rank ("<what> differ across ranks at epoch <epoch>") unless every rank
  * holds the same hash h. */
 bp_status bp__check_same(const bp_parallel *par, uint64_t h, const char *what, int epoch);
+
+/* ---------------------------------------------------------------- worker threads (workers.c) */
+/* The summed cost and, with labels, the correct predictions (and, if sse, the squared error in
+ * the data's units, added to *sse) of net on ds's samples [first, first + n) (n >= 0), split
+ * across t's workers as a batch is and each share run in chunks of its workspace through
+ * bp__evaluate_chunk; sums in worker order. Arguments checked by the caller. Errors: those of
+ * bp_forward_batch, prefixed by the worker. */
+bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds, int first, int n,
+                            double *cost, long *correct, double *sse);
+/* The forward pass of b evaluation samples (X, Y with ld n^1 and n^L) scaled as bp_train scales
+ * its batches (src/train.c): *c = the summed cost against the standardised targets and, if sse,
+ * *sse += the squared error of the predictions in the data's units. */
+bp_status bp__evaluate_chunk(const bp_net *net, bp_workspace *ws, int b, const float *X,
+                             const float *Y, double *c, double *sse);
+/* Worker w's workspace after bp_team_gradient, and its columns [*lo, *hi) of that call. */
+const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
 
 #endif

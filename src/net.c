@@ -108,6 +108,8 @@ void bp_net_free(bp_net *net)
     if (!net)
         return;
     bp__free(net->params);
+    bp__free(net->in_scaling);
+    bp__free(net->out_scaling);
     bp__free(net);
 }
 

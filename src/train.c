@@ -49,50 +49,112 @@ static void score(const bp_net *net, const bp_workspace *ws, int batch, const in
 
 /* ---------------------------------------------------------------- evaluation */
 
-/* Mean loss and accuracy (and, if confusion, the confusion matrix) of net on this rank's share of
- * ds, in chunks of the workspace's batch (ws made for net with max_batch chunk), the sums added
- * over the ranks. scratch: 2 + C x C doubles (C = bp__num_classes(n^L)) when par and confusion,
- * else unused. A failure
- * here cannot differ between ranks (the shapes were checked before), so no rank is left waiting. */
-static bp_status evaluate_ws(const bp_net *net, bp_workspace *ws, int chunk, const bp_dataset *ds,
-                             const bp_parallel *par, double *scratch, double *loss,
-                             double *accuracy, long *confusion)
+/* The forward pass of one chunk of an evaluation set (X, Y: b samples with their ld), scaled as
+ * bp_train scales its batches: *c = the summed cost against the standardised targets and, when
+ * sse, *sse += the summed squared error of the predictions in the data's units. */
+bp_status bp__evaluate_chunk(const bp_net *net, bp_workspace *ws, int b, const float *X,
+                             const float *Y, double *c, double *sse)
 {
-    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], lo, hi;
-    size_t classes = (size_t)bp__num_classes(nL), cells = confusion ? classes * classes : 0;
-    double total = 0, local[2], *sums = cells ? scratch : local;
-    long correct = 0;
-    if (confusion)
-        memset(confusion, 0, cells * sizeof *confusion);
-    bp__share(ds->count, par, &lo, &hi);
+    int L = net->num_layers, nL = net->sizes[L - 1], ld;
+    float *xs, *ys;
+    const float *a;
+    bp_status st = bp__forward_raw(net, ws, b, X, net->sizes[0]);
+    if (st)
+        return st;
+    bp__workspace_scratch(ws, &xs, &ys);
+    if (net->out_scaling)
+        bp__standardize(net->out_scaling, nL, b, Y, nL, ys, nL);
+    if ((st = bp_cost_value(net, ws, net->out_scaling ? ys : Y, nL, c)) || !sse)
+        return st;
+    bp_workspace_activations(ws, L, &a, &ld);
+    bp__unstandardize(net->out_scaling, nL, b, a, ld, ys, nL);
+    for (size_t k = 0; k < (size_t)nL * (size_t)b; k++) {
+        double e = (double)ys[k] - Y[k];
+        *sse += e * e;
+    }
+    return BP_OK;
+}
+
+/* The evaluation's sums over the ranks: total cost, correct count, squared error, confusion. */
+static bp_status sum_evaluation(const bp_parallel *par, double *sums, size_t cells, double *total,
+                                long *correct, double *sse, long *confusion)
+{
+    sums[0] = *total; /* counts travel as doubles: exact below 2^53 */
+    sums[1] = (double)*correct;
+    sums[2] = *sse;
+    for (size_t i = 0; i < cells; i++)
+        sums[3 + i] = (double)confusion[i];
+    bp_status st = bp__sum_ranks(par, sums, 3 + cells, BP_REDUCE_DOUBLE);
+    *total = sums[0];
+    *correct = (long)sums[1];
+    *sse = sums[2];
+    for (size_t i = 0; i < cells; i++)
+        confusion[i] = (long)sums[3 + i];
+    return st;
+}
+
+/* What scores the samples of an evaluation: a workspace made for chunk samples, or a team of
+ * workers (which keeps no confusion matrix). */
+typedef struct scorer {
+    bp_workspace *ws;
+    int chunk;
+    bp_team *team;
+} scorer;
+
+/* The summed cost and correct predictions (and, if confusion, the confusion matrix, added to; if
+ * sse, the squared error in the data's units, added to) of net on the samples [lo, hi) of ds, in
+ * chunks of the scorer's batch or across its workers. */
+static bp_status score_samples(const bp_net *net, const scorer *sc, const bp_dataset *ds, int lo,
+                               int hi, double *sum, long *correct, long *confusion, double *sse)
+{
+    if (sc->team)
+        return bp__team_evaluate(sc->team, net, ds, lo, hi - lo, sum, correct, sse);
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    bp_workspace *ws = sc->ws;
+    double total = 0;
     for (int first = lo, b; first < hi; first += b) {
-        b = hi - first < chunk ? hi - first : chunk;
-        const float *X = ds->x + (size_t)first * (size_t)n1, *Y = ds->y + (size_t)first * (size_t)nL;
+        b = hi - first < sc->chunk ? hi - first : sc->chunk;
+        const float *X = ds->x + (size_t)first * (size_t)n1;
+        const float *Y = ds->y + (size_t)first * (size_t)nL;
         double c;
-        bp_status st = bp_forward_batch(net, ws, b, X, n1);
-        if (!st)
-            st = bp_cost_value(net, ws, Y, nL, &c);
+        bp_status st = bp__evaluate_chunk(net, ws, b, X, Y, &c, sse);
         if (st)
             return st;
         total += c;
         if (ds->labels)
-            score(net, ws, b, ds->labels + first, &correct, confusion);
+            score(net, ws, b, ds->labels + first, correct, confusion);
     }
-    if (par) { /* counts travel as doubles: exact below 2^53 */
-        sums[0] = total;
-        sums[1] = (double)correct;
-        for (size_t i = 0; i < cells; i++)
-            sums[2 + i] = (double)confusion[i];
-        bp_status st = bp__sum_ranks(par, sums, 2 + cells, BP_REDUCE_DOUBLE);
-        if (st)
-            return st;
-        total = sums[0];
-        correct = (long)sums[1];
-        for (size_t i = 0; i < cells; i++)
-            confusion[i] = (long)sums[2 + i];
-    }
+    *sum = total;
+    return BP_OK;
+}
+
+/* Mean loss and accuracy (and, if confusion, the confusion matrix; if rmse, the RMSE of the
+ * predictions of a set without labels) of net on this rank's share of ds, the sums added over
+ * the ranks. scratch: 3 + C x C doubles (C = bp__num_classes(n^L)) when par and confusion, else
+ * unused. A failure here cannot differ between ranks (the shapes were checked before), so no rank
+ * is left waiting. */
+static bp_status evaluate_ws(const bp_net *net, const scorer *sc, const bp_dataset *ds,
+                             const bp_parallel *par, double *scratch, double *loss,
+                             double *accuracy, long *confusion, double *rmse)
+{
+    int nL = net->sizes[net->num_layers - 1], lo, hi;
+    size_t classes = (size_t)bp__num_classes(nL), cells = confusion ? classes * classes : 0;
+    double total = 0, sse = 0, local[3], *sums = cells ? scratch : local;
+    int regression = rmse && !ds->labels;
+    long correct = 0;
+    if (confusion)
+        memset(confusion, 0, cells * sizeof *confusion);
+    bp__share(ds->count, par, &lo, &hi);
+    bp_status st = score_samples(net, sc, ds, lo, hi, &total, &correct, confusion,
+                                 regression ? &sse : NULL);
+    if (!st && par)
+        st = sum_evaluation(par, sums, cells, &total, &correct, &sse, confusion);
+    if (st)
+        return st;
     *loss = total / ds->count;
     *accuracy = ds->labels ? (double)correct / ds->count : NAN;
+    if (rmse)
+        *rmse = regression ? sqrt(sse / ((double)ds->count * nL)) : NAN;
     return BP_OK;
 }
 
@@ -117,11 +179,12 @@ bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds, const bp
     int chunk = ds->count < CHUNK ? ds->count : CHUNK;
     size_t classes = (size_t)bp__num_classes(net->sizes[net->num_layers - 1]);
     double *scratch = NULL;
-    if (parallel && confusion && !(scratch = bp__calloc(2 + classes * classes, sizeof *scratch)))
+    if (parallel && confusion && !(scratch = bp__calloc(3 + classes * classes, sizeof *scratch)))
         return bp__fail(BP_ENOMEM, "the confusion matrix's sum over ranks");
     bp_workspace *ws;
     if (!(st = bp_workspace_create(&ws, net, chunk)))
-        st = evaluate_ws(net, ws, chunk, ds, parallel, scratch, loss, accuracy, confusion);
+        st = evaluate_ws(net, &(scorer){.ws = ws, .chunk = chunk}, ds, parallel, scratch, loss,
+                         accuracy, confusion, NULL);
     bp_workspace_free(ws);
     bp__free(scratch);
     return st;
@@ -138,10 +201,12 @@ typedef struct trainer {
     int bs;                 /* the batch, at most the training set */
     int batches;            /* per epoch */
     int most;               /* the largest share of a batch on one rank */
+    int online; /* batches of one sample, plain SGD, alone: the fused step (bp_online_step) */
     int stop;  /* the progress callback asked to stop: pending until the ranks meet (agree_stop) */
     int early; /* early stopping ended the run */
     bp__train_state s; /* what a checkpoint saves; it owns perm, best_params and opt */
-    bp_workspace *ws;
+    bp_workspace *ws; /* alone (workers 0 or 1) */
+    bp_team *team;    /* with workers > 1: their workspaces instead */
     float *grad; /* num_params + FLAGS floats: the gradient, then flags summed with it */
     float *xb, *yb; /* this rank's share of a batch: inputs and targets, contiguous */
     int *lb;        /* and its labels */
@@ -165,6 +230,7 @@ typedef struct tally {
 static void trainer_free(trainer *t)
 {
     bp_workspace_free(t->ws);
+    bp_team_free(t->team);
     bp_optim_free(t->s.opt);
     bp__free(t->grad);
     bp__free(t->xb);
@@ -181,7 +247,8 @@ static bp_status trainer_alloc(trainer *t)
     const bp_net *net = t->net;
     const bp_train_config *cfg = t->cfg;
     int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1], bs = t->most;
-    bp_status st = bp_workspace_create(&t->ws, net, bs);
+    bp_status st = cfg->workers > 1 ? bp_team_create(&t->team, net, cfg->workers, bs)
+                                    : bp_workspace_create(&t->ws, net, bs);
     if (!st)
         st = bp_optim_create(&t->s.opt, net, &cfg->optim);
     if (st)
@@ -229,8 +296,10 @@ void bp__shuffle(int *perm, int n, bp__rng *rng)
     }
 }
 
-/* Copy the samples perm[0..b-1] of ds into contiguous batch buffers. */
-static void gather(const bp_dataset *ds, const int *perm, int b, float *xb, float *yb, int *lb)
+/* Copy the samples perm[0..b-1] of ds into contiguous batch buffers, standardised by net's
+ * scaling. */
+static void gather(const bp_net *net, const bp_dataset *ds, const int *perm, int b, float *xb,
+                   float *yb, int *lb)
 {
     size_t nf = (size_t)ds->n_features, nt = (size_t)ds->n_targets;
     for (int j = 0; j < b; j++) {
@@ -240,6 +309,10 @@ static void gather(const bp_dataset *ds, const int *perm, int b, float *xb, floa
         if (ds->labels)
             lb[j] = ds->labels[s];
     }
+    if (net->in_scaling)
+        bp__standardize(net->in_scaling, (int)nf, b, xb, (int)nf, xb, (int)nf);
+    if (net->out_scaling)
+        bp__standardize(net->out_scaling, (int)nt, b, yb, (int)nt, yb, (int)nt);
 }
 
 bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
@@ -253,6 +326,8 @@ bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *e
     if (cfg->patience > 0 && (!eval || !eval->labels))
         return bp__fail(BP_EVALUE, "early stopping (patience %d) needs a labelled eval set",
                         cfg->patience);
+    if (cfg->workers < 0 || cfg->workers > BP_MAX_WORKERS)
+        return bp__fail(BP_EDIM, "workers is %d, not in 0..%d", cfg->workers, BP_MAX_WORKERS);
     if (cfg->checkpoint_every < 0)
         return bp__fail(BP_EDIM, "checkpoint_every is %d, must be >= 0", cfg->checkpoint_every);
     if (cfg->checkpoint_every > 0 && !cfg->checkpoint_path)
@@ -299,6 +374,9 @@ static bp_status trainer_start(trainer *t)
     t->bs = cfg->batch_size < count ? cfg->batch_size : count;
     t->batches = count / t->bs + (count % t->bs != 0);
     t->most = (t->bs + ranks - 1) / ranks;
+    const bp_optim_config *o = &cfg->optim;
+    t->online = t->bs == 1 && !t->par && cfg->workers <= 1 && o->kind == BP_OPT_SGD &&
+                o->lambda == 0 && o->clip_norm == 0;
     t->s = (bp__train_state){.epochs = cfg->epochs, .count = count, .best = -1};
     bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
     if (!st)
@@ -345,6 +423,18 @@ static bp_status report(trainer *t, const bp_progress *p)
 
 /* ---------------------------------------------------------------- a batch */
 
+/* The correct predictions of the share of n samples just backpropagated (labels in t->lb), into
+ * ep: from the workspace alone, or from each worker's for its columns. */
+static void score_share(trainer *t, int n, tally *ep)
+{
+    int lo = 0, hi = n;
+    for (int w = 0; w < (t->team ? t->cfg->workers : 1); w++) {
+        const bp_workspace *ws = t->team ? bp__team_lane(t->team, w, &lo, &hi) : t->ws;
+        if (hi > lo)
+            score(t->net, ws, hi - lo, t->lb + lo, &ep->correct, NULL);
+    }
+}
+
 /* This rank's share of a batch, the samples perm[first..first+n-1]: its gradient into t->grad
  * (zeros for an empty share), its summed cost into *c, its correct predictions into ep, and the
  * flags the ranks sum with the gradient. */
@@ -358,16 +448,17 @@ static bp_status share_gradient(trainer *t, int first, int n, double *c, tally *
         bp_grad_zero(net, t->grad);
         return BP_OK;
     }
-    gather(t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
+    gather(t->net, t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
     /* the gradient overwrites the block: no zeroing pass */
-    bp_status st = bp_gradient_batch(net, t->ws, n, t->xb, net->sizes[0], t->yb,
-                                     net->sizes[net->num_layers - 1], t->grad, c);
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    bp_status st = t->team ? bp_team_gradient(t->team, net, n, t->xb, n1, t->yb, nL, t->grad, c)
+                           : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nL, t->grad, c);
     if (st)
         return st;
     if (!isfinite(*c))
         t->grad[P + FLAG_NONFINITE] = 1;
     else if (t->train->labels)
-        score(net, t->ws, n, t->lb, &ep->correct, NULL);
+        score_share(t, n, ep);
     return BP_OK;
 }
 
@@ -385,23 +476,62 @@ static bp_status step(trainer *t, int b, float eta, int e, int k)
     return bp__fail(BP_ENUMERIC, "epoch %d batch %d: the step made a parameter non-finite", e, k);
 }
 
-/* Batch k of epoch e: every rank's share of the gradient, summed over the ranks with the flags
- * (a meeting), the step, then the progress so far. */
-static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_progress *p)
+/* Batch k of epoch e, the sample perm[k], in one fused online step; it counts as a step of the
+ * optimizer (whose checkpointed step count it advances). Alone: no rank to meet. */
+static bp_status online_batch(trainer *t, int e, int k, float eta, double *c, tally *ep)
 {
-    int count = t->train->count, first = k * t->bs, lo, hi;
-    int b = count - first < t->bs ? count - first : t->bs;
+    const bp_dataset *ds = t->train;
+    size_t s = (size_t)t->s.perm[k];
+    bp_net *net = t->net;
+    bp_status st = bp_online_step(net, t->ws, ds->x + s * (size_t)ds->n_features,
+                                  ds->y + s * (size_t)ds->n_targets, eta, c);
+    if (st == BP_ENUMERIC) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", bp_last_error());
+        return bp__fail(st, "epoch %d batch %d: %s", e, k, why);
+    }
+    if (st)
+        return st;
+    bp_optimizer_kind kind;
+    long *steps;
+    float *v, *m;
+    bp__optim_state(t->s.opt, &kind, &steps, &v, &m);
+    ++*steps;
+    if (ds->labels)
+        score(net, t->ws, 1, ds->labels + s, &ep->correct, NULL);
+    return BP_OK;
+}
+
+/* Every rank's share of batch k of epoch e (samples [first, first + b)) into the gradient, summed
+ * over the ranks with the flags (a meeting), then the step. */
+static bp_status batch_step(trainer *t, int e, int k, int b, float eta, double *c, tally *ep)
+{
+    int first = k * t->bs, lo, hi;
     size_t P = t->net->num_params;
-    double c = 0;
     bp__share(b, t->par, &lo, &hi);
-    bp_status st = share_gradient(t, first + lo, hi - lo, &c, ep);
+    bp_status st = share_gradient(t, first + lo, hi - lo, c, ep);
     if (!st)
         st = bp__sum_ranks(t->par, t->grad, P + FLAGS, BP_REDUCE_FLOAT);
     if (st)
         return st;
     if (t->grad[P + FLAG_NONFINITE] != 0)
         return bp__fail(BP_ENUMERIC, "epoch %d batch %d: loss is not finite", e, k);
-    if ((st = agree_stop(t->grad[P + FLAG_STOP], "at", e)) || (st = step(t, b, eta, e, k)))
+    if ((st = agree_stop(t->grad[P + FLAG_STOP], "at", e)))
+        return st;
+    return step(t, b, eta, e, k);
+}
+
+/* Batch k of epoch e: the step (fused online, or through the gradient block and the ranks), then
+ * the progress so far. */
+static bp_status train_batch(trainer *t, int e, int k, float eta, tally *ep, bp_progress *p)
+{
+    int count = t->train->count, first = k * t->bs, lo, hi;
+    int b = count - first < t->bs ? count - first : t->bs;
+    double c = 0;
+    bp__share(b, t->par, &lo, &hi);
+    bp_status st = t->online ? online_batch(t, e, k, eta, &c, ep)
+                             : batch_step(t, e, k, b, eta, &c, ep);
+    if (st)
         return st;
     ep->loss += c;
     ep->seen += hi - lo;
@@ -467,8 +597,9 @@ static bp_status end_epoch(trainer *t, int e, const tally *ep, bp_progress *p)
 {
     bp_status st = t->par ? epoch_sums(t, e, ep, p) : BP_OK;
     if (!st && t->eval)
-        st = evaluate_ws(t->net, t->ws, t->most, t->eval, t->par, NULL, &p->eval_loss,
-                         &p->eval_accuracy, NULL);
+        st = evaluate_ws(t->net, &(scorer){.ws = t->ws, .chunk = t->most, .team = t->team},
+                         t->eval, t->par, NULL, &p->eval_loss, &p->eval_accuracy, NULL,
+                         &p->eval_rmse);
     if (st)
         return st;
     p->epoch_done = 1;
@@ -489,7 +620,7 @@ static bp_status train_epoch(trainer *t, int e)
     bp_schedule_eta(&cfg->schedule, cfg->optim.eta, e, cfg->epochs, &eta);
     bp__shuffle(t->s.perm, t->train->count, &t->s.rng);
     bp_progress p = {.epoch = e, .epochs = cfg->epochs, .batches = t->batches,
-                     .eval_loss = NAN, .eval_accuracy = NAN};
+                     .eval_loss = NAN, .eval_accuracy = NAN, .eval_rmse = NAN};
     tally ep = {.start = bp__seconds()};
     bp_status st = BP_OK;
     for (int k = 0; k < t->batches && !st; k++)

@@ -295,6 +295,7 @@ typedef struct ctx {
     bp_optim *opt;
     bp_optimizer_kind kind;
     int epochs;
+    int workers; /* bp_train_config.workers of run_train */
     bp_dataset ds, tail, copy;
     char model[128], csv[128], img[128], lab[128], imgz[128], labz[128];
     const char *images, *labels;
@@ -555,6 +556,48 @@ static void alloc_model_files(void **state)
     assert_int_equal(inject_each(&save, c), 2); /* the temporary name, fdopen */
 }
 
+/* A version-2 model (c->net with an input scaling) loaded from memory: no stream, so only the
+ * network's three blocks are allocated, and each failure frees what the others made. */
+static const float in_mean[4] = {1, -2, 0.5f, 3}, in_scale[4] = {2, 0.25f, 1, 8};
+
+static bp_status run_load_memory(void *p)
+{
+    ctx *c = p;
+    c->made = SENTINEL;
+    return bp_model_load_memory(&c->made, c->old_file, c->old_len);
+}
+
+static void check_load_memory(void *p, bp_status st)
+{
+    ctx *c = p;
+    if (!st) {
+        const float *mean, *scale;
+        bpt_ok(bp_net_get_scaling(c->made, BP_SCALE_INPUTS, &mean, &scale));
+        assert_memory_equal(mean, in_mean, sizeof in_mean);
+        assert_memory_equal(scale, in_scale, sizeof in_scale);
+    }
+    check_load(p, st);
+}
+
+static void alloc_model_memory(void **state)
+{
+    ctx *c = *state;
+    const op load = {"bp_model_load_memory", ALLOC, BP_ENOMEM, 0, NULL, run_load_memory,
+                     check_load_memory};
+    bpt_ok(bp_net_set_scaling(c->net, BP_SCALE_INPUTS, in_mean, in_scale));
+    bpt_ok(bp_model_save(c->net, c->model));
+    bpt_ok(bp_net_set_scaling(c->net, BP_SCALE_INPUTS, NULL, NULL));
+    c->old_file = read_file(c->model, &c->old_len);
+    assert_int_equal(inject_each(&load, c), 3); /* the struct, the parameters, the scaling */
+    free(c->old_file);
+    c->old_file = NULL;
+    bpt_ok(bp_model_save(c->net, c->model)); /* the file as setup left it */
+}
+
+/* Every I/O call of a save fails in turn: a short write on a full disk (ENOSPC), a failing flush
+ * (ENOSPC), fsync, fclose or rename (EIO). The last call is the fsync of the directory after the
+ * rename, whose failure is ignored by design (the new file is complete and renamed; some file
+ * systems refuse to sync a directory): that one save succeeds. */
 /* Every I/O call of a save fails in turn: the temporary file's open (EACCES) or fchmod to the
  * old file's mode (EPERM), a short write on a full disk (ENOSPC), a failing flush (ENOSPC),
  * fsync, fclose or rename (EIO). The last two calls are the open and the fsync of the directory
@@ -729,7 +772,8 @@ static bp_status run_train(void *p)
         labels[j] = j % 3;
     d.labels = labels;
     bp_train_config cfg = {.epochs = c->epochs, .batch_size = 4, .seed = 1,
-                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f}, .patience = 2};
+                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f}, .patience = 2,
+                           .workers = c->workers};
     return bp_train(c->net, &d, &d, &cfg, NULL);
 }
 
@@ -807,6 +851,11 @@ static void alloc_training(void **state)
     assert_int_equal(inject_each(&train, c), 12);
     c->epochs = 3; /* the same allocations: all are made before the first epoch */
     assert_int_equal(run_once(&train, c, 0), 12);
+    /* with 2 workers, a team instead of the workspace: the team, its two tables, 2 workspaces of
+     * 2 and the second share's gradient block (a thread that cannot start: bp_team_create) */
+    c->workers = 2;
+    assert_int_equal(inject_each(&train, c), 12 - 2 + 3 + 2 * 2 + 1);
+    c->workers = 0;
     assert_int_equal(inject_each(&eval, c), 2);
     const op par = {"bp_evaluate_parallel", ALLOC, BP_ENOMEM, 0, NULL, run_evaluate_parallel,
                     check_net_unchanged};
@@ -833,6 +882,7 @@ int main(void)
         cmocka_unit_test(wrappers_see_library),
         cmocka_unit_test(alloc_create),
         cmocka_unit_test(alloc_model_files),
+        cmocka_unit_test(alloc_model_memory),
         cmocka_unit_test(io_save),
         cmocka_unit_test(faults_file),
         cmocka_unit_test(alloc_datasets),

@@ -1,5 +1,6 @@
-/* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step and
- * every optimizer's step are run with malloc, calloc and realloc counted. The test executable is
+/* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step,
+ * every optimizer's step, the online step and a team's gradient (its threads already started)
+ * are run with malloc, calloc and realloc counted. The test executable is
  * linked with -Wl,--wrap for those three, which redirects every call in the static library too. */
 #include "bp_test.h"
 
@@ -49,6 +50,8 @@ static void hot_path_allocates_nothing(void **state)
     }
     double cost;
     int classes[8];
+    bp_team *team = NULL;
+    bpt_ok(bp_team_create(&team, net, 3, 8));
 
     long before = allocations;
     for (int rep = 0; rep < 3; rep++) {
@@ -67,6 +70,9 @@ static void hot_path_allocates_nothing(void **state)
         bpt_ok(bp_sgd_step(net, grad, 0.01f, 8));
         for (int k = 0; k < 4; k++)
             bpt_ok(bp_optim_step(opt[k], net, grad, 8, 100, 0.01f));
+        bpt_ok(bp_online_step(net, ws, X, Y, 0.01f, &cost));
+        bpt_ok(bp_team_gradient(team, net, 8, X, 6, Y, 4, grad, &cost));
+        bpt_ok(bp_team_gradient(team, net, 2, X, 6, Y, 4, grad, NULL));
     }
     assert_int_equal(allocations - before, 0);
 
@@ -75,6 +81,7 @@ static void hot_path_allocates_nothing(void **state)
     assert_true(allocations > before);
     bp_workspace_free(other);
 
+    bp_team_free(team);
     for (int k = 0; k < 4; k++)
         bp_optim_free(opt[k]);
     free(X);
@@ -84,8 +91,35 @@ static void hot_path_allocates_nothing(void **state)
     bp_net_free(net);
 }
 
+/* Inference for embedders: bp_predict on raw data through both scalings allocates nothing. */
+static void predict_allocates_nothing(void **state)
+{
+    (void)state;
+    const int sizes[] = {3, 8, 2};
+    const bp_activation acts[] = {BP_TANH, BP_IDENTITY};
+    const float m[] = {10, 20, 30}, s[] = {2, 4, 8}, my[] = {-1, 1}, sy[] = {3, 0.5f};
+    bp_net *net = bpt_net(3, sizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 2));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_INPUTS, m, s));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_TARGETS, my, sy));
+    bp_workspace *ws = bpt_ws(net, 5);
+    bpt_rng r = bpt_rng_make(3);
+    float *X = bpt_matrix(&r, 3, 5, 4, 0, 40, 0), Y[3 * 5];
+    long before = allocations;
+    for (int rep = 0; rep < 3; rep++) {
+        bpt_ok(bp_predict(net, ws, 5, X, 4, Y, 3));
+        bpt_ok(bp_predict(net, ws, 1, X, 4, Y, 3));
+    }
+    assert_int_equal(allocations - before, 0);
+    assert_true(isfinite(Y[0]) && Y[0] != 0);
+    free(X);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(hot_path_allocates_nothing)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(hot_path_allocates_nothing),
+                                       cmocka_unit_test(predict_allocates_nothing)};
     return cmocka_run_group_tests_name("noalloc", tests, NULL, NULL);
 }

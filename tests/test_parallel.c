@@ -9,6 +9,7 @@
  *    association), identical bits on every rank;
  *  - R = 1 through the hook is bit for bit the single process;
  *  - sharded evaluation: accuracy and confusion exact, loss 1e-6 relative;
+ *  - W worker threads in one process (bp_train_config.workers) against W ranks: the same bits;
  *  - the configuration errors of the hook: rank out of range, no sum, and a sum that fails. */
 #define _POSIX_C_SOURCE 200809L /* pthread_barrier */
 
@@ -173,6 +174,46 @@ static void ranks_equal_one_process(void **state)
     bpt_dataset_release(&eval);
 }
 
+/* W workers in one process are W ranks (whose sum adds the blocks in rank order) bit for bit, for
+ * SGD and Adam, a batch W divides or not; W ranks of 2 workers each (each rank's share split
+ * again) are the same training up to rounding but other bits. */
+static void workers_equal_ranks(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(61, 1), eval = make_data(23, 2);
+    job jobs[3];
+    for (int W = 2; W <= 3; W++)
+        for (int B = 8; B <= 9; B++)
+            for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind += BP_OPT_ADAM) {
+                bp_train_config cfg = {.epochs = 3, .batch_size = B, .seed = 5,
+                                       .optim = {.kind = (bp_optimizer_kind)kind,
+                                                 .eta = kind == BP_OPT_ADAM ? 0.01f : 0.5f}};
+                run_world(W, &cfg, &train, &eval, jobs);
+                cfg.workers = W;
+                bp_net *one = make_net();
+                size_t P = bpt_num_params(one);
+                bpt_ok(bp_train(one, &train, &eval, &cfg, NULL));
+                for (int r = 0; r < W; r++) {
+                    bpt_ok(jobs[r].train_st);
+                    assert_memory_equal(params_of(jobs[r].net), params_of(one), P * sizeof(float));
+                    bp_net_free(jobs[r].net);
+                }
+                /* the negative twin: W workers on each of 2 ranks are not W ranks' bits */
+                cfg.workers = 2;
+                run_world(W, &cfg, &train, &eval, jobs);
+                for (int r = 0; r < W; r++) {
+                    bpt_ok(jobs[r].train_st);
+                    assert_true(memcmp(params_of(jobs[r].net), params_of(one), P * sizeof(float)));
+                    bpt_assert_close_vec("ranks of workers", params_of(jobs[r].net),
+                                         params_of(one), P, 1e-5, 1e-5);
+                    bp_net_free(jobs[r].net);
+                }
+                bp_net_free(one);
+            }
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
+}
+
 static bp_status failing_sum(void *data, size_t count, bp_reduce_type type, void *ctx)
 {
     (void)data, (void)count, (void)type, (void)ctx;
@@ -210,6 +251,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ranks_equal_one_process),
+        cmocka_unit_test(workers_equal_ranks),
         cmocka_unit_test(hook_errors),
     };
     return cmocka_run_group_tests_name("parallel", tests, NULL, NULL);

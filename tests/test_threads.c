@@ -86,8 +86,65 @@ static void shared_network_gives_single_thread_bits(void **state)
     bp_net_free(net);
 }
 
+/* bp_predict on one shared network with both scalings: each thread's predictions are the
+ * single thread's bits. */
+typedef struct predict_job {
+    const bp_net *net;
+    const float *X;
+    float Y[3 * BATCH];
+    bp_status status;
+    pthread_barrier_t *start;
+} predict_job;
+
+static void *predict_work(void *arg)
+{
+    predict_job *j = arg;
+    bp_workspace *ws = NULL;
+    j->status = bp_workspace_create(&ws, j->net, BATCH);
+    if (j->start)
+        pthread_barrier_wait(j->start);
+    for (int r = 0; r < ROUNDS && !j->status; r++)
+        j->status = bp_predict(j->net, ws, BATCH, j->X, 4, j->Y, 3);
+    bp_workspace_free(ws);
+    return NULL;
+}
+
+static void shared_scaled_network_predicts_single_thread_bits(void **state)
+{
+    (void)state;
+    const int rs[] = {4, 10, 3};
+    const bp_activation ra[] = {BP_TANH, BP_IDENTITY};
+    const float m[] = {100, -1, 0, 5}, s[] = {30, 2, 1, 0.5f}, my[] = {1, 2, 3}, sy[] = {4, 5, 6};
+    bp_net *net = bpt_net(3, rs, ra, BP_QUADRATIC);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 4));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_INPUTS, m, s));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_TARGETS, my, sy));
+    bpt_rng r = bpt_rng_make(12);
+    float *X = bpt_matrix(&r, 4, BATCH, 4, -100, 100, 0);
+    predict_job ref = {.net = net, .X = X}, jobs[THREADS];
+    predict_work(&ref);
+    assert_int_equal(ref.status, BP_OK);
+    pthread_t tid[THREADS];
+    pthread_barrier_t start;
+    assert_int_equal(pthread_barrier_init(&start, NULL, THREADS), 0);
+    for (int t = 0; t < THREADS; t++) {
+        jobs[t] = (predict_job){.net = net, .X = X, .start = &start};
+        assert_int_equal(pthread_create(&tid[t], NULL, predict_work, &jobs[t]), 0);
+    }
+    for (int t = 0; t < THREADS; t++) {
+        assert_int_equal(pthread_join(tid[t], NULL), 0);
+        assert_int_equal(jobs[t].status, BP_OK);
+        assert_memory_equal(jobs[t].Y, ref.Y, sizeof ref.Y);
+    }
+    pthread_barrier_destroy(&start);
+    free(X);
+    bp_net_free(net);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(shared_network_gives_single_thread_bits)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(shared_network_gives_single_thread_bits),
+        cmocka_unit_test(shared_scaled_network_predicts_single_thread_bits)};
     return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
 }

@@ -15,23 +15,42 @@
 /* Multiply-adds of one training step (forward, eq. C, and eq. B but for the first layer) below
  * which one BLAS thread is faster than two on the README's benchmark grid. */
 static const double SMALL_STEP_MACS = 1e9;
+/* Multiply-adds of a step from which worker threads (bp_team) pay: two workers cost 1.2 times
+ * one thread's processor time per step at 6e7 (784-256-128-10, B = 128) and about 1.0 from 1.6e8
+ * (B = 1024), but 1.3 at 1.6e7-2e7 (B = 32 on 784-256-128-10, B = 128 on 784-100-10) and 1.8 at
+ * B = 10: there waking the other thread and splitting the products (each share packs w again) cost
+ * about as much as the second core saves (bench/bench_workers). */
+static const double WORKER_STEP_MACS = 5e7;
+/* Workers chosen by default, at most: one per core beyond gains little for these steps. */
+enum { DEFAULT_WORKERS_MAX = 8 };
 
-void blas_threads_choose(int requested, const bp_net *net, int batch)
+static double step_macs(const bp_net *net, int batch)
 {
-    if (requested > 0) {
-        (void)bp_blas_set_threads(requested); /* a generic CBLAS has no thread control */
-        return;
-    }
-    bp_blas_info blas;
     bp_net_info info;
-    if (bp_blas_describe(&blas) || (*blas.threads_env && getenv(blas.threads_env)) ||
-        bp_net_describe(net, &info))
-        return;
     double macs = 0;
+    if (bp_net_describe(net, &info))
+        return 0;
     for (int l = 1; l < info.num_layers; l++)
         macs += (l == 1 ? 2.0 : 3.0) * info.sizes[l] * info.sizes[l - 1] * batch;
-    if (macs < SMALL_STEP_MACS)
-        (void)bp_blas_set_threads(1);
+    return macs;
+}
+
+int blas_threads_choose(int requested, int workers, const bp_net *net, int batch)
+{
+    bp_blas_info blas;
+    if (requested > 0)
+        (void)bp_blas_set_threads(requested); /* a generic CBLAS has no thread control */
+    if (workers > 0 || requested > 0 || bp_blas_describe(&blas) ||
+        (*blas.threads_env && getenv(blas.threads_env)))
+        return workers > 0 ? workers : 1; /* the user chose the threading */
+    double macs = step_macs(net, batch);
+    if (macs >= SMALL_STEP_MACS)
+        return 1; /* the BLAS's own threads */
+    (void)bp_blas_set_threads(1);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (macs < WORKER_STEP_MACS || cores < 2)
+        return 1;
+    return cores < DEFAULT_WORKERS_MAX ? (int)cores : DEFAULT_WORKERS_MAX;
 }
 
 const char *blas_core_name(void)

@@ -12,12 +12,14 @@
  * failed; the program then runs on the kernels it has. */
 void blas_core_upgrade(char **argv);
 
-/* The BLAS threads of a training run of net with mini-batches of batch samples: requested if > 0;
- * otherwise 1 when a step is too small for a second thread to pay (OpenBLAS splitting a product
- * costs more than it saves; measured with bench/bench_backprop) and the user has not set the
- * BLAS's variable (OPENBLAS_NUM_THREADS, BLIS_NUM_THREADS); else the BLAS's default. A generic
- * CBLAS keeps its own count (bp_blas_set_threads cannot change it). */
-void blas_threads_choose(int requested, const bp_net *net, int batch);
+/* The threads of a training run of net with mini-batches of batch samples: the BLAS's count is
+ * set to requested if > 0; returned are the worker threads (bp_train_config.workers): workers if
+ * > 0. With neither given and the BLAS's variable unset (OPENBLAS_NUM_THREADS, BLIS_NUM_THREADS),
+ * the step's size decides (measured with bench/bench_backprop and bench/bench_workers): a small
+ * step runs on one thread; a mid-sized one on one worker per core (at most 8), BLAS at one
+ * thread; a large one on the BLAS's threads. A generic CBLAS keeps its own count
+ * (bp_blas_set_threads cannot change it). */
+int blas_threads_choose(int requested, int workers, const bp_net *net, int batch);
 
 /* The kernels the BLAS runs ("SkylakeX", "Haswell", ... on OpenBLAS), or "unknown". */
 const char *blas_core_name(void);

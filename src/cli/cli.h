@@ -159,7 +159,15 @@ typedef struct cli_data_opts {
     const char *train_csv; /* --train-csv (train only) */
     const char *test_csv;  /* --test-csv (train) or --csv (eval, predict) */
     int header;            /* --header: the first line of a CSV file is a header */
+    int targets;           /* --targets N: the last N CSV columns are regression targets */
 } cli_data_opts;
+
+#define CLI_TARGETS_OPTION(o)                                                                      \
+    CLI_INTEGER("targets", &(o)->targets, "N", 0, 1000000,                                       \
+                "regression: the last N CSV columns are real-valued targets (0 = a class label)")
+#define CLI_NORMALIZE_OPTION(d)                                                                    \
+    CLI_FLAG("normalize", d, "standardise the inputs (and with --targets the targets) by the "     \
+             "training set's mean and standard deviation, stored in the model")
 
 #define CLI_DATA_DIR_OPTION(o, what)                                                               \
     CLI_TEXT("data", &(o)->dir, "DIR", "directory of MNIST-format IDX files (" what "), .gz or "   \
@@ -203,6 +211,21 @@ int cli_term_is_tty(void);
 void cli_status(const char *fmt, ...) CLI_PRINTF(1, 2);
 /* Erase the status line, if one is drawn (every message on stderr calls this first). */
 void cli_status_clear(void);
+
+/* ---------------------------------------------------------------- regression (regression.c) */
+/* With --targets N (o->targets > 0): CSV data, an output layer of N neurons and no softmax/nll
+ * (refused with the reason). CLI_OK or CLI_USAGE (message printed). */
+int cli_targets_check(const cli_command *cmd, const cli_data_opts *o, const bp_net *net);
+/* --normalize: store train's input standardisation in net, and its targets' when targets and the
+ * cost is quadratic. CLI_OK or CLI_FAIL (message printed). */
+int cli_normalize(const char *cmd, bp_net *net, const bp_dataset *train, int targets);
+/* Print "<prefix>rmse X", "<prefix>mae X", "<prefix>r2 X" of net on ds, then the same per output
+ * ("rmse[1] X" ...) when there are several. CLI_OK or CLI_FAIL (message printed). */
+int cli_print_regression(const char *cmd, const bp_net *net, const bp_dataset *ds,
+                         const char *prefix);
+
+/* "scaling      inputs and targets standardised ..." or "none", for info. */
+void cli_print_scaling(const bp_net *net);
 
 /* ---------------------------------------------------------------- model files */
 /* CLI_OK if path exists ("-", standard input, always does), else CLI_FAIL with the system's

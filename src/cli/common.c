@@ -202,7 +202,8 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
     int classes = n_outputs == 1 ? 2 : n_outputs, rc;
     memset(ds, 0, sizeof *ds);
     if (csv) {
-        if ((rc = cli_csv_load(cmd, o, csv, BP_CSV_CLASSES, classes, n_inputs, ds)))
+        if ((rc = o->targets ? cli_csv_load(cmd, o, csv, BP_CSV_TARGETS, o->targets, n_inputs, ds)
+                             : cli_csv_load(cmd, o, csv, BP_CSV_CLASSES, classes, n_inputs, ds)))
             return rc;
     } else if ((rc = load_idx_dir(cmd, o, train_part ? "train" : "t10k", classes, ds))) {
         return rc;
@@ -214,7 +215,7 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
         bp_dataset_free(ds);
         return rc;
     }
-    if (n_outputs == 1)
+    if (n_outputs == 1 && ds->labels) /* not a regression's targets (--targets) */
         to_binary_targets(ds);
     return CLI_OK;
 }

@@ -66,6 +66,13 @@ static int evaluate(const char *name, const bp_net *net, const bp_dataset *ds)
     return CLI_OK;
 }
 
+/* eval --targets: the number of samples, then the regression metrics. */
+static int evaluate_regression(const char *name, const bp_net *net, const bp_dataset *ds)
+{
+    printf("samples %d\n", ds->count);
+    return cli_print_regression(name, net, ds, "");
+}
+
 /* ---------------------------------------------------------------- predict */
 /* Samples: x is n_inputs x count, owned by ds or by own. */
 typedef struct samples {
@@ -75,13 +82,14 @@ typedef struct samples {
     int count;
 } samples;
 
-/* A CSV of n_in features per line, optionally followed by one more column (a label, ignored).
- * Read as regression data with one target, the last column: n_in + 1 columns give the features
- * directly, n_in columns give n_in - 1 features plus the target, put back together here. */
-static int load_features_csv(const char *name, const cli_data_opts *o, int n_in, samples *s)
+/* A CSV of n_in features per line, optionally followed by k more columns (a label, or k = --targets
+ * targets; ignored). Read as regression data with k targets, the last columns: n_in + k columns
+ * give the features directly, n_in columns give n_in - k features plus the k targets, put back
+ * together here. */
+static int load_features_csv(const char *name, const cli_data_opts *o, int n_in, int k, samples *s)
 {
     const char *path = o->test_csv;
-    int rc = cli_csv_load(name, o, path, BP_CSV_TARGETS, 1, 0, &s->ds), nf;
+    int rc = cli_csv_load(name, o, path, BP_CSV_TARGETS, k, 0, &s->ds), nf;
     if (rc)
         return rc;
     nf = s->ds.n_features;
@@ -90,15 +98,16 @@ static int load_features_csv(const char *name, const cli_data_opts *o, int n_in,
         s->x = s->ds.x;
         return CLI_OK;
     }
-    if (nf + 1 != n_in)
+    if (nf + k != n_in)
         return cli_error(name, "%s has %d columns but the model has %d inputs (expected %d "
-                         "features per line, optionally followed by a label)", path, nf + 1, n_in,
-                         n_in);
+                         "features per line, optionally followed by %d %s)", path, nf + k, n_in,
+                         n_in, k, k > 1 ? "targets" : "label or target");
     if (!(s->own = calloc((size_t)n_in * (size_t)s->count, sizeof *s->own)))
         return cli_error(name, "out of memory");
     for (size_t j = 0; j < (size_t)s->count; j++) {
         memcpy(s->own + j * (size_t)n_in, s->ds.x + j * (size_t)nf, (size_t)nf * sizeof *s->own);
-        s->own[j * (size_t)n_in + (size_t)nf] = s->ds.y[j];
+        memcpy(s->own + j * (size_t)n_in + (size_t)nf, s->ds.y + j * (size_t)k,
+               (size_t)k * sizeof *s->own);
     }
     s->x = s->own;
     return CLI_OK;
@@ -116,7 +125,7 @@ typedef enum predict_columns {
 static predict_columns choose_columns(const bp_net_info *info, const model_data_opts *o)
 {
     bp_activation out = info->activations[info->num_layers - 2];
-    if (o->outputs)
+    if (o->outputs || o->data.targets > 0)
         return COLUMNS_OUTPUTS;
     if (o->classes)
         return COLUMNS_CLASS;
@@ -149,35 +158,38 @@ static void print_row(predict_columns columns, int klass, const float *a, int n_
     printf("\n");
 }
 
-/* Forward the samples in chunks and print the header, then one row per sample. */
+/* Predict the samples in chunks (bp_predict: the outputs in the data's units, through the model's
+ * scaling) and print the header, then one row per sample. */
 static int predict(const char *name, const bp_net *net, const samples *s, predict_columns columns)
 {
     enum { CHUNK = 256 };
     bp_net_info info;
     bp_net_describe(net, &info);
-    int n_in = info.sizes[0], L = info.num_layers, n_out = info.sizes[L - 1];
+    int n_in = info.sizes[0], n_out = info.sizes[info.num_layers - 1];
     int chunk = s->count < CHUNK ? s->count : CHUNK;
     bp_workspace *ws;
     bp_status st = bp_workspace_create(&ws, net, chunk);
     if (st)
         return cli_fail(name, st, "cannot create a workspace");
-    int *classes = malloc((size_t)chunk * sizeof *classes);
-    if (!classes) {
+    int *classes = malloc((size_t)chunk * sizeof *classes), ld = n_out;
+    float *a = malloc((size_t)chunk * (size_t)n_out * sizeof *a);
+    if (!classes || !a) {
+        free(classes);
+        free(a);
         bp_workspace_free(ws);
         return cli_fail(name, BP_ENOMEM, "cannot allocate the predictions");
     }
     print_header(columns, n_out);
     for (int first = 0; first < s->count && !st; first += chunk) {
-        int b = s->count - first < chunk ? s->count - first : chunk, ld;
-        const float *a;
-        if ((st = bp_forward_batch(net, ws, b, s->x + (size_t)first * (size_t)n_in, n_in)) ||
-            (st = bp_workspace_activations(ws, L, &a, &ld)) ||
+        int b = s->count - first < chunk ? s->count - first : chunk;
+        if ((st = bp_predict(net, ws, b, s->x + (size_t)first * (size_t)n_in, n_in, a, ld)) ||
             (st = bp_workspace_classes(ws, classes)))
             break;
         for (int j = 0; j < b; j++)
             print_row(columns, classes[j], a + (size_t)j * (size_t)ld, n_out);
     }
     free(classes);
+    free(a);
     bp_workspace_free(ws);
     if (st)
         return cli_fail(name, st, "forward pass failed");
@@ -194,7 +206,8 @@ static int load_samples(const char *name, const model_data_opts *o, const bp_net
     int rc;
     bp_net_describe(net, &info);
     if (predicting && o->data.test_csv)
-        return load_features_csv(name, &o->data, info.sizes[0], s);
+        return load_features_csv(name, &o->data, info.sizes[0],
+                                 o->data.targets > 0 ? o->data.targets : 1, s);
     if (predicting)
         rc = cli_images_load(name, &o->data, info.sizes[0], &s->ds);
     else
@@ -231,9 +244,11 @@ static int run_model_command(const cli_subcommand *self, int argc, char **argv, 
                  predicting ? "CSV of features, one sample per line, optionally followed by a "
                               "label (ignored); - reads standard input"
                             : "CSV of features, then the class label; - reads standard input"),
+        CLI_TARGETS_OPTION(&o.data),
         CLI_FLAG("header", &o.data.header, "the first line of the CSV file is a header (default: "
                  "detected, a first line with no number)"),
-        CLI_FLAG("outputs", &o.outputs, "print the outputs y0,...,yK of every sample"),
+        CLI_FLAG("outputs", &o.outputs, "print the outputs y0,...,yK of every sample (in the "
+                 "data's units; implied by --targets)"),
         CLI_FLAG("classes", &o.classes, "print the class of every sample only"),
     };
     const cli_command cmd = {
@@ -251,8 +266,13 @@ static int run_model_command(const cli_subcommand *self, int argc, char **argv, 
     if ((rc = cli_data_check(&cmd, &o.data)) || (rc = cli_model_load(self->name, o.model, &net)))
         return rc;
     bp_net_describe(net, &info);
+    if ((rc = cli_targets_check(&cmd, &o.data, net))) {
+        bp_net_free(net);
+        return rc;
+    }
     if (!(rc = load_samples(self->name, &o, net, predicting, &s)))
         rc = predicting ? predict(self->name, net, &s, choose_columns(&info, &o))
+             : o.data.targets > 0 ? evaluate_regression(self->name, net, &s.ds)
                         : evaluate(self->name, net, &s.ds);
     free(s.own);
     bp_dataset_free(&s.ds);

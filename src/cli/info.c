@@ -1,5 +1,5 @@
 /* backprop info: what a model or checkpoint file holds (layers, activations, cost, parameter
- * count, size; a checkpoint's epoch and optimizer). */
+ * count, size, scaling; a checkpoint's epoch and optimizer). */
 #include "cli.h"
 
 #include <stdio.h>
@@ -67,6 +67,7 @@ int cli_info(const cli_subcommand *self, int argc, char **argv)
     bp_net_describe(net, &info);
     print_info(model, checkpoint[0] ? checkpoint : NULL, &info,
                stat(model, &sb) == 0 ? (long long)sb.st_size : -1LL);
+    cli_print_scaling(net);
     bp_net_free(net);
     return CLI_OK;
 }

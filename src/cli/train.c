@@ -25,7 +25,7 @@ typedef struct train_opts {
     int schedule;     /* bp_schedule_kind */
     int step_epochs;
     double gamma, eta_min;
-    int epochs, batch, patience, threads, validation, quiet, checkpoint_every;
+    int epochs, batch, patience, threads, workers, validation, quiet, checkpoint_every, normalize;
     int device;       /* CLI_DEVICE_CPU or CLI_DEVICE_CUDA */
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume, *plot;
@@ -50,6 +50,7 @@ static const train_opts TRAIN_DEFAULTS = {
     .batch = 128,
     .patience = 0,
     .threads = 0,
+    .workers = 0,
     .device = CLI_DEVICE_CPU,
     .validation = 0,
     .quiet = 0,
@@ -98,6 +99,7 @@ typedef struct progress_state {
     int lines;         /* print one line per epoch on stdout (not --quiet) */
     double last_draw;  /* when the bar was last drawn */
     const char *eval;  /* "test" or "val": what the evaluation columns hold */
+    int regression;    /* --targets: the evaluation's metric is the RMSE, not the accuracy */
     bp_file *log;      /* per-epoch CSV rows, or NULL */
     int epochs_done;
     int checkpoint_every;
@@ -165,7 +167,12 @@ static int on_progress(const bp_progress *p, void *user)
     if (s->checkpoint_every > 0 && s->epochs_done % s->checkpoint_every == 0)
         s->checkpoint_epoch = s->epochs_done; /* written before this call */
     cli_status_clear();
-    if (s->lines) {
+    if (s->lines && s->regression) {
+        printf("epoch %d/%d train_loss %.4f %s_loss %.4f %s_rmse %.6g samples/s %.0f seconds "
+               "%.2f\n", p->epoch + 1, p->epochs, p->loss, s->eval, p->eval_loss, s->eval,
+               p->eval_rmse, p->samples_per_s, p->seconds);
+        fflush(stdout);
+    } else if (s->lines) {
         printf("epoch %d/%d train_loss %.4f train_acc %.4f %s_loss %.4f %s_acc %.4f samples/s %.0f "
                "seconds %.2f\n", p->epoch + 1, p->epochs, p->loss, p->accuracy, s->eval,
                p->eval_loss, s->eval, p->eval_accuracy, p->samples_per_s, p->seconds);
@@ -173,9 +180,12 @@ static int on_progress(const bp_progress *p, void *user)
     }
     if (s->log) {
         char row[256];
-        int n = snprintf(row, sizeof row, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n", p->epoch + 1,
-                         p->loss, p->accuracy, p->eval_loss, p->eval_accuracy, p->samples_per_s,
-                         p->seconds);
+        int n = s->regression
+                    ? snprintf(row, sizeof row, "%d,%.6f,%.6f,%.6g,%.1f,%.3f\n", p->epoch + 1,
+                               p->loss, p->eval_loss, p->eval_rmse, p->samples_per_s, p->seconds)
+                    : snprintf(row, sizeof row, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n", p->epoch + 1,
+                               p->loss, p->accuracy, p->eval_loss, p->eval_accuracy,
+                               p->samples_per_s, p->seconds);
         if (bp_file_write(s->log, row, (size_t)n) != BP_OK) {
             fprintf(stderr, "backprop train: --log: %s\n", bp_last_error());
             return 1; /* stop: a run whose log is lost fails */
@@ -186,12 +196,17 @@ static int on_progress(const bp_progress *p, void *user)
 
 /* ---------------------------------------------------------------- files */
 /* The log's temporary file beside path (the log, or with --plot alone the PNG: the plot's data),
- * created with the header line (eval: what the evaluation columns hold). */
-static int open_log(const char *cmd, const char *path, const char *eval, bp_file **f)
+ * created with the header line (eval: what the evaluation columns hold; regression: RMSE columns
+ * instead of accuracies). */
+static int open_log(const char *cmd, const char *path, const char *eval, int regression,
+                    bp_file **f)
 {
     char header[128];
-    int n = snprintf(header, sizeof header, "epoch,train_loss,train_accuracy,%s_loss,%s_accuracy,"
-                     "samples_per_s,seconds\n", eval, eval);
+    int n = regression
+                ? snprintf(header, sizeof header, "epoch,train_loss,%s_loss,%s_rmse,samples_per_s,"
+                           "seconds\n", eval, eval)
+                : snprintf(header, sizeof header, "epoch,train_loss,train_accuracy,%s_loss,"
+                           "%s_accuracy,samples_per_s,seconds\n", eval, eval);
     bp_status st = bp_file_create(f, path);
     if (!st && (st = bp_file_write(*f, header, (size_t)n))) {
         bp_file_discard(*f);
@@ -244,6 +259,7 @@ static bp_train_config make_config(const train_opts *o, progress_state *ps)
         .checkpoint_every = o->checkpoint_every,
         .checkpoint_path = o->checkpoint,
         .resume_path = o->resume,
+        .workers = o->workers,
     };
     return cfg;
 }
@@ -271,6 +287,9 @@ static int check_flags(const cli_command *cmd, const train_opts *o)
         return rc;
     if (o->checkpoint && o->checkpoint_every == 0)
         return cli_usage_error(cmd, "--checkpoint needs --checkpoint-every");
+    if (o->plot && o->data.targets > 0)
+        return cli_usage_error(cmd, "--plot draws the accuracy of a classifier; with --targets "
+                               "write --log FILE and plot its rmse column");
     if (o->patience > 0 && o->validation == 0)
         fprintf(stderr, "backprop train: note: --patience without --validation stops early on the "
                 "test set\n");
@@ -310,7 +329,8 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
     int rc;
     bp_net_describe(r->net, &info);
     int n_in = info.sizes[0], n_out = info.sizes[info.num_layers - 1];
-    if ((r->ranks.rank == 0 && (rc = check_outputs(cmd, o))) ||
+    if ((rc = cli_targets_check(cmd, &o->data, r->net)) ||
+        (r->ranks.rank == 0 && (rc = check_outputs(cmd, o))) ||
         (rc = cli_data_load(name, &o->data, 1, n_in, n_out, &r->train)) ||
         (has_test(o) && (rc = cli_data_load(name, &o->data, 0, n_in, n_out, &r->test))))
         return rc;
@@ -322,8 +342,11 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
         if (st)
             return cli_fail(name, st, "cannot draw the validation set");
     }
+    if (o->normalize && (rc = cli_normalize(name, r->net, &r->train, o->data.targets)))
+        return rc;
     if ((o->log || o->plot) && r->ranks.rank == 0)
-        return open_log(name, o->log ? o->log : o->plot, eval_name(o), &r->log);
+        return open_log(name, o->log ? o->log : o->plot, eval_name(o), o->data.targets > 0,
+                        &r->log);
     return CLI_OK;
 }
 
@@ -379,7 +402,8 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     const bp_dataset *eval = o->validation > 0 ? &r->val : &r->test;
     progress_state ps = {.bar = !o->quiet && r->ranks.rank == 0 && cli_term_is_tty(),
                          .lines = !o->quiet, .eval = eval_name(o), .log = r->log,
-                         .checkpoint_every = o->checkpoint_every};
+                         .checkpoint_every = o->checkpoint_every,
+                         .regression = o->data.targets > 0};
     bp_train_config cfg = make_config(o, &ps);
     cfg.parallel = r->ranks.parallel;
     struct sigaction sa = {0}, old;
@@ -442,11 +466,20 @@ static int finish(const char *name, const train_opts *o, train_run *r)
 {
     double loss, acc;
     const bp_dataset *final = has_test(o) ? &r->test : &r->val;
-    bp_status st = bp_evaluate_parallel(r->net, final, r->ranks.parallel, &loss, &acc, NULL);
-    if (st)
+    const char *set = has_test(o) ? "test" : "val";
+    bp_status st = BP_OK;
+    int rc;
+    if (o->data.targets > 0) {
+        char prefix[8];
+        snprintf(prefix, sizeof prefix, "%s ", set);
+        if ((rc = cli_print_regression(name, r->net, final, prefix)))
+            return rc;
+    } else if ((st = bp_evaluate_parallel(r->net, final, r->ranks.parallel, &loss, &acc, NULL))) {
         return cli_fail(name, st, "cannot evaluate on the %s set", has_test(o) ? "test" :
                         "validation");
-    printf("%s accuracy %.4f\n", has_test(o) ? "test" : "val", acc);
+    } else {
+        printf("%s accuracy %.4f\n", set, acc);
+    }
     if (r->ranks.rank > 0) /* rank 0 writes the model and the log */
         return CLI_OK;
     if ((st = bp_model_save(r->net, o->out)))
@@ -480,11 +513,15 @@ static const cli_option OPTIONS[] = {
                 "(0 = off)"),
     CLI_INTEGER("threads", &flags.threads, "N", 0, 1024,
                 "OpenBLAS threads (0 = 1 for a small step, else OpenBLAS's default)"),
+    CLI_INTEGER("workers", &flags.workers, "N", 0, BP_MAX_WORKERS,
+                "worker threads, each a share of the batch (0 = one per core for a mid-sized "
+                "step unless --threads or the BLAS's thread variable is set, else 1)"),
     CLI_ENUM("device", &flags.device, "DEV", cli_devices, "train on the CPU or on a CUDA GPU"),
     CLI_DATA_DIR_OPTION(&flags.data, "train-* and t10k-*"),
     CLI_TEXT("train-csv", &flags.data.train_csv, "FILE",
              "training CSV: features, then the label (- = standard input)"),
     CLI_TEXT("test-csv", &flags.data.test_csv, "FILE", "test CSV: features, then the label"),
+    CLI_TARGETS_OPTION(&flags.data), CLI_NORMALIZE_OPTION(&flags.normalize),
     CLI_FLAG("header", &flags.data.header, "the first line of each CSV file is a header "
              "(default: detected, a first line with no number)"),
     CLI_INTEGER("validation", &flags.validation, "N", 0, INT_MAX,
@@ -526,7 +563,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = check_flags(&cmd, o)) || (rc = cli_net_build(&cmd, &o->net, &r.net)))
         return rc;
-    blas_threads_choose(o->threads, r.net, o->batch);
+    o->workers = blas_threads_choose(o->threads, o->workers, r.net, o->batch);
     /* Every rank prepares; if one fails, all stop before training waits for it. */
     if (!(o->checkpoint_every > 0 && !o->checkpoint &&
           (rc = default_checkpoint(self->name, o, &r))) &&

@@ -59,6 +59,14 @@ run "${TRAIN[@]}" --epochs 4 --validation 50 --patience 2 --optimizer momentum -
 check "train: validation split, other optimizer and schedule" eval \
     'rc_is 0 && [ -s mv.bpn ] && out_has "val_acc" && head -1 logv.csv | grep -q "val_accuracy"'
 
+# --workers N: the same N gives the same model bits on every run (a batch split into N shares,
+# summed in order), and N outside 0..256 is refused.
+run "${TRAIN[@]}" --epochs 2 --workers 3 --quiet --out w1.bpn
+run "${TRAIN[@]}" --epochs 2 --workers 3 --quiet --out w2.bpn
+check "train --workers 3: the same bits twice" eval 'rc_is 0 && cmp -s w1.bpn w2.bpn'
+run "${TRAIN[@]}" --workers 300 --out w3.bpn
+check "train --workers 300: refused" eval '[ "$RC" -ne 0 ] && [ ! -e w3.bpn ]'
+
 # --version names the BLAS the program was built on (BP_TEST_BLAS, from CMake's BACKPROP_BLAS).
 run --version
 check "--version: names the BLAS it was built on" eval \

@@ -20,6 +20,10 @@ const char *fuzz_file(int slot, const void *data, size_t size);
  * renames a temporary file created beside the path, which needs a real directory. */
 const char *fuzz_save_path(void);
 
+/* The whole file at path (malloc'ed, the caller frees it), *size its length; a failure to read
+ * it fails the harness. */
+uint8_t *fuzz_read_file(const char *path, size_t *size);
+
 /* Print the failed condition and abort: libFuzzer saves the input as a crash, the replay driver
  * fails. Used both for a broken promise of the library and for a harness that cannot set up. */
 _Noreturn void fuzz_fail(const char *file, int line, const char *what);

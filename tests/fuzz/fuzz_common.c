@@ -53,6 +53,21 @@ const char *fuzz_save_path(void)
     return save_path;
 }
 
+uint8_t *fuzz_read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    FUZZ_CHECK(f != NULL);
+    FUZZ_CHECK(fseek(f, 0, SEEK_END) == 0);
+    long n = ftell(f);
+    FUZZ_CHECK(n > 0);
+    rewind(f);
+    uint8_t *b = malloc((size_t)n);
+    FUZZ_CHECK(b != NULL && fread(b, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    *size = (size_t)n;
+    return b;
+}
+
 void fuzz_check_dataset(bp_status st, const bp_dataset *ds, int classes)
 {
     if (st != BP_OK) {

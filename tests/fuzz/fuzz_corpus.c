@@ -65,17 +65,30 @@ static void add_u32(bytes *b, uint32_t v, int big_endian)
 }
 
 /* ---------------------------------------------------------------- model files */
-static void model(const char *name, int L, const int *sizes, const bp_activation *acts, bp_cost c)
+/* sides: 0 none, 1 inputs, 3 inputs and targets scaled (format version 2). */
+static void model_scaled(const char *name, int L, const int *sizes, const bp_activation *acts,
+                         bp_cost c, int sides)
 {
+    static const float mean[8] = {1, -2, 3, -4, 5, -6, 7, -8}, scale[8] = {1, 2, 4, 8, 0.5f, 3,
+                                                                           5, 7};
     bp_net *net = NULL;
     bp_status st = bp_net_create(&net, L, sizes, acts, c);
     if (!st)
         st = bp_net_init(net, BP_INIT_XAVIER, 7);
+    if (!st && (sides & 1))
+        st = bp_net_set_scaling(net, BP_SCALE_INPUTS, mean, scale);
+    if (!st && (sides & 2))
+        st = bp_net_set_scaling(net, BP_SCALE_TARGETS, mean, scale);
     if (!st)
         st = bp_model_save(net, path_of("model_load", name));
     if (st)
         die(name, bp_last_error());
     bp_net_free(net);
+}
+
+static void model(const char *name, int L, const int *sizes, const bp_activation *acts, bp_cost c)
+{
+    model_scaled(name, L, sizes, acts, c, 0);
 }
 
 /* A header of L layers of the given width, parameter count as the sizes imply, no parameters. */
@@ -110,6 +123,8 @@ static void models(void)
     model("3-1-sigmoid-cross-entropy.bpn", 2, s31, sig, BP_CROSS_ENTROPY);
     model("4-8-3-relu-softmax-nll.bpn", 3, s483, soft, BP_NLL);
     model("2-3-3-2-1-mixed.bpn", 5, s5, mixed, BP_QUADRATIC);
+    model_scaled("v2-2-3-2-scaled-both.bpn", 3, s232, sig, BP_QUADRATIC, 3);
+    model_scaled("v2-4-8-3-scaled-inputs-nll.bpn", 3, s483, soft, BP_NLL, 1);
     model_claim("claim-64-layers-of-int-max.bpn", 64, 0x7fffffff);
     model_claim("claim-2-layers-of-65536.bpn", 2, 65536);
 }

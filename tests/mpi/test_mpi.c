@@ -6,6 +6,10 @@
  *    does not divide B, and no sample at all for some ranks in the last batch of 1) end within a
  *    stated tolerance of one process with batch B, for SGD and Adam; with R = 1 bit for bit.
  *  - identical: after training, every rank holds the same parameter bits as rank 0.
+ *  - workers: R worker threads in one process (bp_train_config.workers) against R ranks: the same
+ *    shares, summed by MPI instead of in share order; two floats add the same in either order, so
+ *    with R <= 2 the bits must be equal; with more, the MPI library's reduction order decides
+ *    (printed), and the parameters must be within the tolerance below.
  *  - evaluation sharded over the ranks equals bp_evaluate: accuracy and confusion exactly, the
  *    mean loss to 1e-6 relative (the shards' forward runs on other batch shapes, which BLAS, or
  *    the loops the library picks for small shapes, may round differently in the last float bit;
@@ -152,6 +156,37 @@ static void equivalence(void)
     check("R ranks with global batch B = 1 process with batch B (SGD, Adam; B = 4R, 4R + 1)", ok);
     check("1 rank is bit for bit the single process", bitwise);
     check("every rank holds the same parameter bits", identical);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
+}
+
+static void workers(void)
+{
+    bp_dataset train = make_data(97, 1), eval = make_data(31, 2);
+    double worst = 0;
+    int ok = 1, bitwise = 1;
+    for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind += BP_OPT_ADAM) {
+        bp_train_config cfg = {.epochs = 2, .batch_size = 4 * ranks + 1, .seed = 7,
+                               .optim = {.kind = (bp_optimizer_kind)kind,
+                                         .eta = kind == BP_OPT_ADAM ? 0.01f : 0.5f},
+                               .workers = ranks};
+        bp_net *threads = make_net(3), *mpi = make_net(3);
+        size_t P;
+        ok &= bp_train(threads, &train, &eval, &cfg, NULL) == BP_OK;
+        cfg.workers = 0;
+        cfg.parallel = &par;
+        ok &= bp_train(mpi, &train, &eval, &cfg, NULL) == BP_OK;
+        float *a = params(threads, &P), *b = params(mpi, NULL);
+        ok &= close_all(b, a, P, 1e-5, 1e-5, &worst);
+        bitwise &= memcmp(a, b, P * sizeof *a) == 0;
+        bp_net_free(threads);
+        bp_net_free(mpi);
+    }
+    if (rank == 0)
+        printf("       %d worker threads %s the bits of %d MPI ranks\n", ranks,
+               bitwise ? "give" : "do not give", ranks);
+    check("R worker threads in one process = R ranks (within the tolerance)", ok);
+    check("R worker threads = R ranks bit for bit when R <= 2", ranks > 2 || bitwise);
     bpt_dataset_release(&train);
     bpt_dataset_release(&eval);
 }
@@ -307,6 +342,7 @@ int main(int argc, char **argv)
                                               bp_mpi_parallel(&par, NULL) == BP_ENULL);
     error_contract(before_init, before_init_named);
     equivalence();
+    workers();
     evaluation();
     resume();
     disagreement();

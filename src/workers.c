@@ -1,0 +1,375 @@
+/* Worker threads of the library's own (bp_team): a call splits a mini-batch's columns into N
+ * shares exactly as the ranks of a data-parallel run split theirs (bp__share: share w is
+ * [w*b/N, (w+1)*b/N)), each share with its own workspace and gradient block, and sums the blocks
+ * in share order, so the result depends on N, never on timing nor on which thread ran which
+ * share. The N - 1 threads are started once by bp_team_create and wait on a condition variable
+ * between calls (no spinning: the machine may be shared). A call wakes them and the calling
+ * thread and the workers claim the shares one at a time until none is left; the call returns when
+ * all are done. So a worker the scheduler keeps off the cores (a loaded machine) costs the call
+ * at most the share it claimed: its unclaimed shares are run by the threads that are running.
+ * BLAS runs at one thread inside a call (bp__blas_threads_single). */
+#include "blas_info.h"
+#include "kernels.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+/* One share's own state: its workspace and block, its columns of the call in progress and what
+ * was found. Only the thread that claimed the share writes it during a call; the caller reads it
+ * after the call. */
+typedef struct lane {
+    int index;      /* which share: its columns are those of rank index of workers ranks */
+    bp_workspace *ws;
+    float *grad;    /* its gradient block (share 0 writes the caller's block instead) */
+    int lo, hi;     /* its columns of the call in progress */
+    double cost;    /* summed cost of its columns */
+    long correct;   /* evaluation: correct predictions among them */
+    double sse;     /* evaluation: squared error of their predictions in the data's units */
+    bp_status status;
+    char why[192];  /* bp_last_error() of its failure (the message is thread-local) */
+} lane;
+
+typedef void (*team_task)(bp_team *team, lane *me);
+
+struct bp_team {
+    int workers;
+    int max_batch;
+    int share_max;              /* the largest share of max_batch: the workspaces' batch */
+    int num_layers, sizes[BP_MAX_LAYERS]; /* the network shape it was made for */
+    size_t num_params;
+    lane *lanes;
+    pthread_t *threads;         /* workers - 1 of them: the caller is the other */
+    int started;                /* threads running */
+    int synced;                 /* lock, go and done initialised */
+    pthread_mutex_t lock;
+    pthread_cond_t go, done;
+    unsigned long round;        /* calls so far */
+    int next;                   /* the next share of this round to claim; workers: none left */
+    int finished;               /* shares of this round done */
+    int quit;
+    team_task task;
+    /* the call in progress */
+    const bp_net *net;
+    int batch, ldx, ldy;
+    const float *X, *Y;
+    float *out; /* the caller's gradient block, share 0's */
+    const bp_dataset *ds;
+    int first; /* evaluation: the first sample of the share the workers split */
+    int sse;   /* evaluation: whether the lanes add up their squared errors */
+};
+
+/* Run the round's task on the shares still unclaimed, one at a time, until none is left; called
+ * and returning with t->lock held. Returns whether this thread finished the round's last share. */
+static int claim_shares(bp_team *t)
+{
+    int last = 0;
+    while (t->next < t->workers) {
+        lane *share = &t->lanes[t->next++];
+        team_task task = t->task;
+        pthread_mutex_unlock(&t->lock);
+        task(t, share);
+        pthread_mutex_lock(&t->lock);
+        last = ++t->finished == t->workers;
+    }
+    return last;
+}
+
+static void *worker_main(void *arg)
+{
+    bp_team *t = arg;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&t->lock);
+    for (;;) {
+        while (t->round == seen && !t->quit)
+            pthread_cond_wait(&t->go, &t->lock);
+        if (t->quit)
+            break;
+        seen = t->round;
+        if (claim_shares(t))
+            pthread_cond_signal(&t->done);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return NULL;
+}
+
+/* task on every share, by this thread and the workers; returns when all shares are done. */
+static void team_run(bp_team *t, team_task task)
+{
+    pthread_mutex_lock(&t->lock);
+    t->task = task;
+    t->next = 0;
+    t->finished = 0;
+    t->round++;
+    pthread_cond_broadcast(&t->go);
+    claim_shares(t);
+    while (t->finished < t->workers)
+        pthread_cond_wait(&t->done, &t->lock);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Start the N - 1 worker threads with every signal blocked, so that the application's handlers
+ * run on its own threads and no system call of the caller is interrupted on their account. */
+static bp_status team_start(bp_team *t)
+{
+    if (pthread_mutex_init(&t->lock, NULL) != 0)
+        return bp__fail(BP_ENOMEM, "cannot create the workers' mutex");
+    if (pthread_cond_init(&t->go, NULL) != 0) {
+        pthread_mutex_destroy(&t->lock);
+        return bp__fail(BP_ENOMEM, "cannot create the workers' condition variable");
+    }
+    if (pthread_cond_init(&t->done, NULL) != 0) {
+        pthread_cond_destroy(&t->go);
+        pthread_mutex_destroy(&t->lock);
+        return bp__fail(BP_ENOMEM, "cannot create the workers' condition variable");
+    }
+    t->synced = 1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = 0;
+    while (t->started < t->workers - 1 && !err)
+        if (!(err = pthread_create(&t->threads[t->started], NULL, worker_main, t)))
+            t->started++;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return err ? bp__fail(BP_ENOMEM, "cannot start worker thread %d of %d: %s", t->started + 1,
+                          t->workers - 1, strerror(err))
+               : BP_OK;
+}
+
+void bp_team_free(bp_team *t)
+{
+    if (!t)
+        return;
+    if (t->synced) {
+        pthread_mutex_lock(&t->lock);
+        t->quit = 1;
+        pthread_cond_broadcast(&t->go);
+        pthread_mutex_unlock(&t->lock);
+        for (int i = 0; i < t->started; i++)
+            pthread_join(t->threads[i], NULL);
+        pthread_cond_destroy(&t->done);
+        pthread_cond_destroy(&t->go);
+        pthread_mutex_destroy(&t->lock);
+    }
+    for (int w = 0; t->lanes && w < t->workers; w++) {
+        bp_workspace_free(t->lanes[w].ws);
+        bp__free(t->lanes[w].grad);
+    }
+    bp__free(t->lanes);
+    bp__free(t->threads);
+    bp__free(t);
+}
+
+/* The workspaces and gradient blocks of t (shape and sizes set). */
+static bp_status team_alloc(bp_team *t, const bp_net *net)
+{
+    t->lanes = bp__calloc((size_t)t->workers, sizeof *t->lanes);
+    t->threads = bp__calloc((size_t)t->workers, sizeof *t->threads);
+    if (!t->lanes || !t->threads)
+        return bp__fail(BP_ENOMEM, "the workers' table");
+    t->share_max = t->max_batch / t->workers + (t->max_batch % t->workers != 0);
+    for (int w = 0; w < t->workers; w++) {
+        lane *ln = &t->lanes[w];
+        *ln = (lane){.index = w};
+        bp_status st = bp_workspace_create(&ln->ws, net, t->share_max);
+        if (st)
+            return st;
+        if (w > 0 && !(ln->grad = bp__calloc(net->num_params, sizeof *ln->grad)))
+            return bp__fail(BP_ENOMEM, "the gradient block of share %d", w);
+    }
+    return BP_OK;
+}
+
+bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_batch)
+{
+    bp__clear_error();
+    if (!out)
+        return bp__fail(BP_ENULL, "out is NULL");
+    *out = NULL;
+    if (!net)
+        return bp__fail(BP_ENULL, "net is NULL");
+    if (workers < 1 || workers > BP_MAX_WORKERS)
+        return bp__fail(BP_EDIM, "workers is %d, not in 1..%d", workers, BP_MAX_WORKERS);
+    if (max_batch < 1)
+        return bp__fail(BP_EDIM, "max_batch is %d, must be >= 1", max_batch);
+    bp_team *t = bp__calloc(1, sizeof *t);
+    if (!t)
+        return bp__fail(BP_ENOMEM, "team");
+    t->workers = workers;
+    t->max_batch = max_batch;
+    t->num_layers = net->num_layers;
+    memcpy(t->sizes, net->sizes, sizeof t->sizes);
+    t->num_params = net->num_params;
+    bp_status st = team_alloc(t, net);
+    if (!st)
+        st = team_start(t);
+    if (st) {
+        bp_team_free(t);
+        return st;
+    }
+    *out = t;
+    return BP_OK;
+}
+
+bp_status bp_team_workers(const bp_team *team, int *workers)
+{
+    bp__clear_error();
+    if (!team || !workers)
+        return bp__fail(BP_ENULL, "%s is NULL", team ? "workers" : "team");
+    *workers = team->workers;
+    return BP_OK;
+}
+
+/* team and net present and of one shape. */
+static bp_status check_team(const bp_team *t, const bp_net *net)
+{
+    if (!t || !net)
+        return bp__fail(BP_ENULL, "%s is NULL", t ? "net" : "team");
+    if (t->num_layers != net->num_layers ||
+        memcmp(t->sizes, net->sizes, (size_t)net->num_layers * sizeof *net->sizes) != 0)
+        return bp__fail(BP_EMISMATCH, "the team was made for a network of another shape");
+    return BP_OK;
+}
+
+/* Share me's columns [lo, hi) of n, as bp__share gives rank me->index of workers ranks. */
+static void lane_share(const bp_team *t, lane *me, int n)
+{
+    bp_parallel as_ranks = {.rank = me->index, .ranks = t->workers};
+    bp__share(n, &as_ranks, &me->lo, &me->hi);
+    me->cost = 0;
+    me->correct = 0;
+    me->sse = 0;
+    me->status = BP_OK;
+}
+
+static void lane_failed(lane *me, bp_status st)
+{
+    me->status = st;
+    snprintf(me->why, sizeof me->why, "%s", bp_last_error());
+}
+
+/* The first failure among the shares, in share order, made the caller's. */
+static bp_status team_status(const bp_team *t)
+{
+    for (int w = 0; w < t->workers; w++)
+        if (t->lanes[w].status)
+            return bp__fail(t->lanes[w].status, "share %d of the workers: %s", w, t->lanes[w].why);
+    return BP_OK;
+}
+
+/* ---------------------------------------------------------------- the gradient */
+
+static void gradient_task(bp_team *t, lane *me)
+{
+    lane_share(t, me, t->batch);
+    float *g = me->index == 0 ? t->out : me->grad;
+    int n = me->hi - me->lo;
+    if (n == 0) { /* a share without columns adds zeros, as a rank without one does */
+        memset(g, 0, t->num_params * sizeof *g);
+        return;
+    }
+    bp_status st = bp_gradient_batch(t->net, me->ws, n, t->X + (size_t)me->lo * (size_t)t->ldx,
+                                     t->ldx, t->Y + (size_t)me->lo * (size_t)t->ldy, t->ldy, g,
+                                     &me->cost);
+    if (st)
+        lane_failed(me, st);
+}
+
+bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X, int ldx,
+                           const float *Y, int ldy, float *grad, double *cost)
+{
+    bp__clear_error();
+    bp_status st = check_team(team, net);
+    if (st)
+        return st;
+    if (batch < 1)
+        return bp__fail(BP_EDIM, "batch is %d, must be >= 1", batch);
+    if (batch > team->max_batch)
+        return bp__fail(BP_EBATCH, "batch %d exceeds the team's max_batch %d", batch,
+                        team->max_batch);
+    if ((st = bp__check_matrix("X (ldx)", X, net->sizes[0], ldx)) ||
+        (st = bp__check_matrix("Y (ldy)", Y, net->sizes[net->num_layers - 1], ldy)))
+        return st;
+    if (!grad)
+        return bp__fail(BP_ENULL, "grad is NULL");
+    team->net = net;
+    team->batch = batch;
+    team->X = X;
+    team->ldx = ldx;
+    team->Y = Y;
+    team->ldy = ldy;
+    team->out = grad;
+    int threads = bp__blas_threads_single();
+    team_run(team, gradient_task);
+    bp__blas_threads_restore(threads);
+    if ((st = team_status(team)))
+        return st;
+    double total = team->lanes[0].cost;
+    for (int w = 1; w < team->workers; w++) { /* in share order: the same bits on every run */
+        bp__loops_axpy(team->num_params, 1.0f, team->lanes[w].grad, grad);
+        total += team->lanes[w].cost;
+    }
+    if (cost)
+        *cost = total;
+    return BP_OK;
+}
+
+const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi)
+{
+    *lo = t->lanes[w].lo;
+    *hi = t->lanes[w].hi;
+    return t->lanes[w].ws;
+}
+
+/* ---------------------------------------------------------------- evaluation */
+
+/* Share me of the samples [t->first, t->first + t->batch) of t->ds: the forward pass in chunks
+ * of its workspace's batch (scaled as bp_train scales, bp__evaluate_chunk), the summed cost, with
+ * labels the correct predictions and, if t->sse, the squared error in the data's units. */
+static void evaluate_task(bp_team *t, lane *me)
+{
+    lane_share(t, me, t->batch);
+    const bp_dataset *ds = t->ds;
+    int n1 = ds->n_features, nL = ds->n_targets, L = t->num_layers, ld;
+    for (int first = t->first + me->lo, end = t->first + me->hi, b; first < end; first += b) {
+        b = end - first < t->share_max ? end - first : t->share_max;
+        double c;
+        const float *a;
+        bp_status st = bp__evaluate_chunk(t->net, me->ws, b, ds->x + (size_t)first * (size_t)n1,
+                                          ds->y + (size_t)first * (size_t)nL, &c,
+                                          t->sse ? &me->sse : NULL);
+        if (!st)
+            st = bp_workspace_activations(me->ws, L, &a, &ld);
+        if (st) {
+            lane_failed(me, st);
+            return;
+        }
+        me->cost += c;
+        for (int j = 0; ds->labels && j < b; j++)
+            me->correct += bp__class_of(a + (size_t)j * (size_t)ld, nL) == ds->labels[first + j];
+    }
+}
+
+bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds, int first, int n,
+                            double *cost, long *correct, double *sse)
+{
+    t->net = net;
+    t->ds = ds;
+    t->sse = sse != NULL;
+    t->first = first;
+    t->batch = n;
+    int threads = bp__blas_threads_single();
+    team_run(t, evaluate_task);
+    bp__blas_threads_restore(threads);
+    bp_status st = team_status(t);
+    *cost = 0;
+    *correct = 0;
+    for (int w = 0; w < t->workers && !st; w++) { /* in share order */
+        *cost += t->lanes[w].cost;
+        *correct += t->lanes[w].correct;
+        if (sse)
+            *sse += t->lanes[w].sse;
+    }
+    return st;
+}

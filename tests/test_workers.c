@@ -1,0 +1,373 @@
+/* Worker threads (bp_team, bp_train_config.workers). The tsan preset runs this suite under
+ * ThreadSanitizer, which must report no race.
+ *  - bp_team_gradient with N workers is, bit for bit, the sum in worker order of bp_gradient_batch
+ *    over the columns [w*b/N, (w+1)*b/N) (b not a multiple of N; b < N leaves workers empty), and
+ *    its cost the sum of theirs; N = 1 is bp_gradient_batch itself;
+ *  - the same call repeated gives the same bits (no dependence on timing);
+ *  - bp_train with W workers: the same parameter bits on every run; its per-epoch evaluation
+ *    equals bp_evaluate on the parameters it ends with (accuracy exactly);
+ *  - a BLAS thread count above one is restored after the call;
+ *  - every error of the team functions and of bp_train_config.workers.
+ * The comparison with W ranks is tests/test_parallel.c's (it has the ranks). */
+#include "bp_test.h"
+
+
+static const int sizes[] = {6, 9, 5, 4};
+static const bp_activation acts[] = {BP_TANH, BP_RELU, BP_SOFTMAX};
+enum { N1 = 6, NL = 4, MAXB = 23 };
+
+static bp_net *make_net(void)
+{
+    bp_net *net = bpt_net(4, sizes, acts, BP_NLL);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 5));
+    return net;
+}
+
+/* grad = sum over w in order of the gradients of the columns [w*b/N, (w+1)*b/N), each through
+ * bp_gradient_batch in a workspace of its own; *cost the sum of their costs. */
+static void sum_of_shares(const bp_net *net, int N, int b, const float *X, const float *Y,
+                          float *grad, double *cost)
+{
+    size_t P = bpt_num_params(net);
+    float *g = bpt_grad(net);
+    memset(grad, 0, P * sizeof *grad);
+    *cost = 0;
+    for (int w = 0; w < N; w++) {
+        int lo = (int)((long)w * b / N), hi = (int)((long)(w + 1) * b / N);
+        double c = 0;
+        memset(g, 0, P * sizeof *g);
+        if (hi > lo) {
+            bp_workspace *ws = bpt_ws(net, hi - lo);
+            bpt_ok(bp_gradient_batch(net, ws, hi - lo, X + (size_t)lo * N1, N1,
+                                     Y + (size_t)lo * NL, NL, g, &c));
+            bp_workspace_free(ws);
+        }
+        if (w == 0)
+            memcpy(grad, g, P * sizeof *g);
+        else
+            for (size_t i = 0; i < P; i++)
+                grad[i] += g[i];
+        *cost += c;
+    }
+    free(g);
+}
+
+static void team_gradient_is_the_sum_of_the_shares(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    bpt_rng r = bpt_rng_make(17);
+    float *X = bpt_matrix(&r, N1, MAXB, N1, -1, 1, 0);
+    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0);
+    size_t P = bpt_num_params(net);
+    float *got = bpt_grad(net), *ref = bpt_grad(net), *again = bpt_grad(net);
+    static const int teams[] = {1, 2, 3, 5};
+    static const int batches[] = {1, 2, 7, 23}; /* below, at, not a multiple of N */
+    for (size_t i = 0; i < sizeof teams / sizeof *teams; i++) {
+        bp_team *team = NULL;
+        int N = teams[i], workers = 0;
+        bpt_ok(bp_team_create(&team, net, N, MAXB));
+        bpt_ok(bp_team_workers(team, &workers));
+        assert_int_equal(workers, N);
+        for (size_t k = 0; k < sizeof batches / sizeof *batches; k++) {
+            int b = batches[k];
+            double c = -1, c_ref = -2, c_again = -3;
+            for (size_t p = 0; p < P; p++) /* overwritten, not accumulated */
+                got[p] = again[p] = 1e3f;
+            bpt_ok(bp_team_gradient(team, net, b, X, N1, Y, NL, got, &c));
+            sum_of_shares(net, N, b, X, Y, ref, &c_ref);
+            assert_memory_equal(got, ref, P * sizeof *got);
+            assert_memory_equal(&c, &c_ref, sizeof c);
+            bpt_ok(bp_team_gradient(team, net, b, X, N1, Y, NL, again, &c_again));
+            assert_memory_equal(again, got, P * sizeof *got);
+            assert_memory_equal(&c_again, &c, sizeof c);
+            if (N == 1) { /* one worker is bp_gradient_batch */
+                bp_workspace *ws = bpt_ws(net, b);
+                bpt_ok(bp_gradient_batch(net, ws, b, X, N1, Y, NL, ref, &c_ref));
+                assert_memory_equal(got, ref, P * sizeof *got);
+                bp_workspace_free(ws);
+            }
+        }
+        bpt_ok(bp_team_gradient(team, net, 7, X, N1, Y, NL, got, NULL)); /* cost may be NULL */
+        bp_team_free(team);
+    }
+    bp_team_free(NULL);
+    free(got);
+    free(ref);
+    free(again);
+    free(X);
+    free(Y);
+    bp_net_free(net);
+}
+
+/* Negative twin of the above (the bit comparisons can fail): the team's sum of shares is the
+ * gradient of the whole batch up to rounding, but not the bits of one pass over all columns. */
+static void team_is_not_one_pass(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    bpt_rng r = bpt_rng_make(19);
+    float *X = bpt_matrix(&r, N1, MAXB, N1, -1, 1, 0);
+    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0);
+    size_t P = bpt_num_params(net);
+    float *got = bpt_grad(net), *whole = bpt_grad(net);
+    bp_team *team = NULL;
+    bpt_ok(bp_team_create(&team, net, 3, MAXB));
+    bpt_ok(bp_team_gradient(team, net, MAXB, X, N1, Y, NL, got, NULL));
+    bp_workspace *ws = bpt_ws(net, MAXB);
+    bpt_ok(bp_gradient_batch(net, ws, MAXB, X, N1, Y, NL, whole, NULL));
+    /* the same gradient up to rounding, but not the same bits as one pass over all columns */
+    bpt_assert_close_vec("team vs one pass", got, whole, P, 1e-5, 1e-5);
+    assert_true(memcmp(got, whole, P * sizeof *got) != 0);
+    bp_workspace_free(ws);
+    bp_team_free(team);
+    free(got);
+    free(whole);
+    free(X);
+    free(Y);
+    bp_net_free(net);
+}
+
+static void blas_thread_count_is_restored(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    bpt_rng r = bpt_rng_make(23);
+    float *X = bpt_matrix(&r, N1, 8, N1, -1, 1, 0);
+    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, 8, NL, 0);
+    float *g = bpt_grad(net), *ref = bpt_grad(net);
+    bp_team *team = NULL;
+    bpt_ok(bp_team_create(&team, net, 2, 8));
+    bpt_ok(bp_team_gradient(team, net, 8, X, N1, Y, NL, ref, NULL));
+    bp_status settable = bp_blas_set_threads(2); /* BP_ECONFIG: a generic CBLAS, no control */
+    bpt_ok(bp_team_gradient(team, net, 8, X, N1, Y, NL, g, NULL));
+    bp_blas_info blas;
+    bpt_ok(bp_blas_describe(&blas));
+    assert_int_equal(blas.threads, settable == BP_OK ? 2 : 1);
+    if (settable == BP_OK)
+        bpt_ok(bp_blas_set_threads(1));
+    assert_memory_equal(g, ref, bpt_num_params(net) * sizeof *g);
+    bp_team_free(team);
+    free(g);
+    free(ref);
+    free(X);
+    free(Y);
+    bp_net_free(net);
+}
+
+static void team_errors(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    static const int other_sizes[] = {6, 9, 5, 3};
+    static const bp_activation other_acts[] = {BP_TANH, BP_RELU, BP_SOFTMAX};
+    bp_net *other = bpt_net(4, other_sizes, other_acts, BP_NLL);
+    float X[N1 * 4] = {0}, Y[NL * 4] = {0};
+    float *g = bpt_grad(net);
+    bp_team *team = (bp_team *)1;
+    int n;
+    bpt_assert_status(bp_team_create(NULL, net, 2, 4), BP_ENULL, "out");
+    bpt_assert_status(bp_team_create(&team, NULL, 2, 4), BP_ENULL, "net");
+    assert_null(team);
+    bpt_assert_status(bp_team_create(&team, net, 0, 4), BP_EDIM, "workers");
+    bpt_assert_status(bp_team_create(&team, net, BP_MAX_WORKERS + 1, 4), BP_EDIM, "workers");
+    bpt_assert_status(bp_team_create(&team, net, 2, 0), BP_EDIM, "max_batch");
+    assert_null(team);
+    bpt_ok(bp_team_create(&team, net, 2, 4));
+    bpt_assert_status(bp_team_workers(NULL, &n), BP_ENULL, "team");
+    bpt_assert_status(bp_team_workers(team, NULL), BP_ENULL, "workers");
+    bpt_assert_status(bp_team_gradient(NULL, net, 4, X, N1, Y, NL, g, NULL), BP_ENULL, "team");
+    bpt_assert_status(bp_team_gradient(team, NULL, 4, X, N1, Y, NL, g, NULL), BP_ENULL, "net");
+    bpt_assert_status(bp_team_gradient(team, other, 4, X, N1, Y, 3, g, NULL), BP_EMISMATCH,
+                      "shape");
+    bpt_assert_status(bp_team_gradient(team, net, 0, X, N1, Y, NL, g, NULL), BP_EDIM, "batch");
+    bpt_assert_status(bp_team_gradient(team, net, 5, X, N1, Y, NL, g, NULL), BP_EBATCH,
+                      "max_batch");
+    bpt_assert_status(bp_team_gradient(team, net, 4, X, N1 - 1, Y, NL, g, NULL), BP_ELD, "ldx");
+    bpt_assert_status(bp_team_gradient(team, net, 4, X, N1, Y, NL - 1, g, NULL), BP_ELD, "ldy");
+    bpt_assert_status(bp_team_gradient(team, net, 4, NULL, N1, Y, NL, g, NULL), BP_ENULL, "X");
+    bpt_assert_status(bp_team_gradient(team, net, 4, X, N1, NULL, NL, g, NULL), BP_ENULL, "Y");
+    bpt_assert_status(bp_team_gradient(team, net, 4, X, N1, Y, NL, NULL, NULL), BP_ENULL, "grad");
+    bpt_ok(bp_team_gradient(team, net, 4, X, N1, Y, NL, g, NULL)); /* still usable */
+    bp_team_free(team);
+    free(g);
+    bp_net_free(other);
+    bp_net_free(net);
+}
+
+/* ---------------------------------------------------------------- bp_train */
+
+static bp_dataset make_data(int count, uint64_t seed)
+{
+    bpt_rng r = bpt_rng_make(seed);
+    bp_dataset ds = {count, N1, NL, NULL, NULL, NULL};
+    ds.x = malloc((size_t)count * N1 * sizeof *ds.x);
+    ds.y = calloc((size_t)count * NL, sizeof *ds.y);
+    ds.labels = malloc((size_t)count * sizeof *ds.labels);
+    assert_true(ds.x && ds.y && ds.labels);
+    for (int i = 0; i < count; i++) {
+        float *x = ds.x + N1 * i;
+        bpt_fill(&r, x, N1, -1.0f, 1.0f);
+        int c = (x[0] > 0) + 2 * (x[1] + x[2] > 0);
+        ds.y[NL * i + c] = 1.0f;
+        ds.labels[i] = c;
+    }
+    return ds;
+}
+
+typedef struct last_eval {
+    double loss, accuracy;
+} last_eval;
+
+static int keep_eval(const bp_progress *p, void *user)
+{
+    if (p->epoch_done)
+        *(last_eval *)user = (last_eval){p->eval_loss, p->eval_accuracy};
+    return 0;
+}
+
+/* Train make_net() with workers; *params = its final parameters (malloc'ed), *ev the last
+ * evaluation. */
+static void train_with(int workers, const bp_dataset *train, const bp_dataset *eval,
+                       float **params, last_eval *ev, bp_net **out)
+{
+    bp_net *net = make_net();
+    bp_train_config cfg = {.epochs = 3, .batch_size = 16, .seed = 9,
+                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f},
+                           .progress = keep_eval, .user = ev, .workers = workers};
+    bpt_ok(bp_train(net, train, eval, &cfg, NULL));
+    size_t P = bpt_num_params(net);
+    *params = malloc(P * sizeof **params);
+    assert_non_null(*params);
+    memcpy(*params, bpt_params(net), P * sizeof **params);
+    *out = net;
+}
+
+static void train_with_workers_is_reproducible(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(101, 1), eval = make_data(37, 2); /* last batch of 5 */
+    static const int counts[] = {2, 3, 7};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        float *a, *b;
+        last_eval ea = {0}, eb = {0};
+        bp_net *na, *nb;
+        train_with(counts[i], &train, &eval, &a, &ea, &na);
+        train_with(counts[i], &train, &eval, &b, &eb, &nb);
+        size_t P = bpt_num_params(na);
+        assert_memory_equal(a, b, P * sizeof *a);
+        assert_memory_equal(&ea, &eb, sizeof ea);
+        /* the evaluation across the workers is bp_evaluate's */
+        double loss, accuracy;
+        bpt_ok(bp_evaluate(na, &eval, &loss, &accuracy, NULL));
+        assert_memory_equal(&ea.accuracy, &accuracy, sizeof accuracy);
+        bpt_assert_close_scalar("eval loss", ea.loss, loss, 0, 1e-12);
+        free(a);
+        free(b);
+        bp_net_free(na);
+        bp_net_free(nb);
+    }
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
+}
+
+/* A scaled regression network trained with workers: the evaluation across them applies the
+ * scaling as the single-workspace one does, so its RMSE (in the data's units) is that of
+ * bp_evaluate_regression and its loss (on the standardised targets) that of bp_evaluate. */
+static int keep_rmse(const bp_progress *p, void *user)
+{
+    if (p->epoch_done)
+        ((double *)user)[0] = p->eval_rmse, ((double *)user)[1] = p->eval_loss;
+    return 0;
+}
+
+static void workers_evaluate_scaled_regression(void **state)
+{
+    (void)state;
+    enum { COUNT = 61 };
+    bpt_rng r = bpt_rng_make(5);
+    float x[N1 * COUNT], y[COUNT];
+    bpt_fill(&r, x, N1 * COUNT, -1.0f, 1.0f);
+    for (int i = 0; i < COUNT; i++) { /* inputs in thousands, a target far from 0 */
+        for (int k = 0; k < N1; k++)
+            x[N1 * i + k] *= 1000.0f;
+        y[i] = 300.0f + 0.05f * x[N1 * i] - 0.02f * x[N1 * i + 1];
+    }
+    bp_dataset ds = {COUNT, N1, 1, x, y, NULL};
+    int rsizes[] = {N1, 8, 1};
+    bp_activation racts[] = {BP_TANH, BP_IDENTITY};
+    float mean[N1], scale[N1], ym, ys;
+    bp_net *net;
+    bpt_ok(bp_net_create(&net, 3, rsizes, racts, BP_QUADRATIC));
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 3));
+    bpt_ok(bp_dataset_standardization(&ds, BP_SCALE_INPUTS, mean, scale));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_INPUTS, mean, scale));
+    bpt_ok(bp_dataset_standardization(&ds, BP_SCALE_TARGETS, &ym, &ys));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_TARGETS, &ym, &ys));
+    double seen[2] = {NAN, NAN};
+    bp_train_config cfg = {.epochs = 2, .batch_size = 20, .seed = 4,
+                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f},
+                           .progress = keep_rmse, .user = seen, .workers = 3};
+    bpt_ok(bp_train(net, &ds, &ds, &cfg, NULL));
+    bp_regression_metrics m;
+    double loss, accuracy;
+    bpt_ok(bp_evaluate_regression(net, &ds, &m, NULL));
+    bpt_ok(bp_evaluate(net, &ds, &loss, &accuracy, NULL));
+    assert_true(m.rmse > 0.1); /* in the data's units: far from the standardised scale */
+    bpt_assert_close_scalar("eval rmse", seen[0], m.rmse, 0, 1e-5);
+    bpt_assert_close_scalar("eval loss", seen[1], loss, 0, 1e-5);
+    bp_net_free(net);
+}
+
+/* Negative twin: another worker count is another sum, so other parameter bits (the check above
+ * can fail), yet the same training up to rounding. */
+static void other_workers_other_bits(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(101, 1), eval = make_data(37, 2);
+    float *one, *three;
+    last_eval e1 = {0}, e3 = {0};
+    bp_net *n1, *n3;
+    train_with(0, &train, &eval, &one, &e1, &n1);
+    train_with(3, &train, &eval, &three, &e3, &n3);
+    size_t P = bpt_num_params(n1);
+    assert_true(memcmp(one, three, P * sizeof *one) != 0);
+    bpt_assert_close_vec("3 workers vs 1", three, one, P, 1e-4, 1e-4);
+    free(one);
+    free(three);
+    bp_net_free(n1);
+    bp_net_free(n3);
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
+}
+
+static void train_workers_errors(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(20, 1);
+    bp_net *net = make_net();
+    bp_train_config cfg = {.epochs = 1, .batch_size = 4, .optim = {.kind = BP_OPT_SGD, .eta = 0.1f},
+                           .workers = -1};
+    bpt_assert_status(bp_train(net, &train, NULL, &cfg, NULL), BP_EDIM, "workers");
+    cfg.workers = BP_MAX_WORKERS + 1;
+    bpt_assert_status(bp_train(net, &train, NULL, &cfg, NULL), BP_EDIM, "workers");
+    cfg.workers = 1; /* the calling thread alone, like 0 */
+    bpt_ok(bp_train(net, &train, NULL, &cfg, NULL));
+    bp_net_free(net);
+    bpt_dataset_release(&train);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(team_gradient_is_the_sum_of_the_shares),
+        cmocka_unit_test(team_is_not_one_pass),
+        cmocka_unit_test(blas_thread_count_is_restored),
+        cmocka_unit_test(team_errors),
+        cmocka_unit_test(train_with_workers_is_reproducible),
+        cmocka_unit_test(workers_evaluate_scaled_regression),
+        cmocka_unit_test(other_workers_other_bits),
+        cmocka_unit_test(train_workers_errors),
+    };
+    return cmocka_run_group_tests_name("workers", tests, NULL, NULL);
+}
