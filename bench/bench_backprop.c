@@ -38,6 +38,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,16 +420,31 @@ static void print_row(const point *pt, const char *layers, int threads, const re
     fflush(stdout);
 }
 
-/* blas: the library and its kernels, so that the CSVs of two builds (OpenBLAS, BLIS) concatenate
- * into one table. */
-static void csv_row(FILE *csv, const point *pt, const char *layers, int threads, const result *r,
-                    const char *blas)
+/* A formatted line appended to f (the library's safe writer: the CSV appears whole at the end). */
+static int put_line(bp_file *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int put_line(bp_file *f, const char *fmt, ...)
 {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    return n < 0 || (size_t)n >= sizeof line || bp_file_write(f, line, (size_t)n) != BP_OK;
+}
+
+/* blas: the library and its kernels, so that the CSVs of two builds (OpenBLAS, BLIS) concatenate
+ * into one table. Returns nonzero if the row could not be written. */
+static int csv_row(bp_file *csv, const point *pt, const char *layers, int threads,
+                   const result *r, const char *blas)
+{
+    int failed = 0;
     for (int i = 0; i < IMPLS; i++)
         if (impl_enabled(i))
-            fprintf(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g,%s\n", layers, pt->batch, threads,
-                    IMPL_NAME[i], r->reps, r->med[i], r->min[i], r->max[i],
-                    pt->batch / r->med[i], step_flops(pt) / r->med[i] * 1e-9, blas);
+            failed |= put_line(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g,%s\n", layers,
+                               pt->batch, threads, IMPL_NAME[i], r->reps, r->med[i], r->min[i],
+                               r->max[i], pt->batch / r->med[i],
+                               step_flops(pt) / r->med[i] * 1e-9, blas);
+    return failed;
 }
 
 /* The plotted network's results, by thread count and batch size. */
@@ -467,6 +483,29 @@ static int plot(const plot_data *pd, int nt, const char *png, const char *layers
                 fprintf(gp, "e\n");
             }
     return pclose(gp);
+}
+
+/* Draw the plot into png_file's temporary file and commit it (png NULL: no plot). */
+static int finish_plot(const plot_data *pd, int nt, const char *png, bp_file *png_file,
+                       const char *plot_net)
+{
+    if (!png)
+        return 0;
+    if (!pd->count) {
+        fprintf(stderr, "bench: --plot-net %s was not measured; %s not written\n", plot_net, png);
+        bp_file_discard(png_file);
+        return 1;
+    }
+    if (plot(pd, nt, bp_file_temp_path(png_file), plot_net)) {
+        fprintf(stderr, "bench: gnuplot failed or is not installed; %s not written\n", png);
+        bp_file_discard(png_file);
+        return 1;
+    }
+    if (bp_file_commit(png_file)) {
+        fprintf(stderr, "bench: %s\n", bp_last_error());
+        return 1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ kernel table */
@@ -545,14 +584,14 @@ static double kernel_run(const kernel_bufs *kb, int k)
     return bp__seconds() - t0;
 }
 
-static void kernel_table(double budget, FILE *csv, const char *blas_name)
+static int kernel_table(double budget, bp_file *csv, const char *blas_name)
 {
     enum { REPS = 201 };
     static double t[NUM_KERNELS][REPS];
     kernel_bufs kb;
     kernel_bufs_create(&kb);
     double n = (double)KROWS * KCOLS, med[NUM_KERNELS];
-    int reps = 0;
+    int reps = 0, failed = 0;
     for (double start = bp__seconds(); reps < REPS && (reps < 11 || bp__seconds() - start < budget);
          reps++)
         for (int u = 0; u < NUM_KERNELS; u++) {
@@ -566,12 +605,14 @@ static void kernel_table(double budget, FILE *csv, const char *blas_name)
         med[k] = t[k][reps / 2];
         printf("| %s | %.2f | %.3f (%.3f-%.3f) | %.2f |\n", KERNELS[k].name, n / med[k] * 1e-9,
                med[k] / n * 1e9, t[k][0] / n * 1e9, t[k][reps - 1] / n * 1e9, med[k] / med[0]);
-        fprintf(csv, "kernels-%dx%d,%d,1,%s,%d,%.9g,%.9g,%.9g,%.6g,0,%s\n", KROWS, KCOLS, KCOLS,
-                KERNELS[k].name, reps, med[k], t[k][0], t[k][reps - 1], n / med[k], blas_name);
+        failed |= put_line(csv, "kernels-%dx%d,%d,1,%s,%d,%.9g,%.9g,%.9g,%.6g,0,%s\n", KROWS,
+                           KCOLS, KCOLS, KERNELS[k].name, reps, med[k], t[k][0], t[k][reps - 1],
+                           n / med[k], blas_name);
     }
     printf("\nsigmoid forward - identity forward: %.3f ns/element (median of %d repetitions)\n\n",
            (med[4] - med[1]) / n * 1e9, reps);
     kernel_bufs_free(&kb);
+    return failed;
 }
 #endif
 
@@ -631,22 +672,25 @@ int main(int argc, char **argv)
             usage();
     }
     blas_core_upgrade(argv);
-    FILE *csv = fopen(csv_path, "w");
-    if (!csv) {
-        perror(csv_path);
+    /* Both outputs are created (and so checked) before the long measurement: temporary files
+     * beside them, committed only when complete; gnuplot writes into the PNG's. */
+    bp_file *csv = NULL, *png_file = NULL;
+    if (bp_file_create(&csv, csv_path) || (png && bp_file_create(&png_file, png))) {
+        fprintf(stderr, "bench: %s\n", bp_last_error());
+        bp_file_discard(csv);
         return 1;
     }
     bp_blas_info blas;
     bp_blas_describe(&blas);
     char blas_name[128];
     snprintf(blas_name, sizeof blas_name, "%s %s", blas.library, blas_core_name());
-    fprintf(csv,
-            "network,batch,threads,impl,reps,median_s,min_s,max_s,samples_per_s,gflops,blas\n");
+    int failed = put_line(csv, "network,batch,threads,impl,reps,median_s,min_s,max_s,"
+                               "samples_per_s,gflops,blas\n");
     printf("BLAS: %s, kernels %s%s\n\n", blas.library, blas_core_name(),
            blas.narrow ? " (narrower than the CPU's vectors)" : "");
 #ifdef BP_BENCH_KERNELS
     if (kernels)
-        kernel_table(budget, csv, blas_name);
+        failed |= kernel_table(budget, csv, blas_name);
 #else
     (void)kernels;
 #endif
@@ -663,7 +707,7 @@ int main(int argc, char **argv)
                     fprintf(stderr, "bench: %s: %d threads asked\n", bp_last_error(), threads[t]);
                 measure(&pt, budget, t ? &res[0] : NULL, &res[t]);
                 print_row(&pt, NETS[n].layers, threads[t], &res[t]);
-                csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t], blas_name);
+                failed |= csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t], blas_name);
                 if (!strcmp(NETS[n].layers, plot_net)) {
                     pd.batch[b] = batches[b];
                     pd.threads[t] = threads[t];
@@ -674,17 +718,10 @@ int main(int argc, char **argv)
             point_free(&pt);
         }
     }
-    if (fclose(csv)) {
-        perror(csv_path);
+    if (failed || bp_file_commit(csv)) {
+        fprintf(stderr, "bench: %s: %s\n", csv_path, failed ? "a row too long" : bp_last_error());
+        bp_file_discard(png_file);
         return 1;
     }
-    if (png && !pd.count) {
-        fprintf(stderr, "bench: --plot-net %s was not measured; %s not written\n", plot_net, png);
-        return 1;
-    }
-    if (png && plot(&pd, nt, png, plot_net)) {
-        fprintf(stderr, "bench: gnuplot failed or is not installed; %s not written\n", png);
-        return 1;
-    }
-    return 0;
+    return finish_plot(&pd, nt, png, png_file, plot_net);
 }

@@ -537,12 +537,12 @@ BP_API bp_status bp_dataset_split(bp_dataset *ds, int tail_count, bp_dataset *ta
 /* Write net (sizes, activations, cost, parameters, scaling) to path in the project's binary format
  * (docs/model-format.md): little-endian, CRC-32 checked; format version 1 when the network has no
  * scaling (so such files stay byte for byte what earlier releases wrote), version 2 otherwise.
- * The file is written to a temporary file in the same directory (path + ".tmp.PID.N", created
- * exclusively with mode 0666 less the umask, as any new file), flushed, fsynced and renamed over
- * path: an interrupted or failed save never destroys a previous model, and a failed one removes
- * its temporary file (a killed process may leave it behind).
+ * Written as every file of the library (see "safe file writing" below: a temporary file beside
+ * path, fsync, rename): an interrupted or failed save never destroys a previous model, a failed
+ * one removes its temporary file (a killed process may leave it behind), and only a regular file
+ * (or a link to one) is ever replaced.
  * Errors: BP_ENULL, BP_ENOMEM (the temporary name or its stream), BP_EIO (detail: path and the
- * system error). */
+ * system error, or why path cannot be replaced: a directory, a device, a FIFO). */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
 /* Read a model file written by bp_model_save (format version 2, or 1: no scaling). Every field is
@@ -625,8 +625,10 @@ typedef struct bp_schedule {
     float eta_min;   /* COSINE: final rate, >= 0 */
 } bp_schedule;
 
-/* *eta = the learning rate of epoch (0-based) of epochs, from base rate eta0.
- * Errors: BP_ENULL, BP_EDIM, BP_EVALUE. */
+/* *eta = the learning rate of epoch (0-based) of epochs, from base rate eta0. Every schedule is
+ * non-increasing in epoch, so the last epoch's rate is the run's smallest.
+ * Errors: BP_ENULL, BP_EDIM, BP_EVALUE (a parameter out of its domain, or a rate that is not > 0
+ * as a float: eta0 * gamma^k below the smallest float). */
 BP_API bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epochs,
                                  float *eta);
 
@@ -714,8 +716,12 @@ typedef struct bp_train_config {
  * takes the fused online step instead (bp_online_step: no gradient block, no copy of the
  * parameters; the same training up to the rounding of eta delta a).
  * Everything it needs is allocated once before the first epoch.
- * If a batch's loss or gradient is not finite, or its step overflows a parameter, training stops
- * with BP_ENUMERIC and the parameters are those before that batch (all finite). With patience > 0, the parameters of the best evaluation epoch are
+ * If a batch's loss or gradient is not finite, or its step would overflow a parameter or the
+ * optimizer's state (Adam's moments too), training stops with BP_ENUMERIC and the parameters are
+ * those before that batch (all finite). The schedule's rate is checked for every epoch before the
+ * first (BP_EVALUE if one is not > 0 as a float). A resumed checkpoint whose floats are not all
+ * finite (or Adam's second moment negative), or whose step count exceeds one step per sample of
+ * each epoch, is refused (BP_EFORMAT) before anything is replaced. With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
  * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, workers, parallel
  * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
@@ -985,6 +991,49 @@ BP_API bp_status bp_checkpoint_describe(const char *path, bp_net **net, int *epo
  * pixels scaled to [0,1]; n_targets is 0 and y and labels are NULL (no labels file is needed).
  * On failure *out is zeroed. Errors: those of bp_dataset_load_idx but BP_EDIM. */
 BP_API bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_path);
+
+/* ---------------------------------------------------------------- safe file writing
+ * The way the library writes every file (models, checkpoints), offered to programs for theirs (the
+ * backprop program's training log). A file is written to a temporary file beside path (its
+ * directory, its name cut to fit the system's 255-byte NAME_MAX, then ".tmp.PID.N"), created with
+ * O_CREAT | O_EXCL | O_NOFOLLOW so that it never opens an existing file or follows a link; on
+ * commit it is flushed, fsynced and renamed over path and the directory is synced, so that path
+ * holds either its old content or the whole new one. Only a regular file is ever replaced (a
+ * symbolic link to one counts: the link itself is replaced by the new file); a directory, a
+ * device, a FIFO, a socket or a link to nothing is refused. The new file gets the permission bits
+ * (0777: never a set-user- or set-group-ID bit) of the file it replaces (0666 less the umask for a
+ * new one); its owner is the writer (replacing another user's file in a sticky directory fails at
+ * the rename, reported as BP_EIO). */
+typedef struct bp_file bp_file; /* opaque: a file being written, not yet at its path */
+
+/* Whether path could be written now: not empty, not ending in '/', nothing there or a regular file
+ * (or a link to one), in a directory this process may create files in. Creates nothing. Programs
+ * check their outputs with it before long work.
+ * Errors: BP_ENULL, BP_EIO (detail: path and the reason), BP_ENOMEM. */
+BP_API bp_status bp_file_check(const char *path);
+
+/* Check path as bp_file_check and create its temporary file (nothing is written at path yet).
+ * Errors: BP_ENULL, BP_EIO, BP_ENOMEM; *out is NULL on failure.
+ * Ownership: *out is the caller's, released by exactly one of bp_file_commit and bp_file_discard. */
+BP_API bp_status bp_file_create(bp_file **out, const char *path);
+
+/* Append bytes bytes of data to the temporary file, flushed at once (a reader following it sees
+ * each write whole). After a failed write the file can only be discarded (commit reports BP_EIO).
+ * Errors: BP_ENULL (f, or data with bytes > 0), BP_EIO (detail: the system error). */
+BP_API bp_status bp_file_write(bp_file *f, const void *data, size_t bytes);
+
+/* The temporary file's name (valid until commit or discard), for a user who follows it; NULL for a
+ * NULL f. */
+BP_API const char *bp_file_temp_path(const bp_file *f);
+
+/* fsync the temporary file, check path again and rename the file over it, sync the directory; f
+ * is released whatever the outcome. On failure the temporary file is removed and path untouched.
+ * Errors: BP_ENULL, BP_EIO (a write failed before, the sync, path no longer a file to replace, or
+ * the rename). */
+BP_API bp_status bp_file_commit(bp_file *f);
+
+/* Remove the temporary file and release f, leaving path untouched; NULL is a no-op. */
+BP_API void bp_file_discard(bp_file *f);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,14 @@
-/* Binary files shared by model files and checkpoints: the little-endian codec, writes folded into a
- * CRC-32, the atomic save through a temporary file and rename, and the reader that checks the
- * file's real length before each field. The formats themselves live in model_io.c and
- * checkpoint.c. */
+/* Files of the library and the program: the one safe way to write any of them (a temporary file
+ * beside the target, created exclusively and never through a link, then fsync, rename and a sync
+ * of the directory; only a regular file is ever replaced); and for the binary formats the
+ * little-endian codec, writes folded into a CRC-32 and the reader that checks the file's real
+ * length before each field. The formats themselves live in model_io.c and checkpoint.c. */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -77,52 +79,245 @@ static void sync_dir(char *tmp)
     char *slash = strrchr(tmp, '/');
     if (slash)
         slash[slash == tmp] = '\0'; /* "/m.bin" lives in "/", "d/m.bin" in "d" */
-    int fd = open(slash ? tmp : ".", O_RDONLY);
+    int fd = open(slash ? tmp : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         (void)fsync(fd);
         close(fd);
     }
 }
 
-bp_status bp__save_atomic(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx)
+/* Bytes of the directory part of path ("d/" of "d/m.bin": 2; 0 without a '/'). */
+static size_t dir_bytes(const char *path)
 {
-    /* path.tmp.PID.N, created with O_EXCL (so threads and processes never share one) and mode
-     * 0666 so that the umask applies as for any new file (mkstemp would force 0600). */
-    size_t size = strlen(path) + 48;
-    char *tmp = bp__malloc(size);
-    if (!tmp)
-        return bp__fail(BP_ENOMEM, "%s: temporary file name", path);
+    const char *slash = strrchr(path, '/');
+    return slash ? (size_t)(slash - path) + 1 : 0;
+}
+
+/* The directory of path must let us create a file in it: "." without a '/'. */
+static bp_status check_dir(const char *path)
+{
+    size_t n = dir_bytes(path);
+    char small[256], *dir = n < sizeof small ? small : bp__malloc(n + 1);
+    if (!dir)
+        return bp__fail(BP_ENOMEM, "%s: its directory's name", path);
+    memcpy(dir, n ? path : ".", n ? n : 1);
+    dir[n ? n : 1] = '\0';
+    bp_status st = BP_OK;
+    if (access(dir, W_OK | X_OK) != 0)
+        st = bp__fail_errno(errno, path, "cannot create a file in its directory");
+    if (dir != small)
+        bp__free(dir);
+    return st;
+}
+
+bp_status bp__out_check(const char *path, struct stat *old, int *exists)
+{
+    struct stat sb;
+    *exists = 0;
+    if (!path[0])
+        return bp__fail(BP_EIO, "an empty file name");
+    if (path[strlen(path) - 1] == '/')
+        return bp__fail(BP_EIO, "%s: ends in '/': names a directory, not a file", path);
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode))
+            return bp__fail(BP_EIO, "%s: is a directory: refusing to replace it", path);
+        if (!S_ISREG(sb.st_mode))
+            return bp__fail(BP_EIO, "%s: not a regular file (a device, FIFO or socket): refusing "
+                            "to replace it", path);
+        *exists = 1;
+        if (old)
+            *old = sb;
+    } else if (errno != ENOENT) {
+        return io_error(path, "cannot check it");
+    } else if (lstat(path, &sb) == 0) { /* nothing there, yet a name: a link to nothing */
+        return bp__fail(BP_EIO, "%s: a symbolic link to nothing: refusing to replace it", path);
+    }
+    return check_dir(path);
+}
+
+/* The temporary file's name: the target's directory, then as much of its name as fits NAME_MAX
+ * beside the suffix ".tmp.PID.N" (N < 1000), so that a 255-byte name still has one. */
+#ifndef NAME_MAX
+#define NAME_MAX 255
+#endif
+enum { TMP_SUFFIX_MAX = sizeof ".tmp.-9223372036854775808.999" - 1 };
+
+static void temp_name(char *tmp, const char *path, unsigned n)
+{
+    size_t dir = dir_bytes(path), base = strlen(path + dir);
+    if (base > NAME_MAX - TMP_SUFFIX_MAX)
+        base = NAME_MAX - TMP_SUFFIX_MAX;
+    memcpy(tmp, path, dir + base);
+    snprintf(tmp + dir + base, TMP_SUFFIX_MAX + 1, ".tmp.%ld.%u", (long)getpid(), n);
+}
+
+/* Create the temporary file exclusively, never through a link (mode 0666 so that the umask applies
+ * as for any new file; mkstemp would force 0600), then give it the replaced file's mode. */
+static int create_temp(char *tmp, const char *path, const struct stat *old, int exists)
+{
     int fd = -1;
     for (unsigned n = 0; fd < 0 && n < 1000; n++) {
-        snprintf(tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), n);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        temp_name(tmp, path, n);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST)
             break;
     }
-    if (fd < 0) {
-        bp_status st = io_error(path, "cannot create a temporary file beside it");
-        bp__free(tmp);
-        return st;
+    if (fd >= 0 && exists && fchmod(fd, old->st_mode & 0777) != 0) { /* never set-id bits */
+        int err = errno;
+        close(fd);
+        remove(tmp);
+        errno = err;
+        return -1;
     }
-    bp_status st = BP_OK;
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
+    return fd;
+}
+
+bp_status bp__out_open(bp__out *o, const char *path)
+{
+    struct stat old;
+    int exists;
+    bp_status st;
+    size_t len = strlen(path);
+    o->f = NULL;
+    o->tmp = o->path = NULL;
+    if ((st = bp__out_check(path, &old, &exists)))
+        return st;
+    if (!(o->tmp = bp__malloc(2 * len + TMP_SUFFIX_MAX + 2)))
+        return bp__fail(BP_ENOMEM, "%s: temporary file name", path);
+    o->path = o->tmp + len + TMP_SUFFIX_MAX + 1;
+    memcpy(o->path, path, len + 1);
+    int fd = create_temp(o->tmp, path, &old, exists);
+    if (fd < 0) {
+        st = io_error(path, "cannot create a temporary file beside it");
+    } else if (!(o->f = fdopen(fd, "wb"))) {
         st = io_error(path, "cannot open the temporary file");
         close(fd);
-    } else {
-        if (!write(f, ctx) || fflush(f) != 0 || fsync(fileno(f)) != 0)
-            st = io_error(path, "cannot write the temporary file");
-        if (fclose(f) != 0 && st == BP_OK)
-            st = io_error(path, "cannot close the temporary file");
+        remove(o->tmp);
     }
-    if (st == BP_OK && rename(tmp, path) != 0)
-        st = io_error(path, "cannot rename the temporary file over it");
-    if (st == BP_OK)
-        sync_dir(tmp);
-    else
-        remove(tmp);
-    bp__free(tmp);
+    if (st) {
+        bp__free(o->tmp);
+        o->tmp = o->path = NULL;
+    }
     return st;
+}
+
+void bp__out_discard(bp__out *o)
+{
+    if (o->f)
+        fclose(o->f);
+    if (o->tmp) {
+        remove(o->tmp);
+        bp__free(o->tmp);
+    }
+    o->f = NULL;
+    o->tmp = o->path = NULL;
+}
+
+bp_status bp__out_commit(bp__out *o)
+{
+    bp_status st = BP_OK;
+    int exists;
+    if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
+        st = io_error(o->path, "cannot write the temporary file");
+    if (fclose(o->f) != 0 && st == BP_OK)
+        st = io_error(o->path, "cannot close the temporary file");
+    o->f = NULL;
+    /* Checked again: what the path names may have changed while the file was written. */
+    if (st == BP_OK && (st = bp__out_check(o->path, NULL, &exists)) == BP_OK &&
+        rename(o->tmp, o->path) != 0)
+        st = io_error(o->path, "cannot rename the temporary file over it");
+    if (st) {
+        bp__out_discard(o);
+        return st;
+    }
+    sync_dir(o->tmp);
+    bp__free(o->tmp);
+    o->tmp = o->path = NULL;
+    return BP_OK;
+}
+
+bp_status bp__save_atomic(const char *path, int (*write)(FILE *f, const void *ctx), const void *ctx)
+{
+    bp__out o;
+    bp_status st = bp__out_open(&o, path);
+    if (st)
+        return st;
+    if (!write(o.f, ctx)) {
+        st = io_error(path, "cannot write the temporary file");
+        bp__out_discard(&o);
+        return st;
+    }
+    return bp__out_commit(&o);
+}
+
+/* ---------------------------------------------------------------- safe writing, public */
+struct bp_file {
+    bp__out out;
+};
+
+bp_status bp_file_check(const char *path)
+{
+    int exists;
+    bp__clear_error();
+    if (!path)
+        return bp__fail(BP_ENULL, "path is NULL");
+    return bp__out_check(path, NULL, &exists);
+}
+
+bp_status bp_file_create(bp_file **out, const char *path)
+{
+    bp__clear_error();
+    if (!out || !path)
+        return bp__fail(BP_ENULL, "%s is NULL", out ? "path" : "out");
+    *out = NULL;
+    bp_file *f = bp__malloc(sizeof *f);
+    if (!f)
+        return bp__fail(BP_ENOMEM, "%s: the file's handle", path);
+    bp_status st = bp__out_open(&f->out, path);
+    if (st)
+        bp__free(f);
+    else
+        *out = f;
+    return st;
+}
+
+bp_status bp_file_write(bp_file *f, const void *data, size_t bytes)
+{
+    bp__clear_error();
+    if (!f || (!data && bytes))
+        return bp__fail(BP_ENULL, "%s is NULL", f ? "data" : "file");
+    if (!f->out.f)
+        return bp__fail(BP_EIO, "%s: an earlier write failed", f->out.path);
+    /* flushed at once, so that a reader following the temporary file sees each write whole */
+    if ((bytes && fwrite(data, 1, bytes, f->out.f) != bytes) || fflush(f->out.f) != 0) {
+        bp_status st = io_error(f->out.path, "cannot write the temporary file");
+        fclose(f->out.f);
+        f->out.f = NULL;
+        return st;
+    }
+    return BP_OK;
+}
+
+const char *bp_file_temp_path(const bp_file *f) { return f ? f->out.tmp : NULL; }
+
+bp_status bp_file_commit(bp_file *f)
+{
+    bp__clear_error();
+    if (!f)
+        return bp__fail(BP_ENULL, "file is NULL");
+    bp_status st = f->out.f ? bp__out_commit(&f->out)
+                            : bp__fail(BP_EIO, "%s: an earlier write failed", f->out.path);
+    bp__out_discard(&f->out);
+    bp__free(f);
+    return st;
+}
+
+void bp_file_discard(bp_file *f)
+{
+    if (!f)
+        return;
+    bp__out_discard(&f->out);
+    bp__free(f);
 }
 
 /* ---------------------------------------------------------------- load */

@@ -555,6 +555,20 @@ bp_status bp_backward_batch(const bp_net *net, bp_workspace *ws, int batch, cons
     return BP_OK;
 }
 
+/* The summed cost of the last forward pass (batch columns), NaN when an output is not finite: the
+ * cost kernel clamps its logarithms' arguments (a saturated output costs a large finite value),
+ * which would otherwise turn a NaN output into a finite loss. */
+static double cost_of(const bp_net *net, const bp_workspace *ws, const float *Y, int ldy,
+                      int batch)
+{
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    const float *a = ws->act[L];
+    float poison = 0; /* 0 * a is NaN exactly when a is NaN or infinite */
+    for (size_t i = 0; i < (size_t)nL * (size_t)batch; i++)
+        poison += 0.0f * a[i];
+    return poison == 0 ? bp__cost(net->cost, a, Y, ldy, nL, batch) : NAN;
+}
+
 bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                             int ldx, const float *Y, int ldy, float *grad, double *cost)
 {
@@ -569,7 +583,7 @@ bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, cons
         return bp__fail(BP_ENULL, "grad is NULL");
     forward(net, ws, BATCH_OVERWRITE, batch, X, ldx);
     if (cost)
-        *cost = bp__cost(net->cost, ws->act[L], Y, ldy, net->sizes[L - 1], batch);
+        *cost = cost_of(net, ws, Y, ldy, batch);
     backward(net, ws, BATCH_OVERWRITE, X, ldx, Y, ldy, grad);
     return BP_OK;
 }
@@ -614,7 +628,7 @@ bp_status bp_cost_value(const bp_net *net, const bp_workspace *ws, const float *
         return bp__fail(BP_ENULL, "cost is NULL");
     if (ws->batch < 1)
         return bp__fail(BP_EBATCH, "no forward pass has run in this workspace");
-    *cost = bp__cost(net->cost, ws->act[L], Y, ldy, nL, ws->batch);
+    *cost = cost_of(net, ws, Y, ldy, ws->batch);
     return BP_OK;
 }
 

@@ -20,9 +20,6 @@ static const unsigned char magic[BP__MAGIC_BYTES] = {0x89, 'B', 'P', 'C', '\r', 
 /* Version 2 adds the dropout key and rates; a run without dropout writes version 1, as before. */
 #define FORMAT_VERSION 2
 #define FORMAT_NO_DROPOUT 1
-#define HEADER_BYTES 20 /* magic, version, model length */
-/* optimizer kind, step count, epoch, generator, best accuracy, epochs since, has best, count */
-#define STATE_FIXED_BYTES (4 + 8 + 4 + 32 + 8 + 4 + 4 + 4)
 #define CHUNK BP__IO_CHUNK
 
 /* ---------------------------------------------------------------- save */
@@ -197,6 +194,11 @@ static bp_status read_head(bp__reader *r, state_head *h)
     if (h->count < 1 || h->count > INT_MAX)
         return bp__bad(r, h->count_at, "training-set size %" PRIu64 " not in 1..%d", h->count,
                        INT_MAX);
+    /* An epoch takes at most one step per sample (batches of one): both factors are below 2^31. */
+    if (h->steps > h->epoch * h->count)
+        return bp__bad(r, h->kind_at + 4, "step count %" PRIu64 " after %" PRIu64 " epochs of %"
+                       PRIu64 " samples: more than one step per sample", h->steps, h->epoch,
+                       h->count);
     return BP_OK;
 }
 
@@ -285,6 +287,26 @@ static bp_status check_run(const bp__reader *r, const state_head *h, bp_optimize
     return BP_OK;
 }
 
+/* BP_EFORMAT unless each of the n values v, read from byte at on, is finite (and, nonneg, >= 0):
+ * a state that passed its CRC can still be poison, and resuming it would train on NaN. */
+static bp_status check_values(const bp__reader *r, uint64_t at, const float *v, size_t n,
+                              int nonneg, const char *what)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]) || (nonneg && v[i] < 0))
+            return bp__bad(r, at + 4 * (uint64_t)i, "%s %zu is %g: %s", what, i, (double)v[i],
+                           nonneg ? "not finite and >= 0" : "not finite");
+    return BP_OK;
+}
+
+/* The next n floats as field what into dst, each checked by check_values. */
+static bp_status read_values(bp__reader *r, float *dst, size_t n, int nonneg, const char *what)
+{
+    uint64_t at = r->off;
+    bp_status st = bp__read_floats(r, dst, n, what);
+    return st ? st : check_values(r, at, dst, n, nonneg, what);
+}
+
 /* The shuffling permutation into s->perm (s->count ints), checked to be one of 0..count-1. */
 static bp_status read_perm(bp__reader *r, bp__train_state *s)
 {
@@ -330,10 +352,11 @@ static bp_status read_state(bp__reader *r, const bp_net *net, uint32_t version,
         return st;
 
     int k = bp__optim_moments(kind);
-    for (int i = 2 - k; i < 2; i++)
-        if ((st = bp__read_floats(r, moment[i], P, i ? "second moments" : "first moments")))
+    for (int i = 2 - k; i < 2; i++) /* Adam's second moment is a mean of squares: never < 0 */
+        if ((st = read_values(r, moment[i], P, kind == BP_OPT_ADAM && i == 1,
+                              i ? "second moment" : "first moment")))
             return st;
-    if (s->best_params && (st = bp__read_floats(r, s->best_params, P, "best parameters")))
+    if (s->best_params && (st = read_values(r, s->best_params, P, 0, "best parameter")))
         return st;
     if ((st = read_perm(r, s)))
         return st;
@@ -366,6 +389,13 @@ static bp_status read_model_section(bp__reader *r, bp_net **model, uint32_t *ver
     r->crc = crc32(0L, Z_NULL, 0);
     if ((st = bp__read_model(r, model)))
         return st;
+    /* the parameters end the model section, before its checksum */
+    if ((st = check_values(r, r->off - 4 - 4 * (uint64_t)(*model)->num_params, (*model)->params,
+                           (*model)->num_params, 0, "parameter"))) {
+        bp_net_free(*model);
+        *model = NULL;
+        return st;
+    }
     r->len = file_len;
     r->crc = crc32(0L, Z_NULL, 0);
     return BP_OK;

@@ -286,8 +286,11 @@ bp_status bp_dataset_read_csv(bp_dataset *out, FILE *f, const char *name, bp_csv
         r.at.line++;
         st = read_line(out, &r, line, line + len);
     }
-    if (st == BP_OK && ferror(f))
-        st = bp__fail(BP_EIO, "%s: read error after line %ld", name, r.at.line);
+    if (st == BP_OK && ferror(f)) { /* with the system's reason: a directory is named as one */
+        char what[64];
+        snprintf(what, sizeof what, "cannot read after line %ld", r.at.line);
+        st = bp__fail_errno(errno, name, what);
+    }
     else if (st == BP_OK && !feof(f))
         st = bp__fail(BP_ENOMEM, "%s:%ld: line too long for memory", name, r.at.line + 1);
     else if (st == BP_OK && out->count == 0)

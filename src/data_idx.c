@@ -2,6 +2,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,68 @@ static bp_status parse_idx(reader *r, int max_rank, idx_file *out)
     return read_data(r, total, &out->bytes);
 }
 
+/* Bytes of the scan's input and output buffers. */
+#define SCAN_CHUNK ((size_t)1 << 14)
+
+/* The next input bytes into z (buf of SCAN_CHUNK), keeping the keep unread ones in front: 0 at the
+ * end of the file. */
+static size_t refill(FILE *f, z_stream *z, unsigned char *buf)
+{
+    size_t keep = z->avail_in;
+    memmove(buf, z->next_in, keep);
+    z->next_in = buf;
+    z->avail_in = (uInt)(keep + fread(buf + keep, 1, SCAN_CHUNK - keep, f));
+    return z->avail_in - keep;
+}
+
+/* After gzread took the file: whether it ends with its last gzip member. Members that follow one
+ * another are one stream, as gzread reads them, but gzread skips silently whatever else follows
+ * the last, so the compressed bytes are scanned again (inflate, the output discarded) to find
+ * where the last member ends. */
+static bp_status check_gzip_end(const char *path)
+{
+    unsigned char in[SCAN_CHUNK], out[SCAN_CHUNK];
+    z_stream z;
+    bp_status st = BP_OK;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return bp__fail_errno(errno, path, "cannot open it again to find the end of its data");
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        fclose(f);
+        return bp__fail(BP_ENOMEM, "%s: out of memory while decompressing", path);
+    }
+    z.next_in = in;
+    for (;;) {
+        if (z.avail_in == 0 && refill(f, &z, in) == 0)
+            break; /* a member's end is found below, so this is the file's end inside one */
+        z.next_out = out;
+        z.avail_out = sizeof out;
+        int ret = inflate(&z, Z_NO_FLUSH);
+        if (ret == Z_STREAM_END) {
+            while (z.avail_in < 2 && refill(f, &z, in) > 0)
+                continue;
+            if (z.avail_in == 0)
+                break; /* the last member ends the file */
+            if (z.avail_in >= 2 && z.next_in[0] == 0x1f && z.next_in[1] == 0x8b) {
+                inflateReset(&z);
+                continue;
+            }
+            st = bp__fail(BP_EFORMAT, "%s: trailing bytes after the gzip stream", path);
+            break;
+        }
+        if (ret != Z_OK && ret != Z_BUF_ERROR) { /* gzread accepted it: not seen in practice */
+            st = bp__fail(BP_EFORMAT, "%s: corrupt gzip stream", path);
+            break;
+        }
+    }
+    if (!st && ferror(f))
+        st = bp__fail(BP_EIO, "%s: cannot read it again to find the end of its data", path);
+    inflateEnd(&z);
+    fclose(f);
+    return st;
+}
+
 static bp_status read_idx(const char *path, int max_rank, idx_file *out)
 {
     reader r = {NULL, path};
@@ -166,6 +229,10 @@ static bp_status read_idx(const char *path, int max_rank, idx_file *out)
     if (!r.gz)
         return bp__fail_errno(errno, path, "cannot open");
     st = parse_idx(&r, max_rank, out);
+    if (st == BP_OK && !gzdirect(r.gz) && (st = check_gzip_end(path)) != BP_OK) {
+        bp__free(out->bytes);
+        out->bytes = NULL;
+    }
     gzclose_r(r.gz);
     return st;
 }

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static _Thread_local char detail[256];
+/* Room for two file names of NAME_MAX bytes and the reason: a message is cut, never its cause. */
+static _Thread_local char detail[1024];
 
 int bp_version_number(void) { return BP_VERSION_NUMBER; }
 

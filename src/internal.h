@@ -171,9 +171,29 @@ unsigned char *bp__put_signature(unsigned char *p, const unsigned char magic[BP_
 int bp__emit(FILE *f, unsigned long *crc, const unsigned char *p, size_t n);
 /* The same for n floats as little-endian binary32. */
 int bp__emit_floats(FILE *f, unsigned long *crc, const float *v, size_t n);
-/* Write path atomically: write(f, ctx) into path.tmp.PID.N (returns 0 on failure with errno
- * set), then fflush, fsync, rename over path and sync the directory; on failure the temporary file
- * is removed and path untouched. Errors: BP_ENOMEM, BP_EIO. */
+/* The one safe way to write a file (every output of the library and, through bp_file, of the
+ * program). bp__out_check: path may be written: not empty, no trailing '/', nothing there or a
+ * regular file (a link to one counts; to anything else, or to nothing, is refused), its
+ * directory writable; *exists and (old non-NULL) *old say what is there. BP_EIO, BP_ENOMEM. */
+struct stat;
+bp_status bp__out_check(const char *path, struct stat *old, int *exists);
+/* An output being written: f is the temporary file beside path, tmp its name. */
+typedef struct bp__out {
+    FILE *f;
+    char *tmp;  /* one allocation holding tmp, then path's copy */
+    char *path;
+} bp__out;
+/* Check path, then create the temporary file: the target's directory and name cut to fit
+ * NAME_MAX, ".tmp.PID.N", with O_CREAT|O_EXCL|O_NOFOLLOW and the mode of the file it will replace
+ * (0666 less the umask for a new one). On failure o holds nothing. BP_EIO, BP_ENOMEM. */
+bp_status bp__out_open(bp__out *o, const char *path);
+/* fflush, fsync, close, check path again, rename over it, sync the directory; on failure the
+ * temporary file is removed and path untouched. o holds nothing afterwards. BP_EIO. */
+bp_status bp__out_commit(bp__out *o);
+/* Close and remove the temporary file (a no-op on an empty o). */
+void bp__out_discard(bp__out *o);
+/* Write path safely: bp__out_open, write(f, ctx) (returns 0 on failure with errno set),
+ * bp__out_commit. Errors: BP_ENOMEM, BP_EIO. */
 bp_status bp__save_atomic(const char *path, int (*write)(FILE *f, const void *ctx),
                           const void *ctx);
 typedef struct bp__reader {

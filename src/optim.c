@@ -4,6 +4,8 @@
  * once in bp_optim_create; a step allocates nothing. */
 #include "internal.h"
 
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -82,34 +84,58 @@ void bp_optim_free(bp_optim *opt)
     bp__free(opt);
 }
 
+/* 1 if x is NaN or infinite (a comparison, so that an OR of them vectorises). */
+#define NOT_FINITE(x) (!(fabsf(x) <= FLT_MAX))
+
 /* Update theta[i], i in [lo, hi), with g_i = scale * grad[i] + decay * theta[i] (L2 in the
  * gradient) and the decoupled decay outside the rule: theta[i] = keep * theta[i] + step_i, keep =
- * 1 - eta * weight_decay, step_i the rule's step from g_i (both from the same old theta[i]). keep
+ * 1 - eta * weight_decay, step_i the rule's step from g_i (both from the same old theta[i]); keep
  * is exactly 1 without decoupled decay, and 1 * theta is theta: the same bits as the rule alone.
- * One pass over the block; the arrays never overlap (restrict) and the constants are read once, so
- * that every case vectorises (Adam's sqrtf too: the library is built with -fno-math-errno). */
-BP_CLONES static void update(bp_optim *o, float *restrict theta, const float *restrict grad,
-                             size_t lo, size_t hi, float scale, float decay, float keep, float eta)
+ * One pass over the block. With store 0 nothing is written: the same arithmetic only says whether any new parameter
+ * or state value would be non-finite (the return value, 1 if so), so that a step can be refused
+ * before it changes anything. The arrays never overlap (restrict) and the constants are read once,
+ * so that every case vectorises (Adam's sqrtf too: the library is built with -fno-math-errno). */
+static inline __attribute__((always_inline)) int
+update_pass(bp_optim *o, float *restrict theta, const float *restrict grad, size_t lo, size_t hi,
+            float scale, float decay, float keep, float eta, const int store)
 {
     const bp_optim_config *c = &o->cfg;
     float *restrict v = o->v, *restrict m = o->m;
     const float mu = c->mu, b1 = c->beta1, b2 = c->beta2, eps = c->epsilon;
+    int bad = 0;
     switch (c->kind) {
     case BP_OPT_SGD:
-        for (size_t i = lo; i < hi; i++)
-            theta[i] = keep * theta[i] - eta * (scale * grad[i] + decay * theta[i]);
+        for (size_t i = lo; i < hi; i++) {
+            float th = keep * theta[i] - eta * (scale * grad[i] + decay * theta[i]);
+            if (store)
+                theta[i] = th;
+            else
+                bad |= NOT_FINITE(th);
+        }
         break;
     case BP_OPT_MOMENTUM:
         for (size_t i = lo; i < hi; i++) {
-            v[i] = mu * v[i] - eta * (scale * grad[i] + decay * theta[i]);
-            theta[i] = keep * theta[i] + v[i];
+            float vi = mu * v[i] - eta * (scale * grad[i] + decay * theta[i]);
+            float th = keep * theta[i] + vi;
+            if (store) {
+                v[i] = vi;
+                theta[i] = th;
+            } else {
+                bad |= NOT_FINITE(vi) | NOT_FINITE(th);
+            }
         }
         break;
     case BP_OPT_NESTEROV:
         for (size_t i = lo; i < hi; i++) {
             float step = eta * (scale * grad[i] + decay * theta[i]);
-            v[i] = mu * v[i] - step;
-            theta[i] = keep * theta[i] + (mu * v[i] - step);
+            float vi = mu * v[i] - step;
+            float th = keep * theta[i] + (mu * vi - step);
+            if (store) {
+                v[i] = vi;
+                theta[i] = th;
+            } else {
+                bad |= NOT_FINITE(vi) | NOT_FINITE(th);
+            }
         }
         break;
     case BP_OPT_ADAM: {
@@ -117,13 +143,34 @@ BP_CLONES static void update(bp_optim *o, float *restrict theta, const float *re
         const float c2 = (float)(1.0 / (1.0 - pow(b2, (double)o->t)));
         for (size_t i = lo; i < hi; i++) {
             float g = scale * grad[i] + decay * theta[i];
-            m[i] = b1 * m[i] + (1 - b1) * g;
-            v[i] = b2 * v[i] + (1 - b2) * g * g;
-            theta[i] = keep * theta[i] - eta * (m[i] * c1) / (sqrtf(v[i] * c2) + eps);
+            float mi = b1 * m[i] + (1 - b1) * g;
+            float vi = b2 * v[i] + (1 - b2) * g * g;
+            float th = keep * theta[i] - eta * (mi * c1) / (sqrtf(vi * c2) + eps);
+            if (store) {
+                m[i] = mi;
+                v[i] = vi;
+                theta[i] = th;
+            } else {
+                bad |= NOT_FINITE(mi) | NOT_FINITE(vi) | NOT_FINITE(th);
+            }
         }
         break;
     }
     }
+    return bad;
+}
+
+BP_CLONES static void update(bp_optim *o, float *restrict theta, const float *restrict grad,
+                             size_t lo, size_t hi, float scale, float decay, float keep, float eta)
+{
+    (void)update_pass(o, theta, grad, lo, hi, scale, decay, keep, eta, 1);
+}
+
+BP_CLONES static int update_overflows(bp_optim *o, float *restrict theta,
+                                      const float *restrict grad, size_t lo, size_t hi,
+                                      float scale, float decay, float keep, float eta)
+{
+    return update_pass(o, theta, grad, lo, hi, scale, decay, keep, eta, 0);
 }
 
 /* sum_i g_i^2 in double over eight interleaved partial sums: one running sum is a chain of
@@ -164,18 +211,31 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, lo
     double norm = sqrt(sq) / m;
     if (opt->cfg.clip_norm > 0 && norm > opt->cfg.clip_norm)
         scale = (float)(opt->cfg.clip_norm / (norm * m));
-    opt->t++;
     float decay = (float)(opt->cfg.lambda / (double)n);
     float keep = (float)(1.0 - (double)eta * opt->cfg.weight_decay);
-    for (int l = 2; l <= net->num_layers; l++) {
-        size_t b = net->b_off[l];
-        update(opt, net->params, grad, net->w_off[l], b, scale, decay, keep, eta);
-        update(opt, net->params, grad, b, b + (size_t)net->sizes[l - 1], scale, 0.0f, 1.0f, eta);
-    }
+    /* Adam's bias correction is 1 to float precision long before LONG_MAX steps: saturating the
+     * count changes no result and can never overflow. */
+    long t_before = opt->t;
+    opt->t += opt->t < LONG_MAX;
+    for (int pass = 0; pass < 2; pass++)
+        for (int l = 2; l <= net->num_layers; l++) {
+            size_t b = net->b_off[l], e = b + (size_t)net->sizes[l - 1];
+            if (pass == 1) {
+                update(opt, net->params, grad, net->w_off[l], b, scale, decay, keep, eta);
+                update(opt, net->params, grad, b, e, scale, 0.0f, 1.0f, eta);
+            } else if (update_overflows(opt, net->params, grad, net->w_off[l], b, scale, decay,
+                                        keep, eta) ||
+                       update_overflows(opt, net->params, grad, b, e, scale, 0.0f, 1.0f, eta)) {
+                opt->t = t_before;
+                return bp__fail(BP_ENUMERIC, "the step would make a parameter or the optimizer's "
+                                "state non-finite (layer %d): nothing changed", l);
+            }
+        }
     return BP_OK;
 }
 
-bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epochs, float *eta)
+static bp_status schedule_formula(const bp_schedule *s, float eta0, int epoch, int epochs,
+                                  float *eta)
 {
     bp__clear_error();
     if (!s || !eta)
@@ -201,6 +261,20 @@ bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epoch
         return BP_OK;
     }
     return bp__fail(BP_EDIM, "schedule kind %d is not a bp_schedule_kind", (int)s->kind);
+}
+
+bp_status bp_schedule_eta(const bp_schedule *s, float eta0, int epoch, int epochs, float *eta)
+{
+    float v = 0;
+    bp_status st = schedule_formula(s, eta0, epoch, epochs, eta ? &v : NULL);
+    if (st)
+        return st;
+    /* eta0 * gamma^k or the cosine's last epochs can fall below the smallest float */
+    if (!(v > 0) || !isfinite(v))
+        return bp__fail(BP_EVALUE, "the rate at epoch %d of %d is %g as a float: not > 0 (eta0 %g "
+                        "is too small for this schedule)", epoch, epochs, (double)v, (double)eta0);
+    *eta = v;
+    return BP_OK;
 }
 
 int bp__optim_moments(bp_optimizer_kind kind)

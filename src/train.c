@@ -357,8 +357,13 @@ bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *e
     bp_status st = bp__check_parallel(cfg->parallel);
     if (st)
         return st;
-    float eta; /* validates the schedule once, so that no epoch can fail on it */
-    return bp_schedule_eta(&cfg->schedule, cfg->optim.eta, 0, cfg->epochs, &eta);
+    /* The schedule of every epoch, before the first, so that none can fail on it: each schedule
+     * is non-increasing, so the first epoch's rate is its largest and the last one's its least
+     * (an eta that gamma^k or the cosine takes below the smallest float fails here). */
+    float eta;
+    if ((st = bp_schedule_eta(&cfg->schedule, cfg->optim.eta, 0, cfg->epochs, &eta)))
+        return st;
+    return bp_schedule_eta(&cfg->schedule, cfg->optim.eta, cfg->epochs - 1, cfg->epochs, &eta);
 }
 
 /* Rates in [0, 1) for the inputs and hidden layers of net, none for the output layer and beyond. */

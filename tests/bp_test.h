@@ -315,6 +315,26 @@ static inline unsigned char *bpt_file_bytes(const char *path, size_t *len)
     return b;
 }
 
+/* CRC-32 (ISO-HDLC, zlib's crc32) of n bytes, bit by bit: independent of the library's zlib, so
+ * that a test can forge a file whose checksums are valid. */
+static inline uint32_t bpt_crc32(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* Little-endian v of width bytes at p. */
+static inline void bpt_put_le(unsigned char *p, uint64_t v, int width)
+{
+    for (int i = 0; i < width; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
 /* ---------------------------------------------------------------- datasets */
 /* A zeroed dataset of count samples (x n_features x count, y n_targets x count, labels when
  * labelled), for a suite to fill. */

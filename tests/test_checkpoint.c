@@ -400,6 +400,100 @@ static void damaged(void **state)
     bp_net_free(net);
 }
 
+/* ---------------------------------------------------------------- poison under valid CRCs */
+/* Offsets in the fixture's checkpoint (Adam, early stopping: best parameters present). */
+typedef struct layout_at {
+    size_t model, model_params, model_crc, state, m, v, best, crc;
+} layout_at;
+
+static layout_at locate(const fixture *fx)
+{
+    size_t P = bpt_num_params(fx->net), mlen = (size_t)le(fx->bytes + 12, 8);
+    layout_at a;
+    a.model = 20;
+    a.model_crc = 20 + mlen - 4;
+    a.model_params = a.model_crc - 4 * P;
+    a.state = 20 + mlen;
+    a.m = a.state + 68;
+    a.v = a.m + 4 * P;
+    a.best = a.v + 4 * P;
+    a.crc = fx->len - 4;
+    return a;
+}
+
+/* Both CRCs recomputed after an edit, so that only the state checks can refuse the file. */
+static void reseal(fixture *fx, const layout_at *a)
+{
+    bpt_put_le(fx->bytes + a->model_crc, bpt_crc32(fx->bytes + a->model, a->model_crc - a->model),
+               4);
+    bpt_put_le(fx->bytes + a->crc, bpt_crc32(fx->bytes + a->state, a->crc - a->state), 4);
+}
+
+/* The checkpoint with the 4 bytes at off set to x (or, width 8, the field to bits), resealed,
+ * must be refused with BP_EFORMAT naming keywords (NULL: must resume). */
+static void poison(fixture *fx, const bp_train_config *cfg, size_t off, int width, uint64_t bits,
+                   const char *keywords)
+{
+    const layout_at a = locate(fx);
+    unsigned char saved[8];
+    memcpy(saved, fx->bytes + off, (size_t)width);
+    bpt_put_le(fx->bytes + off, bits, width);
+    reseal(fx, &a);
+    spill(fx->bad, fx->bytes, fx->len);
+    memcpy(fx->bytes + off, saved, (size_t)width);
+    reseal(fx, &a);
+    if (keywords) {
+        assert_refused(fx, cfg, BP_EFORMAT, keywords);
+        return;
+    }
+    bp_net *net = make_net(8);
+    bpt_ok(bp_train(net, &fx->train, &fx->eval, cfg, NULL));
+    bp_net_free(net);
+}
+
+static uint64_t float_bits(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+/* Every float of the state finite (Adam's second moment >= 0), the step count bounded by one step
+ * per sample of each epoch: else BP_EFORMAT and the network untouched, though both CRCs are
+ * right. Beside each, a finite edit at the same place resumes (the forging itself is sound). */
+static void poisoned(void **state)
+{
+    fixture *fx = *state;
+    bp_train_config cfg = fixture_config();
+    cfg.epochs = 4;
+    cfg.resume_path = fx->bad;
+    fx->bytes = bpt_file_bytes(fx->path, &fx->len);
+    const layout_at a = locate(fx);
+    size_t P = bpt_num_params(fx->net);
+    const float *p = params_of(fx->net);
+    uint32_t first = (uint32_t)le(fx->bytes + a.model_params, 4);
+    assert_memory_equal(&first, &p[0], 4); /* the layout is understood */
+    poison(fx, &cfg, a.model_params + 4 * (P - 1), 4, float_bits(NAN), "parameter");
+    poison(fx, &cfg, a.model_params, 4, float_bits(INFINITY), "parameter");
+    poison(fx, &cfg, a.model_params, 4, float_bits(0.25f), NULL);
+    poison(fx, &cfg, a.m + 4, 4, float_bits(-INFINITY), "first moment");
+    poison(fx, &cfg, a.m + 4, 4, float_bits(-0.5f), NULL);
+    poison(fx, &cfg, a.v, 4, float_bits(NAN), "second moment");
+    poison(fx, &cfg, a.v + 8, 4, float_bits(-1e-3f), "second moment");
+    poison(fx, &cfg, a.v + 8, 4, float_bits(1e-3f), NULL);
+    poison(fx, &cfg, a.best + 4 * (P - 1), 4, float_bits(NAN), "best parameter");
+    poison(fx, &cfg, a.best, 4, float_bits(1.0f), NULL);
+    double nan = NAN, half = 0.5;
+    uint64_t nan_bits, half_bits;
+    memcpy(&nan_bits, &nan, 8);
+    memcpy(&half_bits, &half, 8);
+    poison(fx, &cfg, a.state + 48, 8, nan_bits, "best accuracy");
+    poison(fx, &cfg, a.state + 48, 8, half_bits, NULL);
+    poison(fx, &cfg, a.state + 4, 8, INT64_MAX, "step count");
+    poison(fx, &cfg, a.state + 4, 8, 2 * 30 + 1, "step count"); /* 2 epochs of 30 samples */
+    poison(fx, &cfg, a.state + 4, 8, 2 * 30, NULL);
+}
+
 static int make_tmpdir(void **state)
 {
     (void)state;
@@ -421,6 +515,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(layout, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(refused, fixture_setup_best, fixture_teardown),
         cmocka_unit_test_setup_teardown(damaged, fixture_setup_best, fixture_teardown),
+        cmocka_unit_test_setup_teardown(poisoned, fixture_setup_best, fixture_teardown),
     };
     return cmocka_run_group_tests_name("checkpoint", tests, make_tmpdir, remove_tmpdir);
 }

@@ -355,6 +355,37 @@ static void idx_trailing_bytes(void **state)
                      BP_EFORMAT, "trailing");
 }
 
+/* Bytes after the last gzip member (gzread skips them) are refused, one byte or many, and a gzip
+ * header alone after it too; members that follow one another are one stream and load. */
+static void idx_bytes_after_gzip(void **state)
+{
+    (void)state;
+    size_t len, half;
+    unsigned char *gz = read_back(write_idx("images.gz", 1, 0x08, 3, image_dims, pixels, 12), &len);
+    unsigned char *more = malloc(2 * len + 64);
+    assert_non_null(more);
+    static const char *const tails[] = {"x", "some text after the stream\n", "\x1f"};
+    for (int k = 0; k < 3; k++) {
+        memcpy(more, gz, len);
+        memcpy(more + len, tails[k], strlen(tails[k]));
+        expect_idx_error(write_file("more.gz", more, len + strlen(tails[k])), good_labels(), 3,
+                         BP_EFORMAT, "trailing bytes after the gzip stream");
+    }
+    /* the header and the first 4 pixels in one member, the other 8 in a second */
+    size_t raw_len;
+    unsigned char *raw = idx_bytes(0x08, 3, image_dims, pixels, 12, &raw_len);
+    unsigned char *a = read_back(write_gz("a.gz", raw, raw_len - 8), &half);
+    unsigned char *b = read_back(write_gz("b.gz", raw + raw_len - 8, 8), &len);
+    memcpy(more, a, half);
+    memcpy(more + half, b, len);
+    check_good_idx(write_file("two.gz", more, half + len), good_labels());
+    free(raw);
+    free(a);
+    free(b);
+    free(gz);
+    free(more);
+}
+
 static void idx_count_mismatch(void **state)
 {
     static const uint32_t two[1] = {2};
@@ -530,7 +561,7 @@ static void csv_bad_arguments(void **state)
     const char *path = keep(kept, write_text("ok.csv", "1,2,0\n"));
     (void)state;
     expect_csv_error(path_of("missing.csv"), BP_CSV_CLASSES, 2, BP_EIO, "missing.csv: cannot open");
-    expect_csv_error(dir, BP_CSV_CLASSES, 2, BP_EIO, "read error");
+    expect_csv_error(dir, BP_CSV_CLASSES, 2, BP_EIO, "cannot read after line 0: Is a directory");
     expect_csv_error(path, BP_CSV_CLASSES, 0, BP_EDIM, "n is 0");
     expect_csv_error(path, (bp_csv_kind)7, 2, BP_EDIM, "kind");
     expect_csv_error(NULL, BP_CSV_CLASSES, 2, BP_ENULL, "path");
@@ -636,6 +667,7 @@ int main(void)
         cmocka_unit_test(idx_truncated),
         cmocka_unit_test(idx_truncated_gzip),
         cmocka_unit_test(idx_trailing_bytes),
+        cmocka_unit_test(idx_bytes_after_gzip),
         cmocka_unit_test(idx_count_mismatch),
         cmocka_unit_test(idx_label_out_of_range),
         cmocka_unit_test(idx_bad_arguments),

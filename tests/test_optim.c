@@ -451,6 +451,42 @@ static void nonfinite_untouched(void **state)
     }
 }
 
+/* A finite gradient whose step would overflow: the parameters (SGD, momentum, Nesterov: eta 1e30
+ * times a gradient of 1e10) or Adam's second moment (a gradient of 1e30, squared). Every kind
+ * returns BP_ENUMERIC with the parameters and the state untouched: the next ordinary step gives
+ * the bits of a run that never saw the bad one. */
+static void overflowing_step_untouched(void **state)
+{
+    fixture *fx = *state;
+    float g0[P], g1[P], bad[P], expect[P], after_first[P];
+    grad_of_step(0, g0);
+    grad_of_step(1, g1);
+    for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind++) {
+        bp_optim_config cfg = {.kind = (bp_optimizer_kind)kind, .eta = 0.05f, .mu = 0.9f};
+        int adam = kind == BP_OPT_ADAM;
+        float bad_eta = adam ? cfg.eta : 1e30f;
+        for (int i = 0; i < P; i++)
+            bad[i] = g1[i] * (adam ? 1e30f : 1e10f);
+        float *p = reset(fx);
+        bp_optim *o = make_opt(fx->net, cfg);
+        bpt_ok(bp_optim_step(o, fx->net, g0, 4, 10, cfg.eta));
+        bpt_ok(bp_optim_step(o, fx->net, g1, 4, 10, cfg.eta));
+        memcpy(expect, p, sizeof expect);
+        bp_optim_free(o);
+
+        p = reset(fx);
+        o = make_opt(fx->net, cfg);
+        bpt_ok(bp_optim_step(o, fx->net, g0, 4, 10, cfg.eta));
+        memcpy(after_first, p, sizeof after_first);
+        bpt_assert_status(bp_optim_step(o, fx->net, bad, 4, 10, bad_eta), BP_ENUMERIC,
+                          "non-finite");
+        assert_memory_equal(p, after_first, sizeof after_first);
+        bpt_ok(bp_optim_step(o, fx->net, g1, 4, 10, cfg.eta));
+        assert_memory_equal(p, expect, sizeof expect);
+        bp_optim_free(o);
+    }
+}
+
 /* ---------------------------------------------------------------- errors */
 
 static void step_errors(void **state)
@@ -644,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(decoupled_momentum_by_hand, setup, teardown),
         cmocka_unit_test_setup_teardown(clipping, setup, teardown),
         cmocka_unit_test_setup_teardown(nonfinite_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(overflowing_step_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(step_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(create_errors, setup, teardown),
         cmocka_unit_test(schedule_constant_and_step),

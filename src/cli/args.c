@@ -238,6 +238,13 @@ static int parse_u64(const cli_command *cmd, const cli_option *o, const char *s,
     return CLI_OK;
 }
 
+/* v within o's range, its open ends excluded. */
+static int in_range(const cli_option *o, double v)
+{
+    return !(v < o->min || v > o->max || (v == o->min && (o->open & CLI_OPEN_MIN)) ||
+             (v == o->max && (o->open & CLI_OPEN_MAX)));
+}
+
 static int parse_real(const cli_command *cmd, const cli_option *o, const char *s, double *out)
 {
     char *end, range[128];
@@ -252,9 +259,16 @@ static int parse_real(const cli_command *cmd, const cli_option *o, const char *s
     if (!isfinite(v) || errno == ERANGE)
         return cli_usage_error(cmd, "--%s: %s is not a finite number of a usable size", o->name,
                                s);
-    if (v < o->min || v > o->max || (v == o->min && (o->open & CLI_OPEN_MIN)) ||
-        (v == o->max && (o->open & CLI_OPEN_MAX)))
+    if (!in_range(o, v))
         return cli_usage_error(cmd, "--%s: %s is out of range: must be %s", o->name, s, range);
+    /* The library takes a float: 0.99999999999 is 1 there, 1e-46 is 0 (which may mean "off") */
+    if (!o->as_double && v != 0 && (float)v == 0)
+        return cli_usage_error(cmd, "--%s: %s rounds to 0 as a float (the smallest above 0 is "
+                               "%g): give 0 itself or a larger value", o->name, s,
+                               (double)nextafterf(0.0f, 1.0f));
+    if (!o->as_double && !in_range(o, (double)(float)v))
+        return cli_usage_error(cmd, "--%s: %s is %g as a float, out of range: must be %s", o->name,
+                               s, (double)(float)v, range);
     *out = v;
     return CLI_OK;
 }

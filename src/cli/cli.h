@@ -31,7 +31,7 @@ typedef enum cli_type {
     CLI_BOOL,   /* int *: set to 1 by the flag, takes no value */
     CLI_INT,    /* int *: strict decimal integer in [min, max] */
     CLI_U64,    /* uint64_t *: strict unsigned decimal integer */
-    CLI_REAL,   /* double *: finite number in [min, max] */
+    CLI_REAL,   /* double *: finite number in [min, max], used as a float (see single) */
     CLI_STRING, /* const char **: the argument itself (points into argv) */
     CLI_CHOICE, /* int *: one of the names of choices */
     CLI_LAYERS  /* cli_layers *: widths joined by '-', e.g. 784-512-10 */
@@ -50,6 +50,9 @@ typedef struct cli_option {
     const char *help;
     double min, max;           /* CLI_INT, CLI_REAL: accepted range, inclusive unless open says */
     int open;                  /* CLI_REAL: CLI_OPEN_MIN and/or CLI_OPEN_MAX excludes that bound */
+    int as_double;             /* CLI_REAL: the value is used as a double; else as a float, and
+                                  its float rounding must be in range too (and not 0 unless 0
+                                  was given) */
     const cli_choice *choices; /* CLI_CHOICE */
     const char *alias;         /* another name of the flag ("lr" for "eta"), or NULL */
 } cli_option;
@@ -84,6 +87,9 @@ typedef struct cli_command {
     {.name = n, .type = CLI_INT, .dest = d, .meta = m, .help = h, .min = lo, .max = hi}
 #define CLI_NUMBER(n, d, m, lo, hi, op, h)                                                         \
     {.name = n, .type = CLI_REAL, .dest = d, .meta = m, .help = h, .min = lo, .max = hi, .open = op}
+#define CLI_DOUBLE(n, d, m, lo, hi, op, h)                                                         \
+    {.name = n, .type = CLI_REAL, .dest = d, .meta = m, .help = h, .min = lo, .max = hi,           \
+     .open = op, .as_double = 1}
 #define CLI_SEED(n, d, h) {.name = n, .type = CLI_U64, .dest = d, .meta = "N", .help = h}
 #define CLI_TEXT(n, d, m, h) {.name = n, .type = CLI_STRING, .dest = d, .meta = m, .help = h}
 #define CLI_ENUM(n, d, m, c, h)                                                                    \
@@ -170,6 +176,10 @@ typedef struct cli_data_opts {
 
 #define CLI_DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 
+/* The directory IDX files are read from: --data, else $BACKPROP_DATA if set and not empty, else
+ * CLI_DEFAULT_DATA_DIR. */
+const char *cli_data_dir(const cli_data_opts *o);
+
 /* Check that at most one source is named; CLI_USAGE with a message if --data and a CSV flag are
  * both given. */
 int cli_data_check(const cli_command *cmd, const cli_data_opts *o);
@@ -225,6 +235,27 @@ int cli_input_check(const char *cmd, const char *path);
 
 /* bp_model_load with a message on failure (a missing file named as such). CLI_OK or CLI_FAIL. */
 int cli_model_load(const char *cmd, const char *path, bp_net **out);
+
+/* ---------------------------------------------------------------- outputs (outputs.c) */
+/* A file a command reads or writes and the flag that names it (path NULL: not given). may_be: the
+ * one output flag this input may name the same file as (an input read whole before that output is
+ * first written, like --resume and --checkpoint), or NULL. */
+typedef struct cli_path {
+    const char *flag;
+    const char *path;
+    const char *may_be;
+} cli_path;
+
+/* Outputs cli_outputs_check takes at most. */
+#define CLI_MAX_OUTPUTS 8
+
+/* The pre-flight of a command, before it loads any data: every output given must be writable
+ * (bp_file_check) and name a file (by device and inode, or resolved directory and name for one
+ * not there yet) that no other output names and that none of the inputs names, nor (data non-NULL)
+ * the files the data flags would read. Returns CLI_OK, or CLI_USAGE with a message naming both
+ * flags of a clash or the output and the reason it cannot be written. */
+int cli_outputs_check(const cli_command *cmd, const cli_path *outputs, int n_out,
+                      const cli_path *inputs, int n_in, const cli_data_opts *data);
 
 /* ---------------------------------------------------------------- ranks (ranks.c) */
 /* The processes of one `mpirun -np N backprop train` (rank 0 of 1 without mpirun). */

@@ -79,13 +79,15 @@ int cli_data_check(const cli_command *cmd, const cli_data_opts *o)
     return CLI_OK;
 }
 
-static int is_file(const char *path)
+/* Something is there under that name: a file, a device, a directory or a link, even a dangling
+ * one (what it is, the load then says, instead of calling it missing). */
+static int is_there(const char *path)
 {
     struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    return lstat(path, &sb) == 0;
 }
 
-/* DIR/base, else DIR/base.gz, whichever exists: *path is malloc'ed, or NULL (*path) if neither.
+/* DIR/base, else DIR/base.gz, whichever is there: *path is malloc'ed, or NULL (*path) if neither.
  * Returns CLI_FAIL only when out of memory. */
 static int find_idx(const char *cmd, const char *dir, const char *base, char **path)
 {
@@ -94,18 +96,17 @@ static int find_idx(const char *cmd, const char *dir, const char *base, char **p
     if (!*path)
         return cli_error(cmd, "out of memory");
     snprintf(*path, size, "%s/%s", dir, base);
-    if (is_file(*path))
+    if (is_there(*path))
         return CLI_OK;
     snprintf(*path, size, "%s/%s.gz", dir, base);
-    if (is_file(*path))
+    if (is_there(*path))
         return CLI_OK;
     free(*path);
     *path = NULL;
     return CLI_OK;
 }
 
-/* --data, else $BACKPROP_DATA if set and not empty, else the Fashion-MNIST package's directory. */
-static const char *data_dir(const cli_data_opts *o)
+const char *cli_data_dir(const cli_data_opts *o)
 {
     const char *env = getenv("BACKPROP_DATA");
     return o->dir ? o->dir : env && env[0] ? env : CLI_DEFAULT_DATA_DIR;
@@ -116,7 +117,7 @@ static const char *data_dir(const cli_data_opts *o)
 static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *prefix,
                         int n_classes, bp_dataset *ds)
 {
-    const char *dir = data_dir(o);
+    const char *dir = cli_data_dir(o);
     char base[2][64], *paths[2] = {NULL, NULL};
     int rc = CLI_OK, files = n_classes > 0 ? 2 : 1;
     snprintf(base[0], sizeof base[0], "%s-images-idx3-ubyte", prefix);
@@ -131,6 +132,12 @@ static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *pre
             rc = cli_error(cmd, "Fashion-MNIST not found in %s: install the Debian package "
                            "dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass "
                            "--data DIR", dir);
+    }
+    for (int k = 0; k < files && rc == CLI_OK; k++) {
+        struct stat sb;
+        if (stat(paths[k], &sb) == 0 && !S_ISREG(sb.st_mode))
+            rc = cli_error(cmd, "%s: not a regular file (%s)", paths[k],
+                           S_ISDIR(sb.st_mode) ? "a directory" : "a device, FIFO or socket");
     }
     if (rc == CLI_OK) {
         cli_status("reading %s", paths[0]);
@@ -184,7 +191,7 @@ int cli_images_load(const char *cmd, const cli_data_opts *o, int n_inputs, bp_da
     int rc = load_idx_dir(cmd, o, "t10k", 0, ds);
     if (rc == CLI_OK && ds->n_features != n_inputs) {
         rc = cli_error(cmd, "the test images of %s have %d pixels but the network has %d inputs",
-                       data_dir(o), ds->n_features, n_inputs);
+                       cli_data_dir(o), ds->n_features, n_inputs);
         bp_dataset_free(ds);
     }
     return rc;
@@ -207,7 +214,7 @@ int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n
     }
     if (ds->n_features != n_inputs) {
         rc = cli_error(cmd, "%s data (%s) has %d features per sample but the network has %d "
-                       "inputs", train_part ? "training" : "test", csv ? csv : data_dir(o),
+                       "inputs", train_part ? "training" : "test", csv ? csv : cli_data_dir(o),
                        ds->n_features, n_inputs);
         bp_dataset_free(ds);
         return rc;

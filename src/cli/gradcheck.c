@@ -145,9 +145,9 @@ int cli_gradcheck(const cli_subcommand *self, int argc, char **argv)
         CLI_INTEGER("batch", &o.batch, "N", 1, 1 << 16, "samples in the batch"),
         CLI_INTEGER("per-layer", &o.per_layer, "N", 0, INT_MAX,
                     "parameters checked per layer, drawn at random (0 = all)"),
-        CLI_NUMBER("tolerance", &o.tolerance, "X", 0, DBL_MAX, CLI_OPEN_MIN,
+        CLI_DOUBLE("tolerance", &o.tolerance, "X", 0, DBL_MAX, CLI_OPEN_MIN,
                    "largest accepted relative error"),
-        CLI_NUMBER("step", &o.step, "H", 0, 1, CLI_OPEN_MIN, "central-difference step"),
+        CLI_DOUBLE("step", &o.step, "H", 0, 1, CLI_OPEN_MIN, "central-difference step"),
         CLI_TEXT("model", &o.model, "FILE", "check this saved model on the first --batch samples "
                  "of --csv or --data instead of a random network"),
         CLI_DATA_DIR_OPTION(&o.data, "t10k-*; with --model"),

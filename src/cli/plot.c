@@ -77,33 +77,34 @@ static void write_script(FILE *g, const char *log, const char *title, const char
 
 int cli_plot_log(const char *cmd, const char *log, const char *title, const char *png)
 {
-    char eval[32], *tmp;
-    size_t size = strlen(png) + sizeof ".tmp.png";
+    char eval[32];
+    bp_file *out = NULL;
+    bp_status st;
     int rc = CLI_OK;
     if (!cli_plot_available())
         return cli_error(cmd, "cannot draw %s: gnuplot is not installed (apt-get install "
                          "gnuplot-nox); the log has the same numbers", png);
     if ((rc = eval_name(cmd, log, eval, sizeof eval)))
         return rc;
-    if (!(tmp = malloc(size)))
-        return cli_error(cmd, "out of memory");
-    snprintf(tmp, size, "%s.tmp.png", png);
+    /* gnuplot draws into the temporary file of the library's safe writer, committed if it
+     * succeeds: the PNG is whole or untouched, and never anything but a regular file replaced */
+    if ((st = bp_file_create(&out, png)))
+        return cli_fail(cmd, st, "cannot draw %s", png);
     fflush(NULL);
     FILE *g = popen("gnuplot", "w"); /* its messages go to our stderr */
     if (!g) {
-        free(tmp);
+        bp_file_discard(out);
         return cli_error(cmd, "cannot run gnuplot: %s", strerror(errno));
     }
-    write_script(g, log, title, tmp, eval);
+    write_script(g, log, title, bp_file_temp_path(out), eval);
     int status = pclose(g);
-    if (status != 0)
-        rc = cli_error(cmd, "gnuplot failed (status %d) drawing %s", status, png);
-    else if (rename(tmp, png) != 0)
-        rc = cli_error(cmd, "cannot rename %s to %s: %s", tmp, png, strerror(errno));
-    if (rc)
-        remove(tmp);
-    free(tmp);
-    return rc;
+    if (status != 0) {
+        bp_file_discard(out);
+        return cli_error(cmd, "gnuplot failed (status %d) drawing %s", status, png);
+    }
+    if ((st = bp_file_commit(out)))
+        return cli_fail(cmd, st, "cannot save %s", png);
+    return CLI_OK;
 }
 
 int cli_plot(const cli_subcommand *self, int argc, char **argv)
@@ -130,7 +131,9 @@ int cli_plot(const cli_subcommand *self, int argc, char **argv)
     if (count < 2)
         return cli_usage_error(&cmd, "expected LOG.csv and FILE.png, got %s",
                                count ? "only LOG.csv" : "neither");
-    if ((rc = cli_plot_log(self->name, paths[0], paths[0], paths[1])))
+    const cli_path output = {"FILE.png", paths[1], NULL}, input = {"LOG.csv", paths[0], NULL};
+    if ((rc = cli_outputs_check(&cmd, &output, 1, &input, 1, NULL)) ||
+        (rc = cli_plot_log(self->name, paths[0], paths[0], paths[1])))
         return rc;
     printf("plot %s\n", paths[1]);
     return CLI_OK;

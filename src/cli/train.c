@@ -1,7 +1,8 @@
 /* backprop train: build a network from the flags, train it on Fashion-MNIST (or any MNIST-format
  * directory, or CSV files) with progress, an optional per-epoch CSV log, and save the model.
- * Nothing is written unless training succeeds: the log goes to LOG.tmp and is renamed at the end,
- * the model is saved (atomically, by the library) only after training. */
+ * Every output is checked before any data is loaded (outputs.c). Nothing is written unless training
+ * succeeds: the log grows in a temporary file beside LOG (bp_file) committed at the end, the model
+ * is saved (the same way, by the library) only after training. */
 #include "blas_core.h"
 #include "../clock.h"
 #include "cli.h"
@@ -109,7 +110,7 @@ typedef struct progress_state {
     double last_draw;  /* when the bar was last drawn */
     const char *eval;  /* "test" or "val": what the evaluation columns hold */
     int regression;    /* --targets: the evaluation's metric is the RMSE, not the accuracy */
-    FILE *log;         /* per-epoch CSV rows, or NULL */
+    bp_file *log;      /* per-epoch CSV rows, or NULL */
     int epochs_done;
     double eval_loss;  /* of the last epoch */
     int checkpoint_every;
@@ -189,62 +190,48 @@ static int on_progress(const bp_progress *p, void *user)
                p->eval_loss, s->eval, p->eval_accuracy, p->samples_per_s, p->seconds);
         fflush(stdout);
     }
-    if (s->log && s->regression)
-        fprintf(s->log, "%d,%.6f,%.6f,%.6g,%.1f,%.3f\n", p->epoch + 1, p->loss, p->eval_loss,
-                p->eval_rmse, p->samples_per_s, p->seconds);
-    else if (s->log)
-        fprintf(s->log, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n", p->epoch + 1, p->loss, p->accuracy,
-                p->eval_loss, p->eval_accuracy, p->samples_per_s, p->seconds);
+    if (s->log) {
+        char row[256];
+        int n = s->regression
+                    ? snprintf(row, sizeof row, "%d,%.6f,%.6f,%.6g,%.1f,%.3f\n", p->epoch + 1,
+                               p->loss, p->eval_loss, p->eval_rmse, p->samples_per_s, p->seconds)
+                    : snprintf(row, sizeof row, "%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f\n", p->epoch + 1,
+                               p->loss, p->accuracy, p->eval_loss, p->eval_accuracy,
+                               p->samples_per_s, p->seconds);
+        if (bp_file_write(s->log, row, (size_t)n) != BP_OK) {
+            fprintf(stderr, "backprop train: --log: %s\n", bp_last_error());
+            return 1; /* stop: a run whose log is lost fails */
+        }
+    }
     return interrupted;
 }
 
 /* ---------------------------------------------------------------- files */
-/* The directory of path must exist and be writable, so that a long training does not end in a
- * failed save. */
-static int check_writable(const char *cmd, const char *flag, const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    int ok;
-    if (!dir)
-        return cli_error(cmd, "out of memory");
-    ok = access(dir, W_OK | X_OK) == 0;
-    if (!ok)
-        cli_error(cmd, "%s %s: cannot write in directory %s: %s", flag, path, dir, strerror(errno));
-    free(dir);
-    return ok ? CLI_OK : CLI_FAIL;
-}
-
-/* LOG.tmp, opened for writing with the header line (eval: what the evaluation columns hold);
- * *tmp_path malloc'ed. */
+/* The log's temporary file beside path (the log, or with --plot alone the PNG: the plot's data),
+ * created with the header line (eval: what the evaluation columns hold; regression: RMSE columns
+ * instead of accuracies). */
 static int open_log(const char *cmd, const char *path, const char *eval, int regression,
-                    char **tmp_path, FILE **f)
+                    bp_file **f)
 {
-    size_t size = strlen(path) + sizeof ".tmp";
-    *f = NULL;
-    if (!(*tmp_path = malloc(size)))
-        return cli_error(cmd, "out of memory");
-    snprintf(*tmp_path, size, "%s.tmp", path);
-    if (!(*f = fopen(*tmp_path, "w"))) {
-        int rc = cli_error(cmd, "--log %s: cannot create %s: %s", path, *tmp_path, strerror(errno));
-        free(*tmp_path);
-        *tmp_path = NULL;
-        return rc;
+    char header[128];
+    int n = regression
+                ? snprintf(header, sizeof header, "epoch,train_loss,%s_loss,%s_rmse,samples_per_s,"
+                           "seconds\n", eval, eval)
+                : snprintf(header, sizeof header, "epoch,train_loss,train_accuracy,%s_loss,"
+                           "%s_accuracy,samples_per_s,seconds\n", eval, eval);
+    bp_status st = bp_file_create(f, path);
+    if (!st && (st = bp_file_write(*f, header, (size_t)n))) {
+        bp_file_discard(*f);
+        *f = NULL;
     }
-    if (regression)
-        fprintf(*f, "epoch,train_loss,%s_loss,%s_rmse,samples_per_s,seconds\n", eval, eval);
-    else
-        fprintf(*f, "epoch,train_loss,train_accuracy,%s_loss,%s_accuracy,samples_per_s,seconds\n",
-                eval, eval);
-    return CLI_OK;
+    return st ? cli_fail(cmd, st, "cannot write the log beside %s", path) : CLI_OK;
 }
 
 /* ---------------------------------------------------------------- the command */
 typedef struct train_run {
     bp_net *net;
     bp_dataset train, test, val;
-    FILE *log;
-    char *log_tmp;    /* LOG.tmp, or PNG.tmp with --plot and no --log */
+    bp_file *log;     /* the log being written (beside the PNG with --plot and no --log) */
     char *checkpoint; /* the default checkpoint path, OUT.ckpt, when allocated */
     cli_ranks ranks;
     double eval_loss; /* the last epoch's evaluation loss */
@@ -254,11 +241,7 @@ typedef struct train_run {
 
 static void train_run_free(train_run *r)
 {
-    if (r->log)
-        fclose(r->log);
-    if (r->log_tmp)
-        remove(r->log_tmp); /* still there only on failure, or as the plot's data */
-    free(r->log_tmp);
+    bp_file_discard(r->log); /* still open only on failure, or as the plot's data alone */
     free(r->checkpoint);
     bp_dataset_free(&r->train);
     bp_dataset_free(&r->test);
@@ -398,8 +381,9 @@ static int check_flags(const cli_command *cmd, train_opts *o)
     float eta;
     if (!(cfg.optim.eta > 0))
         return cli_usage_error(cmd, "--eta %g is 0 as a float", o->eta);
-    if (bp_schedule_eta(&cfg.schedule, cfg.optim.eta, 0, cfg.epochs, &eta) != BP_OK)
-        return cli_usage_error(cmd, "--schedule: %s", bp_last_error());
+    if (bp_schedule_eta(&cfg.schedule, cfg.optim.eta, 0, cfg.epochs, &eta) != BP_OK ||
+        bp_schedule_eta(&cfg.schedule, cfg.optim.eta, cfg.epochs - 1, cfg.epochs, &eta) != BP_OK)
+        return cli_usage_error(cmd, "--schedule: %s", bp_last_error()); /* the last is the least */
     if (o->plot && !cli_plot_available())
         return cli_error(cmd->sub->name, "--plot %s: gnuplot is not installed (apt-get install "
                          "gnuplot-nox); without --plot, --log FILE keeps the same numbers",
@@ -407,16 +391,16 @@ static int check_flags(const cli_command *cmd, train_opts *o)
     return cli_device_check(cmd->sub->name, o->device); /* before any data is read */
 }
 
-/* Every output path is writable, before any data is loaded. */
-static int check_outputs(const char *name, const train_opts *o)
+/* Every output, before any data is loaded (outputs.c): writable, and no two of them nor an output
+ * and an input the same file. --resume may be --checkpoint: it is read whole first. */
+static int check_outputs(const cli_command *cmd, const train_opts *o)
 {
-    int rc;
-    if ((rc = check_writable(name, "--out", o->out)) ||
-        (o->log && (rc = check_writable(name, "--log", o->log))) ||
-        (o->plot && (rc = check_writable(name, "--plot", o->plot))) ||
-        (o->checkpoint_every > 0 && (rc = check_writable(name, "--checkpoint", o->checkpoint))))
-        return rc;
-    return CLI_OK;
+    const cli_path outputs[] = {{"--out", o->out, NULL}, {"--log", o->log, NULL},
+                                {"--plot", o->plot, NULL},
+                                {"--checkpoint", o->checkpoint_every > 0 ? o->checkpoint : NULL,
+                                 NULL}};
+    const cli_path inputs[] = {{"--resume", o->resume, "--checkpoint"}};
+    return cli_outputs_check(cmd, outputs, 4, inputs, 1, &o->data);
 }
 
 /* Load the data, draw the validation set; everything that can fail before training. */
@@ -431,7 +415,7 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
                          "input: the network has %d inputs", o->data.forces, info.sizes[0]);
     int n_in = info.sizes[0], n_out = info.sizes[info.num_layers - 1];
     if ((rc = cli_targets_check(cmd, &o->data, r->net)) ||
-        (r->ranks.rank == 0 && (rc = check_outputs(name, o))) ||
+        (r->ranks.rank == 0 && (rc = check_outputs(cmd, o))) ||
         (rc = cli_data_load(name, &o->data, 1, n_in, n_out, &r->train)) ||
         (has_test(o) && (rc = cli_data_load(name, &o->data, 0, n_in, n_out, &r->test))))
         return rc;
@@ -447,7 +431,7 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
         return rc;
     if ((o->log || o->plot) && r->ranks.rank == 0)
         return open_log(name, o->log ? o->log : o->plot, eval_name(o), o->data.targets > 0,
-                        &r->log_tmp, &r->log);
+                        &r->log);
     return CLI_OK;
 }
 
@@ -532,43 +516,38 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
                         o->checkpoint_every > 0 ? "; last checkpoint, if any: " : "",
                         o->checkpoint_every > 0 ? o->checkpoint : "");
     printf("trained in %.1f s\n", bp__seconds() - start);
-    if (o->patience > 0 && ps.epochs_done < o->epochs)
+    if (ps.epochs_done == 0) /* resumed from the checkpoint of the run's end */
+        printf("no epoch left to train: the checkpoint is of the run's last epoch or its early "
+               "stop\n");
+    else if (o->patience > 0 && ps.epochs_done < o->epochs)
         printf("early stop after epoch %d: kept the best epoch (%s accuracy %.4f)\n",
                ps.epochs_done, ps.eval, best);
     return CLI_OK;
 }
 
-/* Close the log (its rows complete in LOG.tmp): CLI_OK or CLI_FAIL. */
-static int close_log(const char *name, const train_opts *o, train_run *r)
-{
-    int failed = ferror(r->log);
-    failed |= fclose(r->log) != 0;
-    r->log = NULL;
-    if (failed)
-        return cli_error(name, "%s %s: cannot write %s (nothing saved)", o->log ? "--log" :
-                         "--plot", o->log ? o->log : o->plot, r->log_tmp);
-    return CLI_OK;
-}
-
-/* Publish the log (rename LOG.tmp), after drawing the plot from it. */
+/* Draw the plot from the log's rows (in its temporary file), then commit the log (or, with --plot
+ * alone, discard the plot's data). */
 static int publish_log(const char *name, const train_opts *o, train_run *r)
 {
     int rc = CLI_OK;
-    if (o->plot && !(rc = cli_plot_log(name, r->log_tmp, o->out, o->plot)))
+    bp_status st;
+    if (o->plot && !(rc = cli_plot_log(name, bp_file_temp_path(r->log), o->out, o->plot)))
         printf("plot %s\n", o->plot);
-    if (!o->log)
+    if (!o->log) {
+        bp_file_discard(r->log);
+        r->log = NULL;
         return rc ? cli_error(name, "the model is saved; only the plot is missing") : CLI_OK;
-    if (rename(r->log_tmp, o->log) != 0)
-        return cli_error(name, "--log %s: cannot rename %s: %s", o->log, r->log_tmp,
-                         strerror(errno));
-    free(r->log_tmp);
-    r->log_tmp = NULL;
+    }
+    st = bp_file_commit(r->log);
+    r->log = NULL;
+    if (st)
+        return cli_fail(name, st, "--log %s", o->log);
     printf("log %s\n", o->log);
     return rc;
 }
 
-/* Score on the test set (or, without one, the validation set), close the log, save the model,
- * then publish the log and draw the plot. */
+/* Score on the test set (or, without one, the validation set), save the model, then draw the plot
+ * and commit the log. */
 static int finish(const char *name, const train_opts *o, train_run *r)
 {
     double loss, acc;
@@ -591,12 +570,10 @@ static int finish(const char *name, const train_opts *o, train_run *r)
     }
     if (r->ranks.rank > 0) /* rank 0 writes the model and the log */
         return CLI_OK;
-    if (r->log && (rc = close_log(name, o, r)))
-        return rc;
     if ((st = bp_model_save(r->net, o->out)))
         return cli_fail(name, st, "cannot save the model to %s", o->out);
     printf("saved %s\n", o->out);
-    return r->log_tmp ? publish_log(name, o, r) : CLI_OK;
+    return r->log ? publish_log(name, o, r) : CLI_OK;
 }
 
 /* The flags of train write into this (set to TRAIN_DEFAULTS before parsing), so that their table

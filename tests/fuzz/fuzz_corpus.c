@@ -4,8 +4,11 @@
  * layout of each target's input is described at the top of its source file. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "fuzz_resume.h"
+
 #include <backprop.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +277,80 @@ static void cli_args(void)
     args_input("bad-values", "--layers|784--10|--eta|0|--mu|1|--epochs|2147483648|--seed|-1");
 }
 
+/* ---------------------------------------------------------------- checkpoints */
+/* The fuzz_checkpoint_load seeds: the checkpoint after epoch 2 of the run of fuzz_resume.h, for
+ * each optimizer, early stopping on and off, written by bp_train itself; and one of them with a
+ * NaN where its state's first vector starts (the harness recomputes the CRCs). */
+static void checkpoints(void)
+{
+    static const char *const kinds[] = {"sgd", "momentum", "nesterov", "adam"};
+    char name[64];
+    resume_data d;
+    resume_data_make(&d);
+    for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind++)
+        for (int early = 0; early < 2; early++) {
+            bp_net *net = resume_net();
+            bp_train_config cfg = resume_config((bp_optimizer_kind)kind, early);
+            snprintf(name, sizeof name, "%s%s", kinds[kind], early ? "-early" : "");
+            cfg.epochs = 2;
+            cfg.checkpoint_every = 1;
+            cfg.checkpoint_path = path_of("checkpoint_load", name);
+            if (!net || bp_train(net, &d.ds, &d.ds, &cfg, NULL) != BP_OK)
+                die(name, bp_last_error());
+            bp_net_free(net);
+        }
+    FILE *f = fopen(path_of("checkpoint_load", "adam-early"), "rb");
+    static bytes b;
+    if (!f)
+        die("adam-early", "cannot read");
+    b.size = fread(b.data, 1, sizeof b.data, f);
+    fclose(f);
+    size_t state = 20 + (size_t)(b.data[12] | b.data[13] << 8 | b.data[14] << 16);
+    float nan = NAN;
+    if (state + 68 + 4 > b.size)
+        die("adam-early", "shorter than its layout");
+    memcpy(b.data + state + 68, &nan, 4);
+    put("checkpoint_load", "adam-early-nan-moment", b.data, b.size);
+}
+
+/* ---------------------------------------------------------------- training setups */
+/* fuzz_train_setup inputs (layout at the top of its source): ordinary runs of each optimizer and
+ * schedule, and the hostile ones of the robustness table (NaN and 1e30 data, an eta that the step
+ * schedule takes below the smallest float). Bytes below 224 pick from the target's table: 1 is
+ * 1.0, 4 is 0.01, 5 is 0.9, 13 is 1e30, 18 is NaN, 9 is 1e-45, 21 is 1e-3. */
+static void train_setup(const char *name, const unsigned char *head, size_t n, unsigned char fill)
+{
+    bytes b = {.size = 0};
+    add(&b, head, n);
+    while (b.size < 200)
+        add(&b, &fill, 1);
+    put("train_setup", name, b.data, b.size);
+}
+
+static void train_setups(void)
+{
+    /* L-2, widths, activations, cost, kind, schedule, count, epochs, batch, patience, step
+     * epochs, labels, eta, lambda, mu, clip, beta1, beta2, epsilon, gamma, eta_min */
+    static const unsigned char plain[] = {1, 1, 3, 1, 1, 5, 2, 0, 0, 7, 2, 3, 0, 1, 1,
+                                          4, 0, 5, 0, 0, 0, 0, 3, 0};
+    for (unsigned char kind = 0; kind < 4; kind++) {
+        unsigned char in[sizeof plain];
+        char name[32];
+        memcpy(in, plain, sizeof in);
+        in[7] = kind;     /* the optimizer */
+        in[8] = kind % 3; /* the schedule */
+        snprintf(name, sizeof name, "kind-%u", kind);
+        train_setup(name, in, sizeof in, 3);
+        snprintf(name, sizeof name, "kind-%u-nan", kind);
+        train_setup(name, in, sizeof in, 18);
+        snprintf(name, sizeof name, "kind-%u-1e30", kind);
+        train_setup(name, in, sizeof in, 13);
+    }
+    static const unsigned char underflow[] = {0, 2, 2, 4, 0, 0, 1, 1, 1, 2, 0, 1, 0,
+                                              9, 0, 0, 0, 0, 0, 0, 21, 0};
+    train_setup("step-underflow", underflow, sizeof underflow, 1);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -288,5 +365,7 @@ int main(int argc, char **argv)
     idx();
     csv();
     cli_args();
+    checkpoints();
+    train_setups();
     return 0;
 }

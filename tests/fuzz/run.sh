@@ -17,7 +17,7 @@ seconds=${1:-60}
 cd "$(dirname "$0")/../.."
 fuzz=${2:-build/fuzz}/tests/fuzz
 run=$fuzz/run
-targets=(model_load roundtrip idx_load csv_load cli_args)
+targets=(model_load roundtrip idx_load csv_load cli_args checkpoint_load train_setup)
 
 for t in "${targets[@]}"; do
   [[ -x $fuzz/fuzz_$t ]] || { echo "run.sh: $fuzz/fuzz_$t missing: build the fuzz preset first" >&2; exit 2; }

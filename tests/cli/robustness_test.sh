@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Tests of the `backprop` program against hostile files and values, run by ctest (label cli):
+#   bash robustness_test.sh path/to/backprop
+# The pre-flight of the output files (every output checked before any data is loaded: the same
+# file named twice, by another spelling, a link or a hard link; an output over an input;
+# directories, devices, FIFOs, a missing directory: usage errors, exit 2, nothing written) and the
+# safe writing of what is written (a planted link at the old temporary name, two runs on one log,
+# the mode of a replaced model, names at the 255-byte limit, --resume and --checkpoint on one
+# file); numbers that are valid as doubles but not as the floats the library takes, and
+# schedules that underflow at a later epoch (exit 2 before any data is loaded); messages that name
+# the real cause (an IDX name that is a device, a resumed run with nothing left).
+set -u
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+    echo "usage: bash robustness_test.sh path/to/backprop" >&2
+    exit 2
+fi
+BP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+read -r -a WRAP <<< "${CLI_TEST_WRAPPER:-}"
+T=$(mktemp -d "${TMPDIR:-/tmp}/backprop-robustness-test.XXXXXX") || exit 2
+trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 2
+
+passed=0
+failed=0
+RC=0
+run() {
+    "${WRAP[@]}" "$BP" "$@" > "$T/out" 2> "$T/err"
+    RC=$?
+}
+check() {
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "ok     $name"
+    else
+        failed=$((failed + 1))
+        echo "FAILED $name (exit status $RC)"
+        sed 's/^/    stdout: /' "$T/out" | head -20
+        sed 's/^/    stderr: /' "$T/err" | head -20
+    fi
+}
+rc_is() { [ "$RC" -eq "$1" ]; }
+err_has() { grep -q -e "$1" "$T/err"; }
+absent() { for f in "$@"; do [ ! -e "$f" ] && [ ! -L "$f" ] || return 1; done; }
+no_temporary() { ! ls -a | grep -q '\.tmp'; }
+untrained() { ! grep -q trained "$T/out"; }
+
+awk 'BEGIN { srand(3); for (n = 0; n < 60; n++) { s = 0
+        for (i = 1; i <= 4; i++) { x[i] = 2 * rand() - 1; s += x[i] }
+        printf "%.4f,%.4f,%.4f,%.4f,%d\n", x[1], x[2], x[3], x[4], (s > 0) } }' > train.csv
+cp train.csv test.csv
+D=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 2 --quiet)
+# Data that cannot load: a usage error (2) rather than the load's failure (1) shows the check ran
+# before any data was read.
+MISSING=(train --train-csv missing.csv --test-csv test.csv --layers 4-8-2 --epochs 2 --quiet)
+
+# ---------------------------------------------------------------- the same file twice
+run "${D[@]}" --out m.bpn --log m.bpn
+check "--out and --log one file: exit 2, names both, writes nothing" eval \
+    'rc_is 2 && err_has "--out m.bpn and --log m.bpn name the same file" && absent m.bpn &&
+     no_temporary && untrained'
+run "${D[@]}" --out m.bpn --log ./m.bpn
+check "--out m.bpn and --log ./m.bpn (not there yet): exit 2" eval 'rc_is 2 && absent m.bpn'
+run "${D[@]}" --out m.bpn --checkpoint-every 1 --checkpoint "$T/m.bpn"
+check "--checkpoint (absolute) = --out: exit 2" eval \
+    'rc_is 2 && err_has "--checkpoint" && absent m.bpn'
+run "${D[@]}" --out m.bpn
+cp m.bpn m.copy
+ln -s m.bpn sym.bpn
+ln m.bpn hard.bpn
+run "${D[@]}" --out m.bpn --log sym.bpn
+check "--log a symbolic link to --out: exit 2, model untouched" eval \
+    'rc_is 2 && cmp -s m.bpn m.copy && [ -L sym.bpn ]'
+run "${D[@]}" --out m.bpn --checkpoint-every 1 --checkpoint hard.bpn
+check "--checkpoint a hard link of --out: exit 2" eval 'rc_is 2 && cmp -s m.bpn m.copy'
+run "${MISSING[@]}" --out m.bpn --log m.bpn
+check "the clash is found before any data is loaded" eval 'rc_is 2 && ! err_has missing.csv'
+
+# ---------------------------------------------------------------- an output over an input
+run "${D[@]}" --out train.csv
+check "--out the training CSV: exit 2, the data untouched" eval \
+    'rc_is 2 && err_has "input --train-csv" && [ "$(wc -l < train.csv)" -eq 60 ]'
+run "${D[@]}" --out m2.bpn --log ./test.csv
+check "--log the test CSV: exit 2" eval 'rc_is 2 && err_has "--test-csv" && absent m2.bpn'
+mkdir idx
+: > idx/t10k-labels-idx1-ubyte.gz
+run train --data idx --out idx/t10k-labels-idx1-ubyte.gz --quiet
+check "--out an IDX file of --data: exit 2" eval 'rc_is 2 && err_has "input --data"'
+run "${D[@]}" --out m.bpn --checkpoint-every 1 --checkpoint m.ckpt
+run "${D[@]}" --epochs 3 --out m3.bpn --checkpoint-every 1 --checkpoint m.ckpt --resume m.ckpt
+check "--resume and --checkpoint one file: allowed (read whole before written)" eval \
+    'rc_is 0 && [ -s m3.bpn ] && [ -s m.ckpt ]'
+run "${D[@]}" --epochs 3 --out m.ckpt --resume m.ckpt
+check "--out over --resume: exit 2" eval 'rc_is 2 && err_has "input --resume"'
+
+# ---------------------------------------------------------------- not a file to replace
+mkdir dir
+run "${MISSING[@]}" --out dir
+check "--out a directory: exit 2 before loading, names it" eval \
+    'rc_is 2 && err_has "is a directory" && [ -d dir ]'
+run "${MISSING[@]}" --out m4.bpn --log dir/
+check "--log dir/: exit 2, writes no model" eval 'rc_is 2 && err_has "/" && absent m4.bpn'
+run "${MISSING[@]}" --out m4.bpn --checkpoint-every 1 --checkpoint dir
+check "--checkpoint a directory: exit 2" eval 'rc_is 2 && err_has "directory"'
+run "${MISSING[@]}" --out /dev/null
+check "--out /dev/null: exit 2, still a device" eval \
+    'rc_is 2 && err_has "not a regular file" && [ -c /dev/null ]'
+mkfifo fifo
+run "${MISSING[@]}" --out fifo
+check "--out a FIFO: exit 2, still a FIFO" eval 'rc_is 2 && [ -p fifo ]'
+ln -s /dev/zero zero
+run "${MISSING[@]}" --out m4.bpn --log zero
+check "--log a link to /dev/zero: exit 2" eval 'rc_is 2 && err_has "not a regular file"'
+run "${MISSING[@]}" --out nodir/m.bpn
+check "--out in a missing directory: exit 2" eval 'rc_is 2 && err_has "nodir"'
+
+# ---------------------------------------------------------------- safe writing
+echo precious > victim
+ln -s victim L.tmp
+run "${D[@]}" --out m5.bpn --log L
+check "a link planted at LOG.tmp is not followed" eval \
+    'rc_is 0 && [ "$(cat victim)" = precious ] && [ "$(wc -l < L)" -eq 3 ] && [ -L L.tmp ]'
+rm L.tmp
+"$BP" "${D[@]}" --epochs 40 --out p1.bpn --log shared.csv > /dev/null 2>&1 &
+pid=$!
+run "${D[@]}" --epochs 40 --out p2.bpn --log shared.csv
+wait $pid
+other=$?
+check "two runs on one --log: both succeed, the log is one whole run's" eval \
+    'rc_is 0 && [ "$other" -eq 0 ] && [ "$(wc -l < shared.csv)" -eq 41 ] && no_temporary'
+chmod 640 m.bpn
+run "${D[@]}" --seed 2 --out m.bpn
+check "a replaced model keeps its mode" eval \
+    'rc_is 0 && [ "$(stat -c %a m.bpn)" = 640 ] && ! cmp -s m.bpn m.copy'
+n255=$(printf 'x%.0s' $(seq 255))
+n254=${n255:1}
+run "${D[@]}" --out "$n255"
+check "a 255-byte --out name" eval 'rc_is 0 && [ -s "$n255" ]'
+run "${D[@]}" --out "$n254" --log "${n254%x}y"
+check "254-byte --out and --log names" eval 'rc_is 0 && [ -s "$n254" ] && [ -s "${n254%x}y" ]'
+run "${D[@]}" --out "$n254" --checkpoint-every 1
+check "a default checkpoint name over 255 bytes (MODEL.ckpt): exit 2 before training" eval \
+    'rc_is 2 && err_has "^backprop train: --checkpoint x*.ckpt: .*too long" && untrained'
+check "no temporary file left" no_temporary
+
+# ---------------------------------------------------------------- plots (with gnuplot)
+if command -v gnuplot > /dev/null; then
+    run "${MISSING[@]}" --out m6.bpn --plot m6.bpn
+    check "--plot = --out: exit 2 before loading" eval 'rc_is 2 && err_has "--plot m6.bpn"'
+    run "${MISSING[@]}" --out m6.bpn --plot /dev/null
+    check "--plot /dev/null: exit 2" eval 'rc_is 2 && err_has "not a regular file"'
+    run "${D[@]}" --out m6.bpn --log l6.csv --plot p6.png
+    check "--plot with --log: both written whole, no temporary file" eval \
+        'rc_is 0 && [ -s p6.png ] && [ "$(wc -l < l6.csv)" -eq 3 ] && no_temporary'
+    run "${D[@]}" --out m7.bpn --plot p7.png
+    check "--plot alone: the PNG, its data gone" eval 'rc_is 0 && [ -s p7.png ] && no_temporary'
+    run plot l6.csv ./l6.csv
+    check "backprop plot LOG LOG: exit 2, the log untouched" eval \
+        'rc_is 2 && [ "$(wc -l < l6.csv)" -eq 3 ]'
+else
+    echo "skip   --plot checks: gnuplot is not installed"
+fi
+
+# ---------------------------------------------------------------- values as floats
+for flag in "--clip 1e-46" "--lambda 1e-50" "--eta-min 1e-46" "--momentum 0.99999999999" \
+            "--gamma 1e-46" "--eta 1e-46"; do
+    read -r -a f <<< "$flag"
+    run "${MISSING[@]}" "${f[@]}"
+    check "$flag: a float of another meaning: exit 2 before loading" eval \
+        'rc_is 2 && err_has "as a float" && ! err_has missing.csv'
+done
+run "${MISSING[@]}" --clip 1e-45 --momentum 0.9999999
+check "--clip 1e-45 --momentum 0.9999999 (floats as given): accepted" eval 'rc_is 1 && err_has missing.csv'
+run "${MISSING[@]}" --eta 1e-45 --schedule step --gamma 1e-20 --step-epochs 1 --epochs 3
+check "a step schedule that underflows at epoch 2: exit 2 before loading" eval \
+    'rc_is 2 && err_has "epoch 2 of 3" && ! err_has missing.csv'
+run "${MISSING[@]}" --eta 1e-45 --schedule step --gamma 1e-20 --step-epochs 1 --epochs 1
+check "the same schedule over 1 epoch: accepted" eval 'rc_is 1 && err_has missing.csv'
+
+# ---------------------------------------------------------------- messages naming the cause
+mkdir zero-idx
+ln -s /dev/zero zero-idx/train-images-idx3-ubyte
+: > zero-idx/train-labels-idx1-ubyte
+run train --data zero-idx --out z.bpn --quiet
+check "an IDX name that is a device is named as such, not as missing" eval \
+    'rc_is 1 && err_has "not a regular file" && ! err_has "found neither"'
+run "${D[@]}" --patience 1 --out e.bpn --checkpoint-every 2 --checkpoint end.ckpt
+run "${D[@]}" --patience 1 --out e.bpn --resume end.ckpt
+check "resuming the last epoch's checkpoint: no 'early stop after epoch 0'" eval \
+    'rc_is 0 && ! grep -q "early stop after" "$T/out" && grep -q "no epoch left" "$T/out"'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
