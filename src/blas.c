@@ -569,18 +569,25 @@ static double cost_of(const bp_net *net, const bp_workspace *ws, const float *Y,
     return poison == 0 ? bp__cost(net->cost, a, Y, ldy, nL, batch) : NAN;
 }
 
+/* The arguments of the batch gradients: the network/workspace pair, the batch, X, Y and grad. */
+static bp_status check_gradient(const bp_net *net, const bp_workspace *ws, int batch,
+                                const float *X, int ldx, const float *Y, int ldy, const float *grad)
+{
+    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
+    if (!st)
+        st = bp__check_matrix("Y (ldy)", Y, net->sizes[net->num_layers - 1], ldy);
+    if (!st && !grad)
+        st = bp__fail(BP_ENULL, "grad is NULL");
+    return st;
+}
+
 bp_status bp_gradient_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                             int ldx, const float *Y, int ldy, float *grad, double *cost)
 {
     bp__clear_error();
-    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
+    bp_status st = check_gradient(net, ws, batch, X, ldx, Y, ldy, grad);
     if (st)
         return st;
-    int L = net->num_layers;
-    if ((st = bp__check_matrix("Y (ldy)", Y, net->sizes[L - 1], ldy)))
-        return st;
-    if (!grad)
-        return bp__fail(BP_ENULL, "grad is NULL");
     forward(net, ws, BATCH_OVERWRITE, batch, X, ldx);
     if (cost)
         *cost = cost_of(net, ws, Y, ldy, batch);
@@ -593,21 +600,17 @@ bp_status bp_gradient_dropout(const bp_net *net, bp_workspace *ws, uint64_t key,
                               int ldy, float *grad, double *cost)
 {
     bp__clear_error();
-    bp_status st = bp__check_batch(net, ws, batch, X, ldx);
+    bp_status st = check_gradient(net, ws, batch, X, ldx, Y, ldy, grad);
     if (st)
         return st;
     int L = net->num_layers;
-    if ((st = bp__check_matrix("Y (ldy)", Y, net->sizes[L - 1], ldy)))
-        return st;
-    if (!grad)
-        return bp__fail(BP_ENULL, "grad is NULL");
     if (first < 0 || first > INT_MAX - batch)
         return bp__fail(BP_EDIM, "first column %d: must be >= 0, first + batch <= INT_MAX", first);
     bp__dropout_draw(L, net->sizes, ws->rates, key, step, first, batch, ws->mask);
     ws->dropping = 1;
     forward(net, ws, BATCH_OVERWRITE, batch, X, ldx);
     if (cost)
-        *cost = bp__cost(net->cost, ws->act[L], Y, ldy, net->sizes[L - 1], batch);
+        *cost = cost_of(net, ws, Y, ldy, batch);
     backward(net, ws, BATCH_OVERWRITE, X, ldx, Y, ldy, grad);
     ws->dropping = 0;
     ws->masked = batch;

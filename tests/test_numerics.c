@@ -49,6 +49,40 @@ static void evaluate_nan_network(void **state)
     bpt_dataset_release(&ds);
 }
 
+/* The dropout gradient's cost of an all-NaN network is NaN too, for every cost (the cost kernel
+ * clamps its logarithms, which would otherwise make it finite). */
+static void dropout_cost_of_nan_network(void **state)
+{
+    (void)state;
+    static const bp_activation softmax[] = {BP_TANH, BP_SOFTMAX}, sigmoid[] = {BP_TANH, BP_SIGMOID};
+    const bp_cost costs[] = {BP_QUADRATIC, BP_CROSS_ENTROPY, BP_NLL};
+    bp_dataset ds = make_set(10, 1);
+    float rates[BP_MAX_LAYERS] = {0.1f, 0.2f};
+    for (int c = 0; c < 3; c++) {
+        bp_net *net = bpt_net(3, sizes, costs[c] == BP_NLL ? softmax : sigmoid, costs[c]);
+        bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 1));
+        bp_workspace *ws = bpt_ws(net, ds.count);
+        bpt_ok(bp_workspace_set_dropout(ws, rates));
+        float *grad = bpt_grad(net);
+        double cost = NAN;
+        bpt_ok(bp_gradient_dropout(net, ws, 7, 0, 0, ds.count, ds.x, ds.n_features, ds.y,
+                                   ds.n_targets, grad, &cost));
+        assert_true(isfinite(cost));
+        float *p = bpt_params(net);
+        for (size_t i = 0; i < bpt_num_params(net); i++)
+            p[i] = NAN;
+        bpt_ok(bp_gradient_dropout(net, ws, 7, 1, 0, ds.count, ds.x, ds.n_features, ds.y,
+                                   ds.n_targets, grad, &cost));
+        if (isfinite(cost))
+            fail_msg("cost %s: an all-NaN network's dropout gradient has the finite cost %g",
+                     bp_cost_name(costs[c]), cost);
+        free(grad);
+        bp_workspace_free(ws);
+        bp_net_free(net);
+    }
+    bpt_dataset_release(&ds);
+}
+
 static int never_called(const bp_progress *p, void *user)
 {
     (void)p;
@@ -128,6 +162,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(evaluate_nan_network),
+        cmocka_unit_test(dropout_cost_of_nan_network),
         cmocka_unit_test(huge_inputs_every_optimizer),
         cmocka_unit_test(schedule_checked_for_every_epoch),
     };
