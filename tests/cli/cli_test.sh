@@ -533,7 +533,7 @@ else
 fi
 
 # ---------------------------------------------------------------- Ctrl-C
-# interrupt OUT ARGS...: start a train, send SIGINT once it is training (OUT.log.tmp, its log of
+# interrupt OUT ARGS...: start a train, send SIGINT once it is training (OUT.log.tmp.*, its log of
 # the epochs so far, has a row: an epoch is done), and wait for it.
 interrupt() {
     local out=$1 pid i
@@ -541,7 +541,7 @@ interrupt() {
     "$BP" "$@" --out "$out" --log "$out.log" > "$T/out" 2> "$T/err" &
     pid=$!
     for i in $(seq 600); do
-        [ "$(cat "$out.log.tmp" 2> /dev/null | wc -l)" -ge 2 ] && break
+        [ "$(cat "$out".log.tmp* 2> /dev/null | wc -l)" -ge 2 ] && break
         sleep 0.1
     done
     kill -INT "$pid"
@@ -553,7 +553,7 @@ LONG=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 10
 if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
     interrupt int.bpn "${LONG[@]}" --checkpoint-every 1
     check "Ctrl-C: exit 130, says which checkpoint it kept and how to resume" eval \
-        'rc_is 130 && absent int.bpn int.bpn.log int.bpn.log.tmp &&
+        'rc_is 130 && absent int.bpn int.bpn.log int.bpn.log.tmp* &&
          err_has "interrupted in epoch [0-9]*: kept checkpoint int.bpn.ckpt (epoch [0-9]*); " &&
          err_has "resume with \`backprop train --train-csv train.csv .* --resume int.bpn.ckpt\`$" &&
          err_has " --checkpoint-every 1 .*--out int.bpn "'
@@ -567,7 +567,7 @@ if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
     interrupt int2.bpn "${LONG[@]}"
     check "Ctrl-C without checkpoints: exit 130, nothing saved" eval \
         'rc_is 130 && err_has "interrupted in epoch [0-9]*: nothing saved$" &&
-         absent int2.bpn int2.bpn.log int2.bpn.log.tmp'
+         absent int2.bpn int2.bpn.log int2.bpn.log.tmp*'
 fi
 
 # ---------------------------------------------------------------- --device
