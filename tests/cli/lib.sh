@@ -1,5 +1,6 @@
-# Helpers of the command-line tests (cli_test.sh, doc_test.sh), sourced after BP, WRAP and T are
-# set and the shell is in $T: run the program, count checks, write the CSV problem.
+# Helpers of the command-line tests (cli_test.sh, doc_test.sh, cli_regression_test.sh,
+# robustness_test.sh), sourced after BP, WRAP and T are set and the shell is in $T: run the
+# program, count checks, write the CSV problem.
 
 passed=0
 failed=0

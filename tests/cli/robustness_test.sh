@@ -16,33 +16,15 @@ if [ $# -ne 1 ] || [ ! -x "$1" ]; then
     exit 2
 fi
 BP=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
 read -r -a WRAP <<< "${CLI_TEST_WRAPPER:-}"
 T=$(mktemp -d "${TMPDIR:-/tmp}/backprop-robustness-test.XXXXXX") || exit 2
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 2
 
-passed=0
-failed=0
-RC=0
-run() {
-    "${WRAP[@]}" "$BP" "$@" > "$T/out" 2> "$T/err"
-    RC=$?
-}
-check() {
-    local name=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-        echo "ok     $name"
-    else
-        failed=$((failed + 1))
-        echo "FAILED $name (exit status $RC)"
-        sed 's/^/    stdout: /' "$T/out" | head -20
-        sed 's/^/    stderr: /' "$T/err" | head -20
-    fi
-}
-rc_is() { [ "$RC" -eq "$1" ]; }
-err_has() { grep -q -e "$1" "$T/err"; }
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+# An absent file is not even a dangling link here.
 absent() { for f in "$@"; do [ ! -e "$f" ] && [ ! -L "$f" ] || return 1; done; }
 no_temporary() { ! ls -a | grep -q '\.tmp'; }
 untrained() { ! grep -q trained "$T/out"; }
