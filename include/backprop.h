@@ -893,8 +893,9 @@ BP_API bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, c
  * rounding of the products (eta delta a is rounded in another order). x: n^1 floats, y: n^L
  * targets; *cost (may be NULL) = C(y, a^L) before the step. The activations stay in ws (column 0).
  * Allocates nothing. Errors: BP_ENULL, BP_EMISMATCH, BP_EVALUE (eta not finite or <= 0),
- * BP_ENUMERIC (the cost or a delta is not finite, or a product eta |delta_i| max(|a_j|, 1) of the
- * step reaches 2^100, from where a parameter could overflow): then the parameters are untouched. */
+ * BP_ENUMERIC (the cost or a delta is not finite, or a product eta max(|delta_i|, 1) max(|a_j|, 1)
+ * of the step reaches 2^100, from where a parameter or an intermediate of the update could
+ * overflow): then the parameters are untouched. */
 BP_API bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const float *y,
                                 float eta, double *cost);
 

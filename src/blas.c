@@ -674,9 +674,11 @@ BP_CLONES static double max_abs(const float *v, int n)
     return z == 0 ? (double)m : NAN;
 }
 
-/* |eta delta_i a_j| below 2^100 for every product of a layer's update: then no finite parameter
- * can overflow (at FLT_MAX the spacing of floats is 2^104, so adding less than half of it rounds
- * back to a finite value), and neither product of the update's rounding overflows. */
+/* eta max(|delta_i|, 1) max(|a_j|, 1) below 2^100 for every pair of a layer's update: then no
+ * finite parameter can overflow (at FLT_MAX the spacing of floats is 2^104, so adding less than
+ * half of it rounds back to a finite value), and no intermediate of sger overflows either: it may
+ * form eta a_j first, which overflows to inf for a huge a_j even when delta_i is 0, and inf 0 is
+ * NaN. */
 static const double ONLINE_STEP_LIMIT = 0x1p100;
 
 /* (A) and (B) for the one-sample forward in ws with the weights before the step, every layer's
@@ -694,10 +696,11 @@ static bp_status online_deltas(const bp_net *net, bp_workspace *ws, const float 
     for (int l = L; l >= 2; l--) {
         int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
         const float *aprev = l == 2 ? x : ws->act[l - 1];
-        double amax = max_abs(aprev, cols); /* at least 1, for the bias; NaN stays NaN */
-        double bound = fabs((double)eta) * max_abs(base + off[l], rows) * (amax < 1 ? 1 : amax);
+        double amax = max_abs(aprev, cols), dmax = max_abs(base + off[l], rows); /* NaN stays */
+        double bound = fabs((double)eta) * (dmax < 1 ? 1 : dmax) * (amax < 1 ? 1 : amax);
         if (!(bound < ONLINE_STEP_LIMIT))
-            return bp__fail(BP_ENUMERIC, "delta^%d or the step of layer %d is not finite", l, l);
+            return bp__fail(BP_ENUMERIC, "delta^%d is not finite or the step of layer %d could "
+                            "overflow", l, l);
         if (l > 2)
             hidden_error(K_GEMV, rows, cols, 1, net->params + net->w_off[l], base + off[l], aprev,
                          ws->z[l - 1], net->acts[l - 3], base + off[l - 1]);
@@ -718,7 +721,7 @@ bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const fl
         return bp__fail(BP_EVALUE, "eta must be finite and > 0");
     int L = net->num_layers, nL = net->sizes[L - 1];
     forward(net, ws, PER_SAMPLE, 1, x, net->sizes[0]);
-    double c = bp__cost(net->cost, ws->act[L], y, nL, nL, 1);
+    double c = cost_of(net, ws, y, nL, 1);
     if (cost)
         *cost = c;
     if (!isfinite(c))
