@@ -61,8 +61,8 @@ struct bp_team {
     const bp_dataset *ds;
     int first; /* the first sample (evaluation) or column (dropout) of what the workers split */
     int sse;   /* evaluation: whether the lanes add up their squared errors */
-    int dropout;            /* the gradient applies the workspaces' dropout ... */
-    uint64_t key, step;     /* ... with the masks of this key and step */
+    int dropout;         /* the gradient applies the workspaces' dropout rates ... */
+    uint64_t key, step;  /* ... with the masks of this key and step */
 };
 
 /* Run the round's task on the shares still unclaimed, one at a time, until none is left; called
