@@ -712,9 +712,10 @@ typedef struct bp_train_config {
  * When net carries a scaling (bp_net_set_scaling), every sample is standardised as it is gathered
  * into its mini-batch: the network learns y' = (y - mean_y) / s_y from x' = (x - mean) / s, and the
  * losses reported are on those standardised targets.
- * A batch of one sample with plain SGD, no L2 (lambda 0), no clipping, one process and one worker
- * takes the fused online step instead (bp_online_step: no gradient block, no copy of the
- * parameters; the same training up to the rounding of eta delta a).
+ * A batch of one sample with plain SGD, no L2 (lambda 0), no clipping, no weight decay, no
+ * dropout, no forces, one process and one worker takes the fused online step instead
+ * (bp_online_step: no gradient block, no copy of the parameters; the same training up to the
+ * rounding of eta delta a).
  * Everything it needs is allocated once before the first epoch.
  * If a batch's loss or gradient is not finite, or its step would overflow a parameter or the
  * optimizer's state (Adam's moments too), training stops with BP_ENUMERIC and the parameters are

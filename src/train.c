@@ -219,7 +219,7 @@ typedef struct trainer {
     int bs;                 /* the batch, at most the training set */
     int batches;            /* per epoch */
     int most;               /* the largest share of a batch on one rank */
-    int online; /* batches of one sample, plain SGD, alone: the fused step (bp_online_step) */
+    int online; /* batches of one sample, plain SGD, alone, no forces: the fused step */
     int stop;  /* the progress callback asked to stop: pending until the ranks meet (agree_stop) */
     int early; /* early stopping ended the run */
     bp__train_state s; /* what a checkpoint saves; it owns perm, best_params and opt */
@@ -445,8 +445,10 @@ static bp_status trainer_start(trainer *t)
     const bp_optim_config *o = &cfg->optim;
     t->s = (bp__train_state){.epochs = cfg->epochs, .count = count, .best = -1,
                              .dropout = has_dropout(cfg) ? cfg->dropout : NULL};
-    t->online = t->bs == 1 && !t->par && cfg->workers <= 1 && o->kind == BP_OPT_SGD &&
-                o->lambda == 0 && o->clip_norm == 0 && o->weight_decay == 0 && !t->s.dropout;
+    /* the fused step knows the plain cost alone: no forces, no masks, no decay, no clipping */
+    t->online = t->bs == 1 && !t->par && cfg->workers <= 1 && !cfg->forces &&
+                o->kind == BP_OPT_SGD && o->lambda == 0 && o->clip_norm == 0 &&
+                o->weight_decay == 0 && !t->s.dropout;
     bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
     if (!st)
         st = start_state(t);

@@ -524,6 +524,58 @@ static void train_on_forces(void **state)
     bpt_dataset_release(&ef), bpt_dataset_release(&e), bpt_dataset_release(&held);
 }
 
+/* bp_train of one sample at batch 1 with plain SGD (where a run without forces takes the fused
+ * online step) trains the force loss: each epoch is bp_gradient_forces' step on that sample by
+ * hand, for either weight; w_F = 0 and 100 differ on a set of 32 samples. */
+static void train_on_forces_at_batch_one(void **state)
+{
+    (void)state;
+    const int sizes[] = {2, 6, 1};
+    const bp_activation acts[] = {BP_TANH, BP_IDENTITY};
+    bp_dataset one = surface(1, 7, 1), set = surface(32, 8, 1);
+    const float weights[][2] = {{1, 0}, {1, 100}, {7, 1}};
+    bp_train_config cfg = {.epochs = 3, .batch_size = 1, .seed = 5,
+                           .optim = {.kind = BP_OPT_SGD, .eta = 0.01f}, .forces = 1};
+    bp_net *net = bpt_net(3, sizes, acts, BP_QUADRATIC), *hand = bpt_net(3, sizes, acts,
+                                                                         BP_QUADRATIC);
+    size_t P = bpt_num_params(net);
+    float *g = malloc(P * sizeof *g), *p0 = malloc(P * sizeof *p0);
+    assert_non_null(g), assert_non_null(p0);
+    const float *pn, *ph;
+    bpt_ok(bp_net_params_const(net, &pn));
+    bpt_ok(bp_net_params_const(hand, &ph));
+    bp_workspace *ws;
+    bp_optim *opt;
+    bpt_ok(bp_workspace_create_tangent(&ws, hand, 1));
+    for (int w = 0; w < 3; w++) {
+        cfg.energy_weight = weights[w][0], cfg.force_weight = weights[w][1];
+        bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 1));
+        bpt_ok(bp_net_init(hand, BP_INIT_XAVIER, 1));
+        bpt_ok(bp_train(net, &one, NULL, &cfg, NULL));
+        bpt_ok(bp_optim_create(&opt, hand, &cfg.optim));
+        for (int e = 0; e < cfg.epochs; e++) {
+            double c;
+            bpt_ok(bp_gradient_forces(hand, ws, 1, one.x, 2, one.y, 3, one.y + 1, 3,
+                                      cfg.energy_weight, cfg.force_weight, g, &c));
+            bpt_ok(bp_optim_step(opt, hand, g, 1, 1, cfg.optim.eta));
+        }
+        bp_optim_free(opt);
+        assert_memory_equal(pn, ph, P * sizeof *pn);
+    }
+    for (int w = 0; w < 2; w++) {
+        cfg.energy_weight = 1, cfg.force_weight = w ? 100 : 0;
+        bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 1));
+        bpt_ok(bp_train(net, &set, NULL, &cfg, NULL));
+        if (w == 0)
+            memcpy(p0, pn, P * sizeof *p0);
+    }
+    assert_true(memcmp(p0, pn, P * sizeof *pn) != 0);
+    bp_workspace_free(ws);
+    bp_net_free(net), bp_net_free(hand);
+    free(g), free(p0);
+    bpt_dataset_release(&one), bpt_dataset_release(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -536,6 +588,7 @@ int main(void)
         cmocka_unit_test(smooth_activations_in_model_files),
         cmocka_unit_test(errors),
         cmocka_unit_test(train_on_forces),
+        cmocka_unit_test(train_on_forces_at_batch_one),
     };
     return cmocka_run_group_tests_name("deriv", tests, NULL, NULL);
 }
