@@ -728,11 +728,12 @@ typedef struct bp_train_config {
  * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
  * (also a force weight negative or not finite; a dropout rate outside [0, 1) or set for the output
  * layer), BP_ECONFIG (forces on a network that is not one-output, quadratic, or that carries a
- * scaling; forces with workers > 1; forces with dropout), BP_EMISMATCH (dataset shape
- * vs network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
- * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
- * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns
- * a failure status if any rank fails (a rank's detail names its own cause). */
+ * scaling; forces with workers > 1; forces with dropout), BP_EMISMATCH (dataset shape vs
+ * network; a checkpoint of another run; ranks whose parameters, run or configuration differ:
+ * docs/training.md), BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be
+ * read or written), BP_EFORMAT (a damaged checkpoint), and any status the parallel sum returns.
+ * With parallel, every rank returns a failure status if any rank fails (a rank's detail names its
+ * own cause). */
 BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
                           const bp_train_config *cfg, double *best_accuracy);
 

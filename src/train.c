@@ -412,6 +412,23 @@ static bp_status check_combination(const bp_net *net, const bp_dataset *train,
     return BP_OK;
 }
 
+/* A hash of every field of cfg that shapes the training beside the run's sizes (the optimizer's,
+ * the schedule's, patience, the dropout rates, the force loss and its weights), as given; the
+ * rank's own fields (workers, the callback, the paths) are left out. A zero is hashed as +0. */
+static uint64_t config_hash(const bp_train_config *cfg)
+{
+    const bp_optim_config *o = &cfg->optim;
+    const bp_schedule *s = &cfg->schedule;
+    int64_t ints[] = {o->kind, s->kind, s->step_epochs, cfg->patience, cfg->forces != 0};
+    float reals[12 + BP_MAX_LAYERS] = {o->eta, o->lambda, o->mu, o->beta1, o->beta2, o->epsilon,
+                                       o->clip_norm, o->weight_decay, s->gamma, s->eta_min,
+                                       cfg->energy_weight, cfg->force_weight};
+    memcpy(reals + 12, cfg->dropout, sizeof cfg->dropout);
+    for (size_t i = 0; i < sizeof reals / sizeof *reals; i++)
+        reals[i] += 0.0f; /* -0 + 0 is +0 */
+    return bp__fnv1a(bp__fnv1a(BP__FNV_OFFSET, ints, sizeof ints), reals, sizeof reals);
+}
+
 /* Where a run starts: afresh, or from cfg->resume_path, on every rank alike. */
 static bp_status start_state(trainer *t)
 {
@@ -429,8 +446,13 @@ static bp_status start_state(trainer *t)
     int64_t run[] = {t->train->count, t->bs, (int64_t)cfg->seed, cfg->epochs, t->s.epoch};
     uint64_t h = bp__fnv1a(bp__fnv1a(BP__FNV_OFFSET, run, sizeof run), net->params,
                            net->num_params * sizeof *net->params);
-    return bp__check_same(t->par, h, "the starting parameters or the run (data size, batch, "
-                          "seed, epochs, start)", t->s.epoch);
+    if ((st = bp__check_same(t->par, h, "the starting parameters or the run (data size, batch, "
+                             "seed, epochs, start)", t->s.epoch)))
+        return st;
+    /* The gradient is summed over the ranks, so ranks that step by other rules or drop at other
+     * rates keep equal parameters: no later check would see it. */
+    return bp__check_same(t->par, config_hash(cfg), "the training configurations (optimizer, "
+                          "schedule, patience, dropout, forces and their weights)", t->s.epoch);
 }
 
 /* The sizes, buffers and starting point of the run t, whose arguments are set and checked. */

@@ -88,6 +88,7 @@ typedef struct job {
     bp_train_config cfg;
     bp_net *net;
     bp_status train_st, eval_st;
+    char error[256]; /* bp_last_error() after bp_train, on this rank's thread */
     double loss, accuracy;
     long confusion[9];
 } job;
@@ -96,21 +97,23 @@ static void *run_rank(void *arg)
 {
     job *j = arg;
     j->train_st = bp_train(j->net, j->train, j->eval, &j->cfg, NULL);
+    snprintf(j->error, sizeof j->error, "%s", bp_last_error());
     j->eval_st = bp_evaluate_parallel(j->net, j->eval, &j->par, &j->loss, &j->accuracy,
                                       j->confusion);
     return NULL;
 }
 
-/* Train a copy of make_net() on each of R threads with cfg and the hook; jobs[r] holds rank r. */
-static void run_world(int R, const bp_train_config *cfg, const bp_dataset *train,
-                      const bp_dataset *eval, job *jobs)
+/* Train a network of make() on each of R threads, rank r with cfgs[r] and the hook; jobs[r] holds
+ * rank r. */
+static void run_ranks(int R, const bp_train_config *cfgs, bp_net *(*make)(void),
+                      const bp_dataset *train, const bp_dataset *eval, job *jobs)
 {
     world w = {.ranks = R};
     pthread_t th[8];
     assert_int_equal(pthread_barrier_init(&w.barrier, NULL, (unsigned)R), 0);
     for (int r = 0; r < R; r++) {
-        jobs[r] = (job){.ctx = {&w, r}, .train = train, .eval = eval, .cfg = *cfg,
-                        .net = make_net()};
+        jobs[r] = (job){.ctx = {&w, r}, .train = train, .eval = eval, .cfg = cfgs[r],
+                        .net = make()};
         jobs[r].par = (bp_parallel){.rank = r, .ranks = R, .sum = thread_sum, .ctx = &jobs[r].ctx};
         jobs[r].cfg.parallel = &jobs[r].par;
     }
@@ -119,6 +122,14 @@ static void run_world(int R, const bp_train_config *cfg, const bp_dataset *train
     for (int r = 0; r < R; r++)
         assert_int_equal(pthread_join(th[r], NULL), 0);
     pthread_barrier_destroy(&w.barrier);
+}
+
+/* Train a copy of make_net() on each of R threads with cfg and the hook; jobs[r] holds rank r. */
+static void run_world(int R, const bp_train_config *cfg, const bp_dataset *train,
+                      const bp_dataset *eval, job *jobs)
+{
+    bp_train_config cfgs[3] = {*cfg, *cfg, *cfg};
+    run_ranks(R, cfgs, make_net, train, eval, jobs);
 }
 
 static const float *params_of(const bp_net *net)
@@ -219,6 +230,117 @@ static void workers_equal_ranks(void **state)
     bpt_dataset_release(&eval);
 }
 
+/* A one-output network for the force loss, and E = |x|^2 / 2, F = -x on count samples of
+ * [-1, 1)^4 (targets [E; F]). */
+static bp_net *make_energy_net(void)
+{
+    static const int sizes[] = {4, 6, 1};
+    static const bp_activation acts[] = {BP_TANH, BP_IDENTITY};
+    bp_net *net = bpt_net(3, sizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 3));
+    return net;
+}
+
+static bp_dataset make_energy_data(int count, uint64_t seed)
+{
+    bpt_rng r = bpt_rng_make(seed);
+    bp_dataset ds = {count, 4, 5, bpt_matrix(&r, 4, count, 4, -1, 1, 0),
+                     malloc((size_t)count * 5 * sizeof(float)), NULL};
+    assert_non_null(ds.y);
+    for (int j = 0; j < count; j++) {
+        const float *x = ds.x + (size_t)j * 4;
+        float *y = ds.y + (size_t)j * 5;
+        y[0] = 0.5f * (x[0] * x[0] + x[1] * x[1] + x[2] * x[2] + x[3] * x[3]);
+        for (int i = 0; i < 4; i++)
+            y[1 + i] = -x[i];
+    }
+    return ds;
+}
+
+static int never_stop(const bp_progress *p, void *user)
+{
+    (void)p, (void)user;
+    return 0;
+}
+
+/* Two ranks, rank 1 with a config of its own, and whether each returned want with the parameters
+ * it started from (refused before the first epoch) and a message naming the configuration. */
+static void two_ranks_refuse(const bp_train_config *cfgs, bp_net *(*make)(void),
+                             const bp_dataset *train, const bp_dataset *eval, const char *what)
+{
+    job jobs[2];
+    bp_net *fresh = make();
+    size_t P = bpt_num_params(fresh);
+    run_ranks(2, cfgs, make, train, eval, jobs);
+    for (int r = 0; r < 2; r++) {
+        if (jobs[r].train_st != BP_EMISMATCH || !strstr(jobs[r].error, "training configuration"))
+            fail_msg("ranks differing in %s: rank %d returned %s: %s", what, r,
+                     bp_strerror(jobs[r].train_st), jobs[r].error);
+        assert_memory_equal(params_of(jobs[r].net), params_of(fresh), P * sizeof(float));
+        bp_net_free(jobs[r].net);
+    }
+    bp_net_free(fresh);
+}
+
+/* Ranks that differ in any field of the training's configuration (the optimizer's, the schedule's,
+ * patience, the dropout rates, the force weights) are refused at epoch 0, before any step: the
+ * gradient is summed over them, so the parameters would never diverge to show it. Ranks that
+ * differ only in what is each rank's own (workers, the progress callback) train. */
+static void ranks_of_other_configs_refused(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(40, 1), eval = make_data(12, 2);
+    bp_dataset energy = make_energy_data(24, 3);
+    const bp_train_config base = {.epochs = 2, .batch_size = 8, .seed = 5,
+                                  .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f},
+                                  .schedule = {.kind = BP_LR_STEP, .step_epochs = 1,
+                                               .gamma = 0.5f}};
+    enum { FIELDS = 15 };
+    for (int f = 0; f < FIELDS; f++) {
+        bp_train_config cfgs[2] = {base, base}, *c = &cfgs[1];
+        bp_optim_config *o = &c->optim;
+        const char *what[FIELDS] = {"kind",  "eta",      "lambda",   "mu",       "beta1",
+                                    "beta2", "epsilon",  "clip",     "decay",    "schedule",
+                                    "steps", "gamma",    "patience", "dropout",  "eta_min"};
+        switch (f) {
+        case 0: o->kind = BP_OPT_MOMENTUM; break;
+        case 1: o->eta = 0.02f; break;
+        case 2: o->lambda = 0.1f; break;
+        case 3: o->mu = 0.5f; break;
+        case 4: o->beta1 = 0.8f; break;
+        case 5: o->beta2 = 0.99f; break;
+        case 6: o->epsilon = 1e-6f; break;
+        case 7: o->clip_norm = 1; break;
+        case 8: o->weight_decay = 0.01f; break;
+        case 9: c->schedule.kind = BP_LR_CONSTANT; break;
+        case 10: c->schedule.step_epochs = 2; break;
+        case 11: c->schedule.gamma = 0.25f; break;
+        case 12: c->patience = 3; break;
+        case 13: c->dropout[1] = 0.3f, cfgs[0].dropout[1] = 0.1f; break;
+        default: cfgs[0].schedule.kind = c->schedule.kind = BP_LR_COSINE, c->schedule.eta_min =
+                     1e-4f;
+        }
+        two_ranks_refuse(cfgs, make_net, &train, &eval, what[f]);
+    }
+    for (int f = 0; f < 2; f++) { /* forces: the weight of either term */
+        bp_train_config cfgs[2] = {base, base};
+        for (int r = 0; r < 2; r++)
+            cfgs[r].forces = 1, cfgs[r].energy_weight = 1, cfgs[r].force_weight = 1;
+        *(f ? &cfgs[1].force_weight : &cfgs[1].energy_weight) = 2;
+        two_ranks_refuse(cfgs, make_energy_net, &energy, NULL, f ? "w_F" : "w_E");
+    }
+    /* the negative twin: workers and the callback are each rank's own */
+    bp_train_config cfgs[2] = {base, base};
+    cfgs[1].workers = 2, cfgs[1].progress = never_stop;
+    job jobs[2];
+    run_ranks(2, cfgs, make_net, &train, &eval, jobs);
+    for (int r = 0; r < 2; r++) {
+        bpt_ok(jobs[r].train_st);
+        bp_net_free(jobs[r].net);
+    }
+    bpt_dataset_release(&train), bpt_dataset_release(&eval), bpt_dataset_release(&energy);
+}
+
 static bp_status failing_sum(void *data, size_t count, bp_reduce_type type, void *ctx)
 {
     (void)data, (void)count, (void)type, (void)ctx;
@@ -257,6 +379,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ranks_equal_one_process),
         cmocka_unit_test(workers_equal_ranks),
+        cmocka_unit_test(ranks_of_other_configs_refused),
         cmocka_unit_test(hook_errors),
     };
     return cmocka_run_group_tests_name("parallel", tests, NULL, NULL);

@@ -283,6 +283,13 @@ static void disagreement(void)
         check("another seed on one rank fails every rank",
               bp_train(net, &train, NULL, &other, NULL) == BP_EMISMATCH);
         other = cfg;
+        other.dropout[1] = rank == ranks - 1 ? 0.3f : 0.1f; /* the parameters would stay equal */
+        check("another dropout rate on one rank fails every rank at epoch 0, naming the "
+              "configuration",
+              bp_train(net, &train, NULL, &other, NULL) == BP_EMISMATCH &&
+                  strstr(bp_last_error(), "training configurations") &&
+                  strstr(bp_last_error(), "epoch 0"));
+        other = cfg;
         other.batch_size = rank == ranks - 1 ? 0 : 8; /* refused by that rank's own checks */
         check("arguments one rank refuses fail every rank (none left waiting)",
               bp_train(net, &train, NULL, &other, NULL) == BP_EDIM);
