@@ -320,6 +320,8 @@ static int parse_layers(const cli_command *cmd, const cli_option *o, const char 
 
 static int set_value(const cli_command *cmd, const cli_option *o, const char *value)
 {
+    if (o->given)
+        *o->given = 1;
     switch (o->type) {
     case CLI_INT:
         return parse_int(cmd, o, value, o->dest);

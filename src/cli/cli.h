@@ -55,6 +55,8 @@ typedef struct cli_option {
                                   was given) */
     const cli_choice *choices; /* CLI_CHOICE */
     const char *alias;         /* another name of the flag ("lr" for "eta"), or NULL */
+    int *given;                /* if not NULL, set to 1 when the flag is given (a flag that
+                                  only another flag uses is refused without it) */
 } cli_option;
 
 enum { CLI_OPEN_MIN = 1, CLI_OPEN_MAX = 2 };

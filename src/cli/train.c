@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct train_opts {
     double gamma, eta_min;
     int epochs, batch, patience, threads, workers, validation, quiet, checkpoint_every, normalize;
     double energy_weight, force_weight; /* with --forces */
+    int weight_given;                   /* --energy-weight or --force-weight was given */
     int device;       /* CLI_DEVICE_CPU or CLI_DEVICE_CUDA */
     cli_data_opts data;
     const char *out, *log, *checkpoint, *resume, *plot;
@@ -330,9 +332,16 @@ static int parse_regularization(const cli_command *cmd, train_opts *o)
             return cli_usage_error(cmd, "--dropout %s: rate %d is not a number in [0, 1) "
                                    "(expected R, or R,R,... one per hidden layer)", o->dropout,
                                    n + 1);
+        if (v > 0 && (float)v == 0) /* 0 is "off": a rate given must not turn dropout off */
+            return cli_usage_error(cmd, "--dropout %s: rate %d rounds to 0 as a float (the "
+                                   "smallest above 0 is %g): give 0 itself or a larger rate",
+                                   o->dropout, n + 1, (double)nextafterf(0.0f, 1.0f));
         rates[n] = (float)v;
         s = *end ? end + 1 : NULL;
     }
+    if (o->dropout && o->dropout != TRAIN_DEFAULTS.dropout && hidden == 0 && rates[0] > 0)
+        return cli_usage_error(cmd, "--dropout %s: the network has no hidden layer to drop "
+                               "(--input-dropout drops inputs)", o->dropout);
     if (o->dropout && n != 1 && n != hidden) /* one rate: every hidden layer there is */
         return cli_usage_error(cmd, "--dropout %s: %d rate(s) for %d hidden layer(s) (one for all "
                                "of them, or one each)", o->dropout, n, hidden);
@@ -350,20 +359,34 @@ static int drops_units(const train_opts *o)
     return 0;
 }
 
+/* --forces and the flags that go with it (its weights) or not (dropout, --targets, workers). */
+static int check_force_flags(const cli_command *cmd, const train_opts *o)
+{
+    if (o->data.forces == 0)
+        return o->weight_given ? cli_usage_error(cmd, "--energy-weight and --force-weight "
+                                                 "weigh the terms of --forces K: give --forces")
+                               : CLI_OK;
+    if (drops_units(o))
+        return cli_usage_error(cmd, "--forces takes no dropout (add --dropout 0)");
+    if (!o->data.train_csv)
+        return cli_usage_error(cmd, "--forces needs --train-csv");
+    if (o->data.targets > 0 || o->normalize)
+        return cli_usage_error(cmd, "--forces takes no --targets (its targets are the energy and "
+                               "the forces) and no --normalize (the force loss is unscaled)");
+    if (o->workers > 1)
+        return cli_usage_error(cmd, "--forces trains on one thread: no --workers %d", o->workers);
+    if ((float)o->energy_weight == 0 && (float)o->force_weight == 0)
+        return cli_usage_error(cmd, "--forces with --energy-weight 0 and --force-weight 0 fits "
+                               "nothing: one weight must be > 0");
+    return CLI_OK;
+}
+
 static int check_flags(const cli_command *cmd, train_opts *o)
 {
     int rc;
-    if ((rc = parse_regularization(cmd, o)) || (rc = check_data_flags(cmd, o)))
+    if ((rc = parse_regularization(cmd, o)) || (rc = check_data_flags(cmd, o)) ||
+        (rc = check_force_flags(cmd, o)))
         return rc;
-    if (drops_units(o) && o->data.forces > 0)
-        return cli_usage_error(cmd, "--forces takes no dropout (add --dropout 0)");
-    if (o->data.forces > 0 && !o->data.train_csv)
-        return cli_usage_error(cmd, "--forces needs --train-csv");
-    if (o->data.forces > 0 && (o->data.targets > 0 || o->normalize))
-        return cli_usage_error(cmd, "--forces takes no --targets (its targets are the energy and "
-                               "the forces) and no --normalize (the force loss is unscaled)");
-    if (o->data.forces > 0 && o->workers > 1)
-        return cli_usage_error(cmd, "--forces trains on one thread: no --workers %d", o->workers);
     if (o->checkpoint && o->checkpoint_every == 0)
         return cli_usage_error(cmd, "--checkpoint needs --checkpoint-every");
     if (o->plot && o->data.targets > 0)
@@ -378,6 +401,12 @@ static int check_flags(const cli_command *cmd, train_opts *o)
     float eta;
     if (!(cfg.optim.eta > 0))
         return cli_usage_error(cmd, "--eta %g is 0 as a float", o->eta);
+    /* the library's test, in float: the schedule never raises eta above the base rate */
+    if (cfg.optim.eta * cfg.optim.weight_decay > 1.0f)
+        return cli_usage_error(cmd, "--weight-decay %s with --eta %g: eta times the decay is %g, "
+                               "above 1 (a factor 1 - eta decay below 0 would flip the "
+                               "weights' signs at every step)", o->weight_decay_arg, o->eta,
+                               (double)cfg.optim.eta * cfg.optim.weight_decay);
     if (bp_schedule_eta(&cfg.schedule, cfg.optim.eta, 0, cfg.epochs, &eta) != BP_OK ||
         bp_schedule_eta(&cfg.schedule, cfg.optim.eta, cfg.epochs - 1, cfg.epochs, &eta) != BP_OK)
         return cli_usage_error(cmd, "--schedule: %s", bp_last_error()); /* the last is the least */
@@ -505,7 +534,8 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
         report_interrupt(o, r, &ps);
         return CLI_INTERRUPTED;
     }
-    if (st == BP_EMISMATCH && o->resume && ps.epochs_done == 0)
+    /* a checkpoint of another run, or damaged (a NaN inside valid CRCs): either is unusable */
+    if ((st == BP_EMISMATCH || st == BP_EFORMAT) && o->resume && ps.epochs_done == 0)
         return cli_fail(name, st, "cannot resume from %s (nothing saved)", o->resume);
     if (st)
         return cli_fail(name, st, "training failed after %s (nothing saved%s%s)",
@@ -620,10 +650,12 @@ static const cli_option OPTIONS[] = {
     CLI_INTEGER("forces", &flags.data.forces, "K", 0, INT_MAX - 1,
                 "train on energies and forces: each CSV row is the K inputs, the energy, then the K "
                 "forces -dE/dx (K = the network's inputs; 0 = a label)"),
-    CLI_NUMBER("energy-weight", &flags.energy_weight, "X", 0, FLT_MAX, 0,
-               "--forces: weight w_E of the energy term"),
-    CLI_NUMBER("force-weight", &flags.force_weight, "X", 0, FLT_MAX, 0,
-               "--forces: weight w_F of the force term"),
+    {.name = "energy-weight", .type = CLI_REAL, .dest = &flags.energy_weight, .meta = "X",
+     .help = "--forces: weight w_E of the energy term", .max = FLT_MAX,
+     .given = &flags.weight_given},
+    {.name = "force-weight", .type = CLI_REAL, .dest = &flags.force_weight, .meta = "X",
+     .help = "--forces: weight w_F of the force term", .max = FLT_MAX,
+     .given = &flags.weight_given},
     CLI_INTEGER("validation", &flags.validation, "N", 0, INT_MAX,
                 "evaluate each epoch on N training samples drawn at random with --seed "
                 "(stratified by class), held out (0 = on the test set)"),

@@ -7,8 +7,9 @@
 # safe writing of what is written (a planted link at the old temporary name, two runs on one log,
 # the mode of a replaced model, names at the 255-byte limit, --resume and --checkpoint on one
 # file); numbers that are valid as doubles but not as the floats the library takes, and
-# schedules that underflow at a later epoch (exit 2 before any data is loaded); messages that name
-# the real cause (an IDX name that is a device, a resumed run with nothing left).
+# schedules that underflow at a later epoch (exit 2 before any data is loaded); flags that only
+# another flag uses, given without it (exit 2 before loading); messages that name the real cause
+# (an IDX name that is a device, a resumed run with nothing left, a poisoned checkpoint).
 set -u
 
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
@@ -147,7 +148,7 @@ fi
 
 # ---------------------------------------------------------------- values as floats
 for flag in "--clip 1e-46" "--lambda 1e-50" "--eta-min 1e-46" "--momentum 0.99999999999" \
-            "--gamma 1e-46" "--eta 1e-46"; do
+            "--gamma 1e-46" "--eta 1e-46" "--dropout 1e-50"; do
     read -r -a f <<< "$flag"
     run "${MISSING[@]}" "${f[@]}"
     check "$flag: a float of another meaning: exit 2 before loading" eval \
@@ -160,6 +161,61 @@ check "a step schedule that underflows at epoch 2: exit 2 before loading" eval \
     'rc_is 2 && err_has "epoch 2 of 3" && ! err_has missing.csv'
 run "${MISSING[@]}" --eta 1e-45 --schedule step --gamma 1e-20 --step-epochs 1 --epochs 1
 check "the same schedule over 1 epoch: accepted" eval 'rc_is 1 && err_has missing.csv'
+
+run "${MISSING[@]}" --layers 4-8-8-2 --dropout 0.1,1e-50
+check "--dropout 0.1,1e-50: the second rate rounds to 0, exit 2" eval \
+    'rc_is 2 && err_has "rate 2 rounds to 0 as a float"'
+run "${MISSING[@]}" --dropout 1e-45
+check "--dropout 1e-45 (the smallest float above 0): accepted" eval 'rc_is 1 && err_has missing.csv'
+run "${MISSING[@]}" --eta 0.1 --weight-decay 25
+check "--weight-decay 25 --eta 0.1 (eta wd 2.5 > 1): exit 2 before loading" eval \
+    'rc_is 2 && err_has "eta times the decay is 2.5" && ! err_has missing.csv'
+run "${MISSING[@]}" --eta 0.1 --weight-decay 10
+check "--weight-decay 10 --eta 0.1 (eta wd 1 as floats): accepted" eval \
+    'rc_is 1 && err_has missing.csv'
+
+# ---------------------------------------------------------------- flags that only another flag uses
+for weight in --energy-weight --force-weight; do # even at its default, 1
+    run "${MISSING[@]}" "$weight" 1
+    check "$weight 1 without --forces: exit 2 before loading" eval \
+        'rc_is 2 && err_has "give --forces" && ! err_has missing.csv'
+done
+run "${MISSING[@]}" --layers 4-2 --dropout 0.5
+check "--dropout 0.5 on a network without hidden layers: exit 2 before loading" eval \
+    'rc_is 2 && err_has "no hidden layer" && ! err_has missing.csv'
+run "${MISSING[@]}" --layers 4-2 --dropout 0 --input-dropout 0.2
+check "--dropout 0 and --input-dropout on a network without hidden layers: accepted" eval \
+    'rc_is 1 && err_has missing.csv'
+FORCES=(train --train-csv missing.csv --validation 2 --layers 4-8-1 --output identity
+        --cost quadratic --forces 4 --quiet)
+run "${FORCES[@]}" --energy-weight 0 --force-weight 0
+check "--forces with both weights 0 (nothing fitted): exit 2 before loading" eval \
+    'rc_is 2 && err_has "fits nothing" && ! err_has missing.csv'
+run "${FORCES[@]}" --energy-weight 0 --force-weight 2
+check "--forces with the energy's weight 0 alone: accepted" eval 'rc_is 1 && err_has missing.csv'
+
+# ---------------------------------------------------------------- a poisoned checkpoint
+if command -v python3 > /dev/null; then
+    run "${D[@]}" --epochs 1 --out pc.bpn --checkpoint-every 1 --checkpoint pc.ckpt
+    cp pc.ckpt nan.ckpt
+    # The model section's last parameter NaN, its CRC recomputed (that of the state is untouched).
+    python3 - nan.ckpt <<'PY'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], 'rb').read())
+crc = 20 + struct.unpack_from('<Q', b, 12)[0] - 4
+struct.pack_into('<f', b, crc - 4, float('nan'))
+struct.pack_into('<I', b, crc, zlib.crc32(bytes(b[20:crc])))
+open(sys.argv[1], 'wb').write(b)
+PY
+    run "${D[@]}" --epochs 3 --out pn.bpn --resume nan.ckpt
+    check "--resume of a checkpoint with a NaN under valid CRCs: cannot resume, names it" eval \
+        'rc_is 1 && err_has "cannot resume from nan.ckpt" && err_has "nan" &&
+         ! err_has "training failed" && absent pn.bpn'
+    run "${D[@]}" --epochs 3 --out pn.bpn --resume pc.ckpt
+    check "--resume of the same checkpoint unpoisoned: resumes" eval 'rc_is 0 && [ -s pn.bpn ]'
+else
+    echo "skip   poisoned checkpoint: python3 is not installed"
+fi
 
 # ---------------------------------------------------------------- messages naming the cause
 mkdir zero-idx
