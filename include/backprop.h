@@ -360,7 +360,8 @@ BP_API bp_status bp_jvp_batch(const bp_net *net, bp_workspace *ws, int batch, co
  * whichever mode needs fewer seeds: n^L VJPs (seeds e_i) if n^L <= n^1, else n^1 JVPs (seeds e_k),
  * each as one pass with the seeds of max_batch / min(n^L, n^1) samples as columns (the forward
  * pass of those samples, then one product per layer over all their seeds). It runs its own
- * forward passes: afterwards ws holds the activations of the last such group of samples.
+ * forward passes: afterwards ws holds the activations of the last such group of samples. J must
+ * not overlap X: a group's Jacobians are written before the next group's samples are read.
  * Allocates nothing. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (max_batch of ws below
  * min(n^L, n^1)), BP_ELD, BP_EMISMATCH. */
 BP_API bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
