@@ -594,7 +594,7 @@ typedef struct bp_optim_config {
      * weight_decay) theta + step, outside the rule's step (bp_optimizer_kind), so that Adam's
      * normalisation does not rescale it as it rescales lambda's term (AdamW). Not divided by n.
      * 0 = off (then the step's bits are those of the rule alone). Beside lambda, not instead: both
-     * may be set. */
+     * may be set. eta weight_decay <= 1 (as a float), so that 1 - eta weight_decay >= 0. */
     float weight_decay;
 } bp_optim_config;
 
@@ -602,7 +602,7 @@ typedef struct bp_optim bp_optim; /* opaque: configuration and state (velocity, 
 
 /* State for optimizing net with cfg; allocates P or 2P floats once. Errors: BP_ENULL, BP_EDIM
  * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon, clip_norm or weight_decay out of
- * domain), BP_ENOMEM. */
+ * domain, or eta weight_decay > 1 as a float: the decay would flip the weights' signs), BP_ENOMEM. */
 BP_API bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg);
 /* Release an optimizer. NULL is a no-op. */
 BP_API void bp_optim_free(bp_optim *opt);
@@ -612,7 +612,8 @@ BP_API void bp_optim_free(bp_optim *opt);
  * (from bp_schedule_eta; the configured eta is the base). With g = grad/m, clipped to clip_norm,
  * plus (lambda/n) w for weights, SGD is w <- w - eta g (w <- (1 - eta weight_decay) w - eta g with
  * decoupled decay). Allocates nothing. Errors: BP_ENULL,
- * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0), BP_EMISMATCH (net of another
+ * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0, or eta weight_decay > 1 as a
+ * float; parameters and state untouched), BP_EMISMATCH (net of another
  * parameter count), BP_ENUMERIC (grad not finite; parameters and state untouched). A finite
  * gradient times a huge eta can still overflow a parameter: bp_train checks for that. */
 BP_API bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n,
