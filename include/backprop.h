@@ -450,7 +450,8 @@ BP_API bp_status bp_naive_gradient_forces(const bp_net *net, int batch, const fl
 /* Options of bp_gradcheck; zero fields select the defaults. */
 typedef struct bp_gradcheck_options {
     double step;          /* central-difference step h, in double; 0 selects 1e-6 */
-    int per_layer;        /* parameters checked per layer, drawn at random; 0 = all of them */
+    int per_layer;        /* parameters checked per layer, drawn at random; 0, or at least the
+                             layer's count, = all of them */
     uint64_t seed;        /* which parameters are drawn */
     double floor;         /* denominator floor of the relative error; 0 selects 1e-4 */
 } bp_gradcheck_options;
@@ -466,8 +467,8 @@ BP_API bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int 
 
 /* The derivatives with respect to the inputs against central differences of the outputs, each
  * evaluated by the naive reference in double at x +- h (inputs and parameters in double), opts as
- * in bp_gradcheck (step h, floor; per_layer > 0: that many inputs drawn per sample instead of all,
- * for the VJP). *max_rel_err = the max over the batch of |d - fd| / max(|d|, |fd|, floor):
+ * in bp_gradcheck (step h, floor; 0 < per_layer < n^1: that many inputs drawn per sample instead
+ * of all, for the VJP). *max_rel_err = the max over the batch of |d - fd| / max(|d|, |fd|, floor):
  *  - bp_vjpcheck: d = G_kj of bp_vjp_batch, fd = (V_j^T a^L(x_j + h e_k) - V_j^T a^L(x_j - h e_k)) / 2h;
  *  - bp_jvpcheck: d = A-dot_ij of bp_jvp_batch, fd = (a_i^L(x_j + h u_j) - a_i^L(x_j - h u_j)) / 2h.
  * V: n^L x batch (ldv), U: n^1 x batch (ldu). The network is not modified; allocates its own
