@@ -372,7 +372,8 @@ BP_API bp_status bp_jvp_batch(const bp_net *net, bp_workspace *ws, int batch, co
  * pass of those samples, then one product per layer over all their seeds). It runs its own
  * forward passes: afterwards ws holds the activations of the last such group of samples. With a
  * scaling, X is raw (standardised into the workspace first) and J = dy/dx in raw units (above):
- * J[(s n^L + i) n^1 + k] = s_y[i] (da_i^L/dx'_k) / s[k].
+ * J[(s n^L + i) n^1 + k] = s_y[i] (da_i^L/dx'_k) / s[k]. J must not overlap X: a group's
+ * Jacobians are written before the next group's samples are read.
  * Allocates nothing. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (max_batch of ws below
  * min(n^L, n^1)), BP_ELD, BP_EMISMATCH. */
 BP_API bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
@@ -476,7 +477,8 @@ BP_API bp_status bp_naive_gradient_forces(const bp_net *net, int batch, const fl
 /* Options of bp_gradcheck; zero fields select the defaults. */
 typedef struct bp_gradcheck_options {
     double step;          /* central-difference step h, in double; 0 selects 1e-6 */
-    int per_layer;        /* parameters checked per layer, drawn at random; 0 = all of them */
+    int per_layer;        /* parameters checked per layer, drawn at random; 0, or at least the
+                             layer's count, = all of them */
     uint64_t seed;        /* which parameters are drawn */
     double floor;         /* denominator floor of the relative error; 0 selects 1e-4 */
 } bp_gradcheck_options;
@@ -492,8 +494,8 @@ BP_API bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int 
 
 /* The derivatives with respect to the inputs against central differences of the outputs, each
  * evaluated by the naive reference in double at x +- h (inputs and parameters in double), opts as
- * in bp_gradcheck (step h, floor; per_layer > 0: that many inputs drawn per sample instead of all,
- * for the VJP). *max_rel_err = the max over the batch of |d - fd| / max(|d|, |fd|, floor):
+ * in bp_gradcheck (step h, floor; 0 < per_layer < n^1: that many inputs drawn per sample instead
+ * of all, for the VJP). *max_rel_err = the max over the batch of |d - fd| / max(|d|, |fd|, floor):
  *  - bp_vjpcheck: d = G_kj of bp_vjp_batch, fd = (V_j^T a^L(x_j + h e_k) - V_j^T a^L(x_j - h e_k)) / 2h;
  *  - bp_jvpcheck: d = A-dot_ij of bp_jvp_batch, fd = (a_i^L(x_j + h u_j) - a_i^L(x_j - h u_j)) / 2h.
  * V: n^L x batch (ldv), U: n^1 x batch (ldu). With a scaling, X, V, U, the derivatives and the
@@ -623,7 +625,7 @@ typedef struct bp_optim_config {
      * weight_decay) theta + step, outside the rule's step (bp_optimizer_kind), so that Adam's
      * normalisation does not rescale it as it rescales lambda's term (AdamW). Not divided by n.
      * 0 = off (then the step's bits are those of the rule alone). Beside lambda, not instead: both
-     * may be set. */
+     * may be set. eta weight_decay <= 1 (as a float), so that 1 - eta weight_decay >= 0. */
     float weight_decay;
 } bp_optim_config;
 
@@ -631,7 +633,7 @@ typedef struct bp_optim bp_optim; /* opaque: configuration and state (velocity, 
 
 /* State for optimizing net with cfg; allocates P or 2P floats once. Errors: BP_ENULL, BP_EDIM
  * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon, clip_norm or weight_decay out of
- * domain), BP_ENOMEM. */
+ * domain, or eta weight_decay > 1 as a float: the decay would flip the weights' signs), BP_ENOMEM. */
 BP_API bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg);
 /* Release an optimizer. NULL is a no-op. */
 BP_API void bp_optim_free(bp_optim *opt);
@@ -641,7 +643,8 @@ BP_API void bp_optim_free(bp_optim *opt);
  * (from bp_schedule_eta; the configured eta is the base). With g = grad/m, clipped to clip_norm,
  * plus (lambda/n) w for weights, SGD is w <- w - eta g (w <- (1 - eta weight_decay) w - eta g with
  * decoupled decay). Allocates nothing. Errors: BP_ENULL,
- * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0), BP_EMISMATCH (net of another
+ * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0, or eta weight_decay > 1 as a
+ * float; parameters and state untouched), BP_EMISMATCH (net of another
  * parameter count), BP_ENUMERIC (grad not finite; parameters and state untouched). A finite
  * gradient times a huge eta can still overflow a parameter: bp_train checks for that. */
 BP_API bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n,

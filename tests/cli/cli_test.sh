@@ -197,6 +197,11 @@ run "${TRAIN[@]}" --hidden identity --output identity --cost quadratic --init la
 check "diverging train: exit 1 (non-finite loss)" eval 'rc_is 1 && err_has "non-finite"'
 check "diverged train writes no model and no log" absent f.bpn f.csv f.csv.tmp
 
+# eta 1e6 with the default decoupled decay 0.1: 1 - eta wd < 0 would flip the weights' signs.
+run "${TRAIN[@]}" --optimizer sgd --eta 1e6 --out f.bpn --log f.csv
+check "eta times weight decay above 1: exit 2 before training, says so, writes nothing" eval \
+    'rc_is 2 && err_has "eta times the decay" && ! out_has trained && absent f.bpn f.csv'
+
 # A diverging train (eta 1e6) over an existing good model must leave that file byte for byte.
 run "${TRAIN[@]}" --out good.bpn
 cp good.bpn good.copy
