@@ -428,7 +428,8 @@ BP_API bp_status bp_workspace_create_tangent(bp_workspace **out, const bp_net *n
  * runs bp_gradient_batch on x' and E*' (standardised into the workspace's scratch).
  * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH (ws made for
  * another network, or not a tangent workspace while w_force > 0), BP_ECONFIG (n^L != 1, softmax
- * output, a cost other than quadratic), BP_EVALUE (a weight negative or not finite). */
+ * output, a cost other than quadratic; checked before the shapes of E and F, whose rows follow
+ * from n^L), BP_EVALUE (a weight negative or not finite). */
 BP_API bp_status bp_gradient_forces(const bp_net *net, bp_workspace *ws, int batch,
                                     const float *X, int ldx, const float *E, int lde,
                                     const float *F, int ldf, float w_energy, float w_force,
@@ -825,7 +826,10 @@ BP_API bp_status bp_net_get_scaling(const bp_net *net, bp_scaling_side side, con
  * rows), per row i over the N = ds->count samples, in double (two passes):
  *   mean_i = (1/N) sum_j v_ij,   scale_i = sqrt((1/N) sum_j (v_ij - mean_i)^2)
  * (the population standard deviation, as scikit-learn's StandardScaler), rounded to float;
- * scale_i = 1 where that is below FLT_MIN (a constant row: it is then only centred).
+ * scale_i = 1 for a row taken as constant (it is then only centred): where the standard
+ * deviation is <= 10 FLT_EPSILON |mean_i| (the rounding of one value, whatever the units) or below
+ * 2^-63 = sqrt(FLT_MIN) (so 1 / scale_i <= 2^63: a row of zeros and one 1e-37 would otherwise
+ * multiply an input of 1 by 10^38).
  * mean, scale: n_features or n_targets floats each, overwritten.
  * Errors: BP_ENULL, BP_EDIM (side; ds empty or without x/y), BP_EVALUE (a value is not finite or
  * the statistics overflow float). */
