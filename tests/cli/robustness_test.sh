@@ -8,7 +8,8 @@
 # the mode of a replaced model, names at the 255-byte limit, --resume and --checkpoint on one
 # file); numbers that are valid as doubles but not as the floats the library takes, and
 # schedules that underflow at a later epoch (exit 2 before any data is loaded); messages that name
-# the real cause (an IDX name that is a device, a resumed run with nothing left).
+# the real cause (an IDX name that is a device, a resumed run with nothing left); predict on a
+# one-input model from a one-column CSV, with or without a header.
 set -u
 
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
@@ -172,6 +173,41 @@ run "${D[@]}" --patience 1 --out e.bpn --checkpoint-every 2 --checkpoint end.ckp
 run "${D[@]}" --patience 1 --out e.bpn --resume end.ckpt
 check "resuming the last epoch's checkpoint: no 'early stop after epoch 0'" eval \
     'rc_is 0 && ! grep -q "early stop after" "$T/out" && grep -q "no epoch left" "$T/out"'
+
+# ---------------------------------------------------------------- predict on a one-input model
+cut -d, -f1,5 train.csv > one-train.csv # x1 and the label
+cut -d, -f1 train.csv > one.csv
+run train --train-csv one-train.csv --test-csv one-train.csv --layers 1-4-2 --epochs 2 --quiet \
+    --out one.bpn
+run predict --model one.bpn --csv one-train.csv
+cp "$T/out" one-with-label.out
+check "predict, one input, the feature and its label: 60 rows" eval \
+    'rc_is 0 && [ "$(lines_of one-with-label.out)" -eq 61 ]'
+run predict --model one.bpn --csv one.csv
+check "predict, one input, a one-column CSV: the same rows" eval \
+    'rc_is 0 && cmp -s "$T/out" one-with-label.out'
+{ echo x1; cat one.csv; } > one-header.csv
+run predict --model one.bpn --csv one-header.csv
+check "a one-column CSV with a header line (detected)" eval \
+    'rc_is 0 && cmp -s "$T/out" one-with-label.out'
+run predict --model one.bpn --csv one-header.csv --header
+check "a one-column CSV with --header" eval 'rc_is 0 && cmp -s "$T/out" one-with-label.out'
+run predict --model one.bpn --csv - < one.csv
+check "a one-column CSV on standard input" eval 'rc_is 0 && cmp -s "$T/out" one-with-label.out'
+run predict --model one.bpn --csv one.csv --header
+check "a one-column CSV with --header: its first line is skipped" eval \
+    'rc_is 0 && [ "$(lines_of "$T/out")" -eq 60 ]'
+cut -d, -f1,2,5 train.csv > one-wide.csv
+run predict --model one.bpn --csv one-wide.csv
+check "three columns for one input: refused, named" eval \
+    'rc_is 1 && err_has "has 3 columns but the model has 1 inputs"'
+run predict --model one.bpn --csv <(printf '0.5\nabc\n')
+check "a one-column CSV with a word in it: refused" eval 'rc_is 1 && err_has "not a number"'
+run predict --model one.bpn --csv <(printf '0.5\n0.1,1\n')
+check "a ragged one-column CSV: refused" eval 'rc_is 1 && err_has "2 columns, expected 1"'
+run predict --model m.bpn --csv one.csv
+check "a one-column CSV for a four-input model: refused" eval \
+    'rc_is 1 && err_has "has 1 columns but the model has 4 inputs"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
