@@ -1012,8 +1012,11 @@ BP_API bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_
 typedef struct bp_file bp_file; /* opaque: a file being written, not yet at its path */
 
 /* Whether path could be written now: not empty, not ending in '/', nothing there or a regular file
- * (or a link to one), in a directory this process may create files in. Creates nothing. Programs
- * check their outputs with it before long work.
+ * (or a link to one), in a directory where this process can create a file, which is proven by
+ * creating one under the temporary file's name rules and removing it at once (so that root, a
+ * read-only mount, an immutable directory or a file system out of inodes is judged as the write
+ * will be). Nothing else is created or changed. Programs check their outputs with it before long
+ * work.
  * Errors: BP_ENULL, BP_EIO (detail: path and the reason), BP_ENOMEM. */
 BP_API bp_status bp_file_check(const char *path);
 

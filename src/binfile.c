@@ -93,23 +93,6 @@ static size_t dir_bytes(const char *path)
     return slash ? (size_t)(slash - path) + 1 : 0;
 }
 
-/* The directory of path must let us create a file in it: "." without a '/'. */
-static bp_status check_dir(const char *path)
-{
-    size_t n = dir_bytes(path);
-    char small[256], *dir = n < sizeof small ? small : bp__malloc(n + 1);
-    if (!dir)
-        return bp__fail(BP_ENOMEM, "%s: its directory's name", path);
-    memcpy(dir, n ? path : ".", n ? n : 1);
-    dir[n ? n : 1] = '\0';
-    bp_status st = BP_OK;
-    if (access(dir, W_OK | X_OK) != 0)
-        st = bp__fail_errno(errno, path, "cannot create a file in its directory");
-    if (dir != small)
-        bp__free(dir);
-    return st;
-}
-
 bp_status bp__out_check(const char *path, struct stat *old, int *exists)
 {
     struct stat sb;
@@ -132,7 +115,7 @@ bp_status bp__out_check(const char *path, struct stat *old, int *exists)
     } else if (lstat(path, &sb) == 0) { /* nothing there, yet a name: a link to nothing */
         return bp__fail(BP_EIO, "%s: a symbolic link to nothing: refusing to replace it", path);
     }
-    return check_dir(path);
+    return BP_OK;
 }
 
 /* The temporary file's name: the target's directory, then as much of its name as fits NAME_MAX
@@ -151,9 +134,10 @@ static void temp_name(char *tmp, const char *path, unsigned n)
     snprintf(tmp + dir + base, TMP_SUFFIX_MAX + 1, ".tmp.%ld.%u", (long)getpid(), n);
 }
 
-/* Create the temporary file exclusively, never through a link (mode 0666 so that the umask applies
- * as for any new file; mkstemp would force 0600), then give it the replaced file's mode. */
-static int create_temp(char *tmp, const char *path, const struct stat *old, int exists)
+/* A new file at the first free temporary name of path (into tmp), created exclusively, never
+ * through a link (mode 0666 so that the umask applies as for any new file; mkstemp would force
+ * 0600); -1 with errno when none can be created. */
+static int create_exclusive(char *tmp, const char *path)
 {
     int fd = -1;
     for (unsigned n = 0; fd < 0 && n < 1000; n++) {
@@ -162,6 +146,13 @@ static int create_temp(char *tmp, const char *path, const struct stat *old, int 
         if (fd < 0 && errno != EEXIST)
             break;
     }
+    return fd;
+}
+
+/* Create the temporary file, then give it the replaced file's mode. */
+static int create_temp(char *tmp, const char *path, const struct stat *old, int exists)
+{
+    int fd = create_exclusive(tmp, path);
     if (fd >= 0 && exists && fchmod(fd, old->st_mode & 0777) != 0) { /* never set-id bits */
         int err = errno;
         close(fd);
@@ -170,6 +161,30 @@ static int create_temp(char *tmp, const char *path, const struct stat *old, int 
         return -1;
     }
     return fd;
+}
+
+/* Prove that a file can be created beside path, by creating one as the temporary file would be
+ * and removing it: permission bits, access() (which judges by the real user and, for root, grants
+ * nearly everything), read-only mounts, immutable directories, file systems out of inodes and
+ * security modules all answer as they will for the real write. */
+static bp_status probe_dir(const char *path)
+{
+    size_t len = strlen(path);
+    char small[512], *tmp = len + TMP_SUFFIX_MAX < sizeof small ? small
+                                                                : bp__malloc(len + TMP_SUFFIX_MAX + 1);
+    bp_status st = BP_OK;
+    if (!tmp)
+        return bp__fail(BP_ENOMEM, "%s: temporary file name", path);
+    int fd = create_exclusive(tmp, path);
+    if (fd < 0)
+        st = io_error(path, "cannot create a file in its directory");
+    else {
+        close(fd);
+        unlink(tmp);
+    }
+    if (tmp != small)
+        bp__free(tmp);
+    return st;
 }
 
 bp_status bp__out_open(bp__out *o, const char *path)
@@ -258,10 +273,13 @@ struct bp_file {
 bp_status bp_file_check(const char *path)
 {
     int exists;
+    bp_status st;
     bp__clear_error();
     if (!path)
         return bp__fail(BP_ENULL, "path is NULL");
-    return bp__out_check(path, NULL, &exists);
+    if ((st = bp__out_check(path, NULL, &exists)))
+        return st;
+    return probe_dir(path);
 }
 
 bp_status bp_file_create(bp_file **out, const char *path)

@@ -1,7 +1,8 @@
 /* The one safe way the library writes a file (bp_file_*, and bp_model_save through it): what it
  * refuses to replace (directories, a name ending in '/', devices, FIFOs, links to those or to
  * nothing), what it replaces and how (a regular file or a link to one, keeping the mode), names at
- * the 255-byte limit, a temporary name planted beforehand as a link, discard and failed writes. */
+ * the 255-byte limit, a temporary name planted beforehand as a link, discard and failed writes,
+ * the check's probe (writability proven by creating a file, as root acting as another user too). */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, symlink, mkfifo, lstat */
 
 #include "bp_test.h"
@@ -224,6 +225,49 @@ static void model_save_refuses_a_device(void **state)
     bp_net_free(net);
 }
 
+/* The check proves that a file can be created by creating one: a directory this process may not
+ * write in is refused even where access() says yes (it answers for the real user: root, here
+ * acting as nobody, passed it). Root runs the check as nobody; anyone else on a 0555 directory. */
+static void check_proves_writability(void **state)
+{
+    (void)state;
+    char sub[256], p[300];
+    path_in(sub, sizeof sub, "sub");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(p, sizeof p, "%s/m.bpn", sub);
+    bpt_ok(bp_file_check(p));
+    assert_int_equal(chmod(sub, 0555), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(chmod(dir, 0711), 0);
+        assert_int_equal(access(sub, W_OK), 0); /* the real user is root */
+        assert_int_equal(seteuid(65534), 0);
+    }
+    bp_status st = bp_file_check(p);
+    if (getuid() == 0)
+        assert_int_equal(seteuid(0), 0);
+    bpt_assert_status(st, BP_EIO, "cannot create a file in its directory: Permission denied");
+    assert_int_equal(chmod(sub, 0700), 0);
+    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(chmod(dir, 0700), 0);
+}
+
+/* The probe is made as the temporary file is: a link planted at its name is neither followed nor
+ * removed, and nothing of the probe remains. */
+static void probe_follows_no_link(void **state)
+{
+    (void)state;
+    char p[256], victim[256], trap[300];
+    path_in(p, sizeof p, "m.bpn");
+    path_in(victim, sizeof victim, "victim");
+    put(victim, "precious");
+    snprintf(trap, sizeof trap, "%s.tmp.%ld.0", p, (long)getpid());
+    assert_int_equal(symlink("victim", trap), 0);
+    bpt_ok(bp_file_check(p));
+    assert_string_equal(get(victim), "precious");
+    assert_int_equal(access(trap, F_OK), 0);
+    assert_int_equal(entries(), 2); /* victim and the link */
+}
+
 /* ---------------------------------------------------------------- names and links */
 /* A 255-byte name (NAME_MAX) still gets a temporary file beside it. */
 static void longest_name(void **state)
@@ -319,6 +363,8 @@ int main(void)
         cmocka_unit_test_setup(refuses_directories, per_test),
         cmocka_unit_test_setup(refuses_devices_fifos_and_dangling_links, per_test),
         cmocka_unit_test_setup(model_save_refuses_a_device, per_test),
+        cmocka_unit_test_setup(check_proves_writability, per_test),
+        cmocka_unit_test_setup(probe_follows_no_link, per_test),
         cmocka_unit_test_setup(longest_name, per_test),
         cmocka_unit_test_setup(planted_temporary_link, per_test),
         cmocka_unit_test_setup(discard_leaves_nothing, per_test),

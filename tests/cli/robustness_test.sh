@@ -3,10 +3,10 @@
 #   bash robustness_test.sh path/to/backprop
 # The pre-flight of the output files (every output checked before any data is loaded: the same
 # file named twice, by another spelling, a link or a hard link; an output over an input;
-# directories, devices, FIFOs, a missing directory: usage errors, exit 2, nothing written) and the
-# safe writing of what is written (a planted link at the old temporary name, two runs on one log,
-# the mode of a replaced model, names at the 255-byte limit, --resume and --checkpoint on one
-# file); numbers that are valid as doubles but not as the floats the library takes, and
+# directories, devices, FIFOs, a missing directory, a directory that takes no new file though
+# access() says it would: usage errors, exit 2, nothing written) and the safe writing of what is
+# written (a planted link at the old temporary name, two runs on one log, the mode of a replaced
+# model, names at the 255-byte limit, --resume and --checkpoint on one file); numbers that are valid as doubles but not as the floats the library takes, and
 # schedules that underflow at a later epoch (exit 2 before any data is loaded); messages that name
 # the real cause (an IDX name that is a device, a resumed run with nothing left); predict on a
 # one-input model from a one-column CSV, with or without a header.
@@ -98,6 +98,55 @@ run "${MISSING[@]}" --out m4.bpn --log zero
 check "--log a link to /dev/zero: exit 2" eval 'rc_is 2 && err_has "not a regular file"'
 run "${MISSING[@]}" --out nodir/m.bpn
 check "--out in a missing directory: exit 2" eval 'rc_is 2 && err_has "nodir"'
+
+# ---------------------------------------------------------------- writability proven, not assumed
+# The pre-flight creates and removes a file where each output goes (access() answers for the real
+# user, and root passes it almost everywhere), so that these fail before any data is loaded. They
+# need root (a mount namespace, another effective user); each skips with a message where refused.
+if [ "$(id -u)" -ne 0 ]; then
+    echo "skip   writability as root: not root"
+else
+    saved=("${WRAP[@]}")
+    mkdir full rodir
+    # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+    if unshare -rm sh -c 'mount -t tmpfs -o nr_inodes=2,size=64k none full' 2> /dev/null; then
+        WRAP=(unshare -rm sh -c 'mount -t tmpfs -o nr_inodes=2,size=64k none full &&
+              : > full/only && exec "$0" "$@"' "${saved[@]}")
+        run "${D[@]}" --out full/m.bpn
+        check "--out on a file system out of inodes (root): exit 2 before training" eval \
+            'rc_is 2 && err_has "No space left on device" && untrained'
+        run "${D[@]}" --out m8.bpn --log full/l.csv
+        check "--log there: exit 2, no model written" eval 'rc_is 2 && untrained && absent m8.bpn'
+        run "${D[@]}" --out m8.bpn --checkpoint-every 1 --checkpoint full/c.ckpt
+        check "--checkpoint there: exit 2" eval 'rc_is 2 && untrained && absent m8.bpn'
+        WRAP=(unshare -rm sh -c 'mount --bind -o ro rodir rodir && exec "$0" "$@"' "${saved[@]}")
+        run "${D[@]}" --out rodir/m.bpn
+        check "--out on a read-only mount (root): exit 2 before training" eval \
+            'rc_is 2 && err_has "Read-only file system" && untrained'
+    else
+        echo "skip   an exhausted and a read-only mount: unshare -rm refused here"
+    fi
+    chmod 711 "$T" # so that another user reaches the directories below
+    mkdir -m 755 rootdir
+    if setpriv --euid=65534 true 2> /dev/null; then
+        WRAP=(setpriv --euid=65534 "${saved[@]}")
+        run "${D[@]}" --out rootdir/m.bpn
+        check "root acting as nobody, --out in root's 0755 directory: exit 2 before training" eval \
+            'rc_is 2 && err_has "Permission denied" && untrained && absent rootdir/m.bpn'
+        mkdir -m 777 open
+        WRAP=(setpriv --reuid=65534 --regid=65534 --clear-groups "${saved[@]}")
+        run "${D[@]}" --out open/m.bpn
+        check "as nobody, --out in a writable directory: written, no probe left" eval \
+            'rc_is 0 && [ -s open/m.bpn ] && [ "$(ls -a open | wc -l)" -eq 3 ]'
+        run "${D[@]}" --out rootdir/m.bpn
+        check "as nobody, --out in root's 0755 directory: exit 2" eval \
+            'rc_is 2 && err_has "Permission denied" && untrained'
+    else
+        echo "skip   another effective user: setpriv refused here"
+    fi
+    WRAP=("${saved[@]}")
+    chmod 700 "$T"
+fi
 
 # ---------------------------------------------------------------- safe writing
 echo precious > victim
