@@ -191,6 +191,30 @@ if command -v gnuplot > /dev/null; then
     run plot l6.csv ./l6.csv
     check "backprop plot LOG LOG: exit 2, the log untouched" eval \
         'rc_is 2 && [ "$(wc -l < l6.csv)" -eq 3 ]'
+    # File names are data to gnuplot, never commands: a line break would end the script's quoted
+    # string ("system" runs a shell), '<cmd' is read and '|cmd' written through a shell.
+    png() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '211PNG' ]; }
+    nl_log=$'n\nsystem "touch pwned-nl"\n.csv'
+    cp l6.csv "$nl_log"
+    run plot "$nl_log" p8.png
+    check "plot: a log name with a line break and a command: exit 2, nothing run" eval \
+        'rc_is 2 && err_has "control character 0x0a" && absent pwned-nl p8.png'
+    run "${D[@]}" --out m9.bpn --log "$nl_log" --plot p8.png
+    check "train --log such a name with --plot: exit 2 before training" eval \
+        'rc_is 2 && untrained && absent pwned-nl p8.png m9.bpn'
+    run "${D[@]}" --out $'m\nsystem "touch pwned-title"\n.bpn' --plot p9.png
+    check "train --plot, --out (the title) with a line break and a command: drawn, nothing run" \
+        eval 'rc_is 0 && png p9.png && absent pwned-title'
+    cp l6.csv '<touch pwned-lt'
+    run plot '<touch pwned-lt' p10.png
+    check "plot: a log named '<cmd' is read as a file" eval \
+        'rc_is 0 && png p10.png && absent pwned-lt'
+    run plot l6.csv '|touch pwned-bar'
+    check "plot: a PNG named '|cmd' is written as a file" eval \
+        'rc_is 0 && png "|touch pwned-bar" && absent pwned-bar && no_temporary'
+    cp l6.csv -
+    run plot - p11.png
+    check "plot: a log named '-' is the file, not gnuplot's inline data" eval 'rc_is 0 && png p11.png'
 else
     echo "skip   --plot checks: gnuplot is not installed"
 fi
