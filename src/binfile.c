@@ -93,6 +93,19 @@ static size_t dir_bytes(const char *path)
     return slash ? (size_t)(slash - path) + 1 : 0;
 }
 
+/* Whether path is a symbolic link to one of /proc's links to open files, as /dev/stdout is to
+ * /proc/self/fd/1: the file it reaches is whatever that descriptor holds, and the rename would
+ * replace the link itself (in /dev) with a regular file. */
+static int links_to_a_descriptor(const char *path)
+{
+    char target[64];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    return strncmp(target, "/proc/", 6) == 0 || strncmp(target, "/dev/fd/", 8) == 0;
+}
+
 bp_status bp__out_check(const char *path, struct stat *old, int *exists)
 {
     struct stat sb;
@@ -107,6 +120,9 @@ bp_status bp__out_check(const char *path, struct stat *old, int *exists)
         if (!S_ISREG(sb.st_mode))
             return bp__fail(BP_EIO, "%s: not a regular file (a device, FIFO or socket): refusing "
                             "to replace it", path);
+        if (links_to_a_descriptor(path))
+            return bp__fail(BP_EIO, "%s: a link to an open file descriptor (as /dev/stdout is): "
+                            "refusing to replace the link with a file", path);
         *exists = 1;
         if (old)
             *old = sb;

@@ -1,8 +1,9 @@
 /* The one safe way the library writes a file (bp_file_*, and bp_model_save through it): what it
- * refuses to replace (directories, a name ending in '/', devices, FIFOs, links to those or to
- * nothing), what it replaces and how (a regular file or a link to one, keeping the mode), names at
- * the 255-byte limit, a temporary name planted beforehand as a link, discard and failed writes,
- * the check's probe (writability proven by creating a file, as root acting as another user too). */
+ * refuses to replace (directories, a name ending in '/', devices, FIFOs, links to those, to
+ * nothing or to an open descriptor's name), what it replaces and how (a regular file or a link to
+ * one, keeping the mode), names at the 255-byte limit, a temporary name planted beforehand as a
+ * link, discard and failed writes, the check's probe (writability proven by creating a file, as
+ * root acting as another user too). */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, symlink, mkfifo, lstat */
 
 #include "bp_test.h"
@@ -207,6 +208,31 @@ static void refuses_devices_fifos_and_dangling_links(void **state)
     assert_int_equal(entries(), 3);
 }
 
+/* A link to an open descriptor's name (as /dev/stdout links to /proc/self/fd/1), here to a
+ * descriptor of a regular file: refused, so that the link (in /dev for /dev/stdout) is never
+ * replaced by a file; a link to the file itself is replaced as any link to a regular file. */
+static void refuses_links_to_descriptors(void **state)
+{
+    (void)state;
+    char file[256], link[256], fd_name[64];
+    struct stat sb;
+    path_in(file, sizeof file, "held.txt");
+    put(file, "held");
+    FILE *held = fopen(file, "r");
+    assert_non_null(held);
+    snprintf(fd_name, sizeof fd_name, "/proc/self/fd/%d", fileno(held));
+    path_in(link, sizeof link, "stdout-like");
+    assert_int_equal(symlink(fd_name, link), 0);
+    refuse(link, "open file descriptor");
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    assert_string_equal(get(file), "held");
+    assert_int_equal(remove(link), 0);
+    assert_int_equal(symlink("held.txt", link), 0);
+    bpt_ok(bp_file_check(link));
+    fclose(held);
+}
+
 /* bp_model_save goes the same way: /dev/null stays a device. */
 static void model_save_refuses_a_device(void **state)
 {
@@ -362,6 +388,7 @@ int main(void)
         cmocka_unit_test_setup(replaces_link_to_regular, per_test),
         cmocka_unit_test_setup(refuses_directories, per_test),
         cmocka_unit_test_setup(refuses_devices_fifos_and_dangling_links, per_test),
+        cmocka_unit_test_setup(refuses_links_to_descriptors, per_test),
         cmocka_unit_test_setup(model_save_refuses_a_device, per_test),
         cmocka_unit_test_setup(check_proves_writability, per_test),
         cmocka_unit_test_setup(probe_follows_no_link, per_test),

@@ -2,6 +2,7 @@
 #include "blas_core.h"
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,10 +58,9 @@ static int is(const char *arg, const char *a, const char *b)
     return strcmp(arg, a) == 0 || strcmp(arg, b) == 0;
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     const cli_subcommand *sub;
-    blas_core_upgrade(argv);
     if (argc < 2) {
         print_usage(stderr);
         return CLI_USAGE;
@@ -86,4 +86,20 @@ int main(int argc, char **argv)
     if (!(sub = find(argv[1])))
         return unknown_command(argv[1]);
     return sub->run(sub, argc - 1, argv + 1);
+}
+
+/* What a command printed must have reached its file: `backprop predict > out.csv` on a full disk
+ * (or > /dev/full) fails rather than exit 0 with the predictions cut short. */
+int main(int argc, char **argv)
+{
+    blas_core_upgrade(argv);
+    int rc = run_command(argc, argv);
+    int flushed = fflush(stdout) == 0;
+    if (!flushed || ferror(stdout)) { /* after a failed flush errno says why; else an earlier write */
+        fprintf(stderr, "backprop: cannot write the standard output: %s\n",
+                flushed ? "a write failed" : strerror(errno));
+        if (rc == CLI_OK)
+            rc = CLI_FAIL;
+    }
+    return rc;
 }

@@ -148,6 +148,24 @@ else
     chmod 700 "$T"
 fi
 
+# ---------------------------------------------------------------- descriptors and standard output
+ln -s /proc/self/fd/1 stdout-link # as /dev/stdout is
+"${WRAP[@]}" "$BP" "${D[@]}" --out m13.bpn --log stdout-link > job.out 2> "$T/err"
+RC=$?
+check "--log a link to /proc/self/fd/1 (stdout a file): exit 2, the link stays a link" eval \
+    'rc_is 2 && err_has "open file descriptor" && [ -L stdout-link ] && absent m13.bpn'
+if [ -w /dev/full ]; then
+    "${WRAP[@]}" "$BP" predict --model m.bpn --csv test.csv > /dev/full 2> "$T/err"
+    RC=$?
+    check "predict > /dev/full: exit 1, says so" eval \
+        'rc_is 1 && err_has "cannot write the standard output: No space left on device"'
+    "${WRAP[@]}" "$BP" info m.bpn > /dev/full 2> "$T/err"
+    RC=$?
+    check "info > /dev/full: exit 1" eval 'rc_is 1 && err_has "standard output"'
+else
+    echo "skip   writes to /dev/full: no /dev/full"
+fi
+
 # ---------------------------------------------------------------- safe writing
 echo precious > victim
 ln -s victim L.tmp
