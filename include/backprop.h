@@ -1008,16 +1008,17 @@ BP_API bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_
  * device, a FIFO, a socket, a link to nothing or a link to an open descriptor's name in /proc (as
  * /dev/stdout is: the link would be replaced) is refused. The new file gets the permission bits
  * (0777: never a set-user- or set-group-ID bit) of the file it replaces (0666 less the umask for a
- * new one); its owner is the writer (replacing another user's file in a sticky directory fails at
- * the rename, reported as BP_EIO). */
+ * new one); its owner is the writer (another user's file in a sticky directory, which only root
+ * or its owner may replace, is refused by bp_file_check unless the process is root; elsewhere it
+ * fails at the rename, reported as BP_EIO). */
 typedef struct bp_file bp_file; /* opaque: a file being written, not yet at its path */
 
 /* Whether path could be written now: not empty, not ending in '/', nothing there or a regular file
  * (or a link to one), in a directory where this process can create a file, which is proven by
  * creating one under the temporary file's name rules and removing it at once (so that root, a
  * read-only mount, an immutable directory or a file system out of inodes is judged as the write
- * will be). Nothing else is created or changed. Programs check their outputs with it before long
- * work.
+ * will be), and no other user's file in a sticky directory (/tmp) unless the process is root.
+ * Nothing else is created or changed. Programs check their outputs with it before long work.
  * Errors: BP_ENULL, BP_EIO (detail: path and the reason), BP_ENOMEM. */
 BP_API bp_status bp_file_check(const char *path);
 

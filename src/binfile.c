@@ -3,6 +3,8 @@
  * of the directory; only a regular file is ever replaced); and for the binary formats the
  * little-endian codec, writes folded into a CRC-32 and the reader that checks the file's real
  * length before each field. The formats themselves live in model_io.c and checkpoint.c. */
+#define _XOPEN_SOURCE 700 /* S_ISVTX */
+
 #include "internal.h"
 
 #include <errno.h>
@@ -286,14 +288,38 @@ struct bp_file {
     bp__out out;
 };
 
+/* In a sticky directory (/tmp) only the file's owner, the directory's owner or a privileged
+ * process may replace a file: the rename over another user's file would fail after the work.
+ * Root is taken to hold that privilege (CAP_FOWNER); where it does not, the rename still says so. */
+static bp_status check_sticky(const char *path, const struct stat *file)
+{
+    size_t n = dir_bytes(path);
+    char small[256], *dir = n < sizeof small ? small : bp__malloc(n + 1);
+    struct stat sb;
+    bp_status st = BP_OK;
+    if (!dir)
+        return bp__fail(BP_ENOMEM, "%s: its directory's name", path);
+    memcpy(dir, n ? path : ".", n ? n : 1);
+    dir[n ? n : 1] = '\0';
+    uid_t me = geteuid();
+    if (me != 0 && file->st_uid != me && stat(dir, &sb) == 0 && (sb.st_mode & S_ISVTX) &&
+        sb.st_uid != me)
+        st = bp__fail(BP_EIO, "%s: another user's file in a sticky directory: only its owner "
+                      "may replace it", path);
+    if (dir != small)
+        bp__free(dir);
+    return st;
+}
+
 bp_status bp_file_check(const char *path)
 {
+    struct stat file;
     int exists;
     bp_status st;
     bp__clear_error();
     if (!path)
         return bp__fail(BP_ENULL, "path is NULL");
-    if ((st = bp__out_check(path, NULL, &exists)))
+    if ((st = bp__out_check(path, &file, &exists)) || (exists && (st = check_sticky(path, &file))))
         return st;
     return probe_dir(path);
 }

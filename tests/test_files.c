@@ -277,6 +277,40 @@ static void check_proves_writability(void **state)
     assert_int_equal(chmod(dir, 0700), 0);
 }
 
+/* In a sticky directory only a file's owner (or root) may replace it: another user's file is
+ * refused by the check, one's own is not. Run as nobody by root; skipped for anyone else. */
+static void check_refuses_others_file_in_sticky_dir(void **state)
+{
+    (void)state;
+    char sub[256], theirs[300], mine[300];
+    if (geteuid() != 0)
+        skip();
+    path_in(sub, sizeof sub, "sticky");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(chmod(sub, 01777), 0);
+    snprintf(theirs, sizeof theirs, "%s/theirs", sub);
+    snprintf(mine, sizeof mine, "%s/mine", sub);
+    put(theirs, "root's");
+    put(mine, "nobody's");
+    assert_int_equal(chmod(theirs, 0666), 0); /* writable: the sticky bit alone forbids it */
+    assert_int_equal(chown(mine, 65534, 65534), 0);
+    assert_int_equal(chmod(dir, 0711), 0);
+    assert_int_equal(seteuid(65534), 0);
+    char why[256];
+    bp_status refused = bp_file_check(theirs);
+    snprintf(why, sizeof why, "%s", bp_last_error());
+    bp_status own = bp_file_check(mine);
+    assert_int_equal(seteuid(0), 0);
+    assert_int_equal(chmod(dir, 0700), 0);
+    bpt_ok(own);
+    assert_int_equal(refused, BP_EIO);
+    assert_non_null(strstr(why, "another user's file in a sticky directory"));
+    bpt_ok(bp_file_check(theirs)); /* root may */
+    assert_int_equal(remove(theirs), 0);
+    assert_int_equal(remove(mine), 0);
+    assert_int_equal(rmdir(sub), 0);
+}
+
 /* The probe is made as the temporary file is: a link planted at its name is neither followed nor
  * removed, and nothing of the probe remains. */
 static void probe_follows_no_link(void **state)
@@ -392,6 +426,7 @@ int main(void)
         cmocka_unit_test_setup(model_save_refuses_a_device, per_test),
         cmocka_unit_test_setup(check_proves_writability, per_test),
         cmocka_unit_test_setup(probe_follows_no_link, per_test),
+        cmocka_unit_test_setup(check_refuses_others_file_in_sticky_dir, per_test),
         cmocka_unit_test_setup(longest_name, per_test),
         cmocka_unit_test_setup(planted_temporary_link, per_test),
         cmocka_unit_test_setup(discard_leaves_nothing, per_test),

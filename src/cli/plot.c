@@ -4,9 +4,11 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cli_plot_available(void)
@@ -62,13 +64,25 @@ static void put_quoted(FILE *f, const char *s, int path)
     fputc('\'', f);
 }
 
-/* What the log's evaluation columns are named ("test" or "val"), from its header line. */
+/* What the log's evaluation columns are named ("test" or "val"), from its header line. The log
+ * must be a regular file: gnuplot reads it once per panel, and opening a FIFO would wait for a
+ * writer (O_NONBLOCK: it does not). */
 static int eval_name(const char *cmd, const char *log, char *name, size_t size)
 {
     char header[256];
-    FILE *f = fopen(log, "r");
-    if (!f)
+    struct stat sb;
+    int fd = open(log, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return cli_error(cmd, "%s: %s", log, strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cli_error(cmd, "%s: not a regular file (gnuplot reads the log twice)", log);
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return cli_error(cmd, "%s: %s", log, strerror(errno));
+    }
     int ok = fgets(header, sizeof header, f) != NULL &&
              strncmp(header, "epoch,train_loss,train_accuracy,", 32) == 0;
     fclose(f);

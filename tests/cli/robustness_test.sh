@@ -141,6 +141,16 @@ else
         run "${D[@]}" --out rootdir/m.bpn
         check "as nobody, --out in root's 0755 directory: exit 2" eval \
             'rc_is 2 && err_has "Permission denied" && untrained'
+        mkdir -m 1777 sticky
+        echo "root's" > sticky/theirs
+        chmod 666 sticky/theirs
+        run "${D[@]}" --out sticky/theirs
+        check "as nobody, --out root's file in a sticky directory: exit 2 before training" eval \
+            'rc_is 2 && err_has "sticky directory" && untrained && [ "$(cat sticky/theirs)" = "root'"'"'s" ]'
+        run "${D[@]}" --out sticky/mine
+        run "${D[@]}" --out sticky/mine --seed 3
+        check "as nobody, its own file in a sticky directory: replaced" eval \
+            'rc_is 0 && [ -s sticky/mine ] && [ "$(stat -c %u sticky/mine)" = 65534 ]'
     else
         echo "skip   another effective user: setpriv refused here"
     fi
@@ -230,6 +240,12 @@ if command -v gnuplot > /dev/null; then
     run plot l6.csv '|touch pwned-bar'
     check "plot: a PNG named '|cmd' is written as a file" eval \
         'rc_is 0 && png "|touch pwned-bar" && absent pwned-bar && no_temporary'
+    saved=("${WRAP[@]}")
+    WRAP=(timeout 60 "${saved[@]}")
+    run plot fifo p12.png
+    WRAP=("${saved[@]}")
+    check "plot: a FIFO as the log: exit 1 at once, no wait for a writer" eval \
+        'rc_is 1 && err_has "not a regular file" && absent p12.png'
     cp l6.csv -
     run plot - p11.png
     check "plot: a log named '-' is the file, not gnuplot's inline data" eval 'rc_is 0 && png p11.png'
