@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -88,10 +89,24 @@ static int run_command(int argc, char **argv)
     return sub->run(sub, argc - 1, argv + 1);
 }
 
+/* Descriptors 0, 1 and 2 open, on /dev/null where the caller left one closed (`backprop train
+ * >&-`): else the next file opened (the log, the model's temporary file) would take that number
+ * and receive what the program prints. 0 if /dev/null cannot be opened. */
+static int reserve_std_descriptors(void)
+{
+    for (int fd = 0; fd <= 2; fd++) /* the lowest free number: fd itself, those below are open */
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+            open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+            return 0;
+    return 1;
+}
+
 /* What a command printed must have reached its file: `backprop predict > out.csv` on a full disk
  * (or > /dev/full) fails rather than exit 0 with the predictions cut short. */
 int main(int argc, char **argv)
 {
+    if (!reserve_std_descriptors())
+        return CLI_FAIL;
     blas_core_upgrade(argv);
     int rc = run_command(argc, argv);
     int flushed = fflush(stdout) == 0;

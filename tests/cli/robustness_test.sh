@@ -164,6 +164,16 @@ ln -s /proc/self/fd/1 stdout-link # as /dev/stdout is
 RC=$?
 check "--log a link to /proc/self/fd/1 (stdout a file): exit 2, the link stays a link" eval \
     'rc_is 2 && err_has "open file descriptor" && [ -L stdout-link ] && absent m13.bpn'
+# A closed standard output (>&-) would be the number the log's file takes next.
+LOUD=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 3) # progress lines
+"${WRAP[@]}" "$BP" "${LOUD[@]}" --out m14.bpn --log l14.csv >&- 2> "$T/err"
+RC=$?
+check "train >&- with --log: exit 0, the log holds its CSV rows only" eval \
+    'rc_is 0 && [ "$(wc -l < l14.csv)" -eq 4 ] && ! grep -q "epoch 1/" l14.csv && [ -s m14.bpn ]'
+"${WRAP[@]}" "$BP" "${LOUD[@]}" --out m15.bpn --log l15.csv >&- 2>&-
+RC=$?
+check "train with descriptors 1 and 2 closed: exit 0, the log and model whole" eval \
+    'rc_is 0 && [ "$(wc -l < l15.csv)" -eq 4 ] && ! grep -q "epoch 1/" l15.csv && [ -s m15.bpn ]'
 if [ -w /dev/full ]; then
     "${WRAP[@]}" "$BP" predict --model m.bpn --csv test.csv > /dev/full 2> "$T/err"
     RC=$?
