@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every benchmark of bench/ in one run, for the README's Benchmarks section: the machine (date,
+# CPU, load before and after), the elementwise-kernel table and the grid of bench_backprop (with
+# FANN when the bench was built with libfann-dev, and its plot), PyTorch alternated with the bench
+# (bench/torch_peer.py, when python3-torch is installed), the worker threads (bench_workers) and
+# the derivatives (bench_deriv). Markdown on stdout; the CSVs and the plot go to OUTDIR.
+#
+#   bench/report.sh [BUILD_DIR [OUTDIR]]     (defaults: build/bench, bench-report)
+#
+# BUILD_DIR is a Release build with the benchmarks: cmake --workflow --preset bench. One run takes
+# about 15 minutes; run it on a machine as quiet as you can get (the load is printed for that).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build/bench}
+out=${2:-bench-report}
+bench=$build/bench
+for b in bench_backprop bench_workers bench_deriv; do
+  [[ -x $bench/$b ]] || { echo "report.sh: $bench/$b missing: cmake --workflow --preset bench" >&2; exit 2; }
+done
+mkdir -p "$out"
+
+machine() {
+  echo "- $1: $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+echo "## One run of bench/report.sh"
+echo
+machine start
+echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, $(grep -m1 -o -w -e avx512f -e avx2 /proc/cpuinfo | head -1)"
+echo "- compiler: $(cc --version | head -1)"
+echo
+echo '### The kernels and the grid: `bench_backprop --budget 2`'
+echo
+"$bench/bench_backprop" --budget 2 --csv "$out/bench.csv" --plot "$out/bench-784-100-10.png"
+echo
+if python3 -c 'import torch' 2>/dev/null; then
+  echo '### PyTorch alternated with the bench: `torch_peer.py --rounds 5 --budget 0.5`'
+  echo
+  python3 bench/torch_peer.py --bench "$bench/bench_backprop" --rounds 5 --budget 0.5 \
+    --csv "$out/torch.csv"
+  echo
+fi
+echo '### Worker threads: `bench_workers --rounds 5`'
+echo
+"$bench/bench_workers" --nets 784-100-10,784-256-128-10 --batches 10,128,1024 --workers 2 --rounds 5
+echo
+echo '### Derivatives: `bench_deriv --batch 128`'
+echo
+"$bench/bench_deriv" --batch 128
+echo
+machine end
