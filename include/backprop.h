@@ -1005,8 +1005,9 @@ BP_API bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_
  * commit it is flushed, fsynced and renamed over path and the directory is synced, so that path
  * holds either its old content or the whole new one. Only a regular file is ever replaced (a
  * symbolic link to one counts: the link itself is replaced by the new file); a directory, a
- * device, a FIFO, a socket, a link to nothing or a link to an open descriptor's name in /proc (as
- * /dev/stdout is: the link would be replaced) is refused. The new file gets the permission bits
+ * device, a FIFO, a socket, a link to nothing, a link to an open descriptor's name in /proc (as
+ * /dev/stdout is: the link would be replaced) or a mount point (a file mounted there, which no
+ * rename replaces) is refused. The new file gets the permission bits
  * (0777: never a set-user- or set-group-ID bit) of the file it replaces (0666 less the umask for a
  * new one); its owner is the writer (another user's file in a sticky directory, which only root
  * or its owner may replace, is refused by bp_file_check unless the process is root; elsewhere it

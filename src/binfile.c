@@ -3,7 +3,7 @@
  * of the directory; only a regular file is ever replaced); and for the binary formats the
  * little-endian codec, writes folded into a CRC-32 and the reader that checks the file's real
  * length before each field. The formats themselves live in model_io.c and checkpoint.c. */
-#define _XOPEN_SOURCE 700 /* S_ISVTX */
+#define _GNU_SOURCE /* statx; S_ISVTX */
 
 #include "internal.h"
 
@@ -108,6 +108,22 @@ static int links_to_a_descriptor(const char *path)
     return strncmp(target, "/proc/", 6) == 0 || strncmp(target, "/dev/fd/", 8) == 0;
 }
 
+/* Whether path itself (not what a link names) is a mount point, as a file bind-mounted into a
+ * container is: rename cannot replace it (EBUSY). statx says so on Linux 5.8 and later; where
+ * it cannot, the rename still does. */
+static int is_mount_point(const char *path)
+{
+#ifdef STATX_ATTR_MOUNT_ROOT
+    struct statx sx;
+    return statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE, &sx) == 0 &&
+           (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+           (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+#else
+    (void)path;
+    return 0;
+#endif
+}
+
 bp_status bp__out_check(const char *path, struct stat *old, int *exists)
 {
     struct stat sb;
@@ -125,6 +141,9 @@ bp_status bp__out_check(const char *path, struct stat *old, int *exists)
         if (links_to_a_descriptor(path))
             return bp__fail(BP_EIO, "%s: a link to an open file descriptor (as /dev/stdout is): "
                             "refusing to replace the link with a file", path);
+        if (is_mount_point(path))
+            return bp__fail(BP_EIO, "%s: a mount point (a file mounted there, as into a "
+                            "container): it cannot be replaced, only written in place", path);
         *exists = 1;
         if (old)
             *old = sb;

@@ -123,6 +123,15 @@ else
         run "${D[@]}" --out rodir/m.bpn
         check "--out on a read-only mount (root): exit 2 before training" eval \
             'rc_is 2 && err_has "Read-only file system" && untrained'
+        echo mounted > bind-src
+        echo target > bind-dst
+        WRAP=(unshare -rm sh -c 'mount --bind bind-src bind-dst && exec "$0" "$@"' "${saved[@]}")
+        run "${D[@]}" --out bind-dst
+        check "--out a bind-mounted file (as into a container): exit 2 before training" eval \
+            'rc_is 2 && err_has "a mount point" && untrained'
+        WRAP=("${saved[@]}")
+        run "${D[@]}" --out bind-dst
+        check "the same file, not mounted: replaced" eval 'rc_is 0 && [ "$(cat bind-src)" = mounted ]'
     else
         echo "skip   an exhausted and a read-only mount: unshare -rm refused here"
     fi
