@@ -105,7 +105,8 @@ static int links_to_a_descriptor(const char *path)
     if (n <= 0)
         return 0;
     target[n] = '\0';
-    return strncmp(target, "/proc/", 6) == 0 || strncmp(target, "/dev/fd/", 8) == 0;
+    return (strncmp(target, "/proc/", 6) == 0 && strstr(target, "/fd/")) ||
+           strncmp(target, "/dev/fd/", 8) == 0;
 }
 
 /* Whether path itself (not what a link names) is a mount point, as a file bind-mounted into a
@@ -307,22 +308,23 @@ struct bp_file {
     bp__out out;
 };
 
-/* In a sticky directory (/tmp) only the file's owner, the directory's owner or a privileged
- * process may replace a file: the rename over another user's file would fail after the work.
- * Root is taken to hold that privilege (CAP_FOWNER); where it does not, the rename still says so. */
-static bp_status check_sticky(const char *path, const struct stat *file)
+/* In a sticky directory (/tmp) only the owner of an entry (the file, or the link that names it),
+ * the directory's owner or a privileged process may replace it: the rename over another user's
+ * would fail after the work. Root is taken to hold that privilege (CAP_FOWNER); where it does
+ * not, the rename still says so. */
+static bp_status check_sticky(const char *path)
 {
     size_t n = dir_bytes(path);
     char small[256], *dir = n < sizeof small ? small : bp__malloc(n + 1);
-    struct stat sb;
+    struct stat entry, sb;
     bp_status st = BP_OK;
     if (!dir)
         return bp__fail(BP_ENOMEM, "%s: its directory's name", path);
     memcpy(dir, n ? path : ".", n ? n : 1);
     dir[n ? n : 1] = '\0';
     uid_t me = geteuid();
-    if (me != 0 && file->st_uid != me && stat(dir, &sb) == 0 && (sb.st_mode & S_ISVTX) &&
-        sb.st_uid != me)
+    if (me != 0 && lstat(path, &entry) == 0 && entry.st_uid != me && stat(dir, &sb) == 0 &&
+        (sb.st_mode & S_ISVTX) && sb.st_uid != me)
         st = bp__fail(BP_EIO, "%s: another user's file in a sticky directory: only its owner "
                       "may replace it", path);
     if (dir != small)
@@ -332,13 +334,12 @@ static bp_status check_sticky(const char *path, const struct stat *file)
 
 bp_status bp_file_check(const char *path)
 {
-    struct stat file;
     int exists;
     bp_status st;
     bp__clear_error();
     if (!path)
         return bp__fail(BP_ENULL, "path is NULL");
-    if ((st = bp__out_check(path, &file, &exists)) || (exists && (st = check_sticky(path, &file))))
+    if ((st = bp__out_check(path, NULL, &exists)) || (exists && (st = check_sticky(path))))
         return st;
     return probe_dir(path);
 }
