@@ -138,10 +138,15 @@ else
     chmod 711 "$T" # so that another user reaches the directories below
     mkdir -m 755 rootdir
     if setpriv --euid=65534 true 2> /dev/null; then
-        WRAP=(setpriv --euid=65534 "${saved[@]}")
-        run "${D[@]}" --out rootdir/m.bpn
-        check "root acting as nobody, --out in root's 0755 directory: exit 2 before training" eval \
-            'rc_is 2 && err_has "Permission denied" && untrained && absent rootdir/m.bpn'
+        if grep -qa -e __asan_init -e __lsan "$BP"; then # built with ASan and its LeakSanitizer
+            echo "skip   root acting as nobody: LeakSanitizer fails where the effective user is" \
+                 "not the real one"
+        else
+            WRAP=(setpriv --euid=65534 "${saved[@]}")
+            run "${D[@]}" --out rootdir/m.bpn
+            check "root acting as nobody, --out in root's 0755 directory: exit 2 before training" \
+                eval 'rc_is 2 && err_has "Permission denied" && untrained && absent rootdir/m.bpn'
+        fi
         mkdir -m 777 open
         WRAP=(setpriv --reuid=65534 --regid=65534 --clear-groups "${saved[@]}")
         run "${D[@]}" --out open/m.bpn
