@@ -696,8 +696,8 @@ typedef struct bp_train_config {
     int checkpoint_every;        /* epochs between checkpoints; 0 = never, < 0 is BP_EDIM */
     const char *checkpoint_path; /* where checkpoints go; required when checkpoint_every > 0 */
     const char *resume_path;     /* continue from this checkpoint; NULL = start afresh */
-    int workers;                 /* worker threads per step (bp_team); 0 or 1 = this thread
-                                    alone, at most BP_MAX_WORKERS (docs/training.md) */
+    int workers;                 /* worker threads per step (bp_team; with dropout too); 0 or 1 =
+                                    this thread alone, at most BP_MAX_WORKERS (docs/training.md) */
     /* Training on derivatives (docs/training.md), 0 = off: the targets are [E*; F*] (n_targets =
      * 1 + n^1, row 0 the energy) and each batch's gradient is bp_gradient_forces' with these
      * weights; the progress and evaluation losses are that loss per sample. */
@@ -730,7 +730,7 @@ typedef struct bp_train_config {
  * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
  * (also a force weight negative or not finite; a dropout rate outside [0, 1) or set for the output
  * layer), BP_ECONFIG (forces on a network that is not one-output, quadratic, or that carries a
- * scaling; forces or dropout with workers > 1; forces with dropout), BP_EMISMATCH (dataset shape
+ * scaling; forces with workers > 1; forces with dropout), BP_EMISMATCH (dataset shape
  * vs network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
  * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
  * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns
@@ -885,6 +885,31 @@ BP_API bp_status bp_team_workers(const bp_team *team, int *workers);
  * BP_EMISMATCH (net of another shape than the team's). */
 BP_API bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X,
                                   int ldx, const float *Y, int ldy, float *grad, double *cost);
+
+/* Dropout rates of the team's dropout gradients (bp_team_gradient_dropout): what
+ * bp_workspace_set_dropout does to one workspace, done to each worker's: rates[l-1] for layer
+ * l = 1 (the inputs) .. L-1, num_layers - 1 floats in [0, 1); NULL or all zero: none. Allocates
+ * each workspace's masks (2 n^l x ceil(max_batch / workers) floats per layer of rate > 0) here,
+ * all of them before any earlier ones are released, so on failure the team keeps its earlier
+ * rates; the gradients allocate nothing. bp_team_gradient is unchanged by them. Not during a call
+ * of the team. Errors: BP_ENULL (team), BP_EVALUE (a rate outside [0, 1) or NaN), BP_ENOMEM. */
+BP_API bp_status bp_team_set_dropout(bp_team *team, const float *rates);
+
+/* bp_gradient_dropout split across the team, as bp_team_gradient splits bp_gradient_batch: the
+ * batch's columns are columns first .. first+batch-1 of step; share w, [lo, hi) = [w*batch/N,
+ * (w+1)*batch/N), runs bp_gradient_dropout(net, its workspace, key, step, first + lo, hi - lo, ...)
+ * with the team's rates (bp_team_set_dropout), so column j of the batch is dropped by the mask of
+ * (key, step, first + j) whatever N is: forward with a~^l = m^l (.) a^l, (B') and (C) into the
+ * share's block (no columns: zeros), and grad is OVERWRITTEN with g_0 + g_1 + ... + g_{N-1} added
+ * in that order, *cost (may be NULL) the shares' summed costs of the dropped network in that order.
+ * So the result depends on N only (the sum's order), never on timing; with N = 1 it is
+ * bp_gradient_dropout's bits. Shapes, leading dimensions and BLAS threads as bp_team_gradient;
+ * without rates set it is bp_team_gradient's bits. Allocates nothing. Errors: as
+ * bp_team_gradient; BP_EDIM (first < 0 or first + batch > INT_MAX). */
+BP_API bp_status bp_team_gradient_dropout(bp_team *team, const bp_net *net, uint64_t key,
+                                          uint64_t step, int first, int batch, const float *X,
+                                          int ldx, const float *Y, int ldy, float *grad,
+                                          double *cost);
 
 /* ---------------------------------------------------------------- online learning */
 /* One step of online gradient descent on one sample (plain SGD, m = 1, the derivation's

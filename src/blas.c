@@ -180,20 +180,20 @@ void bp_workspace_free(bp_workspace *ws)
     bp__free(ws);
 }
 
-bp_status bp_workspace_set_dropout(bp_workspace *ws, const float *rates)
+bp_status bp__dropout_alloc(const bp_workspace *ws, const float *rates, float **block)
 {
-    bp__clear_error();
-    if (!ws)
-        return bp__fail(BP_ENULL, "ws is NULL");
-    bp_status st = bp__check_dropout(ws->num_layers, rates);
-    if (st)
-        return st;
     size_t floats = 0, B = (size_t)ws->max_batch; /* each fits: the workspace's own block did */
     for (int l = 1; rates && l < ws->num_layers; l++)
         floats += rates[l - 1] > 0 ? 2 * (size_t)ws->sizes[l - 1] * B : 0;
-    float *block = floats ? bp__malloc(floats * sizeof *block) : NULL;
-    if (floats && !block)
+    *block = floats ? bp__malloc(floats * sizeof **block) : NULL;
+    if (floats && !*block)
         return bp__fail(BP_ENOMEM, "dropout masks of %zu floats", floats);
+    return BP_OK;
+}
+
+void bp__dropout_install(bp_workspace *ws, const float *rates, float *block)
+{
+    size_t B = (size_t)ws->max_batch;
     bp__free(ws->drop_block);
     ws->drop_block = block;
     ws->masked = 0;
@@ -207,7 +207,18 @@ bp_status bp_workspace_set_dropout(bp_workspace *ws, const float *rates)
             block += 2 * cells;
         }
     }
-    return BP_OK;
+}
+
+bp_status bp_workspace_set_dropout(bp_workspace *ws, const float *rates)
+{
+    bp__clear_error();
+    if (!ws)
+        return bp__fail(BP_ENULL, "ws is NULL");
+    float *block;
+    bp_status st = bp__check_dropout(ws->num_layers, rates);
+    if (!st && !(st = bp__dropout_alloc(ws, rates, &block)))
+        bp__dropout_install(ws, rates, block);
+    return st;
 }
 
 bp_status bp_workspace_mask(const bp_workspace *ws, int l, const float **mask)

@@ -111,6 +111,12 @@ void bp__dropout_draw(int num_layers, const int *sizes, const float *rates, uint
 void bp__dropout_apply(int rows, int batch, const float *a, int lda, const float *mask, float *out);
 /* d <- d (.) mask over n floats: the same mask on the backward pass's delta. */
 void bp__dropout_mask_delta(float *d, const float *mask, size_t n);
+/* The two steps of bp_workspace_set_dropout (src/blas.c), apart so that a team sets the rates of
+ * all its workspaces or of none: *block = the masks' allocation for rates (checked) in ws, NULL
+ * when no rate is > 0 (BP_ENOMEM); then install hands block to ws with the rates, releasing the
+ * old one (it cannot fail). */
+bp_status bp__dropout_alloc(const bp_workspace *ws, const float *rates, float **block);
+void bp__dropout_install(bp_workspace *ws, const float *rates, float *block);
 
 /* Validity of an activation sequence and cost; detail via bp__fail. */
 bp_status bp__check_config(int num_layers, const int *sizes, const bp_activation *acts, bp_cost cost);
@@ -335,7 +341,7 @@ bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds,
  * *sse += the squared error of the predictions in the data's units. */
 bp_status bp__evaluate_chunk(const bp_net *net, bp_workspace *ws, int b, const float *X,
                              const float *Y, double *c, double *sse);
-/* Worker w's workspace after bp_team_gradient, and its columns [*lo, *hi) of that call. */
+/* Worker w's workspace after bp_team_gradient (or bp_team_gradient_dropout), and its columns [*lo, *hi) of that call. */
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
 
 #endif

@@ -277,7 +277,8 @@ static bp_status trainer_alloc(trainer *t)
     t->s.perm = bp__calloc((size_t)t->train->count, sizeof *t->s.perm);
     t->s.best_params = cfg->patience > 0 ? bp__calloc(net->num_params, sizeof *t->s.best_params)
                                          : NULL;
-    if (t->s.dropout && (st = bp_workspace_set_dropout(t->ws, t->s.dropout)))
+    if (t->s.dropout && (st = t->team ? bp_team_set_dropout(t->team, t->s.dropout)
+                                      : bp_workspace_set_dropout(t->ws, t->s.dropout)))
         return st;
     if (!t->grad || !t->xb || !t->yb || !t->lb || !t->s.perm ||
         (cfg->patience > 0 && !t->s.best_params))
@@ -367,15 +368,12 @@ static int has_dropout(const bp_train_config *cfg)
 }
 
 /* What bp_train refuses beyond each field's own checks: dropout rates for the layers that have
- * units to drop; forces on an unscaled one-output quadratic network; dropout and forces on one
- * thread, and not together (neither pass exists across workers or for the tangent network). */
+ * units to drop; forces on an unscaled one-output quadratic network, on one thread and without
+ * dropout (the force gradient exists neither across workers nor with masks). */
 static bp_status check_combination(const bp_net *net, const bp_dataset *train,
                                    const bp_train_config *cfg)
 {
     bp_status st = check_dropout(net, cfg->dropout);
-    int dropout = !st && has_dropout(cfg);
-    if (dropout && cfg->workers > 1)
-        return bp__fail(BP_ECONFIG, "dropout runs on one thread (workers is %d)", cfg->workers);
     if (st || !cfg->forces)
         return st;
     int nt = train->n_targets;
@@ -389,7 +387,7 @@ static bp_status check_combination(const bp_net *net, const bp_dataset *train,
     if (cfg->workers > 1)
         return bp__fail(BP_ECONFIG, "training on forces runs on one thread (workers is %d)",
                         cfg->workers);
-    if (dropout)
+    if (has_dropout(cfg))
         return bp__fail(BP_ECONFIG, "training on forces takes no dropout");
     return BP_OK;
 }
@@ -486,10 +484,34 @@ static void score_share(trainer *t, int n, tally *ep)
     }
 }
 
+/* The gradient of the n samples gathered into t->xb and t->yb (columns col.. of the batch numbered
+ * step since training began, which key its dropout masks) into t->grad, overwritten (no zeroing
+ * pass), by the run's path: the force loss, or the batched passes of the workers or of this
+ * thread, with or without dropout; *c their summed cost. */
+static bp_status gathered_gradient(trainer *t, int n, uint64_t step, int col, double *c)
+{
+    const bp_train_config *cfg = t->cfg;
+    bp_net *net = t->net;
+    int n1 = net->sizes[0], nt = t->train->n_targets;
+    uint64_t key = t->s.dropout_key;
+    const float *X = t->xb, *Y = t->yb;
+    float *g = t->grad;
+    if (cfg->forces)
+        return bp_gradient_forces(net, t->ws, n, X, n1, Y, nt, Y + 1, nt, cfg->energy_weight,
+                                  cfg->force_weight, g, c);
+    if (t->team && t->s.dropout)
+        return bp_team_gradient_dropout(t->team, net, key, step, col, n, X, n1, Y, nt, g, c);
+    if (t->team)
+        return bp_team_gradient(t->team, net, n, X, n1, Y, nt, g, c);
+    if (t->s.dropout)
+        return bp_gradient_dropout(net, t->ws, key, step, col, n, X, n1, Y, nt, g, c);
+    return bp_gradient_batch(net, t->ws, n, X, n1, Y, nt, g, c);
+}
+
 /* This rank's share of a batch, the samples perm[first..first+n-1] (columns col.. of the batch
- * numbered step since training began, which key its dropout masks): its gradient into t->grad
- * (zeros for an empty share), its summed cost into *c, its correct predictions into ep, and the
- * flags the ranks sum with the gradient. */
+ * numbered step since training began): its gradient into t->grad (zeros for an empty share), its
+ * summed cost into *c, its correct predictions into ep, and the flags the ranks sum with the
+ * gradient. */
 static bp_status share_gradient(trainer *t, int first, int n, uint64_t step, int col, double *c,
                                  tally *ep)
 {
@@ -502,16 +524,7 @@ static bp_status share_gradient(trainer *t, int first, int n, uint64_t step, int
         return BP_OK;
     }
     gather(t->net, t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
-    /* the gradient overwrites the block: no zeroing pass */
-    const bp_train_config *cfg = t->cfg;
-    int n1 = net->sizes[0], nt = t->train->n_targets;
-    bp_status st =
-        cfg->forces    ? bp_gradient_forces(net, t->ws, n, t->xb, n1, t->yb, nt, t->yb + 1, nt,
-                                            cfg->energy_weight, cfg->force_weight, t->grad, c)
-        : t->team      ? bp_team_gradient(t->team, net, n, t->xb, n1, t->yb, nt, t->grad, c)
-        : t->s.dropout ? bp_gradient_dropout(net, t->ws, t->s.dropout_key, step, col, n, t->xb, n1,
-                                             t->yb, nt, t->grad, c)
-                       : bp_gradient_batch(net, t->ws, n, t->xb, n1, t->yb, nt, t->grad, c);
+    bp_status st = gathered_gradient(t, n, step, col, c);
     if (st)
         return st;
     if (!isfinite(*c))

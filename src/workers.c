@@ -7,10 +7,13 @@
  * thread and the workers claim the shares one at a time until none is left; the call returns when
  * all are done. So a worker the scheduler keeps off the cores (a loaded machine) costs the call
  * at most the share it claimed: its unclaimed shares are run by the threads that are running.
- * BLAS runs at one thread inside a call (bp__blas_threads_single). */
+ * BLAS runs at one thread inside a call (bp__blas_threads_single). With dropout each share draws
+ * the masks of its own global columns (bp_gradient_dropout's first), so the masks do not depend
+ * on N either. */
 #include "blas_info.h"
 #include "kernels.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -26,6 +29,7 @@ typedef struct lane {
     double cost;    /* summed cost of its columns */
     long correct;   /* evaluation: correct predictions among them */
     double sse;     /* evaluation: squared error of their predictions in the data's units */
+    float *masks;   /* bp_team_set_dropout: its workspace's new masks until all are allocated */
     bp_status status;
     char why[192];  /* bp_last_error() of its failure (the message is thread-local) */
 } lane;
@@ -55,8 +59,10 @@ struct bp_team {
     const float *X, *Y;
     float *out; /* the caller's gradient block, share 0's */
     const bp_dataset *ds;
-    int first; /* evaluation: the first sample of the share the workers split */
+    int first; /* the first sample (evaluation) or column (dropout) of what the workers split */
     int sse;   /* evaluation: whether the lanes add up their squared errors */
+    int dropout;         /* the gradient applies the workspaces' dropout rates ... */
+    uint64_t key, step;  /* ... with the masks of this key and step */
 };
 
 /* Run the round's task on the shares still unclaimed, one at a time, until none is left; called
@@ -269,17 +275,28 @@ static void gradient_task(bp_team *t, lane *me)
         memset(g, 0, t->num_params * sizeof *g);
         return;
     }
-    bp_status st = bp_gradient_batch(t->net, me->ws, n, t->X + (size_t)me->lo * (size_t)t->ldx,
-                                     t->ldx, t->Y + (size_t)me->lo * (size_t)t->ldy, t->ldy, g,
-                                     &me->cost);
+    const float *X = t->X + (size_t)me->lo * (size_t)t->ldx;
+    const float *Y = t->Y + (size_t)me->lo * (size_t)t->ldy;
+    bp_status st = t->dropout ? bp_gradient_dropout(t->net, me->ws, t->key, t->step,
+                                                    t->first + me->lo, n, X, t->ldx, Y, t->ldy, g,
+                                                    &me->cost)
+                              : bp_gradient_batch(t->net, me->ws, n, X, t->ldx, Y, t->ldy, g,
+                                                  &me->cost);
     if (st)
         lane_failed(me, st);
 }
 
-bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X, int ldx,
-                           const float *Y, int ldy, float *grad, double *cost)
+/* The masks of a dropout gradient: key, step, and the global column of the batch's first. */
+typedef struct dropout_args {
+    uint64_t key, step;
+    int first;
+} dropout_args;
+
+/* The arguments of the team's gradients (drop: those of bp_team_gradient_dropout, or NULL). */
+static bp_status check_gradient(const bp_team *team, const dropout_args *drop, const bp_net *net,
+                                int batch, const float *X, int ldx, const float *Y, int ldy,
+                                const float *grad)
 {
-    bp__clear_error();
     bp_status st = check_team(team, net);
     if (st)
         return st;
@@ -293,6 +310,21 @@ bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const fl
         return st;
     if (!grad)
         return bp__fail(BP_ENULL, "grad is NULL");
+    if (drop && (drop->first < 0 || drop->first > INT_MAX - batch))
+        return bp__fail(BP_EDIM, "first column %d: must be >= 0, first + batch <= INT_MAX",
+                        drop->first);
+    return BP_OK;
+}
+
+/* bp_team_gradient, or with drop bp_team_gradient_dropout. */
+static bp_status team_gradient(bp_team *team, const dropout_args *drop, const bp_net *net,
+                               int batch, const float *X, int ldx, const float *Y, int ldy,
+                               float *grad, double *cost)
+{
+    bp__clear_error();
+    bp_status st = check_gradient(team, drop, net, batch, X, ldx, Y, ldy, grad);
+    if (st)
+        return st;
     team->net = net;
     team->batch = batch;
     team->X = X;
@@ -300,6 +332,12 @@ bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const fl
     team->Y = Y;
     team->ldy = ldy;
     team->out = grad;
+    team->dropout = drop != NULL;
+    if (drop) {
+        team->key = drop->key;
+        team->step = drop->step;
+        team->first = drop->first;
+    }
     int threads = bp__blas_threads_single();
     team_run(team, gradient_task);
     bp__blas_threads_restore(threads);
@@ -313,6 +351,39 @@ bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const fl
     if (cost)
         *cost = total;
     return BP_OK;
+}
+
+bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X, int ldx,
+                           const float *Y, int ldy, float *grad, double *cost)
+{
+    return team_gradient(team, NULL, net, batch, X, ldx, Y, ldy, grad, cost);
+}
+
+bp_status bp_team_gradient_dropout(bp_team *team, const bp_net *net, uint64_t key, uint64_t step,
+                                   int first, int batch, const float *X, int ldx, const float *Y,
+                                   int ldy, float *grad, double *cost)
+{
+    dropout_args drop = {key, step, first};
+    return team_gradient(team, &drop, net, batch, X, ldx, Y, ldy, grad, cost);
+}
+
+/* Every workspace's masks are allocated before any is replaced: the rates of all or of none. */
+bp_status bp_team_set_dropout(bp_team *team, const float *rates)
+{
+    bp__clear_error();
+    if (!team)
+        return bp__fail(BP_ENULL, "team is NULL");
+    bp_status st = bp__check_dropout(team->num_layers, rates);
+    for (int w = 0; w < team->workers && !st; w++)
+        st = bp__dropout_alloc(team->lanes[w].ws, rates, &team->lanes[w].masks);
+    for (int w = 0; w < team->workers; w++) {
+        if (st)
+            bp__free(team->lanes[w].masks);
+        else
+            bp__dropout_install(team->lanes[w].ws, rates, team->lanes[w].masks);
+        team->lanes[w].masks = NULL;
+    }
+    return st;
 }
 
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi)

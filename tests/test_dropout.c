@@ -11,6 +11,10 @@
  *    uninterrupted one, a run without dropout still writes version 1, and a checkpoint of other
  *    rates, or of a run without dropout, is refused by a run with dropout (BP_EMISMATCH); every bit
  *    flipped in a version-2 checkpoint is refused;
+ *  - training with 2 and 3 workers (bp_team_gradient_dropout): the same bits on every run, the
+ *    same training as one worker up to rounding (the same masks) but other bits, another training
+ *    than without dropout, and a run interrupted and resumed with the same workers ends with the
+ *    uninterrupted run's bits;
  *  - every error of the three functions and of bp_train's rates. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 
@@ -452,6 +456,57 @@ static void resume_equals_uninterrupted(void **state)
     bpt_dataset_release(&train);
 }
 
+/* Train train_net(5) with cfg and workers into a new network. */
+static bp_net *trained_with(bp_train_config cfg, int workers, const bp_dataset *train)
+{
+    bp_net *net = train_net(5);
+    cfg.workers = workers;
+    bpt_ok(bp_train(net, train, NULL, &cfg, NULL));
+    return net;
+}
+
+/* 50 samples in batches of 8: the last batch of 2 leaves one of 3 workers without a column. */
+static void training_with_workers(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(50, 1);
+    char path[128];
+    path_in_tmp(path, sizeof path, "workers.bpc");
+    bp_train_config cfg = train_config(), plain = train_config();
+    memset(plain.dropout, 0, sizeof plain.dropout);
+    bp_net *one = trained_with(cfg, 1, &train);
+    size_t P = bpt_num_params(one);
+    for (int W = 2; W <= 3; W++) {
+        bp_net *a = trained_with(cfg, W, &train), *b = trained_with(cfg, W, &train);
+        assert_memory_equal(params_of(a), params_of(b), P * sizeof(float));
+        assert_memory_not_equal(params_of(a), params_of(one), P * sizeof(float));
+        bpt_assert_close_vec("W workers vs 1", params_of(a), params_of(one), P, 1e-4, 1e-4);
+        bp_net *c = trained_with(plain, W, &train);
+        double far = 0;
+        for (size_t i = 0; i < P; i++)
+            far = fmax(far, fabs((double)params_of(c)[i] - (double)params_of(a)[i]));
+        assert_true(far > 1e-2); /* the masks changed the training */
+        bp_train_config cut = cfg;
+        cut.checkpoint_every = 2;
+        cut.checkpoint_path = path;
+        cut.progress = stop_after_epoch_2;
+        cut.workers = W;
+        bp_net *e = train_net(5);
+        bpt_assert_status(bp_train(e, &train, NULL, &cut, NULL), BP_ESTOPPED, "callback");
+        bp_net_free(e);
+        bp_train_config resume = cfg;
+        resume.resume_path = path;
+        bp_net *d = trained_with(resume, W, &train); /* from the checkpoint's parameters */
+        assert_memory_equal(params_of(d), params_of(a), P * sizeof(float));
+        bp_net_free(a);
+        bp_net_free(b);
+        bp_net_free(c);
+        bp_net_free(d);
+    }
+    bp_net_free(one);
+    bpt_dataset_release(&train);
+}
+
 /* A run without dropout writes version 1; a dropout run refuses it, and a checkpoint of other
  * rates (BP_EMISMATCH naming the layer); the network is left untouched. */
 static void resume_refuses_other_dropout(void **state)
@@ -598,7 +653,7 @@ static int make_tmpdir(void **state)
 static int remove_tmpdir(void **state)
 {
     (void)state;
-    const char *names[] = {"drop.bpc", "plain.bpc", "rates.bpc", "flip.bpc", "flipped.bpc"};
+    const char *names[] = {"drop.bpc", "plain.bpc", "rates.bpc", "flip.bpc", "flipped.bpc", "workers.bpc"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char p[128];
         path_in_tmp(p, sizeof p, names[i]);
@@ -617,6 +672,7 @@ int main(void)
         cmocka_unit_test(zero_rates_are_plain),
         cmocka_unit_test(training_deterministic),
         cmocka_unit_test(resume_equals_uninterrupted),
+        cmocka_unit_test(training_with_workers),
         cmocka_unit_test(resume_refuses_other_dropout),
         cmocka_unit_test(flipped_bits_refused),
         cmocka_unit_test(errors),

@@ -296,6 +296,7 @@ typedef struct ctx {
     bp_optimizer_kind kind;
     int epochs;
     int workers; /* bp_train_config.workers of run_train */
+    float dropout; /* run_train's dropout rate of the hidden layer */
     bp_dataset ds, tail, copy;
     char model[128], csv[128], img[128], lab[128], imgz[128], labz[128];
     const char *images, *labels;
@@ -773,7 +774,7 @@ static bp_status run_train(void *p)
     d.labels = labels;
     bp_train_config cfg = {.epochs = c->epochs, .batch_size = 4, .seed = 1,
                            .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f}, .patience = 2,
-                           .workers = c->workers};
+                           .workers = c->workers, .dropout = {0, c->dropout}};
     return bp_train(c->net, &d, &d, &cfg, NULL);
 }
 
@@ -855,7 +856,12 @@ static void alloc_training(void **state)
      * 2 and the second share's gradient block (a thread that cannot start: bp_team_create) */
     c->workers = 2;
     assert_int_equal(inject_each(&train, c), 11 - 2 + 3 + 2 * 2 + 1);
+    /* with dropout, one more block of masks per workspace (bp_team_set_dropout) */
+    c->dropout = 0.5f;
+    assert_int_equal(inject_each(&train, c), 11 - 2 + 3 + 2 * 2 + 1 + 2);
     c->workers = 0;
+    assert_int_equal(inject_each(&train, c), 11 + 1);
+    c->dropout = 0;
     assert_int_equal(inject_each(&eval, c), 2);
     const op par = {"bp_evaluate_parallel", ALLOC, BP_ENOMEM, 0, NULL, run_evaluate_parallel,
                     check_net_unchanged};

@@ -1,7 +1,7 @@
 /* The hot path allocates nothing: forward, backward (one sample and batch), cost, the SGD step,
  * every optimizer's step (with L2 and decoupled weight decay), the online step, a team's gradient
  * (its threads already started), the dropout gradient (masks allocated once by
- * bp_workspace_set_dropout), the VJP, JVP, Jacobians and the force-loss gradient are run with
+ * bp_workspace_set_dropout) alone and across a team (bp_team_set_dropout), the VJP, JVP, Jacobians and the force-loss gradient are run with
  * malloc, calloc and realloc counted. The test executable is linked with -Wl,--wrap for those
  * three, which redirects every call in the static library too. */
 #include "bp_test.h"
@@ -57,6 +57,9 @@ static void hot_path_allocates_nothing(void **state)
     bp_workspace *wsd = bpt_ws(net, 8);
     const float rates[] = {0.1f, 0.5f, 0.2f};
     bpt_ok(bp_workspace_set_dropout(wsd, rates));
+    bp_team *dteam = NULL;
+    bpt_ok(bp_team_create(&dteam, net, 3, 8));
+    bpt_ok(bp_team_set_dropout(dteam, rates));
 
     long before = allocations;
     for (int rep = 0; rep < 3; rep++) {
@@ -81,6 +84,10 @@ static void hot_path_allocates_nothing(void **state)
         bpt_ok(bp_online_step(net, ws, X, Y, 0.01f, &cost));
         bpt_ok(bp_team_gradient(team, net, 8, X, 6, Y, 4, grad, &cost));
         bpt_ok(bp_team_gradient(team, net, 2, X, 6, Y, 4, grad, NULL));
+        bpt_ok(bp_team_gradient_dropout(dteam, net, 1, (uint64_t)rep, 0, 8, X, 6, Y, 4, grad,
+                                        &cost));
+        bpt_ok(bp_team_gradient_dropout(dteam, net, 1, (uint64_t)rep, 5, 2, X, 6, Y, 4, grad,
+                                        NULL));
     }
     assert_int_equal(allocations - before, 0);
 
@@ -117,6 +124,7 @@ static void hot_path_allocates_nothing(void **state)
     bp_workspace_free(other);
 
     bp_team_free(team);
+    bp_team_free(dteam);
     for (int k = 0; k < 4; k++)
         bp_optim_free(opt[k]);
     free(X);

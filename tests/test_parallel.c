@@ -137,10 +137,12 @@ static void ranks_equal_one_process(void **state)
     job jobs[3];
     for (int R = 1; R <= 3; R++)
         for (int B = 8; B <= 9; B++)
-            for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind += BP_OPT_ADAM) {
+            for (int run = 0; run < 3; run++) { /* SGD, Adam, Adam with dropout */
+                int adam = run > 0, drop = run == 2;
                 bp_train_config cfg = {.epochs = 3, .batch_size = B, .seed = 5,
-                                       .optim = {.kind = (bp_optimizer_kind)kind,
-                                                 .eta = kind == BP_OPT_ADAM ? 0.01f : 0.5f}};
+                                       .optim = {.kind = adam ? BP_OPT_ADAM : BP_OPT_SGD,
+                                                 .eta = adam ? 0.01f : 0.5f},
+                                       .dropout = {drop ? 0.1f : 0, drop ? 0.3f : 0}};
                 bp_net *one = make_net();
                 size_t P = bpt_num_params(one);
                 bpt_ok(bp_train(one, &train, &eval, &cfg, NULL));
@@ -175,8 +177,9 @@ static void ranks_equal_one_process(void **state)
 }
 
 /* W workers in one process are W ranks (whose sum adds the blocks in rank order) bit for bit, for
- * SGD and Adam, a batch W divides or not; W ranks of 2 workers each (each rank's share split
- * again) are the same training up to rounding but other bits. */
+ * SGD and Adam, a batch W divides or not, without and with dropout (each worker, as each rank,
+ * draws the masks of its own columns of the batch); W ranks of 2 workers each (each rank's share
+ * split again) are the same training up to rounding but other bits. */
 static void workers_equal_ranks(void **state)
 {
     (void)state;
@@ -184,10 +187,12 @@ static void workers_equal_ranks(void **state)
     job jobs[3];
     for (int W = 2; W <= 3; W++)
         for (int B = 8; B <= 9; B++)
-            for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind += BP_OPT_ADAM) {
+            for (int run = 0; run < 3; run++) { /* SGD, Adam, Adam with dropout */
+                int adam = run > 0, drop = run == 2;
                 bp_train_config cfg = {.epochs = 3, .batch_size = B, .seed = 5,
-                                       .optim = {.kind = (bp_optimizer_kind)kind,
-                                                 .eta = kind == BP_OPT_ADAM ? 0.01f : 0.5f}};
+                                       .optim = {.kind = adam ? BP_OPT_ADAM : BP_OPT_SGD,
+                                                 .eta = adam ? 0.01f : 0.5f},
+                                       .dropout = {drop ? 0.1f : 0, drop ? 0.3f : 0}};
                 run_world(W, &cfg, &train, &eval, jobs);
                 cfg.workers = W;
                 bp_net *one = make_net();

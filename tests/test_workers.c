@@ -7,9 +7,17 @@
  *  - bp_train with W workers: the same parameter bits on every run; its per-epoch evaluation
  *    equals bp_evaluate on the parameters it ends with (accuracy exactly);
  *  - a BLAS thread count above one is restored after the call;
+ *  - with dropout (bp_team_set_dropout, bp_team_gradient_dropout), N = 1, 2, 3, 5 and the batch
+ *    at global column 0 or 11: bit for bit the sum in share order of bp_gradient_dropout over the
+ *    shares, each at its own global column, and the same bits on a repeat; the masks those shares
+ *    draw are, column for column, the masks of one pass over the whole batch (so the same for
+ *    every N), and the gradients of every N agree to rounding, while another step's masks give
+ *    another gradient; no rates: bp_team_gradient's bits;
  *  - every error of the team functions and of bp_train_config.workers.
  * The comparison with W ranks is tests/test_parallel.c's (it has the ranks). */
 #include "bp_test.h"
+
+#include <limits.h>
 
 
 static const int sizes[] = {6, 9, 5, 4};
@@ -195,6 +203,222 @@ static void team_errors(void **state)
     bp_net_free(net);
 }
 
+/* ---------------------------------------------------------------- dropout */
+
+static const float drop_rates[] = {0.2f, 0.5f, 0.3f}; /* the inputs and both hidden layers */
+enum { KEY = 41, STEP = 6 };
+
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+    return worst;
+}
+
+/* What bp_team_gradient_dropout with N workers must give for the b columns at global column
+ * first: the sum in share order of bp_gradient_dropout over the shares [lo, hi), each in a
+ * workspace of its own at its global column first + lo; *cost the sum of their costs. Each
+ * share's masks are checked against whole's, the masks of one pass over the same b columns. */
+static void dropout_sum_of_shares(const bp_net *net, int N, int first, int b, const float *X,
+                                  const float *Y, const bp_workspace *whole, float *grad,
+                                  double *cost)
+{
+    size_t P = bpt_num_params(net);
+    float *g = bpt_grad(net);
+    memset(grad, 0, P * sizeof *grad);
+    *cost = 0;
+    for (int w = 0; w < N; w++) {
+        int lo = (int)((long)w * b / N), hi = (int)((long)(w + 1) * b / N);
+        double c = 0;
+        memset(g, 0, P * sizeof *g);
+        if (hi > lo) {
+            bp_workspace *ws = bpt_ws(net, hi - lo);
+            bpt_ok(bp_workspace_set_dropout(ws, drop_rates));
+            bpt_ok(bp_gradient_dropout(net, ws, KEY, STEP, first + lo, hi - lo,
+                                       X + (size_t)lo * N1, N1, Y + (size_t)lo * NL, NL, g, &c));
+            for (int l = 1; l <= 3; l++) { /* global column j has one mask whatever N is */
+                const float *share, *all;
+                size_t n = (size_t)sizes[l - 1];
+                bpt_ok(bp_workspace_mask(ws, l, &share));
+                bpt_ok(bp_workspace_mask(whole, l, &all));
+                assert_memory_equal(share, all + n * (size_t)lo, n * (size_t)(hi - lo) * sizeof *all);
+            }
+            bp_workspace_free(ws);
+        }
+        for (size_t i = 0; i < P; i++)
+            grad[i] = w == 0 ? g[i] : grad[i] + g[i];
+        *cost += c;
+    }
+    free(g);
+}
+
+typedef struct drop_case {
+    const bp_net *net;
+    const float *X, *Y;
+    int N, first, b;
+} drop_case;
+
+/* One case of team_dropout_is_the_sum_of_the_shares; one_pass receives the gradient of one
+ * bp_gradient_dropout over the whole batch, whose masks the shares' are checked against. */
+static void check_team_dropout(bp_team *team, const drop_case *k, float *one_pass)
+{
+    const bp_net *net = k->net;
+    size_t P = bpt_num_params(net);
+    float *got = bpt_grad(net), *ref = bpt_grad(net), *again = bpt_grad(net);
+    double c = -1, c_ref = -2, c_again = -3, c_one;
+    for (size_t p = 0; p < P; p++) /* overwritten, not accumulated */
+        got[p] = again[p] = 1e3f;
+    bp_workspace *whole = bpt_ws(net, k->b);
+    bpt_ok(bp_workspace_set_dropout(whole, drop_rates));
+    bpt_ok(bp_gradient_dropout(net, whole, KEY, STEP, k->first, k->b, k->X, N1, k->Y, NL,
+                               one_pass, &c_one));
+    bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, k->first, k->b, k->X, N1, k->Y, NL, got,
+                                    &c));
+    dropout_sum_of_shares(net, k->N, k->first, k->b, k->X, k->Y, whole, ref, &c_ref);
+    assert_memory_equal(got, ref, P * sizeof *got);
+    assert_memory_equal(&c, &c_ref, sizeof c);
+    bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, k->first, k->b, k->X, N1, k->Y, NL,
+                                    again, &c_again));
+    assert_memory_equal(again, got, P * sizeof *got);
+    assert_memory_equal(&c_again, &c, sizeof c);
+    if (k->N == 1) { /* one worker is bp_gradient_dropout */
+        assert_memory_equal(got, one_pass, P * sizeof *got);
+        assert_memory_equal(&c, &c_one, sizeof c);
+    }
+    bp_workspace_free(whole);
+    free(got);
+    free(ref);
+    free(again);
+}
+
+static void team_dropout_is_the_sum_of_the_shares(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    bpt_rng r = bpt_rng_make(29);
+    float *X = bpt_matrix(&r, N1, MAXB, N1, -1, 1, 0);
+    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0);
+    float *one_pass = bpt_grad(net);
+    static const int teams[] = {1, 2, 3, 5};
+    static const int batches[] = {1, 2, 7, 23}; /* below, at, not a multiple of N */
+    static const int firsts[] = {0, 11}; /* the team's batch as a rank's share of a larger one */
+    for (size_t i = 0; i < sizeof teams / sizeof *teams; i++) {
+        bp_team *team = NULL;
+        bpt_ok(bp_team_create(&team, net, teams[i], MAXB));
+        bpt_ok(bp_team_set_dropout(team, drop_rates));
+        for (size_t k = 0; k < sizeof batches / sizeof *batches; k++)
+            for (size_t f = 0; f < sizeof firsts / sizeof *firsts; f++) {
+                drop_case dc = {net, X, Y, teams[i], firsts[f], batches[k]};
+                check_team_dropout(team, &dc, one_pass);
+            }
+        bp_team_free(team);
+    }
+    free(one_pass);
+    free(X);
+    free(Y);
+    bp_net_free(net);
+}
+
+/* The gradients of every N agree with one pass over the batch to rounding (the same masks; only
+ * the sum's order differs), and differ from it by far more with another step's masks (the
+ * comparison can fail) or without dropout; with no rates the team's dropout gradient is
+ * bp_team_gradient's bits. */
+static void team_dropout_masks_independent_of_workers(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    bpt_rng r = bpt_rng_make(31);
+    float *X = bpt_matrix(&r, N1, MAXB, N1, -1, 1, 0);
+    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0);
+    size_t P = bpt_num_params(net);
+    float *one = bpt_grad(net), *got = bpt_grad(net), *other = bpt_grad(net);
+    bp_workspace *ws = bpt_ws(net, MAXB);
+    bpt_ok(bp_workspace_set_dropout(ws, drop_rates));
+    bpt_ok(bp_gradient_dropout(net, ws, KEY, STEP, 0, MAXB, X, N1, Y, NL, one, NULL));
+    static const int teams[] = {2, 3, 5};
+    for (size_t i = 0; i < sizeof teams / sizeof *teams; i++) {
+        bp_team *team = NULL;
+        bpt_ok(bp_team_create(&team, net, teams[i], MAXB));
+        bpt_ok(bp_team_set_dropout(team, drop_rates));
+        bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, 0, MAXB, X, N1, Y, NL, got, NULL));
+        bpt_assert_close_vec("N workers vs one pass", got, one, P, 1e-5, 1e-5);
+        bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP + 1, 0, MAXB, X, N1, Y, NL, other,
+                                        NULL));
+        assert_true(max_abs_diff(other, one, P) > 1e-2);
+        bpt_ok(bp_team_gradient(team, net, MAXB, X, N1, Y, NL, other, NULL));
+        assert_true(max_abs_diff(other, one, P) > 1e-2);
+        bpt_ok(bp_team_set_dropout(team, NULL)); /* no rates: the plain gradient's bits */
+        bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, 0, MAXB, X, N1, Y, NL, got, NULL));
+        assert_memory_equal(got, other, P * sizeof *got);
+        bp_team_free(team);
+    }
+    bp_workspace_free(ws);
+    free(one);
+    free(got);
+    free(other);
+    free(X);
+    free(Y);
+    bp_net_free(net);
+}
+
+/* Every error of the two functions; a refused set of rates leaves the team's own in place. */
+static void team_dropout_errors(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    bpt_rng r = bpt_rng_make(37);
+    float *X = bpt_matrix(&r, N1, 4, N1, -1, 1, 0);
+    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, 4, NL, 0);
+    size_t P = bpt_num_params(net);
+    float *g = bpt_grad(net), *ref = bpt_grad(net);
+    bp_team *team = NULL;
+    bpt_ok(bp_team_create(&team, net, 2, 4));
+    const float one[] = {0, 1.0f, 0}, negative[] = {-0.1f, 0, 0}, nan[] = {0, 0, NAN};
+    bpt_assert_status(bp_team_set_dropout(NULL, drop_rates), BP_ENULL, "team");
+    bpt_ok(bp_team_set_dropout(team, drop_rates));
+    bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, 0, 4, X, N1, Y, NL, ref, NULL));
+    bpt_assert_status(bp_team_set_dropout(team, one), BP_EVALUE, "layer 2");
+    bpt_assert_status(bp_team_set_dropout(team, negative), BP_EVALUE, "layer 1");
+    bpt_assert_status(bp_team_set_dropout(team, nan), BP_EVALUE, "layer 3");
+    bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, 0, 4, X, N1, Y, NL, g, NULL));
+    assert_memory_equal(g, ref, P * sizeof *g); /* the rates set before */
+    static const int other_sizes[] = {6, 9, 5, 3};
+    bp_net *other = bpt_net(4, other_sizes, acts, BP_NLL);
+    bpt_assert_status(bp_team_gradient_dropout(NULL, net, 1, 1, 0, 4, X, N1, Y, NL, g, NULL),
+                      BP_ENULL, "team");
+    bpt_assert_status(bp_team_gradient_dropout(team, NULL, 1, 1, 0, 4, X, N1, Y, NL, g, NULL),
+                      BP_ENULL, "net");
+    bpt_assert_status(bp_team_gradient_dropout(team, other, 1, 1, 0, 4, X, N1, Y, 3, g, NULL),
+                      BP_EMISMATCH, "shape");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, -1, 4, X, N1, Y, NL, g, NULL),
+                      BP_EDIM, "first");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, INT_MAX - 3, 4, X, N1, Y, NL, g,
+                                               NULL), BP_EDIM, "first");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, 0, 0, X, N1, Y, NL, g, NULL),
+                      BP_EDIM, "batch");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, 0, 5, X, N1, Y, NL, g, NULL),
+                      BP_EBATCH, "max_batch");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, 0, 4, X, N1 - 1, Y, NL, g, NULL),
+                      BP_ELD, "ldx");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, 0, 4, X, N1, Y, NL - 1, g, NULL),
+                      BP_ELD, "ldy");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, 0, 4, NULL, N1, Y, NL, g, NULL),
+                      BP_ENULL, "X");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, 0, 4, X, N1, NULL, NL, g, NULL),
+                      BP_ENULL, "Y");
+    bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, 0, 4, X, N1, Y, NL, NULL, NULL),
+                      BP_ENULL, "grad");
+    bpt_ok(bp_team_gradient_dropout(team, net, 1, 1, INT_MAX - 4, 4, X, N1, Y, NL, g, NULL));
+    bp_team_free(team);
+    bp_net_free(other);
+    free(g);
+    free(ref);
+    free(X);
+    free(Y);
+    bp_net_free(net);
+}
+
 /* ---------------------------------------------------------------- bp_train */
 
 static bp_dataset make_data(int count, uint64_t seed)
@@ -364,6 +588,9 @@ int main(void)
         cmocka_unit_test(team_is_not_one_pass),
         cmocka_unit_test(blas_thread_count_is_restored),
         cmocka_unit_test(team_errors),
+        cmocka_unit_test(team_dropout_is_the_sum_of_the_shares),
+        cmocka_unit_test(team_dropout_masks_independent_of_workers),
+        cmocka_unit_test(team_dropout_errors),
         cmocka_unit_test(train_with_workers_is_reproducible),
         cmocka_unit_test(workers_evaluate_scaled_regression),
         cmocka_unit_test(other_workers_other_bits),

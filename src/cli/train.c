@@ -341,7 +341,7 @@ static int parse_regularization(const cli_command *cmd, train_opts *o)
     return CLI_OK;
 }
 
-/* Whether the run drops units: the dropout and the force loss run on one thread (workers 1). */
+/* Whether the run drops units (the force loss takes no dropout). */
 static int drops_units(const train_opts *o)
 {
     for (int i = 0; i < BP_MAX_LAYERS; i++)
@@ -355,9 +355,6 @@ static int check_flags(const cli_command *cmd, train_opts *o)
     int rc;
     if ((rc = parse_regularization(cmd, o)) || (rc = check_data_flags(cmd, o)))
         return rc;
-    if (drops_units(o) && o->workers > 1)
-        return cli_usage_error(cmd, "dropout trains on one thread: no --workers %d (or --dropout "
-                               "0)", o->workers);
     if (drops_units(o) && o->data.forces > 0)
         return cli_usage_error(cmd, "--forces takes no dropout (add --dropout 0)");
     if (o->data.forces > 0 && !o->data.train_csv)
@@ -670,9 +667,9 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         return rc < 0 ? CLI_OK : rc;
     if ((rc = check_flags(&cmd, o)) || (rc = cli_net_build(&cmd, &o->net, &r.net)))
         return rc;
-    /* the force loss and dropout run on one thread (workers 1), their products on the BLAS's */
-    o->workers = blas_threads_choose(o->threads, o->data.forces > 0 || drops_units(o) ? 1 :
-                                     o->workers, r.net, o->batch);
+    /* the force loss runs on one thread (workers 1), its products on the BLAS's */
+    o->workers = blas_threads_choose(o->threads, o->data.forces > 0 ? 1 : o->workers, r.net,
+                                     o->batch);
     /* Every rank prepares; if one fails, all stop before training waits for it. */
     if (!(o->checkpoint_every > 0 && !o->checkpoint &&
           (rc = default_checkpoint(self->name, o, &r))) &&
