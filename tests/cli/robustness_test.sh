@@ -141,6 +141,8 @@ else
         if grep -qa -e __asan_init -e __lsan "$BP"; then # built with ASan and its LeakSanitizer
             echo "skip   root acting as nobody: LeakSanitizer fails where the effective user is" \
                  "not the real one"
+        elif [ "${#saved[@]}" -gt 0 ]; then
+            echo "skip   root acting as nobody: a wrapper ($CLI_TEST_WRAPPER) runs in between"
         else
             WRAP=(setpriv --euid=65534 "${saved[@]}")
             run "${D[@]}" --out rootdir/m.bpn
@@ -184,10 +186,12 @@ LOUD=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 3)
 RC=$?
 check "train >&- with --log: exit 0, the log holds its CSV rows only" eval \
     'rc_is 0 && [ "$(wc -l < l14.csv)" -eq 4 ] && ! grep -q "epoch 1/" l14.csv && [ -s m14.bpn ]'
-"${WRAP[@]}" "$BP" "${LOUD[@]}" --out m15.bpn --log l15.csv >&- 2>&-
-RC=$?
-check "train with descriptors 1 and 2 closed: exit 0, the log and model whole" eval \
-    'rc_is 0 && [ "$(wc -l < l15.csv)" -eq 4 ] && ! grep -q "epoch 1/" l15.csv && [ -s m15.bpn ]'
+if [ "${#WRAP[@]}" -eq 0 ]; then # a wrapper (valgrind) writes its own report on descriptor 2
+    "$BP" "${LOUD[@]}" --out m15.bpn --log l15.csv >&- 2>&-
+    RC=$?
+    check "train with descriptors 1 and 2 closed: exit 0, the log and model whole" eval \
+        'rc_is 0 && [ "$(wc -l < l15.csv)" -eq 4 ] && ! grep -q "epoch 1/" l15.csv && [ -s m15.bpn ]'
+fi
 if [ -w /dev/full ]; then
     "${WRAP[@]}" "$BP" predict --model m.bpn --csv test.csv > /dev/full 2> "$T/err"
     RC=$?
