@@ -237,7 +237,9 @@ module backprop
             integer(c_int) :: bp_optim_step
         end function
 
-        ! Derivatives with respect to the inputs, after a forward of the same batch.
+        ! Derivatives with respect to the inputs, after a forward of the same batch. On a network
+        ! that carries a scaling they are in raw units, dy/dx = diag(s_y) (da^L/dx') diag(1/s),
+        ! and the force loss is the raw loss over s_y^2 (include/backprop.h).
         function bp_forward(net, ws, x) bind(c, name='bp_forward')
             import :: c_int, c_ptr, c_float
             type(c_ptr), value :: net, ws

@@ -339,18 +339,28 @@ BP_API bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m);
  *   JVP (forward): z-dot^2 = w^2 U; a-dot^l = J^l z-dot^l; z-dot^{l+1} = w^{l+1} a-dot^l:
  *        A-dot = (da^L/dx) U, per sample.
  * A workspace of the default kind serves both: they use its delta buffers and leave the
- * activations in place, so several VJPs and JVPs may follow one forward. */
+ * activations in place, so several VJPs and JVPs may follow one forward.
+ * On a network that carries a scaling (bp_net_set_scaling: x' = (x - m) (/) s enters layer 1, the
+ * raw output is y = s_y (.) a^L + m_y), the scaling is part of the chain: every derivative below
+ * (and its naive reference and check) is of the raw outputs with respect to the raw inputs,
+ *   dy/dx = diag(s_y) (da^L/dx') diag(1 (/) s),
+ * with the seeds V in the units of y, the tangents U in those of x, and G, A-dot, J in raw units:
+ *   G = diag(1 (/) s) (da^L/dx')^T diag(s_y) V,   A-dot = diag(s_y) (da^L/dx') diag(1 (/) s) U.
+ * The point is that of the last forward: bp_predict of the raw X, or bp_forward_batch of its x'.
+ * A side without scaling contributes factors 1 (a network without scaling: dy/dx = da^L/dx, the
+ * same bits as before scalings existed). The factors are one elementwise pass over V or U and
+ * one over the result, in the workspace's own buffers: nothing is allocated. */
 
 /* G (n^1 x batch, leading dimension ldg >= n^1, OVERWRITTEN) = (da^L/dx)^T V column by column,
- * V (n^L x batch, ldv >= n^L) the seeds, after a forward of the same batch in ws. Allocates
- * nothing. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch differs from the last forward,
+ * V (n^L x batch, ldv >= n^L) the seeds, after a forward of the same batch in ws; with a scaling,
+ * in raw units (above). Allocates nothing. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (batch differs from the last forward,
  * or no forward has run), BP_ELD, BP_EMISMATCH (ws made for another network shape). */
 BP_API bp_status bp_vjp_batch(const bp_net *net, bp_workspace *ws, int batch, const float *V,
                               int ldv, float *G, int ldg);
 
 /* Adot (n^L x batch, ldd >= n^L, OVERWRITTEN) = (da^L/dx) U column by column, U (n^1 x batch,
- * ldu >= n^1) the input tangents, after a forward of the same batch in ws. Allocates nothing.
- * Errors: as bp_vjp_batch. */
+ * ldu >= n^1) the input tangents, after a forward of the same batch in ws; with a scaling, in
+ * raw units (above). Allocates nothing. Errors: as bp_vjp_batch. */
 BP_API bp_status bp_jvp_batch(const bp_net *net, bp_workspace *ws, int batch, const float *U,
                               int ldu, float *Adot, int ldd);
 
@@ -360,7 +370,9 @@ BP_API bp_status bp_jvp_batch(const bp_net *net, bp_workspace *ws, int batch, co
  * whichever mode needs fewer seeds: n^L VJPs (seeds e_i) if n^L <= n^1, else n^1 JVPs (seeds e_k),
  * each as one pass with the seeds of max_batch / min(n^L, n^1) samples as columns (the forward
  * pass of those samples, then one product per layer over all their seeds). It runs its own
- * forward passes: afterwards ws holds the activations of the last such group of samples.
+ * forward passes: afterwards ws holds the activations of the last such group of samples. With a
+ * scaling, X is raw (standardised into the workspace first) and J = dy/dx in raw units (above):
+ * J[(s n^L + i) n^1 + k] = s_y[i] (da_i^L/dx'_k) / s[k].
  * Allocates nothing. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (max_batch of ws below
  * min(n^L, n^1)), BP_ELD, BP_EMISMATCH. */
 BP_API bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
@@ -400,6 +412,20 @@ BP_API bp_status bp_workspace_create_tangent(bp_workspace **out, const bp_net *n
  * (bp_gradient_batch with Y = E) and scales the gradient by w_energy, so with w_energy = 1 its
  * bits are bp_gradient_batch's; w_force > 0 needs a workspace from bp_workspace_create_tangent.
  * The activations of the batch stay in ws. Allocates nothing.
+ * On a network that carries a scaling (x' = (x - m) (/) s in, E = s_y a^L + m_y out; either side
+ * may be absent, factor 1), X, E* and F* are raw and the loss is the raw loss over s_y^2:
+ *   L = sum_j [ w_E 1/2 ((E_j - E*_j) / s_y)^2 + w_F 1/2 ||(grad_x E_j + F*_j) / s_y||^2 ]
+ *     = sum_j [ w_E 1/2 (a^L - E*'_j)^2 + w_F 1/2 ||diag(1 (/) s) g'_j + F*_j / s_y||^2 ],
+ * with E*' = (E* - m_y) / s_y and g' = grad_x' a^L. Why these units: the raw loss fixes what
+ * the weights mean (w_F / w_E converts a squared force error into a squared energy error, in the
+ * inputs' units squared, whatever the scaling), and every force component counts as in raw
+ * units (the scaled loss ||g' + diag(s) F* / s_y||^2 would weigh component k by s_k^2); dividing
+ * by s_y^2 changes no minimiser but makes the energy term the standardised cost bp_train
+ * minimises for regression, so w_F = 0 is that training, bit for bit, and a step size
+ * does not depend on the energy's units. The passes are those above on x' with r = diag(1 (/) s)
+ * g' + F* / s_y in step 2 and the tangent started at a-dot^1 = diag(1 (/) s) r, since
+ * d(1/2 ||r||^2)/dtheta = (dg'/dtheta)^T diag(1 (/) s) r; abar^L = w_E (a^L - E*'). w_force = 0
+ * runs bp_gradient_batch on x' and E*' (standardised into the workspace's scratch).
  * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH (ws made for
  * another network, or not a tangent workspace while w_force > 0), BP_ECONFIG (n^L != 1, softmax
  * output, a cost other than quadratic), BP_EVALUE (a weight negative or not finite). */
@@ -430,15 +456,16 @@ BP_API bp_status bp_naive_backward(const bp_net *net, int batch, const float *X,
 
 /* The derivatives with respect to x by the same loops in double (VJP, JVP: the chain rule of
  * each layer written as index sums, sigma' from z; a softmax output's Jacobian in full), one sample
- * at a time. Shapes as bp_vjp_batch and bp_jvp_batch; they run their own forward pass.
+ * at a time. Shapes as bp_vjp_batch and bp_jvp_batch; they run their own forward pass. With a
+ * scaling, X, the seeds and the results are raw, as there (the factors applied in double).
  * Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_EOVERFLOW, BP_ENOMEM. */
 BP_API bp_status bp_naive_vjp(const bp_net *net, int batch, const float *X, int ldx,
                               const float *V, int ldv, float *G, int ldg);
 /* Adot = (da^L/dx) U by the naive loops in double, as bp_naive_vjp. */
 BP_API bp_status bp_naive_jvp(const bp_net *net, int batch, const float *X, int ldx,
                               const float *U, int ldu, float *Adot, int ldd);
-/* The gradient of bp_gradient_forces' loss by the same loops in double; grad ACCUMULATES (+=),
- * *loss (may be NULL) = the summed loss. Shapes and errors as bp_gradient_forces (no workspace),
+/* The gradient of bp_gradient_forces' loss by the same loops in double (with a scaling: raw data,
+ * the raw loss over s_y^2, as there); grad ACCUMULATES (+=), *loss (may be NULL) = the summed loss. Shapes and errors as bp_gradient_forces (no workspace),
  * plus BP_EOVERFLOW, BP_ENOMEM. */
 BP_API bp_status bp_naive_gradient_forces(const bp_net *net, int batch, const float *X, int ldx,
                                           const float *E, int lde, const float *F, int ldf,
@@ -469,7 +496,9 @@ BP_API bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int 
  * for the VJP). *max_rel_err = the max over the batch of |d - fd| / max(|d|, |fd|, floor):
  *  - bp_vjpcheck: d = G_kj of bp_vjp_batch, fd = (V_j^T a^L(x_j + h e_k) - V_j^T a^L(x_j - h e_k)) / 2h;
  *  - bp_jvpcheck: d = A-dot_ij of bp_jvp_batch, fd = (a_i^L(x_j + h u_j) - a_i^L(x_j - h u_j)) / 2h.
- * V: n^L x batch (ldv), U: n^1 x batch (ldu). The network is not modified; allocates its own
+ * V: n^L x batch (ldv), U: n^1 x batch (ldu). With a scaling, X, V, U, the derivatives and the
+ * outputs a^L above are raw (y = s_y a^L(x') + m_y; bp_vjp_batch after bp_predict). The network
+ * is not modified; allocates its own
  * scratch. Errors: BP_ENULL, BP_EDIM, BP_ELD, BP_EVALUE, BP_EOVERFLOW, BP_ENOMEM. */
 BP_API bp_status bp_vjpcheck(const bp_net *net, int batch, const float *X, int ldx,
                              const float *V, int ldv, const bp_gradcheck_options *opts,
@@ -480,7 +509,8 @@ BP_API bp_status bp_jvpcheck(const bp_net *net, int batch, const float *X, int l
                              double *max_rel_err);
 
 /* bp_gradcheck for the energy + force loss: the gradient of bp_gradient_forces against central
- * differences of L (bp_naive_gradient_forces' loss in double, parameters in double).
+ * differences of L (bp_naive_gradient_forces' loss in double, parameters in double; with a
+ * scaling, the loss of raw data in bp_gradient_forces' units).
  * max_rel_err[l-2] per layer as in bp_gradcheck. Arguments as bp_gradient_forces; errors as
  * bp_gradient_forces and bp_gradcheck. */
 BP_API bp_status bp_forcecheck(const bp_net *net, int batch, const float *X, int ldx,
@@ -700,7 +730,8 @@ typedef struct bp_train_config {
                                     this thread alone, at most BP_MAX_WORKERS (docs/training.md) */
     /* Training on derivatives (docs/training.md), 0 = off: the targets are [E*; F*] (n_targets =
      * 1 + n^1, row 0 the energy) and each batch's gradient is bp_gradient_forces' with these
-     * weights; the progress and evaluation losses are that loss per sample. */
+     * weights; the progress and evaluation losses are that loss per sample (with a scaling, in
+     * its units: the raw loss over s_y^2). */
     int forces;
     float energy_weight; /* w_E >= 0 of the energy term, with forces */
     float force_weight;  /* w_F >= 0 of the force term, with forces */
@@ -714,7 +745,9 @@ typedef struct bp_train_config {
  * every epoch with the project's generator; evaluate on eval (may be NULL) after every epoch.
  * When net carries a scaling (bp_net_set_scaling), every sample is standardised as it is gathered
  * into its mini-batch: the network learns y' = (y - mean_y) / s_y from x' = (x - mean) / s, and the
- * losses reported are on those standardised targets.
+ * losses reported are on those standardised targets. With forces, the batches stay raw and
+ * bp_gradient_forces applies the scaling (target scaling: the energy's, one mean and scale); the
+ * losses are its loss, the raw loss over s_y^2.
  * A batch of one sample with plain SGD, no L2 (lambda 0), no clipping, one process and one worker
  * takes the fused online step instead (bp_online_step: no gradient block, no copy of the
  * parameters; the same training up to the rounding of eta delta a).
@@ -729,8 +762,8 @@ typedef struct bp_train_config {
  * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, workers, parallel
  * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
  * (also a force weight negative or not finite; a dropout rate outside [0, 1) or set for the output
- * layer), BP_ECONFIG (forces on a network that is not one-output, quadratic, or that carries a
- * scaling; forces with workers > 1; forces with dropout), BP_EMISMATCH (dataset shape
+ * layer), BP_ECONFIG (forces on a network that is not one-output or not quadratic; forces
+ * with workers > 1; forces with dropout), BP_EMISMATCH (dataset shape
  * vs network; a checkpoint of another run; ranks whose parameters or run differ), BP_ENOMEM,
  * BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written), BP_EFORMAT (a
  * damaged checkpoint), and any status the parallel sum returns. With parallel, every rank returns
@@ -766,10 +799,12 @@ BP_API bp_status bp_evaluate_parallel(const bp_net *net, const bp_dataset *ds,
  *   inputs   x' = (x - mean) (/) scale       (n^1 each; x' is what enters layer 1)
  *   targets  y' = (y - mean_y) (/) scale_y   (n^L each; the network fits y', so a prediction in
  *            the data's units is y = scale_y (.) a^L + mean_y)
- * Every function above that takes X or Y (bp_forward_batch, the gradients, bp_cost_value, the
- * naive reference, bp_gradcheck) works on the network as it is, unscaled, on x' and y'; only
- * bp_train, bp_evaluate*, bp_predict and bp_evaluate_regression apply the scaling. By the chain
- * rule, dy/dx = diag(scale_y) (da^L/dx') diag(1 (/) scale). */
+ * Every function above that takes X or Y (bp_forward_batch, the gradients of the cost,
+ * bp_cost_value, bp_naive_forward/backward, bp_gradcheck) works on the network as it is, unscaled,
+ * on x' and y'; bp_train, bp_evaluate*, bp_predict and bp_evaluate_regression apply the scaling,
+ * and so do the derivatives with respect to the inputs (VJP, JVP, Jacobian, the force loss, their
+ * naive references and checks), which are in raw units by the chain rule
+ * dy/dx = diag(scale_y) (da^L/dx') diag(1 (/) scale). */
 typedef enum bp_scaling_side {
     BP_SCALE_INPUTS = 0, /* mean and scale of the n^1 inputs */
     BP_SCALE_TARGETS = 1 /* mean and scale of the n^L targets (regression, quadratic cost only) */

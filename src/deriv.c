@@ -77,12 +77,37 @@ static bp_status check_derivative(const bp_net *net, const bp_workspace *ws, int
     return bp__check_matrix(rname, R, rn, ldr);
 }
 
-/* Copy the rows x cols matrix S (ld lds) into the contiguous D. */
-static void copy_matrix(int rows, int cols, const float *S, int lds, float *D)
+/* D (rows x cols, ldd) = S (lds) with row i multiplied by s[i] (divide: divided by it), or a
+ * plain copy when s is NULL. D may be S (ldd = lds): then rows are scaled in place. */
+static void copy_scaled(int rows, int cols, const float *S, int lds, const float *s, int divide,
+                        float *D, int ldd)
 {
-    for (int j = 0; j < cols; j++)
-        memcpy(D + (size_t)j * (size_t)rows, S + (size_t)j * (size_t)lds,
-               (size_t)rows * sizeof *D);
+    if (!s && S == D)
+        return;
+    for (size_t j = 0; j < (size_t)cols; j++) {
+        const float *src = S + j * (size_t)lds;
+        float *dst = D + j * (size_t)ldd;
+        if (!s)
+            memcpy(dst, src, (size_t)rows * sizeof *dst);
+        else if (divide)
+            for (int i = 0; i < rows; i++)
+                dst[i] = src[i] / s[i];
+        else
+            for (int i = 0; i < rows; i++)
+                dst[i] = src[i] * s[i];
+    }
+}
+
+/* The scales of the chain rule through net's scaling (x' = (x - mean) / scale in, y = scale_y
+ * a^L + mean_y out): the n^1 input scales and the n^L target scales, NULL for a side without. */
+static const float *input_scales(const bp_net *net)
+{
+    return net->in_scaling ? net->in_scaling + net->sizes[0] : NULL;
+}
+
+static const float *target_scales(const bp_net *net)
+{
+    return net->out_scaling ? net->out_scaling + net->sizes[net->num_layers - 1] : NULL;
 }
 
 bp_status bp_vjp_batch(const bp_net *net, bp_workspace *ws, int batch, const float *V, int ldv,
@@ -94,8 +119,10 @@ bp_status bp_vjp_batch(const bp_net *net, bp_workspace *ws, int batch, const flo
                                     net ? net->sizes[0] : 0);
     if (st)
         return st;
-    copy_matrix(net->sizes[net->num_layers - 1], batch, V, ldv, ws->delta[0]);
+    int nL = net->sizes[net->num_layers - 1];
+    copy_scaled(nL, batch, V, ldv, target_scales(net), 0, ws->delta[0], nL); /* diag(s_y) V */
     vjp(net, ws, batch, 1, G, ldg);
+    copy_scaled(net->sizes[0], batch, G, ldg, input_scales(net), 1, G, ldg); /* diag(1/s) G' */
     return BP_OK;
 }
 
@@ -108,11 +135,17 @@ bp_status bp_jvp_batch(const bp_net *net, bp_workspace *ws, int batch, const flo
                                     net ? net->sizes[net->num_layers - 1] : 0);
     if (st)
         return st;
-    int nL = net->sizes[net->num_layers - 1];
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    if (net->in_scaling) { /* U' = diag(1/s) U, in the standardised-input scratch */
+        float *us, *unused;
+        bp__workspace_scratch(ws, &us, &unused);
+        copy_scaled(n1, batch, U, ldu, input_scales(net), 1, us, n1);
+        U = us;
+        ldu = n1;
+    }
     bp__product(net, ws, 2, batch, U, ldu, ws->delta[0]);
     const float *t = jvp(net, ws, batch, 1);
-    for (int j = 0; j < batch; j++)
-        memcpy(Adot + (size_t)j * (size_t)ldd, t + (size_t)j * (size_t)nL, (size_t)nL * sizeof *t);
+    copy_scaled(nL, batch, t, nL, target_scales(net), 0, Adot, ldd); /* diag(s_y) A-dot' */
     return BP_OK;
 }
 
@@ -145,6 +178,33 @@ static void jacobians_by_jvp(const bp_net *net, bp_workspace *ws, int cnt, float
                     t[((size_t)s * (size_t)n1 + (size_t)k) * (size_t)nL + (size_t)i];
 }
 
+/* The forward pass of cnt raw columns X (checked), standardised first when net scales its inputs
+ * (into the workspace's scratch, which holds max_batch columns). */
+static void forward_raw(const bp_net *net, bp_workspace *ws, int cnt, const float *X, int ldx)
+{
+    if (net->in_scaling) {
+        float *xs, *unused;
+        bp__workspace_scratch(ws, &xs, &unused);
+        bp__standardize(net->in_scaling, net->sizes[0], cnt, X, ldx, xs, net->sizes[0]);
+        X = xs;
+        ldx = net->sizes[0];
+    }
+    bp__forward_pass(net, ws, cnt, X, ldx);
+}
+
+/* The Jacobians of the standardised network (cnt row-major n^L x n^1 blocks) to raw units:
+ * J[i][k] = s_y[i] J'[i][k] / s[k]. Row (s, i) of the blocks is column (s, i) of an n^1 x cnt n^L
+ * column-major matrix, so the input side divides its rows. */
+static void scale_jacobians(const bp_net *net, int cnt, float *J)
+{
+    int n1 = net->sizes[0], nL = net->sizes[net->num_layers - 1];
+    const float *sy = target_scales(net);
+    for (size_t c = 0; sy && c < (size_t)cnt * (size_t)nL; c++)
+        for (size_t k = 0; k < (size_t)n1; k++)
+            J[c * (size_t)n1 + k] *= sy[c % (size_t)nL];
+    copy_scaled(n1, cnt * nL, J, n1, input_scales(net), 1, J, n1);
+}
+
 bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                             int ldx, float *J)
 {
@@ -167,12 +227,13 @@ bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batch, cons
     size_t per_sample = (size_t)nL * (size_t)n1;
     for (int s0 = 0; s0 < batch; s0 += chunk) {
         int cnt = batch - s0 < chunk ? batch - s0 : chunk;
-        bp__forward_pass(net, ws, cnt, X + (size_t)s0 * (size_t)ldx, ldx);
+        forward_raw(net, ws, cnt, X + (size_t)s0 * (size_t)ldx, ldx);
         float *Js = J + (size_t)s0 * per_sample;
         if (by_vjp)
             jacobians_by_vjp(net, ws, cnt, Js);
         else
             jacobians_by_jvp(net, ws, cnt, Js);
+        scale_jacobians(net, cnt, Js);
     }
     return BP_OK;
 }
@@ -200,12 +261,24 @@ bp_status bp__check_forces(const bp_net *net, const bp__force_batch *fb)
     return BP_OK;
 }
 
-/* Steps 1-2 of the force gradient: the forward, g = grad_x E by the VJP (V = 1) into the tangent
- * half of [X R] (after X), R = g + F*. Returns the summed loss. */
+/* E*' of sample j: the reference energy standardised as the network's output, (E* - mean_y) /
+ * scale_y, or E* itself on a network without target scaling. */
+static float energy_target(const bp_net *net, const bp__force_batch *fb, int j)
+{
+    float e = fb->E[(size_t)j * (size_t)fb->lde];
+    return net->out_scaling ? (e - net->out_scaling[0]) / net->out_scaling[1] : e;
+}
+
+/* Steps 1-2 of the force gradient: the forward of the standardised inputs (in the first half of
+ * [X R]), g' = grad_x' a^L by the VJP (V = 1) into R, then r = diag(1/s) g' + F* / s_y, the
+ * residual of the raw forces over s_y (r = g' + F* unscaled), whose squares the loss sums, and
+ * R = diag(1/s) r, the tangent input whose reverse pass is the force term's gradient. Returns the
+ * summed loss. */
 static double residual(const bp_net *net, bp_workspace *ws, const bp__force_batch *fb)
 {
     int L = net->num_layers, n1 = net->sizes[0], B = fb->batch;
-    copy_matrix(n1, B, fb->X, fb->ldx, ws->input);
+    const float *s = input_scales(net), *sy = target_scales(net);
+    bp__standardize(net->in_scaling, n1, B, fb->X, fb->ldx, ws->input, n1);
     bp__forward_pass(net, ws, B, ws->input, n1);
     float *R = ws->input + (size_t)n1 * (size_t)B;
     for (int j = 0; j < B; j++)
@@ -213,12 +286,13 @@ static double residual(const bp_net *net, bp_workspace *ws, const bp__force_batc
     vjp(net, ws, B, 1, R, n1);
     double loss = 0;
     for (int j = 0; j < B; j++) {
-        float *r = R + (size_t)j * (size_t)n1;
+        float *g = R + (size_t)j * (size_t)n1;
         const float *f = fb->F + (size_t)j * (size_t)fb->ldf;
-        double rr = 0, de = (double)ws->act[L][j] - fb->E[(size_t)j * (size_t)fb->lde];
+        double rr = 0, de = (double)ws->act[L][j] - energy_target(net, fb, j);
         for (int k = 0; k < n1; k++) {
-            r[k] += f[k];
-            rr += (double)r[k] * r[k];
+            float r = (s ? g[k] / s[k] : g[k]) + (sy ? f[k] / sy[0] : f[k]);
+            rr += (double)r * r;
+            g[k] = s ? r / s[k] : r;
         }
         loss += 0.5 * (fb->w_energy * de * de + fb->w_force * rr);
     }
@@ -262,7 +336,7 @@ static void tangent_backward(const bp_net *net, bp_workspace *ws, const bp__forc
     int L = net->num_layers, B = fb->batch;
     float *d = ws->delta[0], *dprev = ws->delta[1];
     for (int j = 0; j < B; j++) {
-        d[j] = fb->w_energy * (ws->act[L][j] - fb->E[(size_t)j * (size_t)fb->lde]);
+        d[j] = fb->w_energy * (ws->act[L][j] - energy_target(net, fb, j));
         d[B + j] = fb->w_force;
     }
     for (int l = L; l >= 2; l--) {
@@ -281,6 +355,25 @@ static void tangent_backward(const bp_net *net, bp_workspace *ws, const bp__forc
     }
 }
 
+/* X and E of an energy-only batch standardised into the workspace's scratch where net scales
+ * that side (the pointers and lds then point there). */
+static void standardize_energy_batch(const bp_net *net, bp_workspace *ws, int batch,
+                                     const float **X, int *ldx, const float **E, int *lde)
+{
+    float *xs, *es;
+    bp__workspace_scratch(ws, &xs, &es);
+    if (net->in_scaling) {
+        bp__standardize(net->in_scaling, net->sizes[0], batch, *X, *ldx, xs, net->sizes[0]);
+        *X = xs;
+        *ldx = net->sizes[0];
+    }
+    if (net->out_scaling) {
+        bp__standardize(net->out_scaling, 1, batch, *E, *lde, es, 1);
+        *E = es;
+        *lde = 1;
+    }
+}
+
 bp_status bp_gradient_forces(const bp_net *net, bp_workspace *ws, int batch, const float *X,
                              int ldx, const float *E, int lde, const float *F, int ldf,
                              float w_energy, float w_force, float *grad, double *loss)
@@ -292,8 +385,9 @@ bp_status bp_gradient_forces(const bp_net *net, bp_workspace *ws, int batch, con
         return st;
     if (!grad)
         return bp__fail(BP_ENULL, "grad is NULL");
-    if (w_force == 0.0f) { /* equations A-D alone, with (A) scaled by w_E */
+    if (w_force == 0.0f) { /* equations A-D alone on x' and E*', with (A) scaled by w_E */
         double cost;
+        standardize_energy_batch(net, ws, batch, &X, &ldx, &E, &lde);
         st = bp_gradient_batch(net, ws, batch, X, ldx, E, lde, grad, &cost);
         if (w_energy != 1.0f)
             for (size_t i = 0; i < net->num_params; i++)

@@ -211,7 +211,7 @@ static bp_status analytic(const bp_net *net, int vjp, int batch, const float *X,
     int rows = vjp ? net->sizes[0] : net->sizes[net->num_layers - 1];
     bp_workspace *ws = NULL;
     bp_status st = bp_workspace_create(&ws, net, batch);
-    if (!st && !(st = bp_forward_batch(net, ws, batch, X, ldx)))
+    if (!st && !(st = bp__forward_raw(net, ws, batch, X, ldx))) /* X raw on a scaled net */
         st = vjp ? bp_vjp_batch(net, ws, batch, S, lds, R, rows)
                  : bp_jvp_batch(net, ws, batch, S, lds, R, rows);
     bp_workspace_free(ws);

@@ -328,6 +328,32 @@ bp_status bp_naive_backward(const bp_net *net, int batch, const float *X, int ld
  *         dL/dw_jk += zbar_j a_k^{l-1} + zdbar_j adot_k^{l-1},  dL/db_j += zbar_j,
  *         abar_k^{l-1} = sum_j w_jk zbar_j,  ebar_k^{l-1} = sum_j w_jk zdbar_j. */
 
+/* The scaling in double (the derivative functions take raw data, include/backprop.h): a^1 =
+ * (x - mean) / scale of the raw sample x (floats: xf, or doubles: xd), then the forward. */
+static void forward_raw_sample(const bp_net *net, const double *params, const float *xf,
+                               const double *xd, naive_buf *buf)
+{
+    int n1 = net->sizes[0];
+    const float *ms = net->in_scaling;
+    for (int k = 0; k < n1; k++) {
+        double x = xf ? xf[k] : xd[k];
+        buf->a[1][k] = ms ? (x - ms[k]) / ms[n1 + k] : x;
+    }
+    forward_layers(net, params, buf);
+}
+
+/* Row i's factor of the chain rule through the scaling: scale_y[i] (target side) or 1/scale[i]
+ * (input side); 1 for a side without scaling. */
+static double target_factor(const bp_net *net, int i)
+{
+    return net->out_scaling ? net->out_scaling[net->sizes[net->num_layers - 1] + i] : 1.0;
+}
+
+static double input_factor(const bp_net *net, int k)
+{
+    return net->in_scaling ? 1.0 / net->in_scaling[net->sizes[0] + k] : 1.0;
+}
+
 /* out_i = sum_j J_ij^L in_j of the output layer (J symmetric for softmax too). */
 static double output_jacobian_row(const bp_net *net, const naive_buf *buf, const double *in, int i)
 {
@@ -415,19 +441,23 @@ static void tangent_backward(const bp_net *net, const double *params, naive_buf 
     }
 }
 
-/* One sample of the energy + force loss: returns its loss, and g (if not NULL) accumulates its
- * parameter gradient. e_ref is E*, f_ref is F* (n^1 floats). */
+/* One sample of the energy + force loss in the units of bp_gradient_forces (the raw loss over
+ * scale_y^2): returns its loss, and g (if not NULL) accumulates its parameter gradient. x, e_ref
+ * (E*) and f_ref (F*, n^1 floats) are raw. With c_k = 1/scale_k and c_y = 1/scale_y:
+ * r_k = c_k g'_k + c_y F*_k, and the tangent starts at adot^1_k = c_k r_k. */
 static double force_sample(const bp_net *net, const double *params, const float *x, float e_ref,
                            const float *f_ref, double w_e, double w_f, naive_buf *buf, double *g)
 {
     int L = net->num_layers, n1 = net->sizes[0];
-    const double one = 1.0;
-    forward_sample(net, params, x, buf);
+    const double one = 1.0, cy = 1.0 / target_factor(net, 0);
+    double e = net->out_scaling ? (e_ref - (double)net->out_scaling[0]) * cy : e_ref;
+    forward_raw_sample(net, params, x, NULL, buf);
     vjp_sample(net, params, &one, buf);
-    double rr = 0, de = buf->a[L][0] - e_ref;
+    double rr = 0, de = buf->a[L][0] - e;
     for (int k = 0; k < n1; k++) {
-        buf->at[1][k] = buf->d[1][k] + f_ref[k]; /* r = grad_x E + F* */
-        rr += buf->at[1][k] * buf->at[1][k];
+        double r = input_factor(net, k) * buf->d[1][k] + cy * f_ref[k];
+        rr += r * r;
+        buf->at[1][k] = input_factor(net, k) * r;
     }
     if (g) {
         jvp_sample(net, params, buf);
@@ -461,12 +491,10 @@ bp_status bp__naive_outputs_at(const bp_net *net, const double *params, const do
     bp_status st = buf_create(net, &buf);
     if (st)
         return st;
-    int L = net->num_layers;
-    for (int k = 0; k < net->sizes[0]; k++)
-        buf.a[1][k] = x[k];
-    forward_layers(net, params, &buf);
-    for (int i = 0; i < net->sizes[L - 1]; i++)
-        out[i] = buf.a[L][i];
+    int L = net->num_layers, nL = net->sizes[L - 1];
+    forward_raw_sample(net, params, NULL, x, &buf);
+    for (int i = 0; i < nL; i++)
+        out[i] = target_factor(net, i) * buf.a[L][i] + (net->out_scaling ? net->out_scaling[i] : 0);
     bp__free(buf.block);
     return BP_OK;
 }
@@ -496,17 +524,18 @@ static bp_status naive_derivative(const bp_net *net, naive_mode mode, int batch,
     }
     for (int s = 0; s < batch; s++) {
         const float *seed = S + (size_t)s * (size_t)lds;
-        forward_sample(net, params, X + (size_t)s * (size_t)ldx, &buf);
+        forward_raw_sample(net, params, X + (size_t)s * (size_t)ldx, NULL, &buf);
         double *in = vjp ? buf.e[L] : buf.at[1]; /* e^L: free scratch in a VJP */
-        for (int i = 0; i < sn; i++)
-            in[i] = seed[i];
+        for (int i = 0; i < sn; i++) /* the seed in the standardised units */
+            in[i] = seed[i] * (vjp ? target_factor(net, i) : input_factor(net, i));
         if (vjp)
             vjp_sample(net, params, in, &buf);
         else
             jvp_sample(net, params, &buf);
         const double *res = vjp ? buf.d[1] : buf.at[L];
-        for (int i = 0; i < rn; i++)
-            R[(size_t)s * (size_t)ldr + (size_t)i] = (float)res[i];
+        for (int i = 0; i < rn; i++) /* back to raw units */
+            R[(size_t)s * (size_t)ldr + (size_t)i] =
+                (float)(res[i] * (vjp ? input_factor(net, i) : target_factor(net, i)));
     }
     bp__free(buf.block);
     bp__free(params);

@@ -299,9 +299,9 @@ void bp__shuffle(int *perm, int n, bp__rng *rng)
 }
 
 /* Copy the samples perm[0..b-1] of ds into contiguous batch buffers, standardised by net's
- * scaling. */
-static void gather(const bp_net *net, const bp_dataset *ds, const int *perm, int b, float *xb,
-                   float *yb, int *lb)
+ * scaling unless raw (the force loss, bp_gradient_forces, takes raw data and scales it itself). */
+static void gather(const bp_net *net, const bp_dataset *ds, const int *perm, int b, int raw,
+                   float *xb, float *yb, int *lb)
 {
     size_t nf = (size_t)ds->n_features, nt = (size_t)ds->n_targets;
     for (int j = 0; j < b; j++) {
@@ -311,9 +311,9 @@ static void gather(const bp_net *net, const bp_dataset *ds, const int *perm, int
         if (ds->labels)
             lb[j] = ds->labels[s];
     }
-    if (net->in_scaling)
+    if (net->in_scaling && !raw)
         bp__standardize(net->in_scaling, (int)nf, b, xb, (int)nf, xb, (int)nf);
-    if (net->out_scaling)
+    if (net->out_scaling && !raw)
         bp__standardize(net->out_scaling, (int)nt, b, yb, (int)nt, yb, (int)nt);
 }
 
@@ -368,7 +368,7 @@ static int has_dropout(const bp_train_config *cfg)
 }
 
 /* What bp_train refuses beyond each field's own checks: dropout rates for the layers that have
- * units to drop; forces on an unscaled one-output quadratic network, on one thread and without
+ * units to drop; forces on a one-output quadratic network, on one thread and without
  * dropout (the force gradient exists neither across workers nor with masks). */
 static bp_status check_combination(const bp_net *net, const bp_dataset *train,
                                    const bp_train_config *cfg)
@@ -381,9 +381,6 @@ static bp_status check_combination(const bp_net *net, const bp_dataset *train,
                           cfg->energy_weight, cfg->force_weight};
     if ((st = bp__check_forces(net, &fb)))
         return st;
-    if (net->in_scaling || net->out_scaling)
-        return bp__fail(BP_ECONFIG, "training on forces takes a network without scaling (the "
-                        "force loss has no standardisation in its chain)");
     if (cfg->workers > 1)
         return bp__fail(BP_ECONFIG, "training on forces runs on one thread (workers is %d)",
                         cfg->workers);
@@ -523,7 +520,7 @@ static bp_status share_gradient(trainer *t, int first, int n, uint64_t step, int
         bp_grad_zero(net, t->grad);
         return BP_OK;
     }
-    gather(t->net, t->train, t->s.perm + first, n, t->xb, t->yb, t->lb);
+    gather(t->net, t->train, t->s.perm + first, n, t->cfg->forces, t->xb, t->yb, t->lb);
     bp_status st = gathered_gradient(t, n, step, col, c);
     if (st)
         return st;

@@ -135,7 +135,8 @@ static void hot_path_allocates_nothing(void **state)
     bp_net_free(net);
 }
 
-/* Inference for embedders: bp_predict on raw data through both scalings allocates nothing. */
+/* Inference for embedders: bp_predict on raw data through both scalings allocates nothing, nor
+ * do the derivatives in raw units and the force loss on a scaled network. */
 static void predict_allocates_nothing(void **state)
 {
     (void)state;
@@ -156,9 +157,33 @@ static void predict_allocates_nothing(void **state)
     }
     assert_int_equal(allocations - before, 0);
     assert_true(isfinite(Y[0]) && Y[0] != 0);
-    free(X);
-    bp_workspace_free(ws);
-    bp_net_free(net);
+
+    /* the derivatives in raw units through both scalings, and the force loss on a scaled energy */
+    const int fsizes[] = {3, 8, 1};
+    bp_net *fnet = bpt_net(3, fsizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(fnet, BP_INIT_XAVIER, 4));
+    bpt_ok(bp_net_set_scaling(fnet, BP_SCALE_INPUTS, m, s));
+    bpt_ok(bp_net_set_scaling(fnet, BP_SCALE_TARGETS, my, sy));
+    bp_workspace *tws = NULL;
+    bpt_ok(bp_workspace_create_tangent(&tws, fnet, 5));
+    float *EF = bpt_matrix(&r, 4, 5, 4, -1, 1, 0), G[3 * 5], A[2 * 5], J[6 * 5], grad[41];
+    assert_int_equal(bpt_num_params(fnet), 41);
+    before = allocations;
+    for (int p = BP_PATH_AUTO; p <= BP_PATH_LOOPS; p++) {
+        bpt_ok(bp_workspace_set_path(ws, (bp_path)p));
+        bpt_ok(bp_workspace_set_path(tws, (bp_path)p));
+        bpt_ok(bp_predict(net, ws, 5, X, 4, Y, 3));
+        bpt_ok(bp_vjp_batch(net, ws, 5, Y, 3, G, 3));
+        bpt_ok(bp_jvp_batch(net, ws, 5, X, 4, A, 2));
+        bpt_ok(bp_jacobian_batch(net, ws, 5, X, 4, J));
+        double cost;
+        bpt_ok(bp_gradient_forces(fnet, tws, 5, X, 4, EF, 4, EF + 1, 4, 1.0f, 0.5f, grad, &cost));
+        bpt_ok(bp_gradient_forces(fnet, tws, 1, X, 4, EF, 4, EF + 1, 4, 1.0f, 0.0f, grad, NULL));
+    }
+    assert_int_equal(allocations - before, 0);
+    free(X), free(EF);
+    bp_workspace_free(ws), bp_workspace_free(tws);
+    bp_net_free(net), bp_net_free(fnet);
 }
 
 int main(void)

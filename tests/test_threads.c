@@ -142,8 +142,9 @@ static void shared_scaled_network_predicts_single_thread_bits(void **state)
 }
 
 /* The derivative passes share the network too: per thread, ROUNDS VJPs, JVPs and force-loss
- * gradients of one batch on a one-output SiLU network; every thread gets the single thread's
- * bits. */
+ * gradients of one batch on a one-output SiLU network, unscaled and scaled on both sides (the
+ * raw-unit factors read the network, write only the workspace); every thread gets the single
+ * thread's bits. */
 enum { DN1 = 5 };
 typedef struct deriv_job {
     const bp_net *net;
@@ -177,13 +178,17 @@ static void *deriv_work(void *arg)
     return NULL;
 }
 
-static void derivatives_on_a_shared_network(void **state)
+static void shared_derivatives(int scaled)
 {
-    (void)state;
     const int dsizes[] = {DN1, 16, 1};
     const bp_activation dacts[] = {BP_SILU, BP_IDENTITY};
     bp_net *net = bpt_net(3, dsizes, dacts, BP_QUADRATIC);
     assert_int_equal(bp_net_init(net, BP_INIT_XAVIER, 4), BP_OK);
+    const float m[DN1] = {1, -2, 0.5f, 3, 0}, s[DN1] = {2, 0.5f, 4, 1, 0.25f}, my = 5, sy = 3;
+    if (scaled) {
+        bpt_ok(bp_net_set_scaling(net, BP_SCALE_INPUTS, m, s));
+        bpt_ok(bp_net_set_scaling(net, BP_SCALE_TARGETS, &my, &sy));
+    }
     bpt_rng r = bpt_rng_make(12);
     float *X = bpt_matrix(&r, DN1, BATCH, DN1, -1, 1, 0);
     float *EF = bpt_matrix(&r, DN1 + 1, BATCH, DN1 + 1, -1, 1, 0);
@@ -214,11 +219,24 @@ static void derivatives_on_a_shared_network(void **state)
     bp_net_free(net);
 }
 
+static void derivatives_on_a_shared_network(void **state)
+{
+    (void)state;
+    shared_derivatives(0);
+}
+
+static void derivatives_on_a_shared_scaled_network(void **state)
+{
+    (void)state;
+    shared_derivatives(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(shared_network_gives_single_thread_bits),
         cmocka_unit_test(shared_scaled_network_predicts_single_thread_bits),
-        cmocka_unit_test(derivatives_on_a_shared_network)};
+        cmocka_unit_test(derivatives_on_a_shared_network),
+        cmocka_unit_test(derivatives_on_a_shared_scaled_network)};
     return cmocka_run_group_tests_name("threads", tests, NULL, NULL);
 }

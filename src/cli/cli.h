@@ -218,7 +218,8 @@ void cli_status_clear(void);
  * (refused with the reason). CLI_OK or CLI_USAGE (message printed). */
 int cli_targets_check(const cli_command *cmd, const cli_data_opts *o, const bp_net *net);
 /* --normalize: store train's input standardisation in net, and its targets' when targets and the
- * cost is quadratic. CLI_OK or CLI_FAIL (message printed). */
+ * cost is quadratic (those of the first n^L target rows: with --forces, the energy's). CLI_OK or
+ * CLI_FAIL (message printed). */
 int cli_normalize(const char *cmd, bp_net *net, const bp_dataset *train, int targets);
 /* Print "<prefix>rmse X", "<prefix>mae X", "<prefix>r2 X" of net on ds, then the same per output
  * ("rmse[1] X" ...) when there are several. CLI_OK or CLI_FAIL (message printed). */

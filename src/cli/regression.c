@@ -47,7 +47,7 @@ int cli_normalize(const char *cmd, bp_net *net, const bp_dataset *train, int tar
     bp_status st = v ? BP_OK : BP_ENOMEM;
     if (!st && !(st = bp_dataset_standardization(train, BP_SCALE_INPUTS, v, v + n)))
         st = bp_net_set_scaling(net, BP_SCALE_INPUTS, v, v + n);
-    n = train->n_targets;
+    n = train->n_targets; /* the network's n^L outputs are the first rows ([E*; F*]: the energy) */
     if (!st && targets && !(st = bp_dataset_standardization(train, BP_SCALE_TARGETS, v, v + n)))
         st = bp_net_set_scaling(net, BP_SCALE_TARGETS, v, v + n);
     free(v);

@@ -359,9 +359,9 @@ static int check_flags(const cli_command *cmd, train_opts *o)
         return cli_usage_error(cmd, "--forces takes no dropout (add --dropout 0)");
     if (o->data.forces > 0 && !o->data.train_csv)
         return cli_usage_error(cmd, "--forces needs --train-csv");
-    if (o->data.forces > 0 && (o->data.targets > 0 || o->normalize))
+    if (o->data.forces > 0 && o->data.targets > 0)
         return cli_usage_error(cmd, "--forces takes no --targets (its targets are the energy and "
-                               "the forces) and no --normalize (the force loss is unscaled)");
+                               "the forces)");
     if (o->data.forces > 0 && o->workers > 1)
         return cli_usage_error(cmd, "--forces trains on one thread: no --workers %d", o->workers);
     if (o->checkpoint && o->checkpoint_every == 0)
@@ -428,7 +428,9 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
         if (st)
             return cli_fail(name, st, "cannot draw the validation set");
     }
-    if (o->normalize && (rc = cli_normalize(name, r->net, &r->train, o->data.targets)))
+    /* with --forces the target scaling is the energy's (row 0 of the targets) */
+    if (o->normalize &&
+        (rc = cli_normalize(name, r->net, &r->train, o->data.targets > 0 || o->data.forces > 0)))
         return rc;
     if ((o->log || o->plot) && r->ranks.rank == 0)
         return open_log(name, o->log ? o->log : o->plot, eval_name(o), o->data.targets > 0,

@@ -619,6 +619,43 @@ run train --forces 2 --layers 2-16-1 --output identity --cost quadratic --out f.
 check "--forces without CSV: exit 2" eval 'rc_is 2 && err_has "--forces"'
 run "${FORCES[@]}" --layers 2-16-2 --out f.bpn
 check "--forces with two outputs: exit 1" eval 'rc_is 1 && err_has "one output" && absent f.bpn'
+run "${FORCES[@]}" --targets 1 --out f.bpn
+check "--forces with --targets: exit 2" eval 'rc_is 2 && err_has "no --targets" && absent f.bpn'
+
+# --forces --normalize on inputs in hundreds and tenths, energies near 1000: x1 = 100 + 50 a,
+# x2 = b / 10, E = 1000 + 20 (sin(2 a) + b^2 / 2), F = -dE/dx = (-0.8 cos(2 a), -200 b).
+make_far_forces() { # make_far_forces SEED ROWS FILE
+    awk -v seed="$1" -v rows="$2" 'BEGIN {
+        srand(seed)
+        for (n = 0; n < rows; n++) {
+            a = 2 * rand() - 1; b = 2 * rand() - 1
+            printf "%.4f,%.6f,%.5f,%.7f,%.4f\n", 100 + 50 * a, b / 10,
+                   1000 + 20 * (sin(2 * a) + b * b / 2), -0.8 * cos(2 * a), -200 * b
+        }
+    }' > "$3"
+}
+make_far_forces 3 300 fftrain.csv
+make_far_forces 4 100 fftest.csv
+cut -d, -f1,2 fftest.csv > ffx.csv
+FAR=("${FORCES[@]}" --train-csv fftrain.csv --test-csv fftest.csv)
+energy_rmse() { # energy_rmse MODEL: RMSE of predicted energies on fftest.csv, in its units
+    "$BP" predict --model "$1" --csv ffx.csv --outputs | tail -n +2 | paste -d, - fftest.csv |
+        awk -F, '{ d = $1 - $4; s += d * d; n++ } END { printf "%.6g\n", sqrt(s / n) }'
+}
+run "${FAR[@]}" --normalize --out fnorm.bpn
+check "--forces --normalize: trains, reports the test loss, saves" eval \
+    'rc_is 0 && out_has "^test loss [0-9.e-]* (energy + forces" && [ -s fnorm.bpn ]'
+run info fnorm.bpn
+check "--forces --normalize: the model stores the input and energy scalings" \
+    out_has "inputs and targets standardised"
+run "${FAR[@]}" --out fraw.bpn
+rmse_norm=$(energy_rmse fnorm.bpn)
+rmse_raw=$(energy_rmse fraw.bpn)
+sd=$(awk -F, '{ s += $3; q += $3 * $3; n++ } END { printf "%.6g\n", sqrt(q / n - (s / n)^2) }' fftest.csv)
+check "--forces --normalize: predicted energies in the data's units, RMSE below sd/3, 10x below unscaled" \
+    awk -v a="$rmse_norm" -v b="$rmse_raw" -v sd="$sd" 'BEGIN { exit !(a < sd / 3 && a * 10 < b) }'
+run "${FAR[@]}" --normalize --force-weight -1 --out f.bpn
+check "--forces --normalize --force-weight -1: exit 2" eval 'rc_is 2 && err_has "force-weight" && absent f.bpn'
 
 # ---------------------------------------------------------------- dropout, weight decay
 DROP=("${TRAIN[@]}" --layers 4-8-6-2 --epochs 3 --quiet --weight-decay 0.01)
