@@ -372,7 +372,8 @@ BP_API bp_status bp_jvp_batch(const bp_net *net, bp_workspace *ws, int batch, co
  * pass of those samples, then one product per layer over all their seeds). It runs its own
  * forward passes: afterwards ws holds the activations of the last such group of samples. With a
  * scaling, X is raw (standardised into the workspace first) and J = dy/dx in raw units (above):
- * J[(s n^L + i) n^1 + k] = s_y[i] (da_i^L/dx'_k) / s[k].
+ * J[(s n^L + i) n^1 + k] = s_y[i] (da_i^L/dx'_k) / s[k]. J must not overlap X: a group's
+ * Jacobians are written before the next group's samples are read.
  * Allocates nothing. Errors: BP_ENULL, BP_EDIM (batch < 1), BP_EBATCH (max_batch of ws below
  * min(n^L, n^1)), BP_ELD, BP_EMISMATCH. */
 BP_API bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batch, const float *X,
@@ -477,7 +478,8 @@ BP_API bp_status bp_naive_gradient_forces(const bp_net *net, int batch, const fl
 /* Options of bp_gradcheck; zero fields select the defaults. */
 typedef struct bp_gradcheck_options {
     double step;          /* central-difference step h, in double; 0 selects 1e-6 */
-    int per_layer;        /* parameters checked per layer, drawn at random; 0 = all of them */
+    int per_layer;        /* parameters checked per layer, drawn at random; 0, or at least the
+                             layer's count, = all of them */
     uint64_t seed;        /* which parameters are drawn */
     double floor;         /* denominator floor of the relative error; 0 selects 1e-4 */
 } bp_gradcheck_options;
@@ -493,8 +495,8 @@ BP_API bp_status bp_gradcheck(const bp_net *net, int batch, const float *X, int 
 
 /* The derivatives with respect to the inputs against central differences of the outputs, each
  * evaluated by the naive reference in double at x +- h (inputs and parameters in double), opts as
- * in bp_gradcheck (step h, floor; per_layer > 0: that many inputs drawn per sample instead of all,
- * for the VJP). *max_rel_err = the max over the batch of |d - fd| / max(|d|, |fd|, floor):
+ * in bp_gradcheck (step h, floor; 0 < per_layer < n^1: that many inputs drawn per sample instead
+ * of all, for the VJP). *max_rel_err = the max over the batch of |d - fd| / max(|d|, |fd|, floor):
  *  - bp_vjpcheck: d = G_kj of bp_vjp_batch, fd = (V_j^T a^L(x_j + h e_k) - V_j^T a^L(x_j - h e_k)) / 2h;
  *  - bp_jvpcheck: d = A-dot_ij of bp_jvp_batch, fd = (a_i^L(x_j + h u_j) - a_i^L(x_j - h u_j)) / 2h.
  * V: n^L x batch (ldv), U: n^1 x batch (ldu). With a scaling, X, V, U, the derivatives and the
@@ -549,14 +551,17 @@ BP_API bp_status bp_dataset_load_idx(bp_dataset *out, const char *images_path,
 /* What the last columns of a CSV file hold (bp_dataset_load_csv). */
 typedef enum bp_csv_kind {
     BP_CSV_CLASSES = 0, /* features..., label: the last column is an integer in [0, n) */
-    BP_CSV_TARGETS = 1  /* features..., t_1..t_n: the last n columns are regression targets */
+    BP_CSV_TARGETS = 1, /* features..., t_1..t_n: the last n columns are regression targets */
+    BP_CSV_FEATURES = 2 /* features...: every column a feature (n is 0; n_targets 0, y and labels
+                         * NULL): samples to predict from, as bp_dataset_load_idx_images reads */
 } bp_csv_kind;
 
 /* Read a CSV file of numbers, one sample per line, comma separated; blank lines and lines starting
  * with '#' are skipped. Every line must have the same number of columns (> n for targets).
- * kind/n as bp_csv_kind says. Errors name the line and column: BP_ENULL, BP_EDIM (n < 1),
- * BP_EIO, BP_EFORMAT (not a number, non-finite value, ragged line, label not an integer in range,
- * empty file), BP_EOVERFLOW, BP_ENOMEM. On failure *out is zeroed. */
+ * kind/n as bp_csv_kind says. Errors name the line and column: BP_ENULL, BP_EDIM (n < 1; for
+ * BP_CSV_FEATURES n other than 0), BP_EIO, BP_EFORMAT (not a number, non-finite value, ragged
+ * line, label not an integer in range, empty file), BP_EOVERFLOW, BP_ENOMEM. On failure *out is
+ * zeroed. */
 BP_API bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kind, int n);
 
 /* Move the last tail_count samples of ds into *tail (a new dataset owned by the caller) and shrink
@@ -624,7 +629,7 @@ typedef struct bp_optim_config {
      * weight_decay) theta + step, outside the rule's step (bp_optimizer_kind), so that Adam's
      * normalisation does not rescale it as it rescales lambda's term (AdamW). Not divided by n.
      * 0 = off (then the step's bits are those of the rule alone). Beside lambda, not instead: both
-     * may be set. */
+     * may be set. eta weight_decay <= 1 (as a float), so that 1 - eta weight_decay >= 0. */
     float weight_decay;
 } bp_optim_config;
 
@@ -632,7 +637,7 @@ typedef struct bp_optim bp_optim; /* opaque: configuration and state (velocity, 
 
 /* State for optimizing net with cfg; allocates P or 2P floats once. Errors: BP_ENULL, BP_EDIM
  * (unknown kind), BP_EVALUE (eta, lambda, mu, beta, epsilon, clip_norm or weight_decay out of
- * domain), BP_ENOMEM. */
+ * domain, or eta weight_decay > 1 as a float: the decay would flip the weights' signs), BP_ENOMEM. */
 BP_API bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg);
 /* Release an optimizer. NULL is a no-op. */
 BP_API void bp_optim_free(bp_optim *opt);
@@ -642,7 +647,8 @@ BP_API void bp_optim_free(bp_optim *opt);
  * (from bp_schedule_eta; the configured eta is the base). With g = grad/m, clipped to clip_norm,
  * plus (lambda/n) w for weights, SGD is w <- w - eta g (w <- (1 - eta weight_decay) w - eta g with
  * decoupled decay). Allocates nothing. Errors: BP_ENULL,
- * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0), BP_EMISMATCH (net of another
+ * BP_EDIM (m < 1 or n < 1), BP_EVALUE (eta not finite or <= 0, or eta weight_decay > 1 as a
+ * float; parameters and state untouched), BP_EMISMATCH (net of another
  * parameter count), BP_ENUMERIC (grad not finite; parameters and state untouched). A finite
  * gradient times a huge eta can still overflow a parameter: bp_train checks for that. */
 BP_API bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n,
@@ -1022,11 +1028,12 @@ typedef enum bp_csv_header {
  * (header), fields in double quotes ("1.5"), class labels written as whole floats ("1.0"), CRLF line
  * ends. A field holding a NUL byte or a byte-order mark is named as such in the message.
  * n_features: 0 accepts any width (the first data line sets it); otherwise the first data line
- * must hold n_features features and then the label (or n targets), else BP_EMISMATCH, before any
- * value is parsed. f is read, never closed. On failure *out is zeroed.
- * Errors: BP_ENULL (out, f, name), BP_EDIM (kind, n < 1, n_features < 0, header), BP_EMISMATCH,
- * and those of bp_dataset_load_csv. bp_dataset_load_csv(out, path, kind, n) is this function on
- * the opened file with BP_CSV_HEADER_DETECT and n_features 0. */
+ * must hold n_features features and then the label (or n targets; none for BP_CSV_FEATURES),
+ * else BP_EMISMATCH, before any value is parsed. f is read, never closed. On failure *out is
+ * zeroed. Errors: BP_ENULL (out, f, name), BP_EDIM (kind, n as for bp_dataset_load_csv,
+ * n_features < 0, header), BP_EMISMATCH, and those of bp_dataset_load_csv.
+ * bp_dataset_load_csv(out, path, kind, n) is this function on the opened file with
+ * BP_CSV_HEADER_DETECT and n_features 0. */
 BP_API bp_status bp_dataset_read_csv(bp_dataset *out, FILE *f, const char *name, bp_csv_kind kind,
                                      int n, bp_csv_header header, int n_features);
 
@@ -1065,15 +1072,21 @@ BP_API bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_
  * commit it is flushed, fsynced and renamed over path and the directory is synced, so that path
  * holds either its old content or the whole new one. Only a regular file is ever replaced (a
  * symbolic link to one counts: the link itself is replaced by the new file); a directory, a
- * device, a FIFO, a socket or a link to nothing is refused. The new file gets the permission bits
+ * device, a FIFO, a socket, a link to nothing, a link to an open descriptor's name in /proc (as
+ * /dev/stdout is: the link would be replaced) or a mount point (a file mounted there, which no
+ * rename replaces) is refused. The new file gets the permission bits
  * (0777: never a set-user- or set-group-ID bit) of the file it replaces (0666 less the umask for a
- * new one); its owner is the writer (replacing another user's file in a sticky directory fails at
- * the rename, reported as BP_EIO). */
+ * new one); its owner is the writer (another user's file in a sticky directory, which only root
+ * or its owner may replace, is refused by bp_file_check unless the process is root; elsewhere it
+ * fails at the rename, reported as BP_EIO). */
 typedef struct bp_file bp_file; /* opaque: a file being written, not yet at its path */
 
 /* Whether path could be written now: not empty, not ending in '/', nothing there or a regular file
- * (or a link to one), in a directory this process may create files in. Creates nothing. Programs
- * check their outputs with it before long work.
+ * (or a link to one), in a directory where this process can create a file, which is proven by
+ * creating one under the temporary file's name rules and removing it at once (so that root, a
+ * read-only mount, an immutable directory or a file system out of inodes is judged as the write
+ * will be), and no other user's file in a sticky directory (/tmp) unless the process is root.
+ * Nothing else is created or changed. Programs check their outputs with it before long work.
  * Errors: BP_ENULL, BP_EIO (detail: path and the reason), BP_ENOMEM. */
 BP_API bp_status bp_file_check(const char *path);
 

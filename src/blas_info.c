@@ -89,6 +89,7 @@ static void describe_library(bp_blas_info *info)
 
 bp_status bp_blas_describe(bp_blas_info *info)
 {
+    bp__clear_error();
     if (!info)
         return bp__fail(BP_ENULL, "info is NULL");
     describe_library(info);
@@ -136,6 +137,7 @@ static int set_threads(int threads)
 
 bp_status bp_blas_set_threads(int threads)
 {
+    bp__clear_error();
     if (threads < 1)
         return bp__fail(BP_EDIM, "threads is %d, must be at least 1", threads);
     if (!set_threads(threads))

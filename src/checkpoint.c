@@ -389,9 +389,12 @@ static bp_status read_model_section(bp__reader *r, bp_net **model, uint32_t *ver
     r->crc = crc32(0L, Z_NULL, 0);
     if ((st = bp__read_model(r, model)))
         return st;
-    /* the parameters end the model section, before its checksum */
-    if ((st = check_values(r, r->off - 4 - 4 * (uint64_t)(*model)->num_params, (*model)->params,
-                           (*model)->num_params, 0, "parameter"))) {
+    /* the model section ends with the parameters, the scaling's floats (version 2) and the CRC */
+    const bp_net *m = *model;
+    uint64_t n1 = (uint64_t)m->sizes[0], nL = (uint64_t)m->sizes[m->num_layers - 1];
+    uint64_t after = (m->in_scaling ? 2 * n1 : 0) + (m->out_scaling ? 2 * nL : 0);
+    if ((st = check_values(r, r->off - 4 - 4 * ((uint64_t)m->num_params + after), m->params,
+                           m->num_params, 0, "parameter"))) {
         bp_net_free(*model);
         *model = NULL;
         return st;

@@ -68,10 +68,12 @@ static bp_status compare_per_layer(const bp_net *net, double *theta, const float
     bp__rng_seed(&rng, o->seed);
     for (int l = 2; l <= net->num_layers; l++) {
         size_t first = net->w_off[l], count = net->b_off[l] + (size_t)net->sizes[l - 1] - first;
-        size_t checks = o->per_layer > 0 ? (size_t)o->per_layer : count;
+        /* as many draws as the layer has parameters, or more, check all of them instead */
+        int drawn = o->per_layer > 0 && (size_t)o->per_layer < count;
+        size_t checks = drawn ? (size_t)o->per_layer : count;
         double worst = 0;
         for (size_t c = 0; c < checks; c++) {
-            size_t i = first + (o->per_layer > 0 ? (size_t)bp__rng_below(&rng, count) : c);
+            size_t i = first + (drawn ? (size_t)bp__rng_below(&rng, count) : c);
             double saved = theta[i], fp, fm;
             theta[i] = saved + h;
             bp_status st = f(net, theta, ctx, &fp);
@@ -234,9 +236,10 @@ static bp_status compare_sample(const bp_net *net, int vjp, input_scratch *s, co
             keep_worst(worst, rel_err(r[i], (s->plus[i] - s->minus[i]) / (2 * h), floor));
         return BP_OK;
     }
-    int checks = o->per_layer > 0 ? o->per_layer : n1;
+    int drawn = o->per_layer > 0 && o->per_layer < n1; /* else every input, as for 0 */
+    int checks = drawn ? o->per_layer : n1;
     for (int c = 0; c < checks; c++) {
-        int k = o->per_layer > 0 ? (int)bp__rng_below(rng, (uint64_t)n1) : c;
+        int k = drawn ? (int)bp__rng_below(rng, (uint64_t)n1) : c;
         if ((st = outputs_pm(net, s, x0, NULL, k, h)))
             return st;
         double fd = 0;

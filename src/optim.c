@@ -17,6 +17,19 @@ struct bp_optim {
     long t;   /* steps taken, for Adam's bias correction */
 };
 
+/* The decoupled decay's factor 1 - eta weight_decay must not be negative: below 0 every step
+ * flips the weights' signs, below -1 it also grows them, until the run overflows (or, with finite
+ * but huge weights, "succeeds"). The product in float, so that eta 0.1f and weight_decay 10
+ * (exactly 1 as a float, a decay to zero) pass. */
+static bp_status check_decay(float eta, float weight_decay)
+{
+    if (eta * weight_decay > 1.0f)
+        return bp__fail(BP_EVALUE, "eta %g times weight_decay %g is %g, above 1: the decay "
+                        "1 - eta weight_decay would flip the weights' signs at every step",
+                        (double)eta, (double)weight_decay, (double)eta * weight_decay);
+    return BP_OK;
+}
+
 static bp_status check_config(const bp_optim_config *c)
 {
     if (c->kind < BP_OPT_SGD || c->kind > BP_OPT_ADAM)
@@ -35,7 +48,7 @@ static bp_status check_config(const bp_optim_config *c)
         return bp__fail(BP_EVALUE, "clip_norm must be finite and >= 0");
     if (!isfinite(c->weight_decay) || c->weight_decay < 0)
         return bp__fail(BP_EVALUE, "weight_decay must be finite and >= 0");
-    return BP_OK;
+    return check_decay(c->eta, c->weight_decay);
 }
 
 bp_status bp_optim_create(bp_optim **out, const bp_net *net, const bp_optim_config *cfg)
@@ -204,6 +217,9 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, lo
                         m < 1 ? (long)m : n);
     if (!isfinite(eta) || eta <= 0)
         return bp__fail(BP_EVALUE, "eta must be finite and > 0");
+    bp_status st = check_decay(eta, opt->cfg.weight_decay);
+    if (st)
+        return st;
     double sq = sum_squares(grad, net->num_params); /* a NaN or inf in grad makes it non-finite */
     if (!isfinite(sq))
         return bp__fail(BP_ENUMERIC, "gradient is not finite (or its squared norm overflows)");

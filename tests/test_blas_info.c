@@ -184,6 +184,22 @@ static void bad_arguments(void **state)
     assert_int_equal(info.threads, 1); /* a refused count changed nothing */
 }
 
+/* A success clears the detail of an earlier failure on this thread, as every bp_status function
+ * promises (bp_last_error). */
+static void success_clears_the_last_error(void **state)
+{
+    (void)state;
+    bp_blas_info info;
+    bpt_assert_status(bp_blas_set_threads(0), BP_EDIM, "threads");
+    bpt_ok(bp_blas_describe(&info));
+    assert_string_equal(bp_last_error(), "");
+    if (strcmp(BP_TEST_BLAS, "CBLAS") == 0)
+        return;
+    bpt_assert_status(bp_blas_describe(NULL), BP_ENULL, "info");
+    bpt_ok(bp_blas_set_threads(1));
+    assert_string_equal(bp_last_error(), "");
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--child-expect-wide") == 0)
@@ -196,6 +212,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(wide_kernels_are_not_narrow),
         cmocka_unit_test(threads_set_and_described),
         cmocka_unit_test(bad_arguments),
+        cmocka_unit_test(success_clears_the_last_error),
     };
     return cmocka_run_group_tests_name("blas_info", tests, NULL, NULL);
 }

@@ -18,6 +18,8 @@
  */
 #include "bp_test.h"
 
+#include <limits.h>
+
 #define GC_STEP 1e-6
 #define GC_FLOOR 1e-4
 #define GC_THRESHOLD 1e-2
@@ -302,12 +304,43 @@ static void test_check_detects_disagreement(void **state)
     bp_net_free(net);
 }
 
+/* per_layer at or above a layer's parameter count checks all of them, as per_layer = 0 does, to
+ * the bit: drawing with replacement would miss some and, at INT_MAX, run 2^31 differences per
+ * layer (hours on any network). The same for bp_vjpcheck's inputs. */
+static void per_layer_beyond_the_layer_checks_all(void **state)
+{
+    (void)state;
+    const int sizes[] = {2, 2, 1};
+    const bp_activation acts[] = {BP_TANH, BP_SIGMOID};
+    bp_net *net = bpt_net(3, sizes, acts, BP_CROSS_ENTROPY);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 5));
+    bpt_rng rng = bpt_rng_make(55);
+    float *X = bpt_matrix(&rng, 2, 3, 2, -1.0f, 1.0f, NAN);
+    float *Y = bpt_targets(&rng, BP_SIGMOID, BP_CROSS_ENTROPY, 1, 3, 1, NAN);
+    float *V = bpt_matrix(&rng, 1, 3, 1, -1.0f, 1.0f, NAN);
+    double all[2], some[2], vall, vsome;
+    bpt_ok(bp_gradcheck(net, 3, X, 2, Y, 1, NULL, all));
+    bpt_ok(bp_vjpcheck(net, 3, X, 2, V, 1, NULL, &vall));
+    const int many[] = {6, 7, INT_MAX}; /* layer 2 has 6 parameters, layer 3 has 3 */
+    for (int k = 0; k < 3; k++)
+        for (uint64_t seed = 1; seed <= 8; seed++) { /* draws would miss the worst for some */
+            bp_gradcheck_options o = {.per_layer = many[k], .seed = seed};
+            bpt_ok(bp_gradcheck(net, 3, X, 2, Y, 1, &o, some));
+            bpt_ok(bp_vjpcheck(net, 3, X, 2, V, 1, &o, &vsome));
+            assert_memory_equal(some, all, sizeof all);
+            assert_memory_equal(&vsome, &vall, sizeof vall);
+        }
+    free(X), free(Y), free(V);
+    bp_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_combination),
         cmocka_unit_test(test_own_finite_difference),
         cmocka_unit_test(test_per_layer_sampling),
+        cmocka_unit_test(per_layer_beyond_the_layer_checks_all),
         cmocka_unit_test(test_check_detects_disagreement),
     };
     return cmocka_run_group_tests_name("gradcheck", tests, NULL, NULL);

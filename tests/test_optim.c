@@ -584,6 +584,35 @@ static void create_errors(void **state)
     }
 }
 
+/* 1 - eta weight_decay < 0 flips every weight's sign at each step (and, below -1, grows it until
+ * the run overflows): refused by bp_optim_create for the base rate and by bp_optim_step for the
+ * step's rate, the parameters then untouched. eta weight_decay = 1 as a float (0.1f times 10) is
+ * a decay to zero, accepted. */
+static void decay_factor_never_negative(void **state)
+{
+    fixture *fx = *state;
+    bp_optim *o = (bp_optim *)fx;
+    bp_optim_config flip = {.kind = BP_OPT_SGD, .eta = 0.1f, .weight_decay = 20.0f};
+    bpt_assert_status(bp_optim_create(&o, fx->net, &flip), BP_EVALUE, "weight_decay");
+    assert_null(o);
+    flip.kind = BP_OPT_ADAM;
+    flip.weight_decay = nextafterf(10.0f, 11.0f);
+    bpt_assert_status(bp_optim_create(&o, fx->net, &flip), BP_EVALUE, "flip");
+    float *p = reset(fx), g[P], before[P];
+    for (int i = 0; i < P; i++)
+        g[i] = 0.25f;
+    o = make_opt(fx->net, (bp_optim_config){.kind = BP_OPT_MOMENTUM, .eta = 0.1f, .mu = 0.5f,
+                                            .weight_decay = 10.0f});
+    memcpy(before, p, sizeof before);
+    bpt_assert_status(bp_optim_step(o, fx->net, g, 1, 10, 0.2f), BP_EVALUE, "weight_decay");
+    assert_memory_equal(p, before, sizeof before);
+    bpt_ok(bp_optim_step(o, fx->net, g, 1, 10, 0.1f)); /* keep = 0: weights = the step alone */
+    for (int i = 0; i < P; i++)
+        if (!fx->is_bias[i])
+            bpt_assert_close_scalar("decayed to the step", p[i], -0.1 * 0.25, 1e-7, RTOL);
+    bp_optim_free(o);
+}
+
 /* ---------------------------------------------------------------- schedules */
 
 static float sched(bp_schedule s, float eta0, int epoch, int epochs)
@@ -683,6 +712,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(overflowing_step_untouched, setup, teardown),
         cmocka_unit_test_setup_teardown(step_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(create_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(decay_factor_never_negative, setup, teardown),
         cmocka_unit_test(schedule_constant_and_step),
         cmocka_unit_test(schedule_cosine),
         cmocka_unit_test(schedule_errors),

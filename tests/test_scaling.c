@@ -445,6 +445,49 @@ static void checkpoint_of_another_scaling_refused(void **state)
     bp_net_free(net);
 }
 
+/* A checkpoint of a scaled network (its model of version 2: the scaling follows the parameters)
+ * with a NaN parameter and both CRCs resealed: refused, the message naming the parameter's own
+ * byte (not one shifted by the scaling's floats). */
+static void checkpoint_poisoned_parameter_named_at_its_byte(void **state)
+{
+    (void)state;
+    float x[3 * N], y[2 * N];
+    bp_dataset ds;
+    regression_set(&ds, x, y);
+    char ckpt[128], bad[128], want[64];
+    snprintf(ckpt, sizeof ckpt, "%s/poison.ckpt", dir);
+    snprintf(bad, sizeof bad, "%s/poison-bad.ckpt", dir);
+    bp_net *net = scaled_net();
+    bp_train_config cfg = {.epochs = 2, .batch_size = 16, .optim = {.kind = BP_OPT_SGD,
+                           .eta = 0.01f}, .checkpoint_every = 1, .checkpoint_path = ckpt};
+    bpt_ok(bp_train(net, &ds, NULL, &cfg, NULL));
+    size_t len, P = bpt_num_params(net);
+    unsigned char *b = bpt_file_bytes(ckpt, &len);
+    size_t mlen = (size_t)b[12] | (size_t)b[13] << 8 | (size_t)b[14] << 16, L = b[20 + 12];
+    assert_int_equal(b[20 + 8], 2); /* a version-2 model inside */
+    size_t model_crc = 20 + mlen - 4, state_at = 20 + mlen;
+    for (size_t k = 0; k < 2; k++) {
+        size_t i = k ? P - 1 : 0, at = 20 + 24 + 8 * L + 4 + 4 * i;
+        unsigned char saved[4];
+        memcpy(saved, b + at, 4);
+        bpt_put_le(b + at, 0x7fc00000u, 4); /* a quiet NaN */
+        bpt_put_le(b + model_crc, bpt_crc32(b + 20, model_crc - 20), 4);
+        bpt_put_le(b + len - 4, bpt_crc32(b + state_at, len - 4 - state_at), 4);
+        FILE *f = fopen(bad, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(b, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+        memcpy(b + at, saved, 4);
+        cfg.checkpoint_every = 0;
+        cfg.resume_path = bad;
+        cfg.epochs = 3;
+        snprintf(want, sizeof want, "byte %zu: parameter %zu is nan", at, i);
+        bpt_assert_status(bp_train(net, &ds, NULL, &cfg, NULL), BP_EFORMAT, want);
+    }
+    free(b);
+    bp_net_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +499,7 @@ int main(void)
         cmocka_unit_test(target_scaling_flag_needs_quadratic),
         cmocka_unit_test(version1_fixture_loads),
         cmocka_unit_test(checkpoint_of_another_scaling_refused),
+        cmocka_unit_test(checkpoint_poisoned_parameter_named_at_its_byte),
     };
     return cmocka_run_group_tests_name("scaling", tests, make_dir, remove_dir);
 }

@@ -193,14 +193,19 @@ check "data with other features than the network's inputs: exit 1" eval \
 check "mismatched train writes no model and no log" absent f.bpn f.csv f.csv.tmp
 
 run "${TRAIN[@]}" --hidden identity --output identity --cost quadratic --init large --eta 1e30 \
-    --optimizer sgd --epochs 3 --out f.bpn --log f.csv
+    --optimizer sgd --weight-decay 0 --epochs 3 --out f.bpn --log f.csv
 check "diverging train: exit 1 (non-finite loss)" eval 'rc_is 1 && err_has "non-finite"'
 check "diverged train writes no model and no log" absent f.bpn f.csv f.csv.tmp
+
+# eta 1e6 with the default decoupled decay 0.1: 1 - eta wd < 0 would flip the weights' signs.
+run "${TRAIN[@]}" --optimizer sgd --eta 1e6 --out f.bpn --log f.csv
+check "eta times weight decay above 1: exit 1, says so, writes nothing" eval \
+    'rc_is 1 && err_has "times weight_decay" && absent f.bpn f.csv'
 
 # A diverging train (eta 1e6) over an existing good model must leave that file byte for byte.
 run "${TRAIN[@]}" --out good.bpn
 cp good.bpn good.copy
-run "${TRAIN[@]}" --optimizer sgd --eta 1e6 --out good.bpn
+run "${TRAIN[@]}" --optimizer sgd --eta 1e6 --weight-decay 0 --out good.bpn
 check "diverging train over a good model (eta 1e6): exit 1, non-finite" eval \
     'rc_is 1 && err_has "non-finite" && err_has "nothing saved"'
 check "the good model is untouched, no temporary file" eval \
@@ -450,7 +455,7 @@ run eval absent.bpn --csv test.csv
 check "eval of a missing model: No such file or directory" eval \
     'rc_is 1 && err_has "absent.bpn: No such file or directory"'
 run "${TRAIN[@]}" --hidden identity --output identity --cost quadratic --init large \
-    --optimizer sgd --eta 1e12 --batch 200 --quiet --out f.bpn
+    --optimizer sgd --eta 1e12 --weight-decay 0 --batch 200 --quiet --out f.bpn
 check "train: plural agreement (after 1 epoch)" eval \
     'rc_is 1 && err_has "training failed after 1 epoch (nothing saved)"'
 run gradcheck --tolerance 1e-300 --layers 3-2
@@ -527,7 +532,8 @@ if command -v script > /dev/null && [ -z "${CLI_TEST_WRAPPER:-}" ]; then
          segments tty120.txt | grep "^epoch 3/3 \[" | grep "loss [0-9.]* " | grep -q "[0-9]/s$" &&
          [ "$(segments tty120.txt | grep "^epoch 3/3 \[" | awk "{ print length }" | sort -n |
               tail -1)" -ge 110 ]'
-    on_tty 80 ttyfail.txt "${TRAIN[@]}" --optimizer sgd --eta 1e6 --batch 1 --out f.bpn
+    on_tty 80 ttyfail.txt "${TRAIN[@]}" --optimizer sgd --eta 1e6 --weight-decay 0 --batch 1 \
+        --out f.bpn
     check "terminal: an error clears the bar before it is printed" eval \
         'rc_is 1 && grep -q "epoch 1/30 \[" ttyfail.txt &&
          grep -q $'"'"'\r\x1b\[Kbackprop train: training failed'"'"' ttyfail.txt'
