@@ -429,7 +429,8 @@ BP_API bp_status bp_workspace_create_tangent(bp_workspace **out, const bp_net *n
  * runs bp_gradient_batch on x' and E*' (standardised into the workspace's scratch).
  * Errors: BP_ENULL, BP_EDIM, BP_EBATCH (batch > max_batch), BP_ELD, BP_EMISMATCH (ws made for
  * another network, or not a tangent workspace while w_force > 0), BP_ECONFIG (n^L != 1, softmax
- * output, a cost other than quadratic), BP_EVALUE (a weight negative or not finite). */
+ * output, a cost other than quadratic; checked before the shapes of E and F, whose rows follow
+ * from n^L), BP_EVALUE (a weight negative or not finite). */
 BP_API bp_status bp_gradient_forces(const bp_net *net, bp_workspace *ws, int batch,
                                     const float *X, int ldx, const float *E, int lde,
                                     const float *F, int ldf, float w_energy, float w_force,
@@ -550,14 +551,17 @@ BP_API bp_status bp_dataset_load_idx(bp_dataset *out, const char *images_path,
 /* What the last columns of a CSV file hold (bp_dataset_load_csv). */
 typedef enum bp_csv_kind {
     BP_CSV_CLASSES = 0, /* features..., label: the last column is an integer in [0, n) */
-    BP_CSV_TARGETS = 1  /* features..., t_1..t_n: the last n columns are regression targets */
+    BP_CSV_TARGETS = 1, /* features..., t_1..t_n: the last n columns are regression targets */
+    BP_CSV_FEATURES = 2 /* features...: every column a feature (n is 0; n_targets 0, y and labels
+                         * NULL): samples to predict from, as bp_dataset_load_idx_images reads */
 } bp_csv_kind;
 
 /* Read a CSV file of numbers, one sample per line, comma separated; blank lines and lines starting
  * with '#' are skipped. Every line must have the same number of columns (> n for targets).
- * kind/n as bp_csv_kind says. Errors name the line and column: BP_ENULL, BP_EDIM (n < 1),
- * BP_EIO, BP_EFORMAT (not a number, non-finite value, ragged line, label not an integer in range,
- * empty file), BP_EOVERFLOW, BP_ENOMEM. On failure *out is zeroed. */
+ * kind/n as bp_csv_kind says. Errors name the line and column: BP_ENULL, BP_EDIM (n < 1; for
+ * BP_CSV_FEATURES n other than 0), BP_EIO, BP_EFORMAT (not a number, non-finite value, ragged
+ * line, label not an integer in range, empty file), BP_EOVERFLOW, BP_ENOMEM. On failure *out is
+ * zeroed. */
 BP_API bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kind, int n);
 
 /* Move the last tail_count samples of ds into *tail (a new dataset owned by the caller) and shrink
@@ -829,7 +833,10 @@ BP_API bp_status bp_net_get_scaling(const bp_net *net, bp_scaling_side side, con
  * rows), per row i over the N = ds->count samples, in double (two passes):
  *   mean_i = (1/N) sum_j v_ij,   scale_i = sqrt((1/N) sum_j (v_ij - mean_i)^2)
  * (the population standard deviation, as scikit-learn's StandardScaler), rounded to float;
- * scale_i = 1 where that is below FLT_MIN (a constant row: it is then only centred).
+ * scale_i = 1 for a row taken as constant (it is then only centred): where the standard
+ * deviation is <= 10 FLT_EPSILON |mean_i| (the rounding of one value, whatever the units) or below
+ * 2^-63 = sqrt(FLT_MIN) (so 1 / scale_i <= 2^63: a row of zeros and one 1e-37 would otherwise
+ * multiply an input of 1 by 10^38).
  * mean, scale: n_features or n_targets floats each, overwritten.
  * Errors: BP_ENULL, BP_EDIM (side; ds empty or without x/y), BP_EVALUE (a value is not finite or
  * the statistics overflow float). */
@@ -1022,11 +1029,12 @@ typedef enum bp_csv_header {
  * (header), fields in double quotes ("1.5"), class labels written as whole floats ("1.0"), CRLF line
  * ends. A field holding a NUL byte or a byte-order mark is named as such in the message.
  * n_features: 0 accepts any width (the first data line sets it); otherwise the first data line
- * must hold n_features features and then the label (or n targets), else BP_EMISMATCH, before any
- * value is parsed. f is read, never closed. On failure *out is zeroed.
- * Errors: BP_ENULL (out, f, name), BP_EDIM (kind, n < 1, n_features < 0, header), BP_EMISMATCH,
- * and those of bp_dataset_load_csv. bp_dataset_load_csv(out, path, kind, n) is this function on
- * the opened file with BP_CSV_HEADER_DETECT and n_features 0. */
+ * must hold n_features features and then the label (or n targets; none for BP_CSV_FEATURES),
+ * else BP_EMISMATCH, before any value is parsed. f is read, never closed. On failure *out is
+ * zeroed. Errors: BP_ENULL (out, f, name), BP_EDIM (kind, n as for bp_dataset_load_csv,
+ * n_features < 0, header), BP_EMISMATCH, and those of bp_dataset_load_csv.
+ * bp_dataset_load_csv(out, path, kind, n) is this function on the opened file with
+ * BP_CSV_HEADER_DETECT and n_features 0. */
 BP_API bp_status bp_dataset_read_csv(bp_dataset *out, FILE *f, const char *name, bp_csv_kind kind,
                                      int n, bp_csv_header header, int n_features);
 
@@ -1065,15 +1073,21 @@ BP_API bp_status bp_dataset_load_idx_images(bp_dataset *out, const char *images_
  * commit it is flushed, fsynced and renamed over path and the directory is synced, so that path
  * holds either its old content or the whole new one. Only a regular file is ever replaced (a
  * symbolic link to one counts: the link itself is replaced by the new file); a directory, a
- * device, a FIFO, a socket or a link to nothing is refused. The new file gets the permission bits
+ * device, a FIFO, a socket, a link to nothing, a link to an open descriptor's name in /proc (as
+ * /dev/stdout is: the link would be replaced) or a mount point (a file mounted there, which no
+ * rename replaces) is refused. The new file gets the permission bits
  * (0777: never a set-user- or set-group-ID bit) of the file it replaces (0666 less the umask for a
- * new one); its owner is the writer (replacing another user's file in a sticky directory fails at
- * the rename, reported as BP_EIO). */
+ * new one); its owner is the writer (another user's file in a sticky directory, which only root
+ * or its owner may replace, is refused by bp_file_check unless the process is root; elsewhere it
+ * fails at the rename, reported as BP_EIO). */
 typedef struct bp_file bp_file; /* opaque: a file being written, not yet at its path */
 
 /* Whether path could be written now: not empty, not ending in '/', nothing there or a regular file
- * (or a link to one), in a directory this process may create files in. Creates nothing. Programs
- * check their outputs with it before long work.
+ * (or a link to one), in a directory where this process can create a file, which is proven by
+ * creating one under the temporary file's name rules and removing it at once (so that root, a
+ * read-only mount, an immutable directory or a file system out of inodes is judged as the write
+ * will be), and no other user's file in a sticky directory (/tmp) unless the process is root.
+ * Nothing else is created or changed. Programs check their outputs with it before long work.
  * Errors: BP_ENULL, BP_EIO (detail: path and the reason), BP_ENOMEM. */
 BP_API bp_status bp_file_check(const char *path);
 

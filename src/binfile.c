@@ -3,6 +3,8 @@
  * of the directory; only a regular file is ever replaced); and for the binary formats the
  * little-endian codec, writes folded into a CRC-32 and the reader that checks the file's real
  * length before each field. The formats themselves live in model_io.c and checkpoint.c. */
+#define _GNU_SOURCE /* statx; S_ISVTX */
+
 #include "internal.h"
 
 #include <errno.h>
@@ -93,21 +95,34 @@ static size_t dir_bytes(const char *path)
     return slash ? (size_t)(slash - path) + 1 : 0;
 }
 
-/* The directory of path must let us create a file in it: "." without a '/'. */
-static bp_status check_dir(const char *path)
+/* Whether path is a symbolic link to one of /proc's links to open files, as /dev/stdout is to
+ * /proc/self/fd/1: the file it reaches is whatever that descriptor holds, and the rename would
+ * replace the link itself (in /dev) with a regular file. */
+static int links_to_a_descriptor(const char *path)
 {
-    size_t n = dir_bytes(path);
-    char small[256], *dir = n < sizeof small ? small : bp__malloc(n + 1);
-    if (!dir)
-        return bp__fail(BP_ENOMEM, "%s: its directory's name", path);
-    memcpy(dir, n ? path : ".", n ? n : 1);
-    dir[n ? n : 1] = '\0';
-    bp_status st = BP_OK;
-    if (access(dir, W_OK | X_OK) != 0)
-        st = bp__fail_errno(errno, path, "cannot create a file in its directory");
-    if (dir != small)
-        bp__free(dir);
-    return st;
+    char target[64];
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    return (strncmp(target, "/proc/", 6) == 0 && strstr(target, "/fd/")) ||
+           strncmp(target, "/dev/fd/", 8) == 0;
+}
+
+/* Whether path itself (not what a link names) is a mount point, as a file bind-mounted into a
+ * container is: rename cannot replace it (EBUSY). statx says so on Linux 5.8 and later; where
+ * it cannot, the rename still does. */
+static int is_mount_point(const char *path)
+{
+#ifdef STATX_ATTR_MOUNT_ROOT
+    struct statx sx;
+    return statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_TYPE, &sx) == 0 &&
+           (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+           (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+#else
+    (void)path;
+    return 0;
+#endif
 }
 
 bp_status bp__out_check(const char *path, struct stat *old, int *exists)
@@ -124,6 +139,12 @@ bp_status bp__out_check(const char *path, struct stat *old, int *exists)
         if (!S_ISREG(sb.st_mode))
             return bp__fail(BP_EIO, "%s: not a regular file (a device, FIFO or socket): refusing "
                             "to replace it", path);
+        if (links_to_a_descriptor(path))
+            return bp__fail(BP_EIO, "%s: a link to an open file descriptor (as /dev/stdout is): "
+                            "refusing to replace the link with a file", path);
+        if (is_mount_point(path))
+            return bp__fail(BP_EIO, "%s: a mount point (a file mounted there, as into a "
+                            "container): it cannot be replaced, only written in place", path);
         *exists = 1;
         if (old)
             *old = sb;
@@ -132,7 +153,7 @@ bp_status bp__out_check(const char *path, struct stat *old, int *exists)
     } else if (lstat(path, &sb) == 0) { /* nothing there, yet a name: a link to nothing */
         return bp__fail(BP_EIO, "%s: a symbolic link to nothing: refusing to replace it", path);
     }
-    return check_dir(path);
+    return BP_OK;
 }
 
 /* The temporary file's name: the target's directory, then as much of its name as fits NAME_MAX
@@ -151,9 +172,10 @@ static void temp_name(char *tmp, const char *path, unsigned n)
     snprintf(tmp + dir + base, TMP_SUFFIX_MAX + 1, ".tmp.%ld.%u", (long)getpid(), n);
 }
 
-/* Create the temporary file exclusively, never through a link (mode 0666 so that the umask applies
- * as for any new file; mkstemp would force 0600), then give it the replaced file's mode. */
-static int create_temp(char *tmp, const char *path, const struct stat *old, int exists)
+/* A new file at the first free temporary name of path (into tmp), created exclusively, never
+ * through a link (mode 0666 so that the umask applies as for any new file; mkstemp would force
+ * 0600); -1 with errno when none can be created. */
+static int create_exclusive(char *tmp, const char *path)
 {
     int fd = -1;
     for (unsigned n = 0; fd < 0 && n < 1000; n++) {
@@ -162,6 +184,13 @@ static int create_temp(char *tmp, const char *path, const struct stat *old, int 
         if (fd < 0 && errno != EEXIST)
             break;
     }
+    return fd;
+}
+
+/* Create the temporary file, then give it the replaced file's mode. */
+static int create_temp(char *tmp, const char *path, const struct stat *old, int exists)
+{
+    int fd = create_exclusive(tmp, path);
     if (fd >= 0 && exists && fchmod(fd, old->st_mode & 0777) != 0) { /* never set-id bits */
         int err = errno;
         close(fd);
@@ -170,6 +199,30 @@ static int create_temp(char *tmp, const char *path, const struct stat *old, int 
         return -1;
     }
     return fd;
+}
+
+/* Prove that a file can be created beside path, by creating one as the temporary file would be
+ * and removing it: permission bits, access() (which judges by the real user and, for root, grants
+ * nearly everything), read-only mounts, immutable directories, file systems out of inodes and
+ * security modules all answer as they will for the real write. */
+static bp_status probe_dir(const char *path)
+{
+    size_t len = strlen(path);
+    char small[512], *tmp = len + TMP_SUFFIX_MAX < sizeof small ? small
+                                                                : bp__malloc(len + TMP_SUFFIX_MAX + 1);
+    bp_status st = BP_OK;
+    if (!tmp)
+        return bp__fail(BP_ENOMEM, "%s: temporary file name", path);
+    int fd = create_exclusive(tmp, path);
+    if (fd < 0)
+        st = io_error(path, "cannot create a file in its directory");
+    else {
+        close(fd);
+        unlink(tmp);
+    }
+    if (tmp != small)
+        bp__free(tmp);
+    return st;
 }
 
 bp_status bp__out_open(bp__out *o, const char *path)
@@ -255,13 +308,40 @@ struct bp_file {
     bp__out out;
 };
 
+/* In a sticky directory (/tmp) only the owner of an entry (the file, or the link that names it),
+ * the directory's owner or a privileged process may replace it: the rename over another user's
+ * would fail after the work. Root is taken to hold that privilege (CAP_FOWNER); where it does
+ * not, the rename still says so. */
+static bp_status check_sticky(const char *path)
+{
+    size_t n = dir_bytes(path);
+    char small[256], *dir = n < sizeof small ? small : bp__malloc(n + 1);
+    struct stat entry, sb;
+    bp_status st = BP_OK;
+    if (!dir)
+        return bp__fail(BP_ENOMEM, "%s: its directory's name", path);
+    memcpy(dir, n ? path : ".", n ? n : 1);
+    dir[n ? n : 1] = '\0';
+    uid_t me = geteuid();
+    if (me != 0 && lstat(path, &entry) == 0 && entry.st_uid != me && stat(dir, &sb) == 0 &&
+        (sb.st_mode & S_ISVTX) && sb.st_uid != me)
+        st = bp__fail(BP_EIO, "%s: another user's file in a sticky directory: only its owner "
+                      "may replace it", path);
+    if (dir != small)
+        bp__free(dir);
+    return st;
+}
+
 bp_status bp_file_check(const char *path)
 {
     int exists;
+    bp_status st;
     bp__clear_error();
     if (!path)
         return bp__fail(BP_ENULL, "path is NULL");
-    return bp__out_check(path, NULL, &exists);
+    if ((st = bp__out_check(path, NULL, &exists)) || (exists && (st = check_sticky(path))))
+        return st;
+    return probe_dir(path);
 }
 
 bp_status bp_file_create(bp_file **out, const char *path)

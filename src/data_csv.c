@@ -30,6 +30,8 @@ static bp_status resize(bp_dataset *ds, size_t cap, int with_labels)
     if (!(x = bp__realloc_array(ds->x, cap, (size_t)ds->n_features, sizeof *x, &st)))
         return st;
     ds->x = x;
+    if (ds->n_targets == 0) /* features alone (BP_CSV_FEATURES): y stays NULL */
+        return BP_OK;
     if (!(y = bp__realloc_array(ds->y, cap, (size_t)ds->n_targets, sizeof *y, &st)))
         return st;
     ds->y = y;
@@ -143,7 +145,7 @@ static bp_status parse_line(bp_dataset *ds, csv_pos *at, bp_csv_kind kind, const
                             const char *end)
 {
     float *x = ds->x + (size_t)ds->count * (size_t)ds->n_features;
-    float *y = ds->y + (size_t)ds->count * (size_t)ds->n_targets;
+    float *y = ds->y ? ds->y + (size_t)ds->count * (size_t)ds->n_targets : NULL;
     bp_status st = BP_OK;
     int col, label = 0; /* set before use; the initialiser quiets -Wmaybe-uninitialized at -O3 */
     if (kind == BP_CSV_CLASSES)
@@ -184,7 +186,9 @@ static bp_status check_columns(bp_dataset *ds, const csv_reader *r, size_t colum
 {
     const csv_pos *at = &r->at;
     size_t tc = (size_t)r->targets_columns, expected = (size_t)ds->n_features + tc;
-    const char *what = r->kind == BP_CSV_CLASSES ? "the label" : "the targets";
+    const char *what = r->kind == BP_CSV_CLASSES   ? ", then the label"
+                       : r->kind == BP_CSV_TARGETS ? ", then the targets"
+                                                   : "";
     if (r->first_line != at->line) {
         if (columns != expected)
             return bp__fail(BP_EFORMAT, "%s:%ld: %zu columns, expected %zu as on line %ld",
@@ -192,7 +196,7 @@ static bp_status check_columns(bp_dataset *ds, const csv_reader *r, size_t colum
         return BP_OK;
     }
     if (r->want_features > 0 && columns != (size_t)r->want_features + tc)
-        return bp__fail(BP_EMISMATCH, "%s:%ld: %zu columns, expected %zu (%d features, then %s)",
+        return bp__fail(BP_EMISMATCH, "%s:%ld: %zu columns, expected %zu (%d features%s)",
                         at->path, at->line, columns, (size_t)r->want_features + tc,
                         r->want_features, what);
     if (columns <= tc)
@@ -258,26 +262,37 @@ static bp_status read_line(bp_dataset *ds, csv_reader *r, const char *line, cons
     return st;
 }
 
+/* kind is a bp_csv_kind and n fits it: at least 1 classes or targets, 0 for features alone. */
+static bp_status check_kind(bp_csv_kind kind, int n)
+{
+    if (kind != BP_CSV_CLASSES && kind != BP_CSV_TARGETS && kind != BP_CSV_FEATURES)
+        return bp__fail(BP_EDIM, "kind is %d, not a bp_csv_kind", (int)kind);
+    if (kind == BP_CSV_FEATURES && n != 0)
+        return bp__fail(BP_EDIM, "n is %d, expected 0 for features alone", n);
+    if (kind != BP_CSV_FEATURES && n < 1)
+        return bp__fail(BP_EDIM, "n is %d, expected at least 1", n);
+    return BP_OK;
+}
+
 bp_status bp_dataset_read_csv(bp_dataset *out, FILE *f, const char *name, bp_csv_kind kind, int n,
                               bp_csv_header header, int n_features)
 {
     csv_reader r = {.at = {name, 0, 0}, .kind = kind, .targets_columns = kind == BP_CSV_CLASSES ? 1 : n,
                     .want_features = n_features, .header = header};
+    bp_status st;
     char *line = NULL;
     size_t line_cap = 0;
     ssize_t len;
-    bp_status st = BP_OK;
     bp__clear_error();
     if (!out)
         return bp__fail(BP_ENULL, "out is NULL");
     memset(out, 0, sizeof *out);
     if (!f || !name)
         return bp__fail(BP_ENULL, "%s is NULL", f ? "name" : "f");
-    if (kind != BP_CSV_CLASSES && kind != BP_CSV_TARGETS)
-        return bp__fail(BP_EDIM, "kind is %d, not a bp_csv_kind", (int)kind);
-    if (n < 1 || n_features < 0)
-        return bp__fail(BP_EDIM, n < 1 ? "n is %d, expected at least 1" : "n_features is %d, "
-                        "expected 0 (any) or more", n < 1 ? n : n_features);
+    if ((st = check_kind(kind, n)))
+        return st;
+    if (n_features < 0)
+        return bp__fail(BP_EDIM, "n_features is %d, expected 0 (any) or more", n_features);
     if (header < BP_CSV_HEADER_DETECT || header > BP_CSV_HEADER_ABSENT)
         return bp__fail(BP_EDIM, "header is %d, not a bp_csv_header", (int)header);
     out->n_targets = n;
@@ -313,10 +328,8 @@ bp_status bp_dataset_load_csv(bp_dataset *out, const char *path, bp_csv_kind kin
     memset(out, 0, sizeof *out);
     if (!path)
         return bp__fail(BP_ENULL, "path is NULL");
-    if (kind != BP_CSV_CLASSES && kind != BP_CSV_TARGETS)
-        return bp__fail(BP_EDIM, "kind is %d, not a bp_csv_kind", (int)kind);
-    if (n < 1)
-        return bp__fail(BP_EDIM, "n is %d, expected at least 1", n);
+    if ((st = check_kind(kind, n)))
+        return st;
     if (!(f = fopen(path, "r")))
         return bp__fail_errno(errno, path, "cannot open");
     st = bp_dataset_read_csv(out, f, path, kind, n, BP_CSV_HEADER_DETECT, 0);

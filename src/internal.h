@@ -179,8 +179,9 @@ int bp__emit(FILE *f, unsigned long *crc, const unsigned char *p, size_t n);
 int bp__emit_floats(FILE *f, unsigned long *crc, const float *v, size_t n);
 /* The one safe way to write a file (every output of the library and, through bp_file, of the
  * program). bp__out_check: path may be written: not empty, no trailing '/', nothing there or a
- * regular file (a link to one counts; to anything else, or to nothing, is refused), its
- * directory writable; *exists and (old non-NULL) *old say what is there. BP_EIO, BP_ENOMEM. */
+ * regular file (a link to one counts; to anything else, or to nothing, is refused); *exists and
+ * (old non-NULL) *old say what is there. Whether its directory takes a new file is proven by
+ * creating one (bp_file_check's probe, or the temporary file itself). BP_EIO. */
 struct stat;
 bp_status bp__out_check(const char *path, struct stat *old, int *exists);
 /* An output being written: f is the temporary file beside path, tmp its name. */

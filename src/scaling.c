@@ -135,6 +135,19 @@ static void row_moments(const float *v, int rows, int count, int i, double *mean
     *sd = sqrt(ss / count);
 }
 
+/* The scale of a row of mean m and standard deviation sd, 1 for a row taken as constant (then
+ * only centred). Relative: a spread within 10 FLT_EPSILON of |m| is the float rounding of one
+ * value (a few ulps), not a signal, and the test does not depend on the data's units. Absolute:
+ * below 2^-63 = sqrt(FLT_MIN), where no relative test helps (a row of zeros and one 1e-37), since
+ * then 1 / scale would exceed 2^63 and amplify any input off the training values by as much; the
+ * floor keeps 1 / scale within half of float's exponent range. */
+static float row_scale(double m, double sd)
+{
+    if (sd <= 10 * FLT_EPSILON * fabs(m) || sd < 0x1p-63)
+        return 1.0f;
+    return (float)sd;
+}
+
 bp_status bp_dataset_standardization(const bp_dataset *ds, bp_scaling_side side, float *mean,
                                      float *scale)
 {
@@ -157,7 +170,7 @@ bp_status bp_dataset_standardization(const bp_dataset *ds, bp_scaling_side side,
                             "floats (a value is not finite, or the values are too large)", i, m,
                             sd);
         mean[i] = (float)m;
-        scale[i] = (float)sd >= FLT_MIN ? (float)sd : 1.0f;
+        scale[i] = row_scale(m, sd);
     }
     return BP_OK;
 }

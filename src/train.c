@@ -228,7 +228,6 @@ typedef struct trainer {
     float *grad; /* num_params + FLAGS floats: the gradient, then flags summed with it */
     float *xb, *yb; /* this rank's share of a batch: inputs and targets, contiguous */
     int *lb;        /* and its labels */
-    float *before; /* parameters before the current step, restored if the step overflows */
 } trainer;
 
 /* Slots after the gradient, summed over the ranks with it in the batch's one reduction, so that
@@ -254,7 +253,6 @@ static void trainer_free(trainer *t)
     bp__free(t->xb);
     bp__free(t->yb);
     bp__free(t->s.best_params);
-    bp__free(t->before);
     bp__free(t->s.perm);
     bp__free(t->lb);
 }
@@ -279,33 +277,15 @@ static bp_status trainer_alloc(trainer *t)
     t->s.perm = bp__calloc((size_t)t->train->count, sizeof *t->s.perm);
     t->s.best_params = cfg->patience > 0 ? bp__calloc(net->num_params, sizeof *t->s.best_params)
                                          : NULL;
-    t->before = bp__calloc(net->num_params, sizeof *t->before);
     if (t->s.dropout && (st = t->team ? bp_team_set_dropout(t->team, t->s.dropout)
                                       : bp_workspace_set_dropout(t->ws, t->s.dropout)))
         return st;
-    if (!t->grad || !t->xb || !t->yb || !t->lb || !t->s.perm || !t->before ||
+    if (!t->grad || !t->xb || !t->yb || !t->lb || !t->s.perm ||
         (cfg->patience > 0 && !t->s.best_params))
         return bp__fail(BP_ENOMEM, "training buffers");
     for (int i = 0; i < t->train->count; i++)
         t->s.perm[i] = i;
     return BP_OK;
-}
-
-/* 0 * x is NaN exactly when x is inf or NaN; sixteen partial sums, not one, so that the pass
- * vectorises instead of waiting on each addition (it runs after every step). */
-BP_CLONES static int all_finite(const float *p, size_t n)
-{
-    float part[16] = {0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++)
-            part[k] += 0.0f * p[i + k];
-    float acc = 0;
-    for (; i < n; i++)
-        acc += 0.0f * p[i];
-    for (int k = 0; k < 16; k++)
-        acc += part[k];
-    return acc == 0;
 }
 
 void bp__shuffle(int *perm, int n, bp__rng *rng)
@@ -575,18 +555,21 @@ static bp_status share_gradient(trainer *t, int first, int n, uint64_t step, int
     return BP_OK;
 }
 
-/* The optimizer's step by the summed gradient of a batch of b samples (batch k of epoch e); a step
- * that makes a parameter non-finite (a finite eta * g can overflow) is undone. */
+/* A numeric failure's detail, placed at batch k of epoch e. */
+static bp_status placed(bp_status st, int e, int k)
+{
+    char why[160];
+    snprintf(why, sizeof why, "%s", bp_last_error());
+    return bp__fail(st, "epoch %d batch %d: %s", e, k, why);
+}
+
+/* The optimizer's step by the summed gradient of a batch of b samples (batch k of epoch e). A step
+ * that would make a parameter non-finite (a finite eta * g can overflow) is refused by the
+ * optimizer with nothing changed, so the last finite parameters stay without a copy. */
 static bp_status step(trainer *t, int b, float eta, int e, int k)
 {
-    bp_net *net = t->net;
-    size_t P = net->num_params;
-    memcpy(t->before, net->params, P * sizeof *t->before);
-    bp_status st = bp_optim_step(t->s.opt, net, t->grad, b, t->train->count, eta);
-    if (st || all_finite(net->params, P))
-        return st;
-    memcpy(net->params, t->before, P * sizeof *t->before);
-    return bp__fail(BP_ENUMERIC, "epoch %d batch %d: the step made a parameter non-finite", e, k);
+    bp_status st = bp_optim_step(t->s.opt, t->net, t->grad, b, t->train->count, eta);
+    return st == BP_ENUMERIC ? placed(st, e, k) : st;
 }
 
 /* Batch k of epoch e, the sample perm[k], in one fused online step; it counts as a step of the
@@ -598,11 +581,8 @@ static bp_status online_batch(trainer *t, int e, int k, float eta, double *c, ta
     bp_net *net = t->net;
     bp_status st = bp_online_step(net, t->ws, ds->x + s * (size_t)ds->n_features,
                                   ds->y + s * (size_t)ds->n_targets, eta, c);
-    if (st == BP_ENUMERIC) {
-        char why[128];
-        snprintf(why, sizeof why, "%s", bp_last_error());
-        return bp__fail(st, "epoch %d batch %d: %s", e, k, why);
-    }
+    if (st == BP_ENUMERIC)
+        return placed(st, e, k);
     if (st)
         return st;
     bp_optimizer_kind kind;

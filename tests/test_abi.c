@@ -24,6 +24,8 @@ _Static_assert(BP_LR_CONSTANT == 0 && BP_LR_STEP == 1 && BP_LR_COSINE == 2,
                "bp_schedule_kind values are pinned");
 _Static_assert(BP_PATH_AUTO == 0 && BP_PATH_GEMM == 1 && BP_PATH_LOOPS == 2,
                "bp_path values are pinned");
+_Static_assert(BP_CSV_CLASSES == 0 && BP_CSV_TARGETS == 1 && BP_CSV_FEATURES == 2,
+               "bp_csv_kind values are pinned");
 _Static_assert(BP_SCALE_INPUTS == 0 && BP_SCALE_TARGETS == 1, "bp_scaling_side values are pinned");
 /* The Fortran module passes every enum as integer(c_int). */
 _Static_assert(sizeof(bp_status) == sizeof(int) && sizeof(bp_activation) == sizeof(int) &&

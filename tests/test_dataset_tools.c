@@ -1,5 +1,6 @@
 /* Data sets as tools write them and what the program needs around them: bp_dataset_read_csv
- * (streams, headers, byte-order marks, quotes, float labels, the width checked first),
+ * (streams, headers, byte-order marks, quotes, float labels, the width checked first, features
+ * alone),
  * bp_dataset_split_random (seeded, stratified), bp_dataset_load_idx_images, bp_checkpoint_describe,
  * and the one-output (binary) rule of bp_evaluate and bp_workspace_classes. */
 #define _POSIX_C_SOURCE 200809L
@@ -92,6 +93,37 @@ static void csv_width_named_first(void **state)
                       "label 9 is not in [0, 2)");
     bpt_ok(READ(wide, BP_CSV_TARGETS, 1, BP_CSV_HEADER_DETECT, 3, &ds));
     bp_dataset_free(&ds);
+}
+
+/* Features alone: any width reads, one column included, with no targets; n must be 0. */
+static void csv_features_alone(void **state)
+{
+    (void)state;
+    static const char one[] = "x\n0.5\n-1\n";
+    static const char two[] = "1,2\n3,4\n";
+    static const char ragged[] = "1\n3,4\n";
+    bp_dataset ds;
+    bpt_ok(READ(one, BP_CSV_FEATURES, 0, BP_CSV_HEADER_DETECT, 0, &ds));
+    assert_int_equal(ds.count, 2);
+    assert_int_equal(ds.n_features, 1);
+    assert_int_equal(ds.n_targets, 0);
+    assert_true(ds.x[0] == 0.5f && ds.x[1] == -1.0f && !ds.y && !ds.labels);
+    bp_dataset_free(&ds);
+    bpt_ok(READ(two, BP_CSV_FEATURES, 0, BP_CSV_HEADER_ABSENT, 2, &ds));
+    assert_true(ds.n_features == 2 && ds.count == 2 && ds.x[3] == 4.0f && !ds.y);
+    bp_dataset_free(&ds);
+    bpt_assert_status(READ(two, BP_CSV_FEATURES, 0, BP_CSV_HEADER_ABSENT, 1, &ds), BP_EMISMATCH,
+                      "t.csv:1: 2 columns, expected 1 (1 features)");
+    bpt_assert_status(READ(ragged, BP_CSV_FEATURES, 0, BP_CSV_HEADER_ABSENT, 0, &ds), BP_EFORMAT,
+                      "t.csv:2: 2 columns, expected 1 as on line 1");
+    bpt_assert_status(READ(one, BP_CSV_FEATURES, 1, BP_CSV_HEADER_DETECT, 0, &ds), BP_EDIM,
+                      "n is 1, expected 0 for features alone");
+    bpt_assert_status(READ(one, BP_CSV_TARGETS, 0, BP_CSV_HEADER_DETECT, 0, &ds), BP_EDIM,
+                      "n is 0, expected at least 1");
+    bpt_assert_status(READ(one, (bp_csv_kind)3, 0, BP_CSV_HEADER_DETECT, 0, &ds), BP_EDIM,
+                      "kind is 3");
+    assert_true(!ds.x && ds.count == 0);
+    bpt_assert_status(bp_dataset_load_csv(&ds, "t.csv", BP_CSV_FEATURES, 2), BP_EDIM, "n is 2");
 }
 
 static void csv_invisible_bytes_named(void **state)
@@ -280,6 +312,7 @@ int main(void)
         cmocka_unit_test(csv_as_tools_write_it),
         cmocka_unit_test(csv_header_rules),
         cmocka_unit_test(csv_width_named_first),
+        cmocka_unit_test(csv_features_alone),
         cmocka_unit_test(csv_invisible_bytes_named),
         cmocka_unit_test(split_stratified_and_seeded),
         cmocka_unit_test(split_errors_and_regression),

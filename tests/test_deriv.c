@@ -427,6 +427,14 @@ static void errors(void **state)
     bpt_ok(bp_workspace_create_tangent(&tw2, two, 4));
     bpt_assert_status(forces(two, tw2, &d, 1, 1, g, NULL), BP_ECONFIG, "one output");
     bpt_assert_status(forces(soft, sws, &d, 1, 1, g, NULL), BP_ECONFIG, "softmax");
+    /* The configuration before E's shape, whose rows follow from n^L: lde = 1 fits one output but
+     * not two, and must not be blamed for the network's second output. */
+    bpt_assert_status(bp_gradient_forces(two, tw2, 4, d.X, 3, d.Y, 1, d.Y + 1, 4, 1, 1, g, NULL),
+                      BP_ECONFIG, "one output (the energy), the network has 2");
+    bpt_assert_status(bp_naive_gradient_forces(two, 4, d.X, 3, d.Y, 1, d.Y + 1, 4, 1, 1, g, NULL),
+                      BP_ECONFIG, "one output");
+    bpt_assert_status(bp_naive_gradient_forces(NULL, 4, d.X, 3, d.Y, 1, d.Y + 1, 4, 1, 1, g, NULL),
+                      BP_ENULL, "net");
     bpt_assert_status(bp_gradient_forces(net, tws, 4, d.X, 3, d.Y, 0, d.Y + 1, 4, 1, 1, g, NULL),
                       BP_ELD, "lde");
     bpt_assert_status(bp_gradient_forces(net, tws, 4, d.X, 3, d.Y, 4, d.Y + 1, 2, 1, 1, g, NULL),
@@ -445,6 +453,10 @@ static void errors(void **state)
                       BP_EVALUE, "step");
     bpt_assert_status(bp_forcecheck(two, 4, d.X, 3, d.Y, 4, d.Y + 1, 4, 1, 1, NULL, err),
                       BP_ECONFIG, "one output");
+    bpt_assert_status(bp_forcecheck(two, 4, d.X, 3, d.Y, 1, d.Y + 1, 4, 1, 1, NULL, err),
+                      BP_ECONFIG, "one output");
+    bpt_assert_status(bp_forcecheck(net, 4, d.X, 3, d.Y, 0, d.Y + 1, 4, 1, 1, NULL, err), BP_ELD,
+                      "lde");
     bp_workspace *none = (bp_workspace *)1;
     bpt_assert_status(bp_workspace_create_tangent(&none, net, 0), BP_EDIM, "max_batch");
     assert_null(none);

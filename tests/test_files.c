@@ -1,7 +1,9 @@
 /* The one safe way the library writes a file (bp_file_*, and bp_model_save through it): what it
- * refuses to replace (directories, a name ending in '/', devices, FIFOs, links to those or to
- * nothing), what it replaces and how (a regular file or a link to one, keeping the mode), names at
- * the 255-byte limit, a temporary name planted beforehand as a link, discard and failed writes. */
+ * refuses to replace (directories, a name ending in '/', devices, FIFOs, links to those, to
+ * nothing or to an open descriptor's name), what it replaces and how (a regular file or a link to
+ * one, keeping the mode), names at the 255-byte limit, a temporary name planted beforehand as a
+ * link, discard and failed writes, the check's probe (writability proven by creating a file, as
+ * root acting as another user too). */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp, symlink, mkfifo, lstat */
 
 #include "bp_test.h"
@@ -206,6 +208,31 @@ static void refuses_devices_fifos_and_dangling_links(void **state)
     assert_int_equal(entries(), 3);
 }
 
+/* A link to an open descriptor's name (as /dev/stdout links to /proc/self/fd/1), here to a
+ * descriptor of a regular file: refused, so that the link (in /dev for /dev/stdout) is never
+ * replaced by a file; a link to the file itself is replaced as any link to a regular file. */
+static void refuses_links_to_descriptors(void **state)
+{
+    (void)state;
+    char file[256], link[256], fd_name[64];
+    struct stat sb;
+    path_in(file, sizeof file, "held.txt");
+    put(file, "held");
+    FILE *held = fopen(file, "r");
+    assert_non_null(held);
+    snprintf(fd_name, sizeof fd_name, "/proc/self/fd/%d", fileno(held));
+    path_in(link, sizeof link, "stdout-like");
+    assert_int_equal(symlink(fd_name, link), 0);
+    refuse(link, "open file descriptor");
+    assert_int_equal(lstat(link, &sb), 0);
+    assert_true(S_ISLNK(sb.st_mode));
+    assert_string_equal(get(file), "held");
+    assert_int_equal(remove(link), 0);
+    assert_int_equal(symlink("held.txt", link), 0);
+    bpt_ok(bp_file_check(link));
+    fclose(held);
+}
+
 /* bp_model_save goes the same way: /dev/null stays a device. */
 static void model_save_refuses_a_device(void **state)
 {
@@ -222,6 +249,83 @@ static void model_save_refuses_a_device(void **state)
     assert_int_equal(mkdir(p, 0700), 0);
     bpt_assert_status(bp_model_save(net, p), BP_EIO, "directory");
     bp_net_free(net);
+}
+
+/* The check proves that a file can be created by creating one: a directory this process may not
+ * write in is refused even where access() says yes (it answers for the real user: root, here
+ * acting as nobody, passed it). Root runs the check as nobody; anyone else on a 0555 directory. */
+static void check_proves_writability(void **state)
+{
+    (void)state;
+    char sub[256], p[300];
+    path_in(sub, sizeof sub, "sub");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    snprintf(p, sizeof p, "%s/m.bpn", sub);
+    bpt_ok(bp_file_check(p));
+    assert_int_equal(chmod(sub, 0555), 0);
+    if (geteuid() == 0) {
+        assert_int_equal(chmod(dir, 0711), 0);
+        assert_int_equal(access(sub, W_OK), 0); /* the real user is root */
+        assert_int_equal(seteuid(65534), 0);
+    }
+    bp_status st = bp_file_check(p);
+    if (getuid() == 0)
+        assert_int_equal(seteuid(0), 0);
+    bpt_assert_status(st, BP_EIO, "cannot create a file in its directory: Permission denied");
+    assert_int_equal(chmod(sub, 0700), 0);
+    assert_int_equal(rmdir(sub), 0);
+    assert_int_equal(chmod(dir, 0700), 0);
+}
+
+/* In a sticky directory only a file's owner (or root) may replace it: another user's file is
+ * refused by the check, one's own is not. Run as nobody by root; skipped for anyone else. */
+static void check_refuses_others_file_in_sticky_dir(void **state)
+{
+    (void)state;
+    char sub[256], theirs[300], mine[300];
+    if (geteuid() != 0)
+        skip();
+    path_in(sub, sizeof sub, "sticky");
+    assert_int_equal(mkdir(sub, 0755), 0);
+    assert_int_equal(chmod(sub, 01777), 0);
+    snprintf(theirs, sizeof theirs, "%s/theirs", sub);
+    snprintf(mine, sizeof mine, "%s/mine", sub);
+    put(theirs, "root's");
+    put(mine, "nobody's");
+    assert_int_equal(chmod(theirs, 0666), 0); /* writable: the sticky bit alone forbids it */
+    assert_int_equal(chown(mine, 65534, 65534), 0);
+    assert_int_equal(chmod(dir, 0711), 0);
+    assert_int_equal(seteuid(65534), 0);
+    char why[256];
+    bp_status refused = bp_file_check(theirs);
+    snprintf(why, sizeof why, "%s", bp_last_error());
+    bp_status own = bp_file_check(mine);
+    assert_int_equal(seteuid(0), 0);
+    assert_int_equal(chmod(dir, 0700), 0);
+    bpt_ok(own);
+    assert_int_equal(refused, BP_EIO);
+    assert_non_null(strstr(why, "another user's file in a sticky directory"));
+    bpt_ok(bp_file_check(theirs)); /* root may */
+    assert_int_equal(remove(theirs), 0);
+    assert_int_equal(remove(mine), 0);
+    assert_int_equal(rmdir(sub), 0);
+}
+
+/* The probe is made as the temporary file is: a link planted at its name is neither followed nor
+ * removed, and nothing of the probe remains. */
+static void probe_follows_no_link(void **state)
+{
+    (void)state;
+    char p[256], victim[256], trap[300];
+    path_in(p, sizeof p, "m.bpn");
+    path_in(victim, sizeof victim, "victim");
+    put(victim, "precious");
+    snprintf(trap, sizeof trap, "%s.tmp.%ld.0", p, (long)getpid());
+    assert_int_equal(symlink("victim", trap), 0);
+    bpt_ok(bp_file_check(p));
+    assert_string_equal(get(victim), "precious");
+    assert_int_equal(access(trap, F_OK), 0);
+    assert_int_equal(entries(), 2); /* victim and the link */
 }
 
 /* ---------------------------------------------------------------- names and links */
@@ -318,7 +422,11 @@ int main(void)
         cmocka_unit_test_setup(replaces_link_to_regular, per_test),
         cmocka_unit_test_setup(refuses_directories, per_test),
         cmocka_unit_test_setup(refuses_devices_fifos_and_dangling_links, per_test),
+        cmocka_unit_test_setup(refuses_links_to_descriptors, per_test),
         cmocka_unit_test_setup(model_save_refuses_a_device, per_test),
+        cmocka_unit_test_setup(check_proves_writability, per_test),
+        cmocka_unit_test_setup(probe_follows_no_link, per_test),
+        cmocka_unit_test_setup(check_refuses_others_file_in_sticky_dir, per_test),
         cmocka_unit_test_setup(longest_name, per_test),
         cmocka_unit_test_setup(planted_temporary_link, per_test),
         cmocka_unit_test_setup(discard_leaves_nothing, per_test),

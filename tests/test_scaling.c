@@ -19,6 +19,30 @@
  * 5 (scale 1); targets 1 x 4: -1 1 -1 1 (mean 0, sd 1). */
 static float hand_x[] = {1, 5, 2, 5, 3, 5, 6, 5}, hand_y[] = {-1, 1, -1, 1};
 
+/* Rows over 8 samples, taken as constant (scale 1) when the spread is negligible: 0 but one
+ * 1e-37 (sd 3.3e-38, which would turn an input of 1 into 3e37); 1e6 but one ulp more (sd 0.022
+ * <= 10 FLT_EPSILON 1e6); the same times 2^-40 (the rule does not depend on the units). Their
+ * negatives keep their sd: 0 but one 1e-18 (sd 3.3e-19 >= 2^-63), 1e6 but one 1e6 + 16 (sd 5.3). */
+static void negligible_spread_is_constant(void)
+{
+    const float ulp = 0.0625f, tiny = 0x1p-40f;
+    const float odd[6] = {1e-37f, 1e6f + ulp, (1e6f + ulp) * tiny, 1e-18f, 1e6f + 16, 0};
+    const float base[6] = {0, 1e6f, 1e6f * tiny, 0, 1e6f, 0};
+    float x[8 * 6], mean[6], scale[6];
+    for (int j = 0; j < 8; j++)
+        for (int i = 0; i < 6; i++)
+            x[j * 6 + i] = j == 5 ? odd[i] : base[i];
+    bp_dataset ds = {.count = 8, .n_features = 6, .n_targets = 0, .x = x};
+    bpt_ok(bp_dataset_standardization(&ds, BP_SCALE_INPUTS, mean, scale));
+    for (int i = 0; i < 3; i++)
+        assert_true(scale[i] == 1.0f);
+    double sd_small = 1e-18 * sqrt(7.0) / 8, sd_one = 16 * sqrt(7.0) / 8;
+    assert_true(fabs(scale[3] - sd_small) <= 1e-6 * sd_small);
+    assert_true(fabs(scale[4] - sd_one) <= 1e-6 * sd_one);
+    assert_true(scale[5] == 1.0f && mean[5] == 0.0f); /* exactly constant */
+    assert_true(mean[0] == (float)(1e-37f / 8.0)); /* centred still */
+}
+
 static void statistics_match_hand(void **state)
 {
     (void)state;
@@ -29,6 +53,8 @@ static void statistics_match_hand(void **state)
     assert_true(mean[1] == 5.0f && scale[1] == 1.0f); /* constant: centred only */
     bpt_ok(bp_dataset_standardization(&ds, BP_SCALE_TARGETS, mean, scale));
     assert_true(mean[0] == 0.0f && scale[0] == 1.0f);
+
+    negligible_spread_is_constant();
 
     /* Refusals. */
     bpt_assert_status(bp_dataset_standardization(NULL, BP_SCALE_INPUTS, mean, scale), BP_ENULL,

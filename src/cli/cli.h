@@ -290,8 +290,13 @@ int cli_plot(const cli_subcommand *self, int argc, char **argv);
 /* ---------------------------------------------------------------- plots (plot.c) */
 /* Whether gnuplot is on $PATH. */
 int cli_plot_available(void);
-/* Draw the curves of the --log file log into png (through png.tmp.png, renamed when complete),
- * title above them. CLI_OK or CLI_FAIL (message printed, also when gnuplot is missing). */
+/* Whether path (NULL: none) can be named in a gnuplot script, given by flag: no control character
+ * (a line break would end the script's quoted string and run the rest as gnuplot commands, and
+ * gnuplot's `system` runs a shell). CLI_OK, or a usage error (printed). */
+int cli_plot_name_check(const cli_command *cmd, const char *flag, const char *path);
+/* Draw the curves of the --log file log into png (through the safe writer's temporary file,
+ * renamed when complete), title above them. CLI_OK or CLI_FAIL (message printed, also when
+ * gnuplot is missing). */
 int cli_plot_log(const char *cmd, const char *log, const char *title, const char *png);
 
 #endif

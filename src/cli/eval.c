@@ -74,42 +74,32 @@ static int evaluate_regression(const char *name, const bp_net *net, const bp_dat
 }
 
 /* ---------------------------------------------------------------- predict */
-/* Samples: x is n_inputs x count, owned by ds or by own. */
+/* Samples: x is n_inputs x count, owned by ds. */
 typedef struct samples {
     bp_dataset ds;
-    float *own;
     const float *x;
     int count;
 } samples;
 
 /* A CSV of n_in features per line, optionally followed by k more columns (a label, or k = --targets
- * targets; ignored). Read as regression data with k targets, the last columns: n_in + k columns
- * give the features directly, n_in columns give n_in - k features plus the k targets, put back
- * together here. */
+ * targets; ignored). Read as features alone, so that any width reads (one column for a one-input
+ * model); a line of n_in + k columns then keeps its first n_in, moved down in place. */
 static int load_features_csv(const char *name, const cli_data_opts *o, int n_in, int k, samples *s)
 {
     const char *path = o->test_csv;
-    int rc = cli_csv_load(name, o, path, BP_CSV_TARGETS, k, 0, &s->ds), nf;
+    int rc = cli_csv_load(name, o, path, BP_CSV_FEATURES, 0, 0, &s->ds), nf;
     if (rc)
         return rc;
     nf = s->ds.n_features;
     s->count = s->ds.count;
-    if (nf == n_in) {
-        s->x = s->ds.x;
-        return CLI_OK;
-    }
-    if (nf + k != n_in)
+    s->x = s->ds.x;
+    if (nf != n_in && nf != n_in + k)
         return cli_error(name, "%s has %d columns but the model has %d inputs (expected %d "
-                         "features per line, optionally followed by %d %s)", path, nf + k, n_in,
+                         "features per line, optionally followed by %d %s)", path, nf, n_in,
                          n_in, k, k > 1 ? "targets" : "label or target");
-    if (!(s->own = calloc((size_t)n_in * (size_t)s->count, sizeof *s->own)))
-        return cli_error(name, "out of memory");
-    for (size_t j = 0; j < (size_t)s->count; j++) {
-        memcpy(s->own + j * (size_t)n_in, s->ds.x + j * (size_t)nf, (size_t)nf * sizeof *s->own);
-        memcpy(s->own + j * (size_t)n_in + (size_t)nf, s->ds.y + j * (size_t)k,
-               (size_t)k * sizeof *s->own);
-    }
-    s->x = s->own;
+    for (size_t j = 1; nf != n_in && j < (size_t)s->count; j++) /* sample 0 is in place */
+        memmove(s->ds.x + j * (size_t)n_in, s->ds.x + j * (size_t)nf,
+                (size_t)n_in * sizeof *s->ds.x);
     return CLI_OK;
 }
 
@@ -274,7 +264,6 @@ static int run_model_command(const cli_subcommand *self, int argc, char **argv, 
         rc = predicting ? predict(self->name, net, &s, choose_columns(&info, &o))
              : o.data.targets > 0 ? evaluate_regression(self->name, net, &s.ds)
                         : evaluate(self->name, net, &s.ds);
-    free(s.own);
     bp_dataset_free(&s.ds);
     bp_net_free(net);
     return rc;

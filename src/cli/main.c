@@ -2,6 +2,8 @@
 #include "blas_core.h"
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,10 +59,9 @@ static int is(const char *arg, const char *a, const char *b)
     return strcmp(arg, a) == 0 || strcmp(arg, b) == 0;
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
     const cli_subcommand *sub;
-    blas_core_upgrade(argv);
     if (argc < 2) {
         print_usage(stderr);
         return CLI_USAGE;
@@ -86,4 +87,34 @@ int main(int argc, char **argv)
     if (!(sub = find(argv[1])))
         return unknown_command(argv[1]);
     return sub->run(sub, argc - 1, argv + 1);
+}
+
+/* Descriptors 0, 1 and 2 open, on /dev/null where the caller left one closed (`backprop train
+ * >&-`): else the next file opened (the log, the model's temporary file) would take that number
+ * and receive what the program prints. 0 if /dev/null cannot be opened. */
+static int reserve_std_descriptors(void)
+{
+    for (int fd = 0; fd <= 2; fd++) /* the lowest free number: fd itself, those below are open */
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+            open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+            return 0;
+    return 1;
+}
+
+/* What a command printed must have reached its file: `backprop predict > out.csv` on a full disk
+ * (or > /dev/full) fails rather than exit 0 with the predictions cut short. */
+int main(int argc, char **argv)
+{
+    if (!reserve_std_descriptors())
+        return CLI_FAIL;
+    blas_core_upgrade(argv);
+    int rc = run_command(argc, argv);
+    int flushed = fflush(stdout) == 0;
+    if (!flushed || ferror(stdout)) { /* after a failed flush errno says why; else an earlier write */
+        fprintf(stderr, "backprop: cannot write the standard output: %s\n",
+                flushed ? "a write failed" : strerror(errno));
+        if (rc == CLI_OK)
+            rc = CLI_FAIL;
+    }
+    return rc;
 }

@@ -66,10 +66,10 @@ int cli_print_regression(const char *cmd, const bp_net *net, const bp_dataset *d
         free(per);
         return cli_fail(cmd, st, "cannot evaluate");
     }
-    printf("%srmse %.6g\n%smae %.6g\n%sr2 %.6f\n", prefix, all.rmse, prefix, all.mae, prefix,
+    printf("%srmse %.6g\n%smae %.6g\n%sr2 %.6g\n", prefix, all.rmse, prefix, all.mae, prefix,
            all.r2);
     for (int i = 0; n > 1 && i < n; i++)
-        printf("%srmse[%d] %.6g\n%smae[%d] %.6g\n%sr2[%d] %.6f\n", prefix, i + 1, per[i].rmse,
+        printf("%srmse[%d] %.6g\n%smae[%d] %.6g\n%sr2[%d] %.6g\n", prefix, i + 1, per[i].rmse,
                prefix, i + 1, per[i].mae, prefix, i + 1, per[i].r2);
     free(per);
     return CLI_OK;

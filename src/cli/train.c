@@ -414,6 +414,10 @@ static int check_flags(const cli_command *cmd, train_opts *o)
         return cli_error(cmd->sub->name, "--plot %s: gnuplot is not installed (apt-get install "
                          "gnuplot-nox); without --plot, --log FILE keeps the same numbers",
                          o->plot);
+    /* gnuplot is given the PNG's name and the log's (beside --log, or the PNG) */
+    if (o->plot && ((rc = cli_plot_name_check(cmd, "--plot", o->plot)) ||
+                    (rc = cli_plot_name_check(cmd, "--log", o->log))))
+        return rc;
     return cli_device_check(cmd->sub->name, o->device); /* before any data is read */
 }
 

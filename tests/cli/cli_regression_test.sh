@@ -24,6 +24,8 @@ cd "$T" || exit 2
 . "$HERE/lib.sh"
 # The value of "KEY value" on stdout.
 value_of() { awk -v k="$1" '$1 == k { print $2 }' "$T/out"; }
+# The value of "test KEY value" (train's metrics) on stdout.
+test_value() { awk -v k="$1" '$1 == "test" && $2 == k { print $3 }' "$T/out"; }
 # is VALUE OP BOUND (awk arithmetic), e.g. is 0.97 '>' 0.9
 is() { awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }
 # near A B TOL: |A - B| <= TOL
@@ -113,6 +115,23 @@ check "--normalize, classification: input scaling stored, accuracy >= 0.9" eval 
 run eval --model c.bpn --csv ctest.csv
 check "eval of a normalised classifier scores raw inputs" eval \
     'rc_is 0 && is "$(value_of accuracy)" ">=" 0.9'
+
+# A huge R^2 in 6 significant digits: targets 0 but one 0.001 leave almost no variance to explain.
+awk -F, 'BEGIN { OFS = "," } { $4 = NR == 3 ? 0.001 : 0; print }' test.csv > flat.csv
+run eval --model m.bpn --csv flat.csv --targets 1
+check "eval: an R^2 of -1e9 or so is printed short, as %g" eval \
+    'rc_is 0 && value_of r2 | grep -Eq "^-[0-9](\.[0-9]+)?e\+[0-9]+$" && is "$(value_of r2)" "<" -1e6'
+# --normalize on a column of zeros but one 1e-37: taken as constant, not amplified by 1e37 (an
+# unbounded relu layer would carry the test inputs' 1 there, times 1e37, to the output).
+awk 'BEGIN { srand(5); for (n = 0; n < 64; n++) { a = rand(); b = rand()
+             printf "%.4f,%.4f,%g,%.4f\n", a, b, n == 5 ? 1e-37 : 0, a + b } }' > tiny.csv
+awk 'BEGIN { srand(6); for (n = 0; n < 8; n++) { a = rand(); b = rand()
+             printf "%.4f,%.4f,1,%.4f\n", a, b, a + b } }' > tinytest.csv
+run train --train-csv tiny.csv --test-csv tinytest.csv --targets 1 --normalize --layers 3-8-1 \
+    --hidden relu --output identity --cost quadratic --epochs 3 --batch 16 --eta 0.01 --quiet \
+    --out tiny.bpn
+check "--normalize on a column of zeros and one 1e-37: test rmse below 10" eval \
+    'rc_is 0 && is "$(test_value rmse)" "<" 10'
 
 # ---------------------------------------------------------------- errors
 sed '7s/,[^,]*$/,abc/' train.csv > bad.csv

@@ -3,13 +3,15 @@
 #   bash robustness_test.sh path/to/backprop
 # The pre-flight of the output files (every output checked before any data is loaded: the same
 # file named twice, by another spelling, a link or a hard link; an output over an input;
-# directories, devices, FIFOs, a missing directory: usage errors, exit 2, nothing written) and the
-# safe writing of what is written (a planted link at the old temporary name, two runs on one log,
-# the mode of a replaced model, names at the 255-byte limit, --resume and --checkpoint on one
-# file); numbers that are valid as doubles but not as the floats the library takes, and
-# schedules that underflow at a later epoch (exit 2 before any data is loaded); flags that only
-# another flag uses, given without it (exit 2 before loading); messages that name the real cause
-# (an IDX name that is a device, a resumed run with nothing left, a poisoned checkpoint).
+# directories, devices, FIFOs, a missing directory, a directory that takes no new file though
+# access() says it would: usage errors, exit 2, nothing written) and the safe writing of what is
+# written (a planted link at the old temporary name, two runs on one log, the mode of a replaced
+# model, names at the 255-byte limit, --resume and --checkpoint on one file); numbers that are
+# valid as doubles but not as the floats the library takes, and schedules that underflow at a
+# later epoch (exit 2 before any data is loaded); flags that only another flag uses, given without
+# it (exit 2 before loading); messages that name the real cause (an IDX name that is a device, a
+# resumed run with nothing left, a poisoned checkpoint); predict on a one-input model from a
+# one-column CSV, with or without a header.
 set -u
 
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
@@ -99,6 +101,111 @@ check "--log a link to /dev/zero: exit 2" eval 'rc_is 2 && err_has "not a regula
 run "${MISSING[@]}" --out nodir/m.bpn
 check "--out in a missing directory: exit 2" eval 'rc_is 2 && err_has "nodir"'
 
+# ---------------------------------------------------------------- writability proven, not assumed
+# The pre-flight creates and removes a file where each output goes (access() answers for the real
+# user, and root passes it almost everywhere), so that these fail before any data is loaded. They
+# need root (a mount namespace, another effective user); each skips with a message where refused.
+if [ "$(id -u)" -ne 0 ]; then
+    echo "skip   writability as root: not root"
+else
+    saved=("${WRAP[@]}")
+    mkdir full rodir
+    # shellcheck disable=SC2016 # $0 and $@ are the inner shell's
+    if unshare -rm sh -c 'mount -t tmpfs -o nr_inodes=2,size=64k none full' 2> /dev/null; then
+        WRAP=(unshare -rm sh -c 'mount -t tmpfs -o nr_inodes=2,size=64k none full &&
+              : > full/only && exec "$0" "$@"' "${saved[@]}")
+        run "${D[@]}" --out full/m.bpn
+        check "--out on a file system out of inodes (root): exit 2 before training" eval \
+            'rc_is 2 && err_has "No space left on device" && untrained'
+        run "${D[@]}" --out m8.bpn --log full/l.csv
+        check "--log there: exit 2, no model written" eval 'rc_is 2 && untrained && absent m8.bpn'
+        run "${D[@]}" --out m8.bpn --checkpoint-every 1 --checkpoint full/c.ckpt
+        check "--checkpoint there: exit 2" eval 'rc_is 2 && untrained && absent m8.bpn'
+        WRAP=(unshare -rm sh -c 'mount --bind -o ro rodir rodir && exec "$0" "$@"' "${saved[@]}")
+        run "${D[@]}" --out rodir/m.bpn
+        check "--out on a read-only mount (root): exit 2 before training" eval \
+            'rc_is 2 && err_has "Read-only file system" && untrained'
+        echo mounted > bind-src
+        echo target > bind-dst
+        WRAP=(unshare -rm sh -c 'mount --bind bind-src bind-dst && exec "$0" "$@"' "${saved[@]}")
+        run "${D[@]}" --out bind-dst
+        check "--out a bind-mounted file (as into a container): exit 2 before training" eval \
+            'rc_is 2 && err_has "a mount point" && untrained'
+        WRAP=("${saved[@]}")
+        run "${D[@]}" --out bind-dst
+        check "the same file, not mounted: replaced" eval 'rc_is 0 && [ "$(cat bind-src)" = mounted ]'
+    else
+        echo "skip   an exhausted and a read-only mount: unshare -rm refused here"
+    fi
+    chmod 711 "$T" # so that another user reaches the directories below
+    mkdir -m 755 rootdir
+    if setpriv --euid=65534 true 2> /dev/null; then
+        if grep -qa -e __asan_init -e __lsan "$BP"; then # built with ASan and its LeakSanitizer
+            echo "skip   root acting as nobody: LeakSanitizer fails where the effective user is" \
+                 "not the real one"
+        elif [ "${#saved[@]}" -gt 0 ]; then
+            echo "skip   root acting as nobody: a wrapper ($CLI_TEST_WRAPPER) runs in between"
+        else
+            WRAP=(setpriv --euid=65534 "${saved[@]}")
+            run "${D[@]}" --out rootdir/m.bpn
+            check "root acting as nobody, --out in root's 0755 directory: exit 2 before training" \
+                eval 'rc_is 2 && err_has "Permission denied" && untrained && absent rootdir/m.bpn'
+        fi
+        mkdir -m 777 open
+        WRAP=(setpriv --reuid=65534 --regid=65534 --clear-groups "${saved[@]}")
+        run "${D[@]}" --out open/m.bpn
+        check "as nobody, --out in a writable directory: written, no probe left" eval \
+            'rc_is 0 && [ -s open/m.bpn ] && [ "$(ls -a open | wc -l)" -eq 3 ]'
+        run "${D[@]}" --out rootdir/m.bpn
+        check "as nobody, --out in root's 0755 directory: exit 2" eval \
+            'rc_is 2 && err_has "Permission denied" && untrained'
+        mkdir -m 1777 sticky
+        echo "root's" > sticky/theirs
+        chmod 666 sticky/theirs
+        run "${D[@]}" --out sticky/theirs
+        check "as nobody, --out root's file in a sticky directory: exit 2 before training" eval \
+            'rc_is 2 && err_has "sticky directory" && untrained && [ "$(cat sticky/theirs)" = "root'"'"'s" ]'
+        run "${D[@]}" --out sticky/mine
+        run "${D[@]}" --out sticky/mine --seed 3
+        check "as nobody, its own file in a sticky directory: replaced" eval \
+            'rc_is 0 && [ -s sticky/mine ] && [ "$(stat -c %u sticky/mine)" = 65534 ]'
+    else
+        echo "skip   another effective user: setpriv refused here"
+    fi
+    WRAP=("${saved[@]}")
+    chmod 700 "$T"
+fi
+
+# ---------------------------------------------------------------- descriptors and standard output
+ln -s /proc/self/fd/1 stdout-link # as /dev/stdout is
+"${WRAP[@]}" "$BP" "${D[@]}" --out m13.bpn --log stdout-link > job.out 2> "$T/err"
+RC=$?
+check "--log a link to /proc/self/fd/1 (stdout a file): exit 2, the link stays a link" eval \
+    'rc_is 2 && err_has "open file descriptor" && [ -L stdout-link ] && absent m13.bpn'
+# A closed standard output (>&-) would be the number the log's file takes next.
+LOUD=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 3) # progress lines
+"${WRAP[@]}" "$BP" "${LOUD[@]}" --out m14.bpn --log l14.csv >&- 2> "$T/err"
+RC=$?
+check "train >&- with --log: exit 0, the log holds its CSV rows only" eval \
+    'rc_is 0 && [ "$(wc -l < l14.csv)" -eq 4 ] && ! grep -q "epoch 1/" l14.csv && [ -s m14.bpn ]'
+if [ "${#WRAP[@]}" -eq 0 ]; then # a wrapper (valgrind) writes its own report on descriptor 2
+    "$BP" "${LOUD[@]}" --out m15.bpn --log l15.csv >&- 2>&-
+    RC=$?
+    check "train with descriptors 1 and 2 closed: exit 0, the log and model whole" eval \
+        'rc_is 0 && [ "$(wc -l < l15.csv)" -eq 4 ] && ! grep -q "epoch 1/" l15.csv && [ -s m15.bpn ]'
+fi
+if [ -w /dev/full ]; then
+    "${WRAP[@]}" "$BP" predict --model m.bpn --csv test.csv > /dev/full 2> "$T/err"
+    RC=$?
+    check "predict > /dev/full: exit 1, says so" eval \
+        'rc_is 1 && err_has "cannot write the standard output: No space left on device"'
+    "${WRAP[@]}" "$BP" info m.bpn > /dev/full 2> "$T/err"
+    RC=$?
+    check "info > /dev/full: exit 1" eval 'rc_is 1 && err_has "standard output"'
+else
+    echo "skip   writes to /dev/full: no /dev/full"
+fi
+
 # ---------------------------------------------------------------- safe writing
 echo precious > victim
 ln -s victim L.tmp
@@ -142,6 +249,36 @@ if command -v gnuplot > /dev/null; then
     run plot l6.csv ./l6.csv
     check "backprop plot LOG LOG: exit 2, the log untouched" eval \
         'rc_is 2 && [ "$(wc -l < l6.csv)" -eq 3 ]'
+    # File names are data to gnuplot, never commands: a line break would end the script's quoted
+    # string ("system" runs a shell), '<cmd' is read and '|cmd' written through a shell.
+    png() { [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = '211PNG' ]; }
+    nl_log=$'n\nsystem "touch pwned-nl"\n.csv'
+    cp l6.csv "$nl_log"
+    run plot "$nl_log" p8.png
+    check "plot: a log name with a line break and a command: exit 2, nothing run" eval \
+        'rc_is 2 && err_has "control character 0x0a" && absent pwned-nl p8.png'
+    run "${D[@]}" --out m9.bpn --log "$nl_log" --plot p8.png
+    check "train --log such a name with --plot: exit 2 before training" eval \
+        'rc_is 2 && untrained && absent pwned-nl p8.png m9.bpn'
+    run "${D[@]}" --out $'m\nsystem "touch pwned-title"\n.bpn' --plot p9.png
+    check "train --plot, --out (the title) with a line break and a command: drawn, nothing run" \
+        eval 'rc_is 0 && png p9.png && absent pwned-title'
+    cp l6.csv '<touch pwned-lt'
+    run plot '<touch pwned-lt' p10.png
+    check "plot: a log named '<cmd' is read as a file" eval \
+        'rc_is 0 && png p10.png && absent pwned-lt'
+    run plot l6.csv '|touch pwned-bar'
+    check "plot: a PNG named '|cmd' is written as a file" eval \
+        'rc_is 0 && png "|touch pwned-bar" && absent pwned-bar && no_temporary'
+    saved=("${WRAP[@]}")
+    WRAP=(timeout 60 "${saved[@]}")
+    run plot fifo p12.png
+    WRAP=("${saved[@]}")
+    check "plot: a FIFO as the log: exit 1 at once, no wait for a writer" eval \
+        'rc_is 1 && err_has "not a regular file" && absent p12.png'
+    cp l6.csv -
+    run plot - p11.png
+    check "plot: a log named '-' is the file, not gnuplot's inline data" eval 'rc_is 0 && png p11.png'
 else
     echo "skip   --plot checks: gnuplot is not installed"
 fi
@@ -228,6 +365,41 @@ run "${D[@]}" --patience 1 --out e.bpn --checkpoint-every 2 --checkpoint end.ckp
 run "${D[@]}" --patience 1 --out e.bpn --resume end.ckpt
 check "resuming the last epoch's checkpoint: no 'early stop after epoch 0'" eval \
     'rc_is 0 && ! grep -q "early stop after" "$T/out" && grep -q "no epoch left" "$T/out"'
+
+# ---------------------------------------------------------------- predict on a one-input model
+cut -d, -f1,5 train.csv > one-train.csv # x1 and the label
+cut -d, -f1 train.csv > one.csv
+run train --train-csv one-train.csv --test-csv one-train.csv --layers 1-4-2 --epochs 2 --quiet \
+    --out one.bpn
+run predict --model one.bpn --csv one-train.csv
+cp "$T/out" one-with-label.out
+check "predict, one input, the feature and its label: 60 rows" eval \
+    'rc_is 0 && [ "$(lines_of one-with-label.out)" -eq 61 ]'
+run predict --model one.bpn --csv one.csv
+check "predict, one input, a one-column CSV: the same rows" eval \
+    'rc_is 0 && cmp -s "$T/out" one-with-label.out'
+{ echo x1; cat one.csv; } > one-header.csv
+run predict --model one.bpn --csv one-header.csv
+check "a one-column CSV with a header line (detected)" eval \
+    'rc_is 0 && cmp -s "$T/out" one-with-label.out'
+run predict --model one.bpn --csv one-header.csv --header
+check "a one-column CSV with --header" eval 'rc_is 0 && cmp -s "$T/out" one-with-label.out'
+run predict --model one.bpn --csv - < one.csv
+check "a one-column CSV on standard input" eval 'rc_is 0 && cmp -s "$T/out" one-with-label.out'
+run predict --model one.bpn --csv one.csv --header
+check "a one-column CSV with --header: its first line is skipped" eval \
+    'rc_is 0 && [ "$(lines_of "$T/out")" -eq 60 ]'
+cut -d, -f1,2,5 train.csv > one-wide.csv
+run predict --model one.bpn --csv one-wide.csv
+check "three columns for one input: refused, named" eval \
+    'rc_is 1 && err_has "has 3 columns but the model has 1 inputs"'
+run predict --model one.bpn --csv <(printf '0.5\nabc\n')
+check "a one-column CSV with a word in it: refused" eval 'rc_is 1 && err_has "not a number"'
+run predict --model one.bpn --csv <(printf '0.5\n0.1,1\n')
+check "a ragged one-column CSV: refused" eval 'rc_is 1 && err_has "2 columns, expected 1"'
+run predict --model m.bpn --csv one.csv
+check "a one-column CSV for a four-input model: refused" eval \
+    'rc_is 1 && err_has "has 1 columns but the model has 4 inputs"'
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -32,7 +32,7 @@ _Noreturn void fuzz_fail(const char *file, int line, const char *what);
 /* What both dataset loaders promise, given their status st: a refusal is BP_EFORMAT with a detail
  * and a zeroed dataset; an accepted file gives at least one sample and one feature, finite values,
  * and for class data (classes > 0; 0 for regression targets) labels in [0, classes) with their
- * one-hot target columns. */
+ * one-hot target columns; for features alone (classes < 0) no targets, y and labels NULL. */
 void fuzz_check_dataset(bp_status st, const bp_dataset *ds, int classes);
 
 #endif

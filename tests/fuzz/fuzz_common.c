@@ -76,8 +76,11 @@ void fuzz_check_dataset(bp_status st, const bp_dataset *ds, int classes)
         FUZZ_CHECK(!ds->x && !ds->y && !ds->labels);
         return;
     }
-    FUZZ_CHECK(ds->count >= 1 && ds->n_features >= 1 && ds->n_targets >= 1);
-    FUZZ_CHECK(classes == 0 || (ds->n_targets == classes && ds->labels));
+    FUZZ_CHECK(ds->count >= 1 && ds->n_features >= 1);
+    if (classes < 0)
+        FUZZ_CHECK(ds->n_targets == 0 && !ds->y && !ds->labels);
+    else
+        FUZZ_CHECK(ds->n_targets >= 1 && (classes == 0 || (ds->n_targets == classes && ds->labels)));
     const size_t count = (size_t)ds->count, nt = (size_t)ds->n_targets;
     for (size_t i = 0; i < count * (size_t)ds->n_features; i++)
         FUZZ_CHECK(isfinite(ds->x[i]));
@@ -87,6 +90,6 @@ void fuzz_check_dataset(bp_status st, const bp_dataset *ds, int classes)
             FUZZ_CHECK(isfinite(y));
             FUZZ_CHECK(classes == 0 || y == ((int)j == ds->labels[s] ? 1.0f : 0.0f));
         }
-    for (size_t s = 0; classes && s < count; s++)
+    for (size_t s = 0; classes > 0 && s < count; s++)
         FUZZ_CHECK(ds->labels[s] >= 0 && ds->labels[s] < classes);
 }
