@@ -32,10 +32,15 @@ echo '### The kernels and the grid: `bench_backprop --budget 2`'
 echo
 "$bench/bench_backprop" --budget 2 --csv "$out/bench.csv" --plot "$out/bench-784-100-10.png"
 echo
-if python3 -c 'import torch' 2>/dev/null; then
+# Debian's python3-torch belongs to the system's interpreter, which a PATH may shadow (pyenv).
+python=
+for py in ${PYTHON:-} python3 /usr/bin/python3; do
+  if "$py" -c 'import torch' 2>/dev/null; then python=$py; break; fi
+done
+if [[ -n $python ]]; then
   echo '### PyTorch alternated with the bench: `torch_peer.py --rounds 5 --budget 0.5`'
   echo
-  python3 bench/torch_peer.py --bench "$bench/bench_backprop" --rounds 5 --budget 0.5 \
+  "$python" bench/torch_peer.py --bench "$bench/bench_backprop" --rounds 5 --budget 0.5 \
     --csv "$out/torch.csv"
   echo
 fi

@@ -148,13 +148,18 @@ def torch_round(torch, args, blas, tag=""):
 
 def bench_round(args, tag):
     """One run of bench_backprop on the same grid; its CSV rows, impl names tagged."""
-    with tempfile.NamedTemporaryFile("r", suffix=".csv") as tmp:
+    # A fresh directory, and the CSV read by name after the run: the bench writes it through a
+    # temporary file renamed over the name, so a descriptor opened before would see the old file.
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = os.path.join(tmp, "bench.csv")
         cmd = [args.bench, "--nets", ",".join(args.nets), "--batches",
                ",".join(map(str, args.batches)), "--threads", ",".join(map(str, args.threads)),
-               "--budget", str(args.budget), "--csv", tmp.name, "--kernels", "0"]
+               "--budget", str(args.budget), "--csv", csv, "--kernels", "0"]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        with open(csv) as f:
+            lines = f.read().splitlines()
         rows = []
-        for line in tmp.read().splitlines()[1:]:
+        for line in lines[1:]:
             f = line.split(",")
             if f[0] in args.nets:
                 f[3] += tag
