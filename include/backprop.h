@@ -732,8 +732,8 @@ typedef struct bp_train_config {
     const char *resume_path;     /* continue from this checkpoint; NULL = start afresh */
     int workers;                 /* worker threads per step (bp_team; with dropout too); 0 or 1 =
                                     this thread alone, at most BP_MAX_WORKERS (docs/training.md) */
-    /* Training on derivatives (docs/training.md), 0 = off: the targets are [E*; F*] (n_targets =
-     * 1 + n^1, row 0 the energy) and each batch's gradient is bp_gradient_forces' with these
+    /* Training on derivatives (docs/training.md), 0 = off (< 0 is BP_EDIM): the targets are
+     * [E*; F*] (n_targets = 1 + n^1, row 0 the energy) and each batch's gradient is bp_gradient_forces' with these
      * weights; the progress and evaluation losses are that loss per sample (with a scaling, in
      * its units: the raw loss over s_y^2). */
     int forces;
@@ -764,11 +764,12 @@ typedef struct bp_train_config {
  * finite (or Adam's second moment negative), or whose step count exceeds one step per sample of
  * each epoch, is refused (BP_EFORMAT) before anything is replaced. With patience > 0, the parameters of the best evaluation epoch are
  * restored on return. best_accuracy (may be NULL) receives the best evaluation accuracy.
- * Errors: BP_ENULL, BP_EDIM (epochs, batch size, patience, checkpoint_every, workers, parallel
- * rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
+ * Errors: BP_ENULL, BP_EDIM (forces < 0; epochs, batch size, patience, checkpoint_every, workers,
+ * parallel rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
  * (also a force weight negative or not finite; a dropout rate outside [0, 1) or set for the output
- * layer), BP_ECONFIG (forces on a network that is not one-output or not quadratic; forces
- * with workers > 1; forces with dropout), BP_EMISMATCH (dataset shape vs network; a checkpoint
+ * layer), BP_ECONFIG (forces on a network that is not one-output or not quadratic, checked
+ * before the datasets' shapes; forces with workers > 1; forces with dropout), BP_EMISMATCH
+ * (dataset shape vs network; a checkpoint
  * of another run; ranks whose parameters, run or configuration differ: docs/training.md),
  * BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written),
  * BP_EFORMAT (a damaged checkpoint), and any status the parallel sum returns. With parallel,
@@ -781,7 +782,9 @@ BP_API bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset
  * apart: C = n^L, or C = 2 when n^L = 1 (binary: class 1 when the output is > 0.5; y holds the
  * label 0 or 1 itself). Labels, if present, must be classes in 0..C-1. With a scaling, the inputs
  * are standardised first and the cost is against the standardised targets (the quantity bp_train
- * minimises).
+ * minimises). When the loss is not finite (a NaN or infinite output, as from NaN parameters), the
+ * accuracy is NaN: such outputs name no class (the confusion matrix still counts what
+ * bp_workspace_classes picked).
  * confusion (may be NULL): C x C longs, row-major, row = true class, column = predicted,
  * overwritten. Allocates a workspace for the call. Errors: BP_ENULL, BP_EDIM (empty dataset, x or
  * y NULL, a label out of range), BP_EMISMATCH (features/targets vs the network), BP_EOVERFLOW,

@@ -242,10 +242,8 @@ bp_status bp_jacobian_batch(const bp_net *net, bp_workspace *ws, int batch, cons
 /* The network's configuration before the shapes of X, E and F: E's rows are the n^L outputs, so
  * on a network of several outputs a shape check would blame E's leading dimension for what is the
  * network's fault. */
-bp_status bp__check_forces(const bp_net *net, const bp__force_batch *fb)
+bp_status bp__check_force_net(const bp_net *net)
 {
-    if (!net)
-        return bp__fail(BP_ENULL, "net is NULL");
     int L = net->num_layers;
     if (net->sizes[L - 1] != 1)
         return bp__fail(BP_ECONFIG, "the force loss needs one output (the energy), the network "
@@ -254,8 +252,16 @@ bp_status bp__check_forces(const bp_net *net, const bp__force_batch *fb)
         return bp__fail(BP_ECONFIG, "the force loss needs the quadratic cost and an elementwise "
                         "output activation, not %s with %s", bp_cost_name(net->cost),
                         bp_activation_name(net->acts[L - 2]));
-    bp_status st = bp__check_io(net, fb->batch, fb->X, fb->ldx, "E (lde)", fb->E, fb->lde);
-    if (st || (st = bp__check_matrix("F (ldf)", fb->F, net->sizes[0], fb->ldf)))
+    return BP_OK;
+}
+
+bp_status bp__check_forces(const bp_net *net, const bp__force_batch *fb)
+{
+    if (!net)
+        return bp__fail(BP_ENULL, "net is NULL");
+    bp_status st = bp__check_force_net(net);
+    if (st || (st = bp__check_io(net, fb->batch, fb->X, fb->ldx, "E (lde)", fb->E, fb->lde)) ||
+        (st = bp__check_matrix("F (ldf)", fb->F, net->sizes[0], fb->ldf)))
         return st;
     if (!(fb->w_energy >= 0) || !isfinite(fb->w_energy) || !(fb->w_force >= 0) ||
         !isfinite(fb->w_force))

@@ -145,6 +145,9 @@ typedef struct bp__force_batch {
     int ldf;
     float w_energy, w_force;
 } bp__force_batch;
+/* The network's part of bp__check_forces: one output, the quadratic cost, an elementwise output
+ * activation (BP_ECONFIG otherwise). net must not be NULL. */
+bp_status bp__check_force_net(const bp_net *net);
 /* net fit for the force loss (one output, not softmax, quadratic cost) and fb well formed. */
 bp_status bp__check_forces(const bp_net *net, const bp__force_batch *fb);
 /* The summed force loss of fb (checked) on net in the tangent workspace ws: forward, VJP, no

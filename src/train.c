@@ -170,7 +170,8 @@ static bp_status evaluate_ws(const bp_net *net, const scorer *sc, const bp_datas
     if (st)
         return st;
     *loss = total / ds->count;
-    *accuracy = ds->labels ? (double)correct / ds->count : NAN;
+    /* a NaN or infinite output (NaN parameters) classifies nothing: its loss is not finite */
+    *accuracy = ds->labels && isfinite(*loss) ? (double)correct / ds->count : NAN;
     if (rmse)
         *rmse = regression ? sqrt(sse / ((double)ds->count * nL)) : NAN;
     return BP_OK;
@@ -731,7 +732,13 @@ bp_status bp_train(bp_net *net, const bp_dataset *train, const bp_dataset *eval,
     if (!net || !cfg)
         return bp__fail(BP_ENULL, "%s is NULL", net ? "cfg" : "net");
     const bp_parallel *par = bp__check_parallel(cfg->parallel) ? NULL : cfg->parallel;
-    bp_status st = check_dataset(net, train, "train", cfg);
+    /* the force loss's network first: its dataset shape [E*; F*] presumes one output */
+    bp_status st = cfg->forces < 0 ? bp__fail(BP_EDIM, "forces is %d: 0 (off) or 1 (on)",
+                                              cfg->forces)
+                   : cfg->forces ? bp__check_force_net(net)
+                                 : BP_OK;
+    if (!st)
+        st = check_dataset(net, train, "train", cfg);
     if (!st && eval)
         st = check_dataset(net, eval, "eval", cfg);
     if (!st)

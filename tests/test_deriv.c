@@ -536,6 +536,35 @@ static void train_on_forces(void **state)
     bpt_dataset_release(&ef), bpt_dataset_release(&e), bpt_dataset_release(&held);
 }
 
+/* forces on a network of two outputs whose dataset fits it as a classifier's (2 targets): the
+ * force loss's network is refused first (BP_ECONFIG, not a shape mismatch that prints agreeing
+ * shapes), forces < 0 is BP_EDIM, and forces 0 on the same pair trains. */
+static void train_on_forces_checks_the_network_first(void **state)
+{
+    (void)state;
+    const int sizes[] = {2, 8, 2};
+    const bp_activation acts[] = {BP_TANH, BP_SOFTMAX};
+    bp_net *net = bpt_net(3, sizes, acts, BP_NLL);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 3));
+    bp_dataset ds = surface(20, 1, 0);
+    float *y = malloc(2 * 20 * sizeof *y);
+    assert_non_null(y);
+    for (int j = 0; j < 20; j++)
+        y[2 * j] = ds.y[j] > 0, y[2 * j + 1] = !(ds.y[j] > 0);
+    free(ds.y);
+    ds.y = y, ds.n_targets = 2;
+    bp_train_config cfg = {.epochs = 1, .batch_size = 4, .seed = 5, .forces = 1,
+                           .energy_weight = 1, .force_weight = 1,
+                           .optim = {.kind = BP_OPT_SGD, .eta = 0.01f}};
+    bpt_assert_status(bp_train(net, &ds, &ds, &cfg, NULL), BP_ECONFIG, "one output");
+    cfg.forces = -1;
+    bpt_assert_status(bp_train(net, &ds, &ds, &cfg, NULL), BP_EDIM, "forces is -1");
+    cfg.forces = 0;
+    bpt_ok(bp_train(net, &ds, &ds, &cfg, NULL));
+    bp_net_free(net);
+    bpt_dataset_release(&ds);
+}
+
 /* bp_train of one sample at batch 1 with plain SGD (where a run without forces takes the fused
  * online step) trains the force loss: each epoch is bp_gradient_forces' step on that sample by
  * hand, for either weight; w_F = 0 and 100 differ on a set of 32 samples. */
@@ -601,6 +630,7 @@ int main(void)
         cmocka_unit_test(errors),
         cmocka_unit_test(train_on_forces),
         cmocka_unit_test(train_on_forces_at_batch_one),
+        cmocka_unit_test(train_on_forces_checks_the_network_first),
     };
     return cmocka_run_group_tests_name("deriv", tests, NULL, NULL);
 }

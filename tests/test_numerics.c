@@ -23,8 +23,9 @@ static bp_dataset make_set(int count, float scale)
     return ds;
 }
 
-/* Every cost, on a network whose parameters are all NaN: the loss is not finite; the same network
- * with finite parameters has a finite loss. */
+/* Every cost, on a network whose parameters are all NaN (or one of them): the loss is not finite
+ * and the accuracy NaN (NaN outputs name no class); the same network with finite parameters has
+ * a finite loss and an accuracy in [0, 1]. */
 static void evaluate_nan_network(void **state)
 {
     (void)state;
@@ -36,14 +37,19 @@ static void evaluate_nan_network(void **state)
         double loss = 0, acc = 0;
         bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 1));
         bpt_ok(bp_evaluate(net, &ds, &loss, &acc, NULL));
-        assert_true(isfinite(loss));
+        assert_true(isfinite(loss) && acc >= 0 && acc <= 1);
         float *p = bpt_params(net);
+        p[0] = NAN; /* w^2_11: the first hidden unit, then every output, is NaN */
+        bpt_ok(bp_evaluate(net, &ds, &loss, &acc, NULL));
+        if (isfinite(loss) || !isnan(acc))
+            fail_msg("cost %s: one NaN parameter evaluates to loss %g, accuracy %g",
+                     bp_cost_name(costs[c]), loss, acc);
         for (size_t i = 0; i < bpt_num_params(net); i++)
             p[i] = NAN;
         bpt_ok(bp_evaluate(net, &ds, &loss, &acc, NULL));
-        if (isfinite(loss))
-            fail_msg("cost %s: an all-NaN network evaluates to the finite loss %g",
-                     bp_cost_name(costs[c]), loss);
+        if (isfinite(loss) || !isnan(acc))
+            fail_msg("cost %s: an all-NaN network evaluates to loss %g, accuracy %g",
+                     bp_cost_name(costs[c]), loss, acc);
         bp_net_free(net);
     }
     bpt_dataset_release(&ds);

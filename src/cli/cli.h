@@ -191,6 +191,11 @@ int cli_data_check(const cli_command *cmd, const cli_data_opts *o);
  * fails first with a message naming both. CLI_OK or CLI_FAIL (message printed). */
 int cli_csv_load(const char *cmd, const cli_data_opts *o, const char *path, bp_csv_kind kind,
                  int n, int n_features, bp_dataset *ds);
+/* cli_csv_load's width check alone, on the first lines of a regular file (stdin and pipes are
+ * skipped: they read once), before a network of n_features inputs is made. CLI_OK (also when the
+ * file cannot be read: the load reports it) or CLI_FAIL with cli_csv_load's message. */
+int cli_csv_width_check(const char *cmd, const cli_data_opts *o, const char *path,
+                        bp_csv_kind kind, int n, int n_features);
 
 /* Load the test part (t10k-* of the directory, or o->test_csv) or the training part (train-*, or
  * o->train_csv) of the data for a network with n_inputs inputs and n_outputs outputs: classes
@@ -199,6 +204,10 @@ int cli_csv_load(const char *cmd, const cli_data_opts *o, const char *path, bp_c
  * failure. */
 int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,
                   int n_outputs, bp_dataset *ds);
+/* cli_csv_width_check of o's CSV files (--train-csv, --test-csv/--csv) for a network of n_inputs
+ * inputs and n_outputs outputs, the columns as cli_data_load reads them: before the network is
+ * made, so that a --layers that does not fit costs no allocation. CLI_OK or CLI_FAIL. */
+int cli_data_width_check(const char *cmd, const cli_data_opts *o, int n_inputs, int n_outputs);
 
 /* The test images (t10k-images-idx3-ubyte[.gz]) of the IDX directory alone, for predict: no
  * labels file needed. Checks the pixel count. CLI_OK or CLI_FAIL (message printed). */
@@ -219,6 +228,9 @@ void cli_status_clear(void);
 /* With --targets N (o->targets > 0): CSV data, an output layer of N neurons and no softmax/nll
  * (refused with the reason). CLI_OK or CLI_USAGE (message printed). */
 int cli_targets_check(const cli_command *cmd, const cli_data_opts *o, const bp_net *net);
+/* cli_targets_check for a network not made yet: its output activation, cost and n_out outputs. */
+int cli_targets_fit(const cli_command *cmd, const cli_data_opts *o, bp_activation out,
+                    bp_cost cost, int n_out);
 /* --normalize: store train's input standardisation in net, and its targets' when targets and the
  * cost is quadratic (those of the first n^L target rows: with --forces, the energy's). CLI_OK or
  * CLI_FAIL (message printed). */

@@ -2,6 +2,7 @@
  * network flags, finding and loading the data, loading a model, with their error messages. */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,61 @@ static int load_idx_dir(const char *cmd, const cli_data_opts *o, const char *pre
     return rc;
 }
 
+/* The message of a CSV file whose first data line has not the network's n_features inputs. */
+static int misfit(const char *cmd, const char *path, int n_features)
+{
+    return cli_error(cmd, "%s does not fit the network's %d inputs: %s", path, n_features,
+                     bp_last_error());
+}
+
+/* The first lines of f up to and including its second that is not blank nor a comment (a header,
+ * then a data line), at most 1000 lines, into a memory stream opened for reading; NULL if none
+ * (or out of memory). *text holds the stream's buffer (the caller frees it after closing). */
+static FILE *csv_head(FILE *f, char **text)
+{
+    size_t size = 0, cap = 0;
+    char *line = NULL;
+    ssize_t len;
+    FILE *head = open_memstream(text, &size);
+    for (int kept = 0, lines = 0; head && kept < 2 && lines < 1000 &&
+                                  (len = getline(&line, &cap, f)) > 0; lines++) {
+        const char *c = line;
+        fwrite(line, 1, (size_t)len, head);
+        while (isspace((unsigned char)*c))
+            c++;
+        kept += *c && *c != '#';
+    }
+    free(line);
+    if (!head || fclose(head) != 0 || size == 0)
+        return NULL;
+    return fmemopen(*text, size, "r");
+}
+
+int cli_csv_width_check(const char *cmd, const cli_data_opts *o, const char *path,
+                        bp_csv_kind kind, int n, int n_features)
+{
+    struct stat sb;
+    char *text = NULL;
+    /* a pipe would lose what is read here; a file that cannot be read is the load's to report */
+    if (strcmp(path, "-") == 0 || stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return CLI_OK;
+    FILE *f = fopen(path, "r"), *head = f ? csv_head(f, &text) : NULL;
+    bp_dataset ds;
+    bp_status st = BP_OK;
+    if (f)
+        fclose(f);
+    if (head) {
+        st = bp_dataset_read_csv(&ds, head, path, kind, n,
+                                 o->header ? BP_CSV_HEADER_PRESENT : BP_CSV_HEADER_DETECT,
+                                 n_features);
+        fclose(head);
+        if (st == BP_OK)
+            bp_dataset_free(&ds);
+    }
+    free(text);
+    return st == BP_EMISMATCH ? misfit(cmd, path, n_features) : CLI_OK; /* others: the load's */
+}
+
 /* The CSV file path ("-": standard input) read with the header rule of o; n_features 0 = any. */
 int cli_csv_load(const char *cmd, const cli_data_opts *o, const char *path, bp_csv_kind kind,
                  int n, int n_features, bp_dataset *ds)
@@ -170,8 +226,7 @@ int cli_csv_load(const char *cmd, const cli_data_opts *o, const char *path, bp_c
     if (!stdin_)
         fclose(f);
     if (st == BP_EMISMATCH)
-        return cli_error(cmd, "%s does not fit the network's %d inputs: %s", path, n_features,
-                         bp_last_error());
+        return misfit(cmd, path, n_features);
     if (st)
         return cli_fail(cmd, st, "cannot load %s", path);
     return CLI_OK;
@@ -197,17 +252,35 @@ int cli_images_load(const char *cmd, const cli_data_opts *o, int n_inputs, bp_da
     return rc;
 }
 
+/* What the last columns of o's CSV files hold for a network of n_outputs outputs: targets (--forces:
+ * the energy and the forces follow the features; --targets), else a label of *n classes. */
+static bp_csv_kind csv_kind(const cli_data_opts *o, int n_outputs, int *n)
+{
+    int targets = o->forces > 0 ? 1 + o->forces : o->targets;
+    *n = targets ? targets : n_outputs == 1 ? 2 : n_outputs;
+    return targets ? BP_CSV_TARGETS : BP_CSV_CLASSES;
+}
+
+int cli_data_width_check(const char *cmd, const cli_data_opts *o, int n_inputs, int n_outputs)
+{
+    int n, rc = CLI_OK;
+    bp_csv_kind kind = csv_kind(o, n_outputs, &n);
+    if (o->train_csv)
+        rc = cli_csv_width_check(cmd, o, o->train_csv, kind, n, n_inputs);
+    if (!rc && o->test_csv)
+        rc = cli_csv_width_check(cmd, o, o->test_csv, kind, n, n_inputs);
+    return rc;
+}
+
 int cli_data_load(const char *cmd, const cli_data_opts *o, int train_part, int n_inputs,
                   int n_outputs, bp_dataset *ds)
 {
     const char *csv = train_part ? o->train_csv : o->test_csv;
-    int classes = n_outputs == 1 ? 2 : n_outputs, rc;
+    int classes = n_outputs == 1 ? 2 : n_outputs, rc, n;
     memset(ds, 0, sizeof *ds);
     if (csv) {
-        /* --forces: the energy and the forces follow the features as targets */
-        int targets = o->forces > 0 ? 1 + o->forces : o->targets;
-        if ((rc = targets ? cli_csv_load(cmd, o, csv, BP_CSV_TARGETS, targets, n_inputs, ds)
-                          : cli_csv_load(cmd, o, csv, BP_CSV_CLASSES, classes, n_inputs, ds)))
+        bp_csv_kind kind = csv_kind(o, n_outputs, &n);
+        if ((rc = cli_csv_load(cmd, o, csv, kind, n, n_inputs, ds)))
             return rc;
     } else if ((rc = load_idx_dir(cmd, o, train_part ? "train" : "t10k", classes, ds))) {
         return rc;

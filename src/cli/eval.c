@@ -2,6 +2,7 @@
  * backprop predict (CSV of the model's class and outputs for each sample). */
 #include "cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,9 +61,13 @@ static int evaluate(const char *name, const bp_net *net, const bp_dataset *ds)
         return cli_fail(name, st, "cannot evaluate");
     }
     printf("samples %d\naccuracy %.4f\nloss %.4f\n", ds->count, acc, loss);
-    if (confusion)
+    if (confusion && isfinite(loss))
         print_confusion(confusion, n);
     free(confusion);
+    /* bp_evaluate's accuracy is NaN then: NaN outputs (NaN parameters) name no class */
+    if (!isfinite(loss))
+        return cli_error(name, "the model's outputs are not finite (loss %g): its parameters "
+                         "hold a NaN or infinity; no accuracy", loss);
     return CLI_OK;
 }
 
@@ -134,10 +139,22 @@ static void print_header(predict_columns columns, int n_out)
     printf("\n");
 }
 
+/* Whether the n outputs of a sample are all finite (a NaN or infinite one names no class). */
+static int all_finite(const float *a, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isfinite(a[i]))
+            return 0;
+    return 1;
+}
+
+/* One sample's row; its class is "nan" when an output is not finite. */
 static void print_row(predict_columns columns, int klass, const float *a, int n_out)
 {
-    if (columns != COLUMNS_OUTPUTS)
+    if (columns != COLUMNS_OUTPUTS && all_finite(a, n_out))
         printf("%d", klass);
+    else if (columns != COLUMNS_OUTPUTS)
+        printf("nan");
     if (columns == COLUMNS_CLASS_PROBS && n_out == 1)
         printf(",%.6g,%.6g", 1.0 - (double)a[0], (double)a[0]);
     else if (columns == COLUMNS_CLASS_PROBS)
@@ -170,19 +187,26 @@ static int predict(const char *name, const bp_net *net, const samples *s, predic
         return cli_fail(name, BP_ENOMEM, "cannot allocate the predictions");
     }
     print_header(columns, n_out);
+    long not_finite = 0;
     for (int first = 0; first < s->count && !st; first += chunk) {
         int b = s->count - first < chunk ? s->count - first : chunk;
         if ((st = bp_predict(net, ws, b, s->x + (size_t)first * (size_t)n_in, n_in, a, ld)) ||
             (st = bp_workspace_classes(ws, classes)))
             break;
-        for (int j = 0; j < b; j++)
+        for (int j = 0; j < b; j++) {
+            not_finite += !all_finite(a + (size_t)j * (size_t)ld, n_out);
             print_row(columns, classes[j], a + (size_t)j * (size_t)ld, n_out);
+        }
     }
     free(classes);
     free(a);
     bp_workspace_free(ws);
     if (st)
         return cli_fail(name, st, "forward pass failed");
+    if (not_finite > 0)
+        return cli_error(name, "the model's outputs are not finite for %ld of %d samples (its "
+                         "parameters hold a NaN or infinity): no class printed for them",
+                         not_finite, s->count);
     return CLI_OK;
 }
 

@@ -6,10 +6,9 @@
 #include <stdlib.h>
 
 /* Why an output layer cannot fit real-valued targets, or NULL if it can. */
-static const char *not_regression(const bp_net_info *info)
+static const char *not_regression(bp_activation out, bp_cost cost)
 {
-    bp_activation out = info->activations[info->num_layers - 2];
-    if (out == BP_SOFTMAX || info->cost == BP_NLL)
+    if (out == BP_SOFTMAX || cost == BP_NLL)
         return "a softmax output with the nll cost models the probabilities of classes, which sum "
                "to 1";
     return NULL;
@@ -21,17 +20,25 @@ int cli_targets_check(const cli_command *cmd, const cli_data_opts *o, const bp_n
     if (o->targets == 0)
         return CLI_OK;
     bp_net_describe(net, &info);
-    int nL = info.sizes[info.num_layers - 1];
-    const char *why = not_regression(&info);
+    return cli_targets_fit(cmd, o, info.activations[info.num_layers - 2], info.cost,
+                           info.sizes[info.num_layers - 1]);
+}
+
+int cli_targets_fit(const cli_command *cmd, const cli_data_opts *o, bp_activation out,
+                    bp_cost cost, int n_out)
+{
+    const char *why = not_regression(out, cost);
+    if (o->targets == 0)
+        return CLI_OK;
     if (o->dir || (!o->train_csv && !o->test_csv))
         return cli_usage_error(cmd, "--targets %d reads CSV files (--train-csv/--test-csv, "
                                "--csv), not IDX images", o->targets);
     if (why)
         return cli_usage_error(cmd, "--targets %d: regression targets are real values, but %s "
                                "(use --output identity --cost quadratic)", o->targets, why);
-    if (o->targets != nL)
+    if (o->targets != n_out)
         return cli_usage_error(cmd, "--targets %d but the output layer has %d neurons (one per "
-                               "target)", o->targets, nL);
+                               "target)", o->targets, n_out);
     return CLI_OK;
 }
 

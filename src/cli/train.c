@@ -381,11 +381,35 @@ static int check_force_flags(const cli_command *cmd, const train_opts *o)
     return CLI_OK;
 }
 
+/* --forces, --targets against the network --layers, --output and --cost describe, as usage errors
+ * before it is made: the force loss's conditions (one output, the energy, fitted by the quadratic
+ * cost on an elementwise activation: bp_train's BP_ECONFIG), one output per target. */
+static int check_output_layer(const cli_command *cmd, const train_opts *o)
+{
+    const cli_layers *l = &o->net.layers;
+    int n_out = l->sizes[l->count - 1];
+    if (o->data.targets > 0)
+        return cli_targets_fit(cmd, &o->data, (bp_activation)o->net.output,
+                               (bp_cost)o->net.cost, n_out);
+    if (o->data.forces == 0)
+        return CLI_OK;
+    if (n_out != 1)
+        return cli_usage_error(cmd, "--forces %d fits one output (the energy), but --layers ends "
+                               "in %d", o->data.forces, n_out);
+    if (o->net.output == BP_SOFTMAX || o->net.cost != BP_QUADRATIC)
+        return cli_usage_error(cmd, "--forces %d fits the energy by the quadratic cost on an "
+                               "elementwise output, not --output %s --cost %s (use --output "
+                               "identity --cost quadratic)", o->data.forces,
+                               bp_activation_name((bp_activation)o->net.output),
+                               bp_cost_name((bp_cost)o->net.cost));
+    return CLI_OK;
+}
+
 static int check_flags(const cli_command *cmd, train_opts *o)
 {
     int rc;
     if ((rc = parse_regularization(cmd, o)) || (rc = check_data_flags(cmd, o)) ||
-        (rc = check_force_flags(cmd, o)))
+        (rc = check_force_flags(cmd, o)) || (rc = check_output_layer(cmd, o)))
         return rc;
     if (o->checkpoint && o->checkpoint_every == 0)
         return cli_usage_error(cmd, "--checkpoint needs --checkpoint-every");
@@ -699,7 +723,10 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
     flags = TRAIN_DEFAULTS;
     if ((rc = cli_parse(&cmd, argc, argv)))
         return rc < 0 ? CLI_OK : rc;
-    if ((rc = check_flags(&cmd, o)) || (rc = cli_net_build(&cmd, &o->net, &r.net)))
+    const cli_layers *l = &o->net.layers;
+    if ((rc = check_flags(&cmd, o)) ||
+        (rc = cli_data_width_check(self->name, &o->data, l->sizes[0], l->sizes[l->count - 1])) ||
+        (rc = cli_net_build(&cmd, &o->net, &r.net)))
         return rc;
     /* the force loss runs on one thread (workers 1), its products on the BLAS's */
     o->workers = blas_threads_choose(o->threads, o->data.forces > 0 ? 1 : o->workers, r.net,
