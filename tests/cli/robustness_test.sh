@@ -401,5 +401,73 @@ run predict --model m.bpn --csv one.csv
 check "a one-column CSV for a four-input model: refused" eval \
     'rc_is 1 && err_has "has 1 columns but the model has 4 inputs"'
 
+# ---------------------------------------------------------------- the network against the data first
+# A --forces network the force loss cannot carry: a usage error before any data is read.
+FN=(train --train-csv missing.csv --validation 2 --hidden tanh --forces 4 --quiet)
+run "${FN[@]}" --layers 4-8-2 --output identity --cost quadratic
+check "--forces on a network of two outputs: exit 2 before loading" eval \
+    'rc_is 2 && err_has "fits one output" && ! err_has missing.csv && ! err_has "training failed"'
+run "${FN[@]}" --layers 4-8-1 --output softmax --cost nll
+check "--forces on a softmax/nll network: exit 2 before loading" eval \
+    'rc_is 2 && err_has "not --output softmax --cost nll" && ! err_has missing.csv'
+run "${FN[@]}" --layers 4-8-1 --output sigmoid --cost cross-entropy
+check "--forces on a sigmoid/cross-entropy network: exit 2 before loading" eval \
+    'rc_is 2 && err_has "not --output sigmoid --cost cross-entropy" && ! err_has missing.csv'
+run "${FN[@]}" --layers 4-8-1 --output identity --cost quadratic
+check "--forces on a one-output quadratic network: accepted" eval 'rc_is 1 && err_has missing.csv'
+run "${MISSING[@]}" --layers 4-8-3 --output identity --cost quadratic --targets 2
+check "--targets 2 with 3 outputs: exit 2 before loading" eval \
+    'rc_is 2 && err_has "output layer has 3 neurons" && ! err_has missing.csv'
+# --layers wider than the data: refused from the CSV's first line, before the network is made
+# (200000000-2 ran past a minute, 2147483646-1 allocated 8 GB first): within 10 s, or timeout's 124.
+SAVED_WRAP=("${WRAP[@]}")
+WRAP=(timeout 10 "${WRAP[@]}")
+run "${D[@]}" --layers 200000000-2
+check "--layers 200000000-2 on 4 features: refused at once, names the width" eval \
+    'rc_is 1 && err_has "the network'"'"'s 200000000 inputs" && err_has "5 columns"'
+run "${D[@]}" --layers 2147483646-1 --forces 2147483646 --output identity --cost quadratic
+check "--layers 2147483646-1 --forces 2147483646: refused at once" eval \
+    'rc_is 1 && err_has "2147483646 inputs" && err_has "5 columns"'
+WRAP=("${SAVED_WRAP[@]}")
+{ echo "# a comment"; echo; echo x1,x2,x3,x4,label; cat train.csv; } > headed.csv
+run train --train-csv headed.csv --test-csv test.csv --layers 3-8-2 --epochs 1 --quiet
+check "--layers 3 on a CSV of 4 features after a comment and a header: refused" eval \
+    'rc_is 1 && err_has "headed.csv:4: 5 columns"'
+run train --train-csv headed.csv --test-csv test.csv --layers 4-8-2 --epochs 1 --quiet --out hd.bpn
+check "the same CSV for --layers 4-8-2: trains" eval 'rc_is 0 && [ -s hd.bpn ]'
+run train --train-csv - --test-csv test.csv --layers 4-8-2 --epochs 1 --quiet --out sd.bpn \
+    < train.csv
+check "--train-csv - (read once, not peeked): trains" eval 'rc_is 0 && [ -s sd.bpn ]'
+
+# ---------------------------------------------------------------- a model of NaN parameters
+if command -v python3 > /dev/null; then
+    run "${D[@]}" --out good.bpn
+    # parameter 0 of the version-1 file NaN, its CRC recomputed
+    python3 - good.bpn nan.bpn <<'PY'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], 'rb').read())
+L = struct.unpack_from('<I', b, 12)[0]
+struct.pack_into('<f', b, 24 + 8 * L, float('nan'))
+struct.pack_into('<I', b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
+open(sys.argv[2], 'wb').write(b)
+PY
+    run eval --model nan.bpn --csv test.csv
+    check "eval of a model with a NaN parameter: exit 1, no accuracy" eval \
+        'rc_is 1 && err_has "outputs are not finite" && out_has "accuracy nan" &&
+         ! out_has "confusion"'
+    run eval --model good.bpn --csv test.csv
+    check "eval of the same model unpoisoned: an accuracy" eval \
+        'rc_is 0 && out_has "accuracy 0\." && out_has confusion'
+    run predict --model nan.bpn --csv test.csv
+    check "predict of a model with a NaN parameter: class nan, exit 1 counting them" eval \
+        'rc_is 1 && err_has "not finite for 60 of 60 samples" &&
+         [ "$(grep -c "^nan,nan,nan$" "$T/out")" -eq 60 ]'
+    run predict --model good.bpn --csv test.csv
+    check "predict of the same model unpoisoned: classes" eval \
+        'rc_is 0 && [ "$(grep -c "^[01],0\." "$T/out")" -ge 1 ] && ! grep -q nan "$T/out"'
+else
+    echo "skip   NaN model: python3 is not installed"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
