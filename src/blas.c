@@ -274,15 +274,16 @@ typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
  * The forward pass reads only whether the mode is PER_SAMPLE. */
 typedef enum pass_mode { PER_SAMPLE, BATCH_ACCUMULATE, BATCH_OVERWRITE } pass_mode;
 
-/* Under BP_PATH_AUTO a one-sample batch runs on the project's loops for layers of fewer weights
- * than LOOPS_BELOW or more than LOOPS_ABOVE. Small: the products are matrix-vector ones a few
- * thousand multiply-adds long, done before a BLAS call has started. Large: sgemm packs w (copies
- * it) even for one column, and that copy costs more than the product; one-threaded sgemv does not
- * pack but runs slower than the loops there, while with more BLAS threads sgemv and sger split the
- * layer and win. Everything else goes to sgemm: its small-matrix kernels beat the loops from two
- * columns on, and it never splits a product of these sizes between threads (a threaded sgemv or
- * sger does, and loses to one thread). Measured with bench/bench_backprop (README, Benchmarks). */
-enum { LOOPS_BELOW = 4096, LOOPS_ABOVE = 1 << 18 };
+/* Under BP_PATH_AUTO a one-sample batch runs on the project's loops, but for layers of more than
+ * LOOPS_ABOVE weights when the BLAS has more than one thread: there sgemv and sger split the layer
+ * between its threads and win. The loops are the one-column choice that holds across CPUs
+ * (bench/bench_backprop, README "Benchmarks"): sgemm packs w (copies it) even for one column, which
+ * on OpenBLAS's Zen kernels makes it 1.4 to 1.6 times slower than the loops on 784-100-10 and
+ * 784-256-128-10; on its SkylakeX kernels sgemm was within 3% of them; one-threaded sgemv is
+ * slower than the loops on small and large layers. From two columns on, sgemm: its small-matrix
+ * kernels beat the loops, and it never splits a product of these sizes between threads (a
+ * threaded sgemv or sger does, and loses to one thread). */
+enum { LOOPS_ABOVE = 1 << 18 };
 
 /* The kernel of layer rows x cols in a pass over batch samples. */
 static kernel choose(const bp_workspace *ws, pass_mode mode, int rows, int cols, int batch)
@@ -294,10 +295,9 @@ static kernel choose(const bp_workspace *ws, pass_mode mode, int rows, int cols,
     case BP_PATH_LOOPS: return K_LOOPS;
     case BP_PATH_AUTO: break;
     }
-    double weights = (double)rows * cols;
-    if (batch == 1 && weights > LOOPS_ABOVE) /* sgemv and sger split so large a layer well */
-        return bp__blas_threads() > 1 ? K_GEMV : K_LOOPS;
-    return batch == 1 && weights < LOOPS_BELOW ? K_LOOPS : K_GEMM;
+    if (batch > 1)
+        return K_GEMM;
+    return (double)rows * cols > LOOPS_ABOVE && bp__blas_threads() > 1 ? K_GEMV : K_LOOPS;
 }
 
 /* Eq. 15 before the bias and sigma: z = w a, overwritten.

@@ -395,6 +395,38 @@ static void test_large_layer_one_sample(void **state)
     bp_net_free(net);
 }
 
+/* BP_PATH_AUTO at one sample and one BLAS thread runs the project's loops on every layer up to
+ * 2^18 weights (sgemm packs w even for one column: slower than the loops on some CPUs' kernels),
+ * so its gradient has BP_PATH_LOOPS's bits; sgemm's differ (the check can fail). */
+static void test_one_sample_takes_the_loops(void **state)
+{
+    (void)state;
+    const int sizes[] = {300, 100, 10};
+    const bp_activation acts[] = {BP_SIGMOID, BP_SIGMOID};
+    bp_net *net = bpt_net(3, sizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 5));
+    bp_workspace *ws = bpt_ws(net, 1);
+    const size_t P = bpt_num_params(net);
+    bpt_rng rng = bpt_rng_make(6);
+    float *x = bpt_matrix(&rng, 300, 1, 300, -1.0f, 1.0f, 0.0f);
+    float *y = bpt_targets(&rng, BP_SIGMOID, BP_QUADRATIC, 10, 1, 10, 0.0f);
+    float *g[3];
+    bpt_blas_threads(1);
+    for (int p = BP_PATH_AUTO; p <= BP_PATH_LOOPS; p++) {
+        g[p] = bpt_grad(net);
+        bpt_ok(bp_workspace_set_path(ws, (bp_path)p));
+        bpt_ok(bp_gradient_batch(net, ws, 1, x, 300, y, 10, g[p], NULL));
+    }
+    assert_memory_equal(g[BP_PATH_AUTO], g[BP_PATH_LOOPS], P * sizeof(float));
+    assert_memory_not_equal(g[BP_PATH_GEMM], g[BP_PATH_LOOPS], P * sizeof(float));
+    for (int p = BP_PATH_AUTO; p <= BP_PATH_LOOPS; p++)
+        free(g[p]);
+    free(x);
+    free(y);
+    bp_workspace_free(ws);
+    bp_net_free(net);
+}
+
 /* The deepest network allowed (BP_MAX_LAYERS layers, so layer index L = 64 is used by every
  * per-layer table): BLAS forward and gradient equal the oracle, one sample and batch. */
 static void test_max_layers(void **state)
@@ -497,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_gradients_accumulate),
         cmocka_unit_test(test_batch_sizes_in_one_workspace),
         cmocka_unit_test(test_large_layer_one_sample),
+        cmocka_unit_test(test_one_sample_takes_the_loops),
         cmocka_unit_test(test_max_layers),
     };
     return cmocka_run_group_tests_name("oracle", tests, NULL, NULL);
