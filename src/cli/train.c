@@ -381,9 +381,10 @@ static int check_force_flags(const cli_command *cmd, const train_opts *o)
     return CLI_OK;
 }
 
-/* --forces, --targets against the network --layers, --output and --cost describe, as usage errors
- * before it is made: the force loss's conditions (one output, the energy, fitted by the quadratic
- * cost on an elementwise activation: bp_train's BP_ECONFIG), one output per target. */
+/* --forces, --targets against the network --layers, --output and --cost describe, before it is
+ * made: one force per input (exit 1, as ever), then as usage errors the force loss's conditions
+ * (one output, the energy, fitted by the quadratic cost on an elementwise activation: bp_train's
+ * BP_ECONFIG), one output per target. */
 static int check_output_layer(const cli_command *cmd, const train_opts *o)
 {
     const cli_layers *l = &o->net.layers;
@@ -393,6 +394,9 @@ static int check_output_layer(const cli_command *cmd, const train_opts *o)
                                (bp_cost)o->net.cost, n_out);
     if (o->data.forces == 0)
         return CLI_OK;
+    if (o->data.forces != l->sizes[0])
+        return cli_error(cmd->sub->name, "--forces %d: the forces are the gradient of the energy, "
+                         "one per input: the network has %d inputs", o->data.forces, l->sizes[0]);
     if (n_out != 1)
         return cli_usage_error(cmd, "--forces %d fits one output (the energy), but --layers ends "
                                "in %d", o->data.forces, n_out);
@@ -464,9 +468,6 @@ static int prepare(const cli_command *cmd, const train_opts *o, train_run *r)
     bp_net_info info;
     int rc;
     bp_net_describe(r->net, &info);
-    if (o->data.forces > 0 && o->data.forces != info.sizes[0])
-        return cli_error(name, "--forces %d: the forces are the gradient of the energy, one per "
-                         "input: the network has %d inputs", o->data.forces, info.sizes[0]);
     int n_in = info.sizes[0], n_out = info.sizes[info.num_layers - 1];
     if ((rc = cli_targets_check(cmd, &o->data, r->net)) ||
         (r->ranks.rank == 0 && (rc = check_outputs(cmd, o))) ||

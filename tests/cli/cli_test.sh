@@ -624,7 +624,7 @@ check "--forces K other than the inputs: exit 1" eval 'rc_is 1 && err_has "--for
 run train --forces 2 --layers 2-16-1 --output identity --cost quadratic --out f.bpn
 check "--forces without CSV: exit 2" eval 'rc_is 2 && err_has "--forces"'
 run "${FORCES[@]}" --layers 2-16-2 --out f.bpn
-check "--forces with two outputs: exit 1" eval 'rc_is 1 && err_has "one output" && absent f.bpn'
+check "--forces with two outputs: exit 2" eval 'rc_is 2 && err_has "fits one output" && absent f.bpn'
 run "${FORCES[@]}" --targets 1 --out f.bpn
 check "--forces with --targets: exit 2" eval 'rc_is 2 && err_has "no --targets" && absent f.bpn'
 
