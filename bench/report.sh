@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Every benchmark of bench/ in one run, for the README's Benchmarks section: the machine (date,
 # CPU, load before and after), the elementwise-kernel table, the instructions of each clone of the
-# kernels (clones.sh), the grid of bench_backprop (with
-# FANN when the bench was built with libfann-dev, and its plot), PyTorch alternated with the bench
-# (bench/torch_peer.py, when python3-torch is installed), the floor of the step's products in any
-# layout (bench_products), the worker threads (bench_workers) and the derivatives (bench_deriv).
+# kernels (clones.sh), the grid of bench_backprop (with FANN when the bench was built with
+# libfann-dev, and its plot), PyTorch alternated with the bench (bench/torch_peer.py, when
+# python3-torch is installed), the floor of the step's products in any layout (bench_products),
+# the worker threads (bench_workers) and the derivatives (bench_deriv).
 # Markdown on stdout; the CSVs and the plot go to OUTDIR.
 #
 #   bench/report.sh [BUILD_DIR [OUTDIR]]     (defaults: build/bench, bench-report)
