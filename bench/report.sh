@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark of bench/ in one run, for the README's Benchmarks section: the machine (date,
 # CPU, load before and after), the elementwise-kernel table, the instructions of each clone of the
-# kernels (clones.sh), the grid of bench_backprop (with FANN when the bench was built with
+# kernels (clone_isa.sh), the grid of bench_backprop (with FANN when the bench was built with
 # libfann-dev, and its plot), PyTorch alternated with the bench (bench/torch_peer.py, when
 # python3-torch is installed), the floor of the step's products in any layout (bench_products),
 # the worker threads (bench_workers) and the derivatives (bench_deriv).
@@ -34,9 +34,12 @@ echo '### The kernels and the grid: `bench_backprop --budget 2`'
 echo
 "$bench/bench_backprop" --budget 2 --csv "$out/bench.csv" --plot "$out/bench-784-100-10.png"
 echo
-echo '### The generated code of the kernels: `bench/clones.sh`'
+echo '### The generated code of the kernels: `bench/clone_isa.sh`'
 echo
-bench/clones.sh "$build"
+echo '```'
+bench/clone_isa.sh "$build/CMakeFiles/backprop.dir/src/kernels.c.o" \
+  'bias_activate|mul_dsigma|tangent_adjoint'
+echo '```'
 echo
 # Debian's python3-torch belongs to the system's interpreter, which a PATH may shadow (pyenv).
 python=
