@@ -18,9 +18,12 @@
  *   loops    the same calls on the project's own loops (BP_PATH_LOOPS): no BLAS, one thread
  *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
  *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
- *   bound    a lower bound of the step: its matrix products in bare sgemm calls, same shapes,
- *            same threads, nothing between (eqs. 15, B and C), and the update by bp_sgd_step;
- *            the bias sums (eq. D), sigma, sigma' and the output error left out
+ *   bound    a lower bound of the step: what it must compute, with nothing between the calls -
+ *            each matrix product (eqs. 15, B and C) in its fastest bare form at this point
+ *            (sgemm, the library's loops, at B = 1 sgemv/sger: timed alone first), the
+ *            elementwise passes (bias + sigma, the output error, sigma', the bias sums of eq. D)
+ *            as single calls of the library's kernels, and the update by bp_sgd_step; the same
+ *            threads (see "the bound" below for exactly what, and the shared-library build)
  *   infer    bp_forward_batch alone, default path (inference)
  *   online   B calls of bp_online_step (one fused plain-SGD update per sample, as fann makes)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
@@ -136,6 +139,8 @@ typedef struct point {
      * network's, the blocks every path uses, so that none runs on colder caches than another */
     float *act[BP_MAX_LAYERS + 1], *delta[2];
     bp_layer_view view[BP_MAX_LAYERS + 1];
+    const net_spec *spec;
+    unsigned char form[BP_MAX_LAYERS + 1][3]; /* the bound's form of each product (bound_forms) */
 #ifdef BP_BENCH_FANN
     struct fann *ann;
 #endif
@@ -148,6 +153,7 @@ static void point_create(point *pt, const net_spec *spec, int batch)
     memset(pt, 0, sizeof *pt);
     pt->L = parse_layers(spec->layers, pt->sizes);
     pt->batch = batch;
+    pt->spec = spec;
     bp_activation acts[BP_MAX_LAYERS];
     for (int i = 0; i < pt->L - 1; i++)
         acts[i] = i == pt->L - 2 ? spec->output : spec->hidden;
@@ -211,33 +217,160 @@ static void point_free(point *pt)
 #endif
 }
 
-/* A lower bound of the step: its three matrix products as bare sgemm calls with nothing between
- * them, and the update in the library's own one pass (bp_sgd_step, the default path's): what the
- * step would cost if the activations, the output error, sigma', the bias sums (eq. D, left out:
- * every path makes them), the zeroing of the gradient and the argument checks were free. Its
- * deltas stay zero (calloc), so the products add zeros to the gradient another path left. */
+/* ------------------------------------------------------------------------------ the bound
+ * A lower bound of the step: what it must compute, each part in its fastest bare form at this
+ * point, with nothing between the calls (no argument checks, no dispatch, no copy). Per layer,
+ * forward: eq. 15's product w a, then bias + sigma (bp__bias_activate); the output error (A)
+ * (bp__output_delta, and sigma' in one pass over the block for the quadratic cost); backward:
+ * (C)'s product delta a^T into the gradient, (D)'s row sums (bp__loops_bias_grad), and below the
+ * output layer (B)'s product w^T delta, then sigma' (bp__mul_dsigma); then the update,
+ * bp_sgd_step (one pass, the default path's). The elementwise passes are in because every path
+ * must make them; they are the library's own kernels (their speed alone is the kernel table's).
+ * Each product takes the fastest of its bare forms, each timed alone at the point's start
+ * (bound_forms), so that default/bound >= 1 up to noise whatever kernel the default path picks:
+ *  - sgemm; the products that overwrite (eq. 15, B) zero their output, then beta = 1 (OpenBLAS's
+ *    beta = 0 is a slower pass of its own); (C) adds into the gradient, beta = 1, no zeroing;
+ *  - the library's loops, (C) overwriting the gradient (no zeroing pass);
+ *  - at B = 1, sgemv and sger (adding into the gradient).
+ * The elementwise kernels and the loops are hidden symbols of the library: a build on the shared
+ * library (no BP_BENCH_KERNELS) leaves the elementwise passes out and times sgemm and sgemv only,
+ * a looser bound. */
+enum { F_GEMM, F_LOOPS, F_GEMV, FORMS };
+/* The products of layer l: eq. 15's z = w a, (C)'s grad += delta a^T, (B)'s w^T delta. */
+enum { P_FORWARD, P_WGRAD, P_DELTA, PRODUCTS };
+
+static int form_available(const point *pt, int form)
+{
+#ifdef BP_BENCH_KERNELS
+    return form != F_GEMV || pt->batch == 1;
+#else
+    return form == F_GEMM || (form == F_GEMV && pt->batch == 1);
+#endif
+}
+
+/* Product p of layer l in one form (only an available one is ever asked). */
+static void bare_product(point *pt, int l, int p, int form)
+{
+    const bp_layer_view *v = &pt->view[l];
+    float *params;
+    CHECK(bp_net_params(pt->net, &params));
+    const float *w = params + v->w_offset, *aprev = l == 2 ? pt->X : pt->act[l - 1];
+    float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2], *gw = pt->grad + v->w_offset;
+    int r = v->rows, c = v->cols, B = pt->batch;
+    if (p == P_FORWARD && form == F_GEMM) { /* zeros and beta = 1: OpenBLAS's beta = 0 is slower */
+        memset(pt->act[l], 0, sizeof(float) * (size_t)r * (size_t)B);
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, r, B, c, 1.0f, w, r, aprev, c, 1.0f,
+                    pt->act[l], r);
+    }
+    else if (p == P_FORWARD && form == F_GEMV)
+        cblas_sgemv(CblasColMajor, CblasNoTrans, r, c, 1.0f, w, r, aprev, 1, 0.0f, pt->act[l], 1);
+    else if (p == P_WGRAD && form == F_GEMM)
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, r, c, B, 1.0f, d, r, aprev, c, 1.0f,
+                    gw, r);
+    else if (p == P_WGRAD && form == F_GEMV)
+        cblas_sger(CblasColMajor, r, c, 1.0f, d, 1, aprev, 1, gw, r);
+    else if (p == P_DELTA && form == F_GEMM) {
+        memset(dprev, 0, sizeof(float) * (size_t)c * (size_t)B);
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, c, B, r, 1.0f, w, r, d, r, 1.0f, dprev,
+                    c);
+    }
+    else if (p == P_DELTA && form == F_GEMV)
+        cblas_sgemv(CblasColMajor, CblasTrans, r, c, 1.0f, w, r, d, 1, 0.0f, dprev, 1);
+#ifdef BP_BENCH_KERNELS
+    else if (p == P_FORWARD)
+        bp__loops_forward(r, c, B, w, aprev, c, pt->act[l]);
+    else if (p == P_WGRAD)
+        bp__loops_weight_grad(r, c, B, d, aprev, c, gw, 1); /* overwriting: no zeroing */
+    else
+        bp__loops_delta(r, c, B, w, d, dprev);
+#endif
+}
+
+/* Seconds per call of product p of layer l in form f: calls in a row, doubling their count
+ * until they take 100 us (a product of a few hundred multiply-adds is shorter than the clock's
+ * own resolution and cost). */
+static double form_seconds(point *pt, int l, int p, int f)
+{
+    for (long calls = 1;; calls *= 2) {
+        double t0 = step_seconds();
+        for (long k = 0; k < calls; k++)
+            bare_product(pt, l, p, f);
+        double t = step_seconds() - t0;
+        if (t >= 1e-4 || calls >= 1L << 20)
+            return t / (double)calls;
+    }
+}
+
+/* The fastest form of every product of pt, each form timed alone (the least of three timings, or
+ * of one when it is already twice the best's). */
+static void bound_forms(point *pt)
+{
+    for (int l = 2; l <= pt->L; l++)
+        for (int p = 0; p < PRODUCTS && (p != P_DELTA || l > 2); p++) {
+            double best = INFINITY;
+            for (int f = 0; f < FORMS; f++)
+                for (int k = 0; k < 3 && form_available(pt, f); k++) {
+                    double t = form_seconds(pt, l, p, f);
+                    if (t < best) {
+                        best = t;
+                        pt->form[l][p] = (unsigned char)f;
+                    } else if (t > 2 * best) {
+                        break;
+                    }
+                }
+        }
+}
+
+#ifdef BP_BENCH_KERNELS
+static bp_activation layer_act(const point *pt, int l)
+{
+    return l == pt->L ? pt->spec->output : pt->spec->hidden;
+}
+
+/* (A) into d from the bound's outputs, in the fewest bare passes. */
+static void bound_output_error(point *pt, float *d)
+{
+    int nL = pt->sizes[pt->L - 1], B = pt->batch;
+    bp_activation act = pt->spec->output;
+    if (pt->spec->cost != BP_QUADRATIC || act == BP_SOFTMAX) {
+        bp__output_delta(pt->spec->cost, act, pt->act[pt->L], pt->Y, nL, nL, B, d);
+        return;
+    }
+    bp__output_delta(BP_QUADRATIC, BP_IDENTITY, pt->act[pt->L], pt->Y, nL, nL, B, d);
+    bp__mul_dsigma(d, pt->act[pt->L], (size_t)nL * (size_t)B, act);
+}
+#endif
+
 static void bound_step(point *pt)
 {
-    float *w;
-    CHECK(bp_net_params(pt->net, &w));
     int B = pt->batch, L = pt->L;
-    const float *prev = pt->X;
+#ifdef BP_BENCH_KERNELS
+    float *params;
+    CHECK(bp_net_params(pt->net, &params));
+#endif
     for (int l = 2; l <= L; l++) {
-        const bp_layer_view *v = &pt->view[l];
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, v->rows, B, v->cols, 1.0f,
-                    w + v->w_offset, v->rows, prev, v->cols, 0.0f, pt->act[l], v->rows);
-        prev = pt->act[l];
+        bare_product(pt, l, P_FORWARD, pt->form[l][P_FORWARD]);
+#ifdef BP_BENCH_KERNELS
+        bp__bias_activate(pt->act[l], pt->view[l].rows, B, params + pt->view[l].b_offset,
+                          layer_act(pt, l));
+#endif
     }
+#ifdef BP_BENCH_KERNELS
+    bound_output_error(pt, pt->delta[L % 2]);
+#endif
     for (int l = L; l >= 2; l--) {
+        bare_product(pt, l, P_WGRAD, pt->form[l][P_WGRAD]);
+#ifdef BP_BENCH_KERNELS
         const bp_layer_view *v = &pt->view[l];
-        const float *aprev = l == 2 ? pt->X : pt->act[l - 1];
-        float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
-        /* beta = 1: no zeroing pass at all (OpenBLAS's beta = 0 is a pass of its own) */
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
-                    aprev, v->cols, 1.0f, pt->grad + v->w_offset, v->rows);
-        if (l > 2)
-            cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
-                        w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);
+        bp__loops_bias_grad(v->rows, B, pt->delta[l % 2], pt->grad + v->b_offset);
+#endif
+        if (l == 2)
+            break;
+        bare_product(pt, l, P_DELTA, pt->form[l][P_DELTA]);
+#ifdef BP_BENCH_KERNELS
+        bp__mul_dsigma(pt->delta[(l + 1) % 2], pt->act[l - 1], (size_t)v->cols * (size_t)B,
+                       layer_act(pt, l - 1));
+#endif
     }
     CHECK(bp_sgd_step(pt->net, pt->grad, ETA, B));
 }
@@ -719,6 +852,7 @@ int main(int argc, char **argv)
             for (int t = 0; t < nt; t++) {
                 if (bp_blas_set_threads(threads[t]) && threads[t] > 1)
                     fprintf(stderr, "bench: %s: %d threads asked\n", bp_last_error(), threads[t]);
+                bound_forms(&pt); /* at this thread count */
                 measure(&pt, budget, t ? &res[0] : NULL, &res[t]);
                 print_row(&pt, NETS[n].layers, threads[t], &res[t]);
                 failed |= csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t], blas_name);
