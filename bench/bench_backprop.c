@@ -1,5 +1,6 @@
-/* Training-step throughput of every path of the library against the naive loops, the bare BLAS
- * calls of a step (the sgemm bound) and, when built with FANN, FANN's incremental training.
+/* Training-step throughput of every path of the library against the naive loops, a lower bound
+ * of the step (its bare products and kernel calls) and, when built with FANN, FANN's incremental
+ * training.
  *
  *   bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] [--budget SECONDS]
  *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] [--kernels 0|1]

@@ -1,6 +1,7 @@
 /* The project's own single-threaded float kernels of a batched step (BP_PATH_LOOPS, and
  * BP_PATH_AUTO on small products): the three matrix products (eq. 15's w a, (B)'s w^T delta,
- * (C)'s delta a^T) and the row sums of (D), each called from its equation's function in blas.c.
+ * (C)'s delta a^T) and the row sums of (D), each called from its equation's function in blas.c;
+ * and the online step's rank-one update w += alpha d a^T (bp_online_step).
  * A BLAS call costs a fixed overhead (argument checks, dispatch, buffer packing, and waking its
  * threads when it has more than one) that dominates a product of a few thousand multiply-adds;
  * these loops have none. Every inner loop runs down a contiguous column, so the compiler
