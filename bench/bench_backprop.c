@@ -511,8 +511,9 @@ static int finish_plot(const plot_data *pd, int nt, const char *png, bp_file *pn
 /* ------------------------------------------------------------------------ kernel table */
 #ifdef BP_BENCH_KERNELS
 /* The elementwise kernels alone on one 1000 x 256 block (a layer of 1000 units at B = 256, 1 MB)
- * beside a plain copy of the same block: each forward activation (bias + sigma, in place),
- * sigma' (d <- d (.) sigma'(a)), and memcpy into a second block. Before each timed call its
+ * beside a plain copy of the same block: each forward activation (bias + sigma, in place; the
+ * smooth ones, which keep z, write a into a second block), sigma' (d <- d (.) sigma'(a), or
+ * sigma'(z) for the smooth ones), and memcpy into a second block. Before each timed call its
  * buffer is reset from the same inputs (untimed), so every call sees the same values, in cache:
  * pre-activations uniform in [-8, 8] plus a bias in [-1, 1], activations sigma of those, deltas
  * in [-1, 1]. The kernels run interleaved, each repetition starting one later, as in the grid. */
@@ -528,7 +529,10 @@ static const kernel_case KERNELS[] = {
     {"sigmoid", 0, BP_SIGMOID},          {"tanh", 0, BP_TANH},
     {"softmax (1000 rows)", 0, BP_SOFTMAX}, {"sigmoid'", 1, BP_SIGMOID},
     {"tanh'", 1, BP_TANH},               {"relu'", 1, BP_RELU},
-    {"leaky relu'", 1, BP_LEAKY_RELU},
+    {"leaky relu'", 1, BP_LEAKY_RELU},   {"softplus", 0, BP_SOFTPLUS},
+    {"silu", 0, BP_SILU},                {"gelu", 0, BP_GELU},
+    {"softplus'", 1, BP_SOFTPLUS},       {"silu'", 1, BP_SILU},
+    {"gelu'", 1, BP_GELU},
 };
 enum { NUM_KERNELS = sizeof KERNELS / sizeof KERNELS[0] };
 
@@ -568,6 +572,12 @@ static void kernel_bufs_free(kernel_bufs *kb)
         free(kb->act0[k]);
 }
 
+/* Softplus, SiLU and GELU: sigma' needs z, so their layers keep it (bp__bias_activate_z). */
+static int keeps_z(bp_activation act)
+{
+    return act == BP_SOFTPLUS || act == BP_SILU || act == BP_GELU;
+}
+
 /* One timed call of kernel k (its buffer reset first, untimed); seconds. */
 static double kernel_run(const kernel_bufs *kb, int k)
 {
@@ -577,8 +587,12 @@ static double kernel_run(const kernel_bufs *kb, int k)
     double t0 = bp__seconds();
     if (kc->dsigma < 0)
         memcpy(kb->copy, kb->work, bytes);
+    else if (kc->dsigma && keeps_z(kc->act))
+        bp__mul_dsigma_z(kb->work, kb->z0, n, kc->act);
     else if (kc->dsigma)
         bp__mul_dsigma(kb->work, kb->act0[kc->act], n, kc->act);
+    else if (keeps_z(kc->act))
+        bp__bias_activate_z(kb->work, kb->copy, KROWS, KCOLS, kb->b, kc->act);
     else
         bp__bias_activate(kb->work, KROWS, KCOLS, kb->b, kc->act);
     return bp__seconds() - t0;

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Every benchmark of bench/ in one run, for the README's Benchmarks section: the machine (date,
-# CPU, load before and after), the elementwise-kernel table and the grid of bench_backprop (with
-# FANN when the bench was built with libfann-dev, and its plot), PyTorch alternated with the bench
-# (bench/torch_peer.py, when python3-torch is installed), the worker threads (bench_workers) and
-# the derivatives (bench_deriv). Markdown on stdout; the CSVs and the plot go to OUTDIR.
+# CPU, load before and after), the elementwise-kernel table, the instructions of each clone of the
+# kernels (clone_isa.sh), the grid of bench_backprop (with FANN when the bench was built with
+# libfann-dev, and its plot), PyTorch alternated with the bench (bench/torch_peer.py, when
+# python3-torch is installed), the floor of the step's products in any layout (bench_products),
+# the worker threads (bench_workers) and the derivatives (bench_deriv).
+# Markdown on stdout; the CSVs and the plot go to OUTDIR.
 #
 #   bench/report.sh [BUILD_DIR [OUTDIR]]     (defaults: build/bench, bench-report)
 #
@@ -14,7 +16,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build/bench}
 out=${2:-bench-report}
 bench=$build/bench
-for b in bench_backprop bench_workers bench_deriv; do
+for b in bench_backprop bench_products bench_workers bench_deriv; do
   [[ -x $bench/$b ]] || { echo "report.sh: $bench/$b missing: cmake --workflow --preset bench" >&2; exit 2; }
 done
 mkdir -p "$out"
@@ -32,6 +34,13 @@ echo '### The kernels and the grid: `bench_backprop --budget 2`'
 echo
 "$bench/bench_backprop" --budget 2 --csv "$out/bench.csv" --plot "$out/bench-784-100-10.png"
 echo
+echo '### The generated code of the kernels: `bench/clone_isa.sh`'
+echo
+echo '```'
+bench/clone_isa.sh "$build/CMakeFiles/backprop.dir/src/kernels.c.o" \
+  'bias_activate|mul_dsigma|tangent_adjoint'
+echo '```'
+echo
 # Debian's python3-torch belongs to the system's interpreter, which a PATH may shadow (pyenv).
 python=
 for py in ${PYTHON:-} python3 /usr/bin/python3; do
@@ -44,6 +53,10 @@ if [[ -n $python ]]; then
     --csv "$out/torch.csv"
   echo
 fi
+echo '### The floor of the step'"'"'s products at B = 1024: `bench_products --rounds 11`'
+echo
+"$bench/bench_products" --nets 784-100-10,784-256-128-10 --batch 1024 --rounds 11
+echo
 echo '### Worker threads: `bench_workers --rounds 5`'
 echo
 "$bench/bench_workers" --nets 784-100-10,784-256-128-10 --batches 10,128,1024 --workers 2 --rounds 5
