@@ -28,11 +28,13 @@
 #endif
 
 /* The sigmoid's forward pass runs CHAINS independent computations side by side, each statement
- * done for every chain before the next: its ~30 vector operations per vector form one dependency
- * chain ~65 cycles long (the division at its end), and issued one vector after another they kept
- * Zen 3's 64-entry FP scheduler full of operations waiting on their predecessors, so that it
- * issued ~2 a cycle (~17.5 cycles per 8 floats at 2.45 GHz, twice what its pipes allow); with four
- * chains in step each statement finds its inputs ready. The scalar callers use one chain. */
+ * done for every chain before the next. Its ~32 vector operations per vector form one dependency
+ * chain ~65 cycles long (the division at its end); issued one vector after another they kept
+ * Zen 3's 64-entry FP scheduler full of operations waiting on their predecessors (llvm-mca: full
+ * in 91% of cycles), so that it issued ~2 a cycle, ~17.5 cycles per 8 floats at 2.45 GHz where
+ * its pipes allow ~8. Four chains in step give the scheduler four ready operations at each step:
+ * 0.77x the time in alternated runs on a 1000 x 256 block (two chains: no gain; three: 0.8x;
+ * six or eight: 0.9x, registers spilled). The scalar callers use one chain. */
 enum { CHAINS = 4 };
 /* A loop over the chains, unrolled before the vectoriser runs (a loop left inside the loop it
  * vectorises stops it). */
@@ -57,8 +59,12 @@ static ALWAYS_INLINE void exp_negative_parts(int n, float *restrict p, uint32_t 
 {
     const float shift = 12583039.0f; /* 1.5 2^23 + 127 */
     float a[CHAINS], b[CHAINS], k[CHAINS], m[CHAINS], r2[CHAINS], r4[CHAINS];
-    EACH_CHAIN(c, n) { /* a = 87.3 < a0 ? 87.3 : a0 by a mask: a branch would keep the scalar
-                        * callers' one-chain loop from unrolling, and their loop from vectorising */
+    /* a = 87.3 < a0 ? 87.3 : a0 by a mask. As a branch, it kept the scalar callers' one-chain
+     * loop from unrolling (and their loops from vectorising), and GCC's partial redundancy
+     * elimination, finding every later value a constant where a = 87.3, computed e^-a from the
+     * unclamped a with selects of those constants at the end (a compare and two blends a vector
+     * in place of one blend, on the dependency chain: 15% slower). */
+    EACH_CHAIN(c, n) {
         uint32_t over = -(uint32_t)(87.3f < a0[c]), u, limit;
         float bound = 87.3f;
         memcpy(&u, &a0[c], sizeof u);
@@ -338,18 +344,8 @@ static ALWAYS_INLINE void activate_columns(float *restrict a, int rows, int cols
         by_blocks(FORWARD, act, a + (size_t)j * (size_t)rows, b, (size_t)rows, 0.0f);
 }
 
-/* GCC's partial redundancy elimination finds that where the sigmoid's clamp takes 87.3 every
- * later value is a constant, and computes e^-a from the unclamped a with selects of those
- * constants at the end: a compare and two blends a vector in place of one select, on the
- * dependency chain (the sigmoid 12% slower, measured). */
-#if defined(__GNUC__) && !defined(__clang__)
-#define NO_CONSTANT_PATHS __attribute__((optimize("no-tree-pre")))
-#else
-#define NO_CONSTANT_PATHS
-#endif
-
-BP_CLONES NO_CONSTANT_PATHS static void bias_activate(float *restrict a, int rows, int cols,
-                                                      const float *restrict b, bp_activation act)
+BP_CLONES static void bias_activate(float *restrict a, int rows, int cols, const float *restrict b,
+                                    bp_activation act)
 {
     switch (act) {
     case BP_SIGMOID: activate_columns(a, rows, cols, b, BP_SIGMOID); break;
