@@ -274,14 +274,6 @@ static ALWAYS_INLINE void dsigma_block(bp_activation act, float *restrict d,
 
 typedef enum pass { FORWARD, DSIGMA } pass;
 
-/* dst <- src, n < WIDEST_BLOCK floats, in copies of at most a block, which the compiler inlines
- * (a longer copy of variable length became a call). */
-static ALWAYS_INLINE void copy_short(float *restrict dst, const float *restrict src, size_t n)
-{
-    for (size_t i = 0; i < n; i += BLOCK)
-        memcpy(dst + i, src + i, (n - i < BLOCK ? n - i : BLOCK) * sizeof(float));
-}
-
 /* x (n floats) through forward_block (y = b) or dsigma_block (y = a), block by block. A last
  * partial block is the block that ends at n, run on a copy of its inputs taken before the whole
  * blocks overwrite their part of it: the elements it shares with them get the same bits again,
@@ -298,8 +290,8 @@ static ALWAYS_INLINE void by_blocks(pass which, bp_activation act, float *restri
     if (n < len) {
         memset(xt, 0, sizeof xt);
         memset(yt, 0, sizeof yt);
-        copy_short(xt, x, n);
-        copy_short(yt, y, n);
+        memcpy(xt, x, n * sizeof(float));
+        memcpy(yt, y, n * sizeof(float));
     } else if (n % len) {
         memcpy(xt, x + n - len, len * sizeof(float));
         memcpy(yt, y + n - len, len * sizeof(float));
@@ -313,7 +305,7 @@ static ALWAYS_INLINE void by_blocks(pass which, bp_activation act, float *restri
             dsigma_block(act, xb, yb);
     }
     if (n < len)
-        copy_short(x, xt, n);
+        memcpy(x, xt, n * sizeof(float));
     else if (n % len)
         memcpy(x + n - len, xt, len * sizeof(float));
 }
