@@ -33,11 +33,11 @@
  * Zen 3's 64-entry FP scheduler full of operations waiting on their predecessors (llvm-mca: full
  * in 91% of cycles), so that it issued ~2 a cycle, ~17.5 cycles per 8 floats at 2.45 GHz where
  * its pipes allow ~8. Four chains in step give the scheduler four ready operations at each step:
- * 0.77x the time in alternated runs on a 1000 x 256 block (two chains: no gain; three: 0.8x;
- * six or eight: 0.9x, registers spilled). The scalar callers use one chain. */
+ * 0.75-0.87x the time in alternated runs on a 1000 x 256 block (two chains: no gain; three:
+ * 0.8-0.85x; six or eight: 0.9x, registers spilled). The scalar callers use one chain. */
 enum { CHAINS = 4 };
-/* A loop over the chains, unrolled before the vectoriser runs (a loop left inside the loop it
- * vectorises stops it). */
+/* A loop over the chains (at most CHAINS = 4 of them), unrolled before the vectoriser runs (a
+ * loop left inside the loop it vectorises stops it). */
 #if defined(__GNUC__) && !defined(__clang__)
 #define EACH_CHAIN(c, n) _Pragma("GCC unroll 4") for (int c = 0; c < (n); c++)
 #else
