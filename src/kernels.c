@@ -274,35 +274,42 @@ static ALWAYS_INLINE void dsigma_block(bp_activation act, float *restrict d,
 
 typedef enum pass { FORWARD, DSIGMA } pass;
 
-/* x (n floats) through forward_block (y = b) or dsigma_block (y = a), block by block. A last
- * partial block is the block that ends at n, run on a copy of its inputs taken before the whole
- * blocks overwrite their part of it: the elements it shares with them get the same bits again,
- * and every copy has the block's fixed length (the variable-length copy of a zero-padded block
- * was a branchy loop and a stalled store-to-load forward in every column). A column shorter than
- * a block goes through a zero-padded copy. The block code has one call site, which runs on
- * either, so that the compiler vectorises it once and does not unroll a scalar copy of it. */
+/* x (n floats) through forward_block (y = b) or dsigma_block (y = a), block by block. The block at
+ * x + o takes y + o, or with period > 0 y + o % period: y then holds period + block_length floats
+ * repeating with that period (a bias repeated down a whole matrix, see activate_columns). A last
+ * partial block is the block that ends at n, run on a copy of its x taken before the whole blocks
+ * overwrite their part of it: the elements it shares with them get the same bits again, and every
+ * copy has the block's fixed length (the variable-length copy of a zero-padded block was a branchy
+ * loop and a stalled store-to-load forward in every column). x shorter than a block goes through
+ * a zero-padded copy (y too, if it is not periodic). The block code has one call site, which runs
+ * on either, so that the compiler vectorises it once and does not unroll a scalar copy of it. */
 static ALWAYS_INLINE void by_blocks(pass which, bp_activation act, float *restrict x,
-                                    const float *restrict y, size_t n, float shift)
+                                    const float *restrict y, size_t n, float shift, size_t period)
 {
-    const size_t len = block_length(act, which == FORWARD);
-    size_t whole = n / len;
+    const size_t len = block_length(act, which == FORWARD), wrap = period ? period : SIZE_MAX;
+    size_t whole = n / len, step = period ? len % period : len, off = 0;
     float xt[WIDEST_BLOCK], yt[WIDEST_BLOCK];
+    const float *y_last = y + (n < len ? 0 : (n - len) % wrap);
     if (n < len) {
         memset(xt, 0, sizeof xt);
-        memset(yt, 0, sizeof yt);
         memcpy(xt, x, n * sizeof(float));
-        memcpy(yt, y, n * sizeof(float));
+        if (!period) {
+            memset(yt, 0, sizeof yt);
+            memcpy(yt, y, n * sizeof(float));
+            y_last = yt;
+        }
     } else if (n % len) {
         memcpy(xt, x + n - len, len * sizeof(float));
-        memcpy(yt, y + n - len, len * sizeof(float));
     }
     for (size_t k = 0; k < whole + (n % len != 0); k++) {
         float *xb = k < whole ? x + k * len : xt;
-        const float *yb = k < whole ? y + k * len : yt;
+        const float *yb = k < whole ? y + off : y_last;
         if (which == FORWARD)
             forward_block(act, xb, yb, shift);
         else
             dsigma_block(act, xb, yb);
+        off += step;
+        off -= off >= wrap ? wrap : 0;
     }
     if (n < len)
         memcpy(x, xt, n * sizeof(float));
@@ -310,15 +317,15 @@ static ALWAYS_INLINE void by_blocks(pass which, bp_activation act, float *restri
         memcpy(x + n - len, xt, len * sizeof(float));
 }
 
-/* a <- softmax(a + b) over n rows. The sum is in double and in index order (n can be large and
- * every term is positive); e^(a_i - max) <= 1 and is computed from the double difference. */
+/* a <- softmax(a) over n rows, the bias already added (b, n floats, is read and unused). The sum
+ * is in double and in index order (n can be large and every term is positive); e^(a_i - max) <= 1
+ * and is computed from the double difference. */
 static ALWAYS_INLINE void softmax_column(float *restrict a, const float *restrict b, int n)
 {
-    by_blocks(FORWARD, BP_IDENTITY, a, b, (size_t)n, 0.0f);
     float max = -INFINITY;
     for (int i = 0; i < n; i++)
         max = a[i] > max ? a[i] : max;
-    by_blocks(FORWARD, BP_SOFTMAX, a, b, (size_t)n, max);
+    by_blocks(FORWARD, BP_SOFTMAX, a, b, (size_t)n, max, 0);
     double sum = 0.0;
     for (int i = 0; i < n; i++)
         sum += a[i];
@@ -327,13 +334,31 @@ static ALWAYS_INLINE void softmax_column(float *restrict a, const float *restric
         a[i] *= inv;
 }
 
-/* Every column of a through by_blocks with act a constant in each call, so that the switches of
- * the block functions fold away and each loop holds one activation's code alone. */
+/* Columns up to this long are activated as one flat array of rows * cols floats against the bias
+ * repeated down it. Walked column by column, a column shorter than a block (or a column's last
+ * partial block) ran a whole padded block: a 16-row sigmoid layer computed 64 floats for every 16,
+ * plus copies, per column. Above this length a column's last block adds at most 63 floats to
+ * more than 512 (12%), and the repeated bias would not fit the stack. */
+enum { FLAT_ROWS = 512 };
+
+/* a <- sigma(a + b) for a rows x cols, act a constant in each call, so that the switches of the
+ * block functions fold away and each loop holds one activation's code alone. */
 static ALWAYS_INLINE void activate_columns(float *restrict a, int rows, int cols,
                                            const float *restrict b, bp_activation act)
 {
-    for (int j = 0; j < cols; j++)
-        by_blocks(FORWARD, act, a + (size_t)j * (size_t)rows, b, (size_t)rows, 0.0f);
+    size_t m = (size_t)rows, n = m * (size_t)cols, len = block_length(act, 1);
+    if (n == 0)
+        return;
+    if (m > FLAT_ROWS) {
+        for (size_t j = 0; j < (size_t)cols; j++)
+            by_blocks(FORWARD, act, a + j * m, b, m, 0.0f, 0);
+        return;
+    }
+    float repeated[FLAT_ROWS + WIDEST_BLOCK]; /* b, then its first len floats again (mod rows) */
+    memcpy(repeated, b, m * sizeof(float));
+    for (size_t i = m; i < m + len; i++)
+        repeated[i] = repeated[i - m];
+    by_blocks(FORWARD, act, a, repeated, n, 0.0f, m);
 }
 
 BP_CLONES static void bias_activate(float *restrict a, int rows, int cols, const float *restrict b,
@@ -346,6 +371,7 @@ BP_CLONES static void bias_activate(float *restrict a, int rows, int cols, const
     case BP_LEAKY_RELU: activate_columns(a, rows, cols, b, BP_LEAKY_RELU); break;
     case BP_IDENTITY: activate_columns(a, rows, cols, b, BP_IDENTITY); break;
     case BP_SOFTMAX:
+        activate_columns(a, rows, cols, b, BP_IDENTITY);
         for (int j = 0; j < cols; j++)
             softmax_column(a + (size_t)j * (size_t)rows, b, rows);
         break;
@@ -364,10 +390,10 @@ BP_CLONES static void mul_dsigma(float *restrict d, const float *restrict a, siz
                                  bp_activation act)
 {
     switch (act) { /* act a constant in each call: see activate_columns */
-    case BP_SIGMOID: by_blocks(DSIGMA, BP_SIGMOID, d, a, n, 0.0f); break;
-    case BP_TANH: by_blocks(DSIGMA, BP_TANH, d, a, n, 0.0f); break;
-    case BP_RELU: by_blocks(DSIGMA, BP_RELU, d, a, n, 0.0f); break;
-    case BP_LEAKY_RELU: by_blocks(DSIGMA, BP_LEAKY_RELU, d, a, n, 0.0f); break;
+    case BP_SIGMOID: by_blocks(DSIGMA, BP_SIGMOID, d, a, n, 0.0f, 0); break;
+    case BP_TANH: by_blocks(DSIGMA, BP_TANH, d, a, n, 0.0f, 0); break;
+    case BP_RELU: by_blocks(DSIGMA, BP_RELU, d, a, n, 0.0f, 0); break;
+    case BP_LEAKY_RELU: by_blocks(DSIGMA, BP_LEAKY_RELU, d, a, n, 0.0f, 0); break;
     case BP_IDENTITY:
     case BP_SOFTMAX:
     case BP_SOFTPLUS:
@@ -390,19 +416,19 @@ void bp__output_delta(bp_cost cost, bp_activation act, const float *a, const flo
         float *dj = d + (size_t)j * (size_t)rows;
         for (int i = 0; i < rows; i++)
             dj[i] = aj[i] - yj[i]; /* grad_a C of the quadratic cost; the whole (A) when fused */
-        if (cost != BP_QUADRATIC)
-            continue; /* softmax+NLL and sigmoid+cross-entropy: sigma' cancels, delta = a - y */
-        if (act == BP_SOFTMAX) {
+        if (cost == BP_QUADRATIC && act == BP_SOFTMAX) {
             /* (A) with the full softmax Jacobian: delta_i = a_i (g_i - sum_k a_k g_k). */
             double dot = 0.0;
             for (int i = 0; i < rows; i++)
                 dot += (double)aj[i] * dj[i];
             for (int i = 0; i < rows; i++)
                 dj[i] = aj[i] * (dj[i] - (float)dot);
-        } else {
-            bp__mul_dsigma(dj, aj, (size_t)rows, act);
         }
     }
+    /* softmax+NLL and sigmoid+cross-entropy: sigma' cancels, delta = a - y. Otherwise sigma' over
+     * the whole matrix at once: column by column, a one-row output ran a padded block a column. */
+    if (cost == BP_QUADRATIC && act != BP_SOFTMAX)
+        bp__mul_dsigma(d, a, (size_t)rows * (size_t)cols, act);
 }
 
 int bp__argmax(const float *a, int n)
@@ -535,13 +561,15 @@ static ALWAYS_INLINE float dgated(bp_activation act, float z)
 static ALWAYS_INLINE void activate_z_columns(float *restrict z, float *restrict a, int rows,
                                              int cols, const float *restrict b, bp_activation act)
 {
+    size_t n = (size_t)rows * (size_t)cols;
     for (int j = 0; j < cols; j++) {
-        float *zj = z + (size_t)j * (size_t)rows, *aj = a + (size_t)j * (size_t)rows;
+        float *zj = z + (size_t)j * (size_t)rows;
         for (int i = 0; i < rows; i++)
             zj[i] += b[i];
-        for (int i = 0; i < rows; i++)
-            aj[i] = act == BP_SOFTPLUS ? softplus(zj[i]) : gated(act, zj[i]);
     }
+    /* One flat loop: column by column, a short column ran mostly the loop's scalar remainder. */
+    for (size_t i = 0; i < n; i++)
+        a[i] = act == BP_SOFTPLUS ? softplus(z[i]) : gated(act, z[i]);
 }
 
 BP_CLONES static void bias_activate_z(float *restrict z, float *restrict a, int rows, int cols,
