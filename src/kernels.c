@@ -290,12 +290,12 @@ static ALWAYS_INLINE void by_blocks(pass which, bp_activation act, float *restri
     size_t whole = n / len, step = period ? len % period : len, off = 0;
     float xt[WIDEST_BLOCK], yt[WIDEST_BLOCK];
     const float *y_last = y + (n < len ? 0 : (n - len) % wrap);
-    if (n < len) {
+    if (n < len) { /* n % len (= n): else GCC -O0 warns of an overflow where n > 512 */
         memset(xt, 0, sizeof xt);
-        memcpy(xt, x, n * sizeof(float));
+        memcpy(xt, x, n % len * sizeof(float));
         if (!period) {
             memset(yt, 0, sizeof yt);
-            memcpy(yt, y, n * sizeof(float));
+            memcpy(yt, y, n % len * sizeof(float));
             y_last = yt;
         }
     } else if (n % len) {
@@ -312,7 +312,7 @@ static ALWAYS_INLINE void by_blocks(pass which, bp_activation act, float *restri
         off -= off >= wrap ? wrap : 0;
     }
     if (n < len)
-        memcpy(x, xt, n * sizeof(float));
+        memcpy(x, xt, n % len * sizeof(float));
     else if (n % len)
         memcpy(x + n - len, xt, len * sizeof(float));
 }
