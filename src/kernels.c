@@ -337,8 +337,10 @@ static ALWAYS_INLINE void softmax_column(float *restrict a, const float *restric
 /* Columns up to this long are activated as one flat array of rows * cols floats against the bias
  * repeated down it. Walked column by column, a column shorter than a block (or a column's last
  * partial block) ran a whole padded block: a 16-row sigmoid layer computed 64 floats for every 16,
- * plus copies, per column. Above this length a column's last block adds at most 63 floats to
- * more than 512 (12%), and the repeated bias would not fit the stack. */
+ * plus copies, per column (16 x 128: 11.0 us a call column by column, 1.27 us flat; the one-chain
+ * 16-float blocks before the chains: 1.7 us). Above this length a column's last block adds at
+ * most 63 floats to more than 512 (12%), and the repeated bias would not fit the stack. One
+ * column is the same walk without the copy of b. */
 enum { FLAT_ROWS = 512 };
 
 /* a <- sigma(a + b) for a rows x cols, act a constant in each call, so that the switches of the
