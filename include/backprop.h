@@ -1117,6 +1117,24 @@ BP_API bp_status bp_file_commit(bp_file *f);
 /* Remove the temporary file and release f, leaving path untouched; NULL is a no-op. */
 BP_API void bp_file_discard(bp_file *f);
 
+/* ---------------------------------------------------------------- worker threads: the step */
+/* bp_optim_step (the same arguments, checks, errors and result bits) with its passes over the
+ * parameters split across the team's threads: the N workers' slices of the parameter block,
+ * slice w being [w P/N, (w+1) P/N) (P = num_params) rounded down to a multiple of 16 floats, the
+ * last ending at P, each claimed by one thread as bp_team_gradient's shares are. Every element's
+ * update depends on that element alone, so the bits do not depend on N, on timing nor on which
+ * thread ran which slice. Two rounds: the dry run of every slice (any non-finite gradient
+ * element, any new parameter or optimizer state that would not be finite), then, only if no slice
+ * refuses, the update of every slice; so a refused step (BP_ENUMERIC) changes neither the
+ * parameters nor the optimizer's state, in any slice, and names what bp_optim_step names (a
+ * non-finite gradient before a refused layer, the lowest layer refused). With clipping
+ * (clip_norm > 0) the gradient's norm is computed first on the calling thread, as bp_optim_step
+ * computes it. net must be of the team's shape. Not during another call of the team. Allocates
+ * nothing. Errors: those of bp_optim_step; BP_ENULL (team), BP_EMISMATCH (net of another shape
+ * than the team's). */
+BP_API bp_status bp_team_optim_step(bp_team *team, bp_optim *opt, bp_net *net, const float *grad,
+                                    int m, long n, float eta);
+
 #ifdef __cplusplus
 }
 #endif

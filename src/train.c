@@ -569,7 +569,9 @@ static bp_status placed(bp_status st, int e, int k)
  * optimizer with nothing changed, so the last finite parameters stay without a copy. */
 static bp_status step(trainer *t, int b, float eta, int e, int k)
 {
-    bp_status st = bp_optim_step(t->s.opt, t->net, t->grad, b, t->train->count, eta);
+    bp_status st = t->team ? bp_team_optim_step(t->team, t->s.opt, t->net, t->grad, b,
+                                                t->train->count, eta)
+                           : bp_optim_step(t->s.opt, t->net, t->grad, b, t->train->count, eta);
     return st == BP_ENUMERIC ? placed(st, e, k) : st;
 }
 

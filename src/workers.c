@@ -30,6 +30,8 @@ typedef struct lane {
     long correct;   /* evaluation: correct predictions among them */
     double sse;     /* evaluation: squared error of their predictions in the data's units */
     float *masks;   /* bp_team_set_dropout: its workspace's new masks until all are allocated */
+    int nonfinite;  /* the optimizer's step: its slice of the gradient is not all finite ... */
+    int refused;    /* ... or the first layer its slice of the step would make non-finite */
     bp_status status;
     char why[192];  /* bp_last_error() of its failure (the message is thread-local) */
 } lane;
@@ -63,6 +65,10 @@ struct bp_team {
     int sse;   /* evaluation: whether the lanes add up their squared errors */
     int dropout;         /* the gradient applies the workspaces' dropout rates ... */
     uint64_t key, step;  /* ... with the masks of this key and step */
+    bp_optim *opt;       /* the optimizer's step: its optimizer, network, gradient and plan */
+    bp_net *step_net;
+    const float *step_grad;
+    bp__optim_plan plan;
 };
 
 /* Run the round's task on the shares still unclaimed, one at a time, until none is left; called
@@ -286,6 +292,24 @@ static void gradient_task(bp_team *t, lane *me)
         lane_failed(me, st);
 }
 
+/* Slice w's first parameter: w num_params / N rounded down to 16 floats (a 64-byte line, so that
+ * no two slices share one), num_params for w = N. The slices tile the parameters. */
+static size_t slice_edge(const bp_team *t, int w)
+{
+    if (w == t->workers)
+        return t->num_params;
+    return t->num_params / (size_t)t->workers * (size_t)w & ~(size_t)15;
+}
+
+/* Slice me->index of the gradient: the caller's block (share 0's) plus the other shares' blocks,
+ * added in share order, as one pass over the whole block adds them: the same bits. */
+static void sum_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    for (int w = 1; w < t->workers; w++)
+        bp__loops_axpy(hi - lo, 1.0f, t->lanes[w].grad + lo, t->out + lo);
+}
+
 /* The masks of a dropout gradient: key, step, and the global column of the batch's first. */
 typedef struct dropout_args {
     uint64_t key, step;
@@ -343,11 +367,11 @@ static bp_status team_gradient(bp_team *team, const dropout_args *drop, const bp
     bp__blas_threads_restore(threads);
     if ((st = team_status(team)))
         return st;
+    if (team->workers > 1)
+        team_run(team, sum_task);
     double total = team->lanes[0].cost;
-    for (int w = 1; w < team->workers; w++) { /* in share order: the same bits on every run */
-        bp__loops_axpy(team->num_params, 1.0f, team->lanes[w].grad, grad);
+    for (int w = 1; w < team->workers; w++) /* in share order: the same bits on every run */
         total += team->lanes[w].cost;
-    }
     if (cost)
         *cost = total;
     return BP_OK;
@@ -443,4 +467,47 @@ bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds,
             *sse += t->lanes[w].sse;
     }
     return st;
+}
+
+/* ---------------------------------------------------------------- the optimizer's step */
+
+/* The dry run of the step over slice me->index: whether its gradient is finite (when the plan
+ * did not check the whole norm) and the first layer it would make non-finite. Writes only me. */
+static void check_step_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    me->nonfinite = !t->plan.norm_done && !bp__optim_grad_finite(t->step_grad, lo, hi);
+    me->refused = bp__optim_refuses(t->opt, t->step_net, t->step_grad, lo, hi, &t->plan);
+}
+
+static void apply_step_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    bp__optim_apply(t->opt, t->step_net, t->step_grad, lo, hi, &t->plan);
+}
+
+/* Two rounds: every slice's dry run, then, if none refuses, every slice's update; so a refused
+ * step changes no slice. The refusal is the serial step's: a non-finite gradient first, else the
+ * lowest layer refused (the slices are in the order of the layers). */
+bp_status bp_team_optim_step(bp_team *team, bp_optim *opt, bp_net *net, const float *grad, int m,
+                             long n, float eta)
+{
+    bp__clear_error();
+    bp_status st = check_team(team, net);
+    if (!st)
+        st = bp__optim_begin(opt, net, grad, m, n, eta, 0, &team->plan);
+    if (st)
+        return st;
+    team->opt = opt;
+    team->step_net = net;
+    team->step_grad = grad;
+    team_run(team, check_step_task);
+    for (int w = 0; w < team->workers; w++)
+        if (team->lanes[w].nonfinite)
+            return bp__optim_refused(opt, &team->plan, 0);
+    for (int w = 0; w < team->workers; w++)
+        if (team->lanes[w].refused)
+            return bp__optim_refused(opt, &team->plan, team->lanes[w].refused);
+    team_run(team, apply_step_task);
+    return BP_OK;
 }
