@@ -372,6 +372,13 @@ bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds,
  * *sse += the squared error of the predictions in the data's units. */
 bp_status bp__evaluate_chunk(const bp_net *net, bp_workspace *ws, int b, const float *X,
                              const float *Y, double *c, double *sse);
+/* Writes columns [lo, hi) of the X and Y of the team's gradient call in progress (and what else
+ * the caller keeps of those columns), on the thread that then computes their share. */
+typedef void (*bp__team_filler)(void *ctx, int lo, int hi);
+/* From now on every share of t's gradients (bp_team_gradient, bp_team_gradient_dropout) with
+ * columns first runs fill(ctx, lo, hi) for them, so that the shares' data are gathered in parallel
+ * too; fill NULL: none. Evaluations do not call it. */
+void bp__team_fill(bp_team *t, bp__team_filler fill, void *ctx);
 /* Worker w's workspace after bp_team_gradient (or bp_team_gradient_dropout), and its columns [*lo, *hi) of that call. */
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
 

@@ -65,6 +65,8 @@ struct bp_team {
     int sse;   /* evaluation: whether the lanes add up their squared errors */
     int dropout;         /* the gradient applies the workspaces' dropout rates ... */
     uint64_t key, step;  /* ... with the masks of this key and step */
+    bp__team_filler fill; /* bp__team_fill: what writes a share's columns of X and Y first */
+    void *fill_ctx;
     bp_optim *opt;       /* the optimizer's step: its optimizer, network, gradient and plan */
     bp_net *step_net;
     const float *step_grad;
@@ -281,6 +283,8 @@ static void gradient_task(bp_team *t, lane *me)
         memset(g, 0, t->num_params * sizeof *g);
         return;
     }
+    if (t->fill)
+        t->fill(t->fill_ctx, me->lo, me->hi);
     const float *X = t->X + (size_t)me->lo * (size_t)t->ldx;
     const float *Y = t->Y + (size_t)me->lo * (size_t)t->ldy;
     bp_status st = t->dropout ? bp_gradient_dropout(t->net, me->ws, t->key, t->step,
@@ -408,6 +412,12 @@ bp_status bp_team_set_dropout(bp_team *team, const float *rates)
         team->lanes[w].masks = NULL;
     }
     return st;
+}
+
+void bp__team_fill(bp_team *t, bp__team_filler fill, void *ctx)
+{
+    t->fill = fill;
+    t->fill_ctx = ctx;
 }
 
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi)
