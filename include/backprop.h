@@ -1120,7 +1120,7 @@ BP_API void bp_file_discard(bp_file *f);
 /* ---------------------------------------------------------------- worker threads: the step */
 /* bp_optim_step (the same arguments, checks, errors and result bits) with its passes over the
  * parameters split across the team's threads: the N workers' slices of the parameter block,
- * slice w being [w P/N, (w+1) P/N) (P = num_params) rounded down to a multiple of 16 floats, the
+ * slice w starting at w floor(P/N) (P = num_params) rounded down to a multiple of 16 floats, the
  * last ending at P, each claimed by one thread as bp_team_gradient's shares are. Every element's
  * update depends on that element alone, so the bits do not depend on N, on timing nor on which
  * thread ran which slice. Two rounds: the dry run of every slice (any non-finite gradient

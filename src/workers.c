@@ -9,7 +9,11 @@
  * at most the share it claimed: its unclaimed shares are run by the threads that are running.
  * BLAS runs at one thread inside a call (bp__blas_threads_single). With dropout each share draws
  * the masks of its own global columns (bp_gradient_dropout's first), so the masks do not depend
- * on N either. */
+ * on N either. The sum of the blocks and the optimizer's step (bp_team_optim_step) run in rounds
+ * of their own, the threads claiming N fixed slices of the parameter block as they claim shares:
+ * every element is added (or updated) as one pass over the whole block would, so the bits are
+ * those of the calling thread alone doing it; the step's dry runs form one round and its updates
+ * the next, so a refused step changes no slice. */
 #include "blas_info.h"
 #include "kernels.h"
 
@@ -296,7 +300,7 @@ static void gradient_task(bp_team *t, lane *me)
         lane_failed(me, st);
 }
 
-/* Slice w's first parameter: w num_params / N rounded down to 16 floats (a 64-byte line, so that
+/* Slice w's first parameter: w floor(num_params / N) rounded down to 16 floats (a 64-byte line, so that
  * no two slices share one), num_params for w = N. The slices tile the parameters. */
 static size_t slice_edge(const bp_team *t, int w)
 {
