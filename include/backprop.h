@@ -902,8 +902,9 @@ typedef struct bp_team bp_team; /* opaque: worker threads, each with a workspace
 
 /* A team of workers for net's shape and batches of at most max_batch samples: workers - 1 threads
  * started now (the calling thread is the other worker of each call), with every signal blocked,
- * waiting (not spinning) between calls; and for each of the workers shares of a batch a workspace
- * for ceil(max_batch / workers) samples and (but share 0, which writes the caller's block) a
+ * waiting between calls (watching for the next call for at most 100 microseconds, as the calling
+ * thread watches for the others' shares, then asleep on a condition variable); and for each of the
+ * workers shares of a batch a workspace for ceil(max_batch / workers) samples and (but share 0, which writes the caller's block) a
  * gradient block of num_params floats. A team serves one calling thread at a time.
  * Errors: BP_ENULL, BP_EDIM (workers outside 1..BP_MAX_WORKERS, max_batch < 1), BP_EOVERFLOW,
  * BP_ENOMEM (also: a thread could not be started; the detail says which). On failure *out is NULL.

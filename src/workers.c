@@ -3,7 +3,7 @@
  * [w*b/N, (w+1)*b/N)), each share with its own workspace and gradient block, and sums the blocks
  * in share order, so the result depends on N, never on timing nor on which thread ran which
  * share. The N - 1 threads are started once by bp_team_create and wait on a condition variable
- * between calls (no spinning: the machine may be shared). A call wakes them and the calling
+ * between calls (after a watch of at most WATCH_NS: the machine may be shared). A call wakes them and the calling
  * thread and the workers claim the shares one at a time until none is left; the call returns when
  * all are done. So a worker the scheduler keeps off the cores (a loaded machine) costs the call
  * at most the share it claimed: its unclaimed shares are run by the threads that are running.
@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 /* One share's own state: its workspace and block, its columns of the call in progress and what
  * was found. Only the thread that claimed the share writes it during a call; the caller reads it
@@ -56,7 +57,7 @@ struct bp_team {
     pthread_cond_t go, done;
     unsigned long round;        /* calls so far */
     int next;                   /* the next share of this round to claim; workers: none left */
-    int finished;               /* shares of this round done */
+    unsigned long finished;     /* shares of this round done */
     int quit;
     team_task task;
     /* the call in progress */
@@ -77,6 +78,43 @@ struct bp_team {
     bp__optim_plan plan;
 };
 
+/* How long a thread that waits for the next round (a worker) or for the others' shares (the
+ * caller) watches for it before it sleeps on the condition variable. A step is several rounds
+ * (the gradient, the sum, the dry run, the update) a few hundred microseconds apart or less, and
+ * waking a sleeping thread costs tens of microseconds on a virtual machine, on the critical path
+ * at every round; a short watch spares that within a step and between steps, and an idle team
+ * still sleeps after it (the machine may be shared). */
+#define WATCH_NS 100000L
+
+static long elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+/* Watch *v, without the lock, for at most WATCH_NS until done(value) holds; called and returning
+ * with t->lock held (the caller rechecks under it, and sleeps if it still must). The counters are
+ * written under the lock with atomic stores, so these atomic loads race with nothing. */
+static void watch(bp_team *t, const unsigned long *v, unsigned long until_not, int until_equal)
+{
+    pthread_mutex_unlock(&t->lock);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int spins = 1;; spins++) {
+        unsigned long x = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+        if (until_equal ? x == until_not : x != until_not)
+            break;
+        if (__atomic_load_n(&t->quit, __ATOMIC_ACQUIRE) ||
+            (spins % 64 == 0 && elapsed_ns(&start) > WATCH_NS))
+            break;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_lock(&t->lock);
+}
+
 /* Run the round's task on the shares still unclaimed, one at a time, until none is left; called
  * and returning with t->lock held. Returns whether this thread finished the round's last share. */
 static int claim_shares(bp_team *t)
@@ -88,7 +126,8 @@ static int claim_shares(bp_team *t)
         pthread_mutex_unlock(&t->lock);
         task(t, share);
         pthread_mutex_lock(&t->lock);
-        last = ++t->finished == t->workers;
+        __atomic_store_n(&t->finished, t->finished + 1, __ATOMIC_RELEASE);
+        last = t->finished == (unsigned long)t->workers;
     }
     return last;
 }
@@ -99,6 +138,8 @@ static void *worker_main(void *arg)
     unsigned long seen = 0;
     pthread_mutex_lock(&t->lock);
     for (;;) {
+        if (t->round == seen && !t->quit)
+            watch(t, &t->round, seen, 0);
         while (t->round == seen && !t->quit)
             pthread_cond_wait(&t->go, &t->lock);
         if (t->quit)
@@ -117,11 +158,13 @@ static void team_run(bp_team *t, team_task task)
     pthread_mutex_lock(&t->lock);
     t->task = task;
     t->next = 0;
-    t->finished = 0;
-    t->round++;
+    __atomic_store_n(&t->finished, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->round, t->round + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->go);
     claim_shares(t);
-    while (t->finished < t->workers)
+    if (t->finished < (unsigned long)t->workers)
+        watch(t, &t->finished, (unsigned long)t->workers, 1);
+    while (t->finished < (unsigned long)t->workers)
         pthread_cond_wait(&t->done, &t->lock);
     pthread_mutex_unlock(&t->lock);
 }
@@ -161,7 +204,7 @@ void bp_team_free(bp_team *t)
         return;
     if (t->synced) {
         pthread_mutex_lock(&t->lock);
-        t->quit = 1;
+        __atomic_store_n(&t->quit, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&t->go);
         pthread_mutex_unlock(&t->lock);
         for (int i = 0; i < t->started; i++)
@@ -300,8 +343,8 @@ static void gradient_task(bp_team *t, lane *me)
         lane_failed(me, st);
 }
 
-/* Slice w's first parameter: w floor(num_params / N) rounded down to 16 floats (a 64-byte line, so that
- * no two slices share one), num_params for w = N. The slices tile the parameters. */
+/* Slice w's first parameter: w floor(num_params / N) rounded down to 16 floats (a 64-byte line,
+ * so that no two slices share one), num_params for w = N. The slices tile the parameters. */
 static size_t slice_edge(const bp_team *t, int w)
 {
     if (w == t->workers)
