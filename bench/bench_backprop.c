@@ -1,5 +1,6 @@
-/* Training-step throughput of every path of the library against the naive loops, the bare BLAS
- * calls of a step (the sgemm bound) and, when built with FANN, FANN's incremental training.
+/* Training-step throughput of every path of the library against the naive loops, a lower bound
+ * of the step (its bare products and kernel calls) and, when built with FANN, FANN's incremental
+ * training.
  *
  *   bench_backprop [--nets A,B,..] [--batches 1,10,..] [--threads 1,2] [--budget SECONDS]
  *                  [--csv FILE] [--plot FILE.png] [--plot-net LAYERS] [--kernels 0|1]
@@ -18,9 +19,12 @@
  *   loops    the same calls on the project's own loops (BP_PATH_LOOPS): no BLAS, one thread
  *   default  the same calls with the workspace's default choice of kernels (BP_PATH_AUTO)
  *   fann     B calls of fann_train (FANN's incremental training: one update per sample)
- *   bound    a lower bound of the step: its matrix products in bare sgemm calls, same shapes,
- *            same threads, nothing between (eqs. 15, B and C), and the update by bp_sgd_step;
- *            the bias sums (eq. D), sigma, sigma' and the output error left out
+ *   bound    a lower bound of the step: what it must compute, with nothing between the calls -
+ *            each matrix product (eqs. 15, B and C) in its fastest bare form at this point
+ *            (sgemm, the library's loops, at B = 1 sgemv/sger: timed alone first), the
+ *            elementwise passes (bias + sigma, the output error, sigma', the bias sums of eq. D)
+ *            as single calls of the library's kernels, and the update by bp_sgd_step; the same
+ *            threads (see "the bound" below for exactly what, and the shared-library build)
  *   infer    bp_forward_batch alone, default path (inference)
  *   online   B calls of bp_online_step (one fused plain-SGD update per sample, as fann makes)
  * For every grid point (network, B, BLAS threads) each path first runs once (warm-up: pages,
@@ -106,9 +110,9 @@ static const net_spec NETS[] = {
 };
 enum { NUM_NETS = sizeof NETS / sizeof NETS[0], MAX_LIST = 16 };
 
-enum { NAIVE, SAMPLE, BATCH, LOOPS, DEFAULT, FANN, BOUND, INFER, ONLINE, IMPLS };
+enum { NAIVE, SAMPLE, BATCH, LOOPS, DEFAULT, FANN, BOUND, INFER, ONLINE, BOUND_PATH, IMPLS };
 static const char *const IMPL_NAME[IMPLS] = {"naive", "sample", "batch", "loops", "default",
-                                             "fann", "bound", "infer", "online"};
+                                             "fann", "bound", "infer", "online", "bound-path"};
 
 static int parse_layers(const char *spec, int *sizes)
 {
@@ -136,6 +140,9 @@ typedef struct point {
      * network's, the blocks every path uses, so that none runs on colder caches than another */
     float *act[BP_MAX_LAYERS + 1], *delta[2];
     bp_layer_view view[BP_MAX_LAYERS + 1];
+    const net_spec *spec;
+    unsigned char form[BP_MAX_LAYERS + 1][3]; /* the bound's form of each product (bound_forms) */
+    unsigned char path_form[BP_MAX_LAYERS + 1][3]; /* the default path's kernels (path_forms) */
 #ifdef BP_BENCH_FANN
     struct fann *ann;
 #endif
@@ -148,6 +155,7 @@ static void point_create(point *pt, const net_spec *spec, int batch)
     memset(pt, 0, sizeof *pt);
     pt->L = parse_layers(spec->layers, pt->sizes);
     pt->batch = batch;
+    pt->spec = spec;
     bp_activation acts[BP_MAX_LAYERS];
     for (int i = 0; i < pt->L - 1; i++)
         acts[i] = i == pt->L - 2 ? spec->output : spec->hidden;
@@ -211,35 +219,222 @@ static void point_free(point *pt)
 #endif
 }
 
-/* A lower bound of the step: its three matrix products as bare sgemm calls with nothing between
- * them, and the update in the library's own one pass (bp_sgd_step, the default path's): what the
- * step would cost if the activations, the output error, sigma', the bias sums (eq. D, left out:
- * every path makes them), the zeroing of the gradient and the argument checks were free. Its
- * deltas stay zero (calloc), so the products add zeros to the gradient another path left. */
-static void bound_step(point *pt)
+/* ------------------------------------------------------------------------------ the bound
+ * A lower bound of the step: what it must compute, each part in its fastest bare form at this
+ * point, with nothing between the calls (no argument checks, no dispatch, no copy). Per layer,
+ * forward: eq. 15's product w a, then bias + sigma (bp__bias_activate); the output error (A)
+ * (bp__output_delta, and sigma' in one pass over the block for the quadratic cost); backward:
+ * (C)'s product delta a^T into the gradient, (D)'s row sums (bp__loops_bias_grad), and below the
+ * output layer (B)'s product w^T delta, then sigma' (bp__mul_dsigma); then the update,
+ * bp_sgd_step (one pass, the default path's). The elementwise passes are in because every path
+ * must make them; they are the library's own kernels (their speed alone is the kernel table's).
+ * Each product takes the fastest of its bare forms (bound_forms: timed alone at the point's start,
+ * then the close ones inside whole bound steps), so that default/bound >= 1 up to noise whatever
+ * kernel the default path picks. As a form fastest in such trials can still lose in the grid's
+ * interleaved runs, a second set of forms runs there too when it differs (bound-path): the
+ * default path's own kernels (path_forms); the bound is the faster of the two, by median. Forms:
+ *  - sgemm; the products that overwrite (eq. 15, B) zero their output, then beta = 1 (OpenBLAS's
+ *    beta = 0 is a slower pass of its own); (C) adds into the gradient, beta = 1, no zeroing;
+ *  - the library's loops, (C) overwriting the gradient (no zeroing pass);
+ *  - at B = 1, sgemv and sger (adding into the gradient).
+ * The elementwise kernels and the loops are hidden symbols of the library: a build on the shared
+ * library (no BP_BENCH_KERNELS) leaves the elementwise passes out and times sgemm and sgemv only,
+ * a looser bound. */
+enum { F_GEMM, F_LOOPS, F_GEMV, FORMS };
+/* The products of layer l: eq. 15's z = w a, (C)'s grad += delta a^T, (B)'s w^T delta. */
+enum { P_FORWARD, P_WGRAD, P_DELTA, PRODUCTS };
+
+static int form_available(const point *pt, int form)
 {
-    float *w;
-    CHECK(bp_net_params(pt->net, &w));
-    int B = pt->batch, L = pt->L;
-    const float *prev = pt->X;
-    for (int l = 2; l <= L; l++) {
-        const bp_layer_view *v = &pt->view[l];
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, v->rows, B, v->cols, 1.0f,
-                    w + v->w_offset, v->rows, prev, v->cols, 0.0f, pt->act[l], v->rows);
-        prev = pt->act[l];
+#ifdef BP_BENCH_KERNELS
+    return form != F_GEMV || pt->batch == 1;
+#else
+    return form == F_GEMM || (form == F_GEMV && pt->batch == 1);
+#endif
+}
+
+/* Product p of layer l in one form (only an available one is ever asked). */
+static void bare_product(point *pt, int l, int p, int form)
+{
+    const bp_layer_view *v = &pt->view[l];
+    float *params;
+    CHECK(bp_net_params(pt->net, &params));
+    const float *w = params + v->w_offset, *aprev = l == 2 ? pt->X : pt->act[l - 1];
+    float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2], *gw = pt->grad + v->w_offset;
+    int r = v->rows, c = v->cols, B = pt->batch;
+    if (p == P_FORWARD && form == F_GEMM) { /* zeros and beta = 1: OpenBLAS's beta = 0 is slower */
+        memset(pt->act[l], 0, sizeof(float) * (size_t)r * (size_t)B);
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, r, B, c, 1.0f, w, r, aprev, c, 1.0f,
+                    pt->act[l], r);
     }
+    else if (p == P_FORWARD && form == F_GEMV)
+        cblas_sgemv(CblasColMajor, CblasNoTrans, r, c, 1.0f, w, r, aprev, 1, 0.0f, pt->act[l], 1);
+    else if (p == P_WGRAD && form == F_GEMM)
+        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, r, c, B, 1.0f, d, r, aprev, c, 1.0f,
+                    gw, r);
+    else if (p == P_WGRAD && form == F_GEMV)
+        cblas_sger(CblasColMajor, r, c, 1.0f, d, 1, aprev, 1, gw, r);
+    else if (p == P_DELTA && form == F_GEMM) {
+        memset(dprev, 0, sizeof(float) * (size_t)c * (size_t)B);
+        cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, c, B, r, 1.0f, w, r, d, r, 1.0f, dprev,
+                    c);
+    }
+    else if (p == P_DELTA && form == F_GEMV)
+        cblas_sgemv(CblasColMajor, CblasTrans, r, c, 1.0f, w, r, d, 1, 0.0f, dprev, 1);
+#ifdef BP_BENCH_KERNELS
+    else if (p == P_FORWARD)
+        bp__loops_forward(r, c, B, w, aprev, c, pt->act[l]);
+    else if (p == P_WGRAD)
+        bp__loops_weight_grad(r, c, B, d, aprev, c, gw, 1); /* overwriting: no zeroing */
+    else
+        bp__loops_delta(r, c, B, w, d, dprev);
+#endif
+}
+
+/* Seconds per call of product p of layer l in form f: calls in a row, doubling their count
+ * until they take 100 us (a product of a few hundred multiply-adds is shorter than the clock's
+ * own resolution and cost). */
+static double form_seconds(point *pt, int l, int p, int f)
+{
+    for (long calls = 1;; calls *= 2) {
+        double t0 = step_seconds();
+        for (long k = 0; k < calls; k++)
+            bare_product(pt, l, p, f);
+        double t = step_seconds() - t0;
+        if (t >= 1e-4 || calls >= 1L << 20)
+            return t / (double)calls;
+    }
+}
+
+#ifdef BP_BENCH_KERNELS
+static bp_activation layer_act(const point *pt, int l)
+{
+    return l == pt->L ? pt->spec->output : pt->spec->hidden;
+}
+
+/* (A) into d from the bound's outputs, in the fewest bare passes. */
+static void bound_output_error(point *pt, float *d)
+{
+    int nL = pt->sizes[pt->L - 1], B = pt->batch;
+    bp_activation act = pt->spec->output;
+    if (pt->spec->cost != BP_QUADRATIC || act == BP_SOFTMAX) {
+        bp__output_delta(pt->spec->cost, act, pt->act[pt->L], pt->Y, nL, nL, B, d);
+        return;
+    }
+    bp__output_delta(BP_QUADRATIC, BP_IDENTITY, pt->act[pt->L], pt->Y, nL, nL, B, d);
+    bp__mul_dsigma(d, pt->act[pt->L], (size_t)nL * (size_t)B, act);
+}
+#endif
+
+/* One bound step on pt's forms, or with path on the default path's (path_forms). */
+static void bound_step(point *pt, int path)
+{
+    unsigned char(*form)[3] = path ? pt->path_form : pt->form;
+    int B = pt->batch, L = pt->L;
+#ifdef BP_BENCH_KERNELS
+    float *params;
+    CHECK(bp_net_params(pt->net, &params));
+#endif
+    for (int l = 2; l <= L; l++) {
+        bare_product(pt, l, P_FORWARD, form[l][P_FORWARD]);
+#ifdef BP_BENCH_KERNELS
+        bp__bias_activate(pt->act[l], pt->view[l].rows, B, params + pt->view[l].b_offset,
+                          layer_act(pt, l));
+#endif
+    }
+#ifdef BP_BENCH_KERNELS
+    bound_output_error(pt, pt->delta[L % 2]);
+#endif
     for (int l = L; l >= 2; l--) {
+        bare_product(pt, l, P_WGRAD, form[l][P_WGRAD]);
+#ifdef BP_BENCH_KERNELS
         const bp_layer_view *v = &pt->view[l];
-        const float *aprev = l == 2 ? pt->X : pt->act[l - 1];
-        float *d = pt->delta[l % 2], *dprev = pt->delta[(l + 1) % 2];
-        /* beta = 1: no zeroing pass at all (OpenBLAS's beta = 0 is a pass of its own) */
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, v->rows, v->cols, B, 1.0f, d, v->rows,
-                    aprev, v->cols, 1.0f, pt->grad + v->w_offset, v->rows);
-        if (l > 2)
-            cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, v->cols, B, v->rows, 1.0f,
-                        w + v->w_offset, v->rows, d, v->rows, 0.0f, dprev, v->cols);
+        bp__loops_bias_grad(v->rows, B, pt->delta[l % 2], pt->grad + v->b_offset);
+#endif
+        if (l == 2)
+            break;
+        bare_product(pt, l, P_DELTA, form[l][P_DELTA]);
+#ifdef BP_BENCH_KERNELS
+        bp__mul_dsigma(pt->delta[(l + 1) % 2], pt->act[l - 1], (size_t)v->cols * (size_t)B,
+                       layer_act(pt, l - 1));
+#endif
     }
     CHECK(bp_sgd_step(pt->net, pt->grad, ETA, B));
+}
+
+/* The kernels the default path (BP_PATH_AUTO) runs each product on: sgemm from two columns on;
+ * at one column the loops, or sgemv / sger on a layer over 2^18 weights when the BLAS has more
+ * than one thread (src/blas.c, choose). Without the loops (a shared build): sgemv / sger. */
+static void path_forms(point *pt, int threads)
+{
+    for (int l = 2; l <= pt->L; l++) {
+        double weights = (double)pt->view[l].rows * pt->view[l].cols;
+        int f = pt->batch > 1                                ? F_GEMM
+                : (weights > (1 << 18) && threads > 1) || !form_available(pt, F_LOOPS) ? F_GEMV
+                                                             : F_LOOPS;
+        memset(pt->path_form[l], f, sizeof pt->path_form[l]);
+    }
+}
+
+/* Seconds of one bound step with the forms set, the least of seven, each from a zeroed gradient
+ * (untimed, so that the products adding into it never pile up). */
+static double bound_step_seconds(point *pt)
+{
+    double best = INFINITY;
+    for (int k = 0; k < 7; k++) {
+        CHECK(bp_grad_zero(pt->net, pt->grad));
+        double t0 = bp__seconds();
+        bound_step(pt, 0);
+        double t = bp__seconds() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+/* The fastest form of every product of pt. First each form timed alone (the least of three
+ * timings, or of one when it is already twice the best's); then every form within 1.5 times the
+ * fastest alone is tried inside whole bound steps, product by product, and the one of the fastest
+ * step kept: inside the step the caches hold what its other passes left, and a form that wins
+ * alone can lose there (sgemv against the loops at B = 1). The gradient is left zeroed. */
+static void bound_forms(point *pt)
+{
+    double alone[BP_MAX_LAYERS + 1][PRODUCTS][FORMS];
+    for (int l = 2; l <= pt->L; l++)
+        for (int p = 0; p < PRODUCTS && (p != P_DELTA || l > 2); p++) {
+            double best = INFINITY;
+            for (int f = 0; f < FORMS; f++) {
+                alone[l][p][f] = INFINITY;
+                for (int k = 0; k < 3 && form_available(pt, f); k++) {
+                    double t = form_seconds(pt, l, p, f);
+                    alone[l][p][f] = fmin(alone[l][p][f], t);
+                    if (t < best) {
+                        best = t;
+                        pt->form[l][p] = (unsigned char)f;
+                    } else if (t > 2 * best) {
+                        break;
+                    }
+                }
+            }
+        }
+    for (int l = 2; l <= pt->L; l++)
+        for (int p = 0; p < PRODUCTS && (p != P_DELTA || l > 2); p++) {
+            int start = pt->form[l][p], best_f = start;
+            double best = -1; /* timed only where another form is close */
+            for (int f = 0; f < FORMS; f++) {
+                if (f == start || !(alone[l][p][f] < 1.5 * alone[l][p][start]))
+                    continue;
+                if (best < 0)
+                    best = bound_step_seconds(pt);
+                pt->form[l][p] = (unsigned char)f;
+                double t = bound_step_seconds(pt);
+                if (t < best) {
+                    best = t;
+                    best_f = f;
+                }
+            }
+            pt->form[l][p] = (unsigned char)best_f;
+        }
+    CHECK(bp_grad_zero(pt->net, pt->grad));
 }
 
 static void sgd(point *pt)
@@ -285,7 +480,8 @@ static void run_impl(int impl, point *pt)
             fann_train(pt->ann, pt->X + (size_t)j * (size_t)n1, pt->Y + (size_t)j * (size_t)nL);
 #endif
         break;
-    case BOUND: bound_step(pt); break;
+    case BOUND: bound_step(pt, 0); break;
+    case BOUND_PATH: bound_step(pt, 1); break;
     case INFER: CHECK(bp_forward_batch(pt->net, pt->ws_default, B, pt->X, n1)); break;
     case ONLINE:
         for (int j = 0; j < B; j++)
@@ -311,6 +507,9 @@ static int impl_enabled(int impl)
 #endif
 }
 
+/* The paths in the table, the CSV and the plot: bound-path is folded into the bound (measure). */
+static int impl_listed(int impl) { return impl_enabled(impl) && impl != BOUND_PATH; }
+
 /* Naive loops and FANN call no BLAS: the thread count cannot change their time. */
 static int uses_blas(int impl) { return impl != NAIVE && impl != FANN; }
 
@@ -321,7 +520,8 @@ static void measure(point *pt, double budget, const result *reuse, result *res)
     int run[IMPLS];
     double once = 0, t0;
     for (int i = 0; i < IMPLS; i++) {
-        run[i] = impl_enabled(i) && (!reuse || uses_blas(i));
+        run[i] = impl_enabled(i) && (!reuse || uses_blas(i)) &&
+                 (i != BOUND_PATH || memcmp(pt->form, pt->path_form, sizeof pt->form));
         if (run[i]) { /* warm-up, and the time of one step */
             t0 = step_seconds();
             run_impl(i, pt);
@@ -364,6 +564,11 @@ static void measure(point *pt, double budget, const result *reuse, result *res)
         res->max[i] = v[reps - 1];
         res->med[i] = reps % 2 ? v[reps / 2] : 0.5 * (v[reps / 2 - 1] + v[reps / 2]);
     }
+    if (run[BOUND_PATH] && res->med[BOUND_PATH] < res->med[BOUND]) { /* the faster set of forms */
+        res->med[BOUND] = res->med[BOUND_PATH];
+        res->min[BOUND] = res->min[BOUND_PATH];
+        res->max[BOUND] = res->max[BOUND_PATH];
+    }
     free(t);
 }
 
@@ -391,11 +596,11 @@ static void print_header(void)
 {
     printf("| network | B | thr |");
     for (int i = 0; i < IMPLS; i++)
-        if (impl_enabled(i) && i != BOUND)
+        if (impl_listed(i) && i != BOUND)
             printf(" %s |", IMPL_NAME[i]);
     printf(" default/bound | batch/naive | default/best | GFLOP/s |\n|---|--:|--:|");
     for (int i = 0; i < IMPLS; i++)
-        if (impl_enabled(i) && i != BOUND)
+        if (impl_listed(i) && i != BOUND)
             printf("--:|");
     printf("--:|--:|--:|--:|\n");
 }
@@ -406,7 +611,7 @@ static void print_row(const point *pt, const char *layers, int threads, const re
     int B = pt->batch;
     printf("| %s | %d | %d |", layers, B, threads);
     for (int i = 0; i < IMPLS; i++)
-        if (impl_enabled(i) && i != BOUND) {
+        if (impl_listed(i) && i != BOUND) {
             if (i == DEFAULT)
                 printf(" **%s** (%s-%s) |", rate(a, B / r->med[i]), rate(b, B / r->max[i]),
                        rate(c, B / r->min[i]));
@@ -439,7 +644,7 @@ static int csv_row(bp_file *csv, const point *pt, const char *layers, int thread
 {
     int failed = 0;
     for (int i = 0; i < IMPLS; i++)
-        if (impl_enabled(i))
+        if (impl_listed(i))
             failed |= put_line(csv, "%s,%d,%d,%s,%d,%.9g,%.9g,%.9g,%.6g,%.6g,%s\n", layers,
                                pt->batch, threads, IMPL_NAME[i], r->reps, r->med[i], r->min[i],
                                r->max[i], pt->batch / r->med[i],
@@ -469,7 +674,7 @@ static int plot(const plot_data *pd, int nt, const char *png, const char *layers
     const char *sep = "";
     for (int t = 0; t < nt; t++)
         for (int i = 0; i < IMPLS; i++)
-            if (impl_enabled(i) && i != INFER && (t == 0 || i == DEFAULT)) {
+            if (impl_listed(i) && i != INFER && (t == 0 || i == DEFAULT)) {
                 fprintf(gp, "%s'-' using 1:2 with linespoints lw 2 title '%s, %d BLAS thread%s'",
                         sep, IMPL_NAME[i], pd->threads[t], pd->threads[t] > 1 ? "s" : "");
                 sep = ", ";
@@ -477,7 +682,7 @@ static int plot(const plot_data *pd, int nt, const char *png, const char *layers
     fprintf(gp, "\n");
     for (int t = 0; t < nt; t++)
         for (int i = 0; i < IMPLS; i++)
-            if (impl_enabled(i) && i != INFER && (t == 0 || i == DEFAULT)) {
+            if (impl_listed(i) && i != INFER && (t == 0 || i == DEFAULT)) {
                 for (int b = 0; b < pd->count; b++)
                     fprintf(gp, "%d %.6g\n", pd->batch[b], pd->batch[b] / pd->res[b][t].med[i]);
                 fprintf(gp, "e\n");
@@ -719,6 +924,8 @@ int main(int argc, char **argv)
             for (int t = 0; t < nt; t++) {
                 if (bp_blas_set_threads(threads[t]) && threads[t] > 1)
                     fprintf(stderr, "bench: %s: %d threads asked\n", bp_last_error(), threads[t]);
+                bound_forms(&pt); /* at this thread count */
+                path_forms(&pt, threads[t]);
                 measure(&pt, budget, t ? &res[0] : NULL, &res[t]);
                 print_row(&pt, NETS[n].layers, threads[t], &res[t]);
                 failed |= csv_row(csv, &pt, NETS[n].layers, threads[t], &res[t], blas_name);

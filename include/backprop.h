@@ -960,12 +960,17 @@ BP_API bp_status bp_team_gradient_dropout(bp_team *team, const bp_net *net, uint
 
 /* ---------------------------------------------------------------- online learning */
 /* One step of online gradient descent on one sample (plain SGD, m = 1, the derivation's
- * per-sample loop), fused so that no gradient block exists: the forward pass (eq. 15, sgemv),
- * (A) and (B) down the layers with the weights before the step, then for l = L..2
- *   w^l <- w^l - eta delta^l (a^{l-1})^T   (cblas_sger, alpha = -eta: eq. C straight into w^l)
- *   b^l <- b^l - eta delta^l               (cblas_saxpy: eq. D straight into b^l).
- * The same step as bp_forward + bp_backward into a zeroed block + bp_sgd_step(eta, 1), up to the
- * rounding of the products (eta delta a is rounded in another order). x: n^1 floats, y: n^L
+ * per-sample loop), fused so that no gradient block exists: the forward pass (eq. 15), (A) and
+ * (B) down the layers with the weights before the step, then for l = L..2
+ *   w^l <- w^l - eta delta^l (a^{l-1})^T   (eq. C straight into w^l: column j gets
+ *                                           (-eta a_j) delta^l)
+ *   b^l <- b^l - eta delta^l               (eq. D straight into b^l).
+ * The products run on the project's loops (the forward pass's bits are bp_forward_batch's on
+ * BP_PATH_LOOPS), but on a layer of more than 2^18 weights when the BLAS has more than one thread:
+ * there cblas_sgemv, cblas_sger (alpha = -eta) and cblas_saxpy, which split the layer between the
+ * threads. The workspace's path (bp_workspace_set_path) does not apply. The same step as
+ * bp_forward + bp_backward into a zeroed block + bp_sgd_step(eta, 1), up to the rounding of the
+ * products (other summation orders; eta delta a is rounded in another order). x: n^1 floats, y: n^L
  * targets; *cost (may be NULL) = C(y, a^L) before the step. The activations stay in ws (column 0).
  * Allocates nothing. Errors: BP_ENULL, BP_EMISMATCH, BP_EVALUE (eta not finite or <= 0),
  * BP_ENUMERIC (the cost or a delta is not finite, or a product eta max(|delta_i|, 1) max(|a_j|, 1)

@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -270,9 +271,11 @@ typedef enum kernel { K_GEMV, K_GEMM, K_LOOPS } kernel;
  *  - BATCH_ACCUMULATE: a batch on the kernels of the workspace's path (bp_forward_batch,
  *    bp_backward_batch); grad accumulated;
  *  - BATCH_OVERWRITE: the same kernels, grad overwritten with the batch's gradient
- *    (bp_gradient_batch), so its caller needs no zeroing pass.
- * The forward pass reads only whether the mode is PER_SAMPLE. */
-typedef enum pass_mode { PER_SAMPLE, BATCH_ACCUMULATE, BATCH_OVERWRITE } pass_mode;
+ *    (bp_gradient_batch), so its caller needs no zeroing pass;
+ *  - ONLINE: one sample of bp_online_step, on the one-column kernels of BP_PATH_AUTO whatever
+ *    the workspace's path (which is for batched passes); no grad.
+ * The forward pass reads only the kernel choose() gives for the mode. */
+typedef enum pass_mode { PER_SAMPLE, BATCH_ACCUMULATE, BATCH_OVERWRITE, ONLINE } pass_mode;
 
 /* Under BP_PATH_AUTO a one-sample batch runs on the project's loops, but for layers of more than
  * LOOPS_ABOVE weights when the BLAS has more than one thread: there sgemv and sger split the layer
@@ -285,19 +288,25 @@ typedef enum pass_mode { PER_SAMPLE, BATCH_ACCUMULATE, BATCH_OVERWRITE } pass_mo
  * threaded sgemv or sger does, and loses to one thread). */
 enum { LOOPS_ABOVE = 1 << 18 };
 
+/* The kernel of a one-sample product of layer rows x cols under BP_PATH_AUTO. */
+static kernel one_column(int rows, int cols)
+{
+    return (double)rows * cols > LOOPS_ABOVE && bp__blas_threads() > 1 ? K_GEMV : K_LOOPS;
+}
+
 /* The kernel of layer rows x cols in a pass over batch samples. */
 static kernel choose(const bp_workspace *ws, pass_mode mode, int rows, int cols, int batch)
 {
     if (mode == PER_SAMPLE)
         return K_GEMV;
+    if (mode == ONLINE)
+        return one_column(rows, cols);
     switch (ws->path) {
     case BP_PATH_GEMM: return K_GEMM;
     case BP_PATH_LOOPS: return K_LOOPS;
     case BP_PATH_AUTO: break;
     }
-    if (batch > 1)
-        return K_GEMM;
-    return (double)rows * cols > LOOPS_ABOVE && bp__blas_threads() > 1 ? K_GEMV : K_LOOPS;
+    return batch > 1 ? K_GEMM : one_column(rows, cols);
 }
 
 /* Eq. 15 before the bias and sigma: z = w a, overwritten.
@@ -309,30 +318,38 @@ static void weighted_input(kernel k, int rows, int cols, int batch, const float 
     case K_GEMV:
         cblas_sgemv(CblasColMajor, CblasNoTrans, rows, cols, 1.0f, w, rows, a, 1, 0.0f, z, 1);
         break;
-    case K_GEMM:
+    case K_GEMM: /* zeroed, then beta = 1: see weight_gradient */
+        memset(z, 0, (size_t)rows * (size_t)batch * sizeof *z);
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, rows, batch, cols, 1.0f, w, rows, a,
-                    lda, 0.0f, z, rows);
+                    lda, 1.0f, z, rows);
         break;
     case K_LOOPS: bp__loops_forward(rows, cols, batch, w, a, lda, z); break;
     }
 }
 
 /* (A) delta^L = grad_a C (.) sigma'(z^L), fused to a^L - y for softmax+NLL and
- * sigmoid+cross-entropy (bp__output_delta); elementwise, so one kernel for every mode. A layer
- * that keeps z (its sigma' needs it) has the quadratic cost (the only one its activation
- * allows): bp__output_delta with the identity's sigma' gives a - y, then sigma'(z).
+ * sigmoid+cross-entropy (bp__output_delta); elementwise, so one kernel for every mode. The
+ * quadratic cost on an elementwise activation: bp__output_delta with the identity's sigma' gives
+ * a - y, then sigma' in one pass over the whole block (from z where the layer keeps it, as its
+ * sigma' needs), not bp__output_delta's pass per column: the same products, without a call and a
+ * padded block per column, which cost more than the arithmetic on a layer of a few outputs.
+ * Softmax with the quadratic cost keeps bp__output_delta's Jacobian per column.
  * d and a^L are (n^L, batch), y is (n^L, batch) with leading dimension ldy; d overwritten. */
 static void output_error(const bp_net *net, const bp_workspace *ws, const float *Y, int ldy,
                          float *d)
 {
     int L = net->num_layers, nL = net->sizes[L - 1];
     bp_activation act = net->acts[L - 2];
-    if (!ws->z[L]) {
+    if (net->cost != BP_QUADRATIC || act == BP_SOFTMAX) {
         bp__output_delta(net->cost, act, ws->act[L], Y, ldy, nL, ws->batch, d);
         return;
     }
+    size_t n = (size_t)nL * (size_t)ws->batch;
     bp__output_delta(BP_QUADRATIC, BP_IDENTITY, ws->act[L], Y, ldy, nL, ws->batch, d);
-    bp__mul_dsigma_z(d, ws->z[L], (size_t)nL * (size_t)ws->batch, act);
+    if (ws->z[L])
+        bp__mul_dsigma_z(d, ws->z[L], n, act);
+    else
+        bp__mul_dsigma(d, ws->act[L], n, act);
 }
 
 /* The product of (B) before sigma': y = w^T d. w is (rows, cols), d is (rows, batch), y is
@@ -344,9 +361,11 @@ static void transposed_product(kernel k, int rows, int cols, int batch, const fl
     case K_GEMV:
         cblas_sgemv(CblasColMajor, CblasTrans, rows, cols, 1.0f, w, rows, d, 1, 0.0f, y, 1);
         break;
-    case K_GEMM:
+    case K_GEMM: /* zeroed, then beta = 1: see weight_gradient */
+        for (int j = 0; j < batch; j++)
+            memset(y + (size_t)j * (size_t)ldy, 0, (size_t)cols * sizeof *y);
         cblas_sgemm(CblasColMajor, CblasTrans, CblasNoTrans, cols, batch, rows, 1.0f, w, rows, d,
-                    rows, 0.0f, y, ldy);
+                    rows, 1.0f, y, ldy);
         break;
     case K_LOOPS:
         if (ldy == cols) {
@@ -379,10 +398,16 @@ static void hidden_error(kernel k, int rows, int cols, int batch, const float *w
  * beta = 1, rather than by sgemm's beta = 0: OpenBLAS runs beta = 0 as a separate pass of its own
  * over gw (sgemm_beta) that costs two to three times the memset (a fifth of a batch-10 step of
  * 784-100-10, perf), then accumulates into the zeros just the same: the same bits either way.
+ * The loops overwrite in their first column's pass instead (0 + d a^T, the same bits), with no
+ * zeroing pass at all.
  * d is (rows, batch), a is (cols, batch) with leading dimension lda, gw is (rows, cols). */
 static void weight_gradient(kernel k, pass_mode mode, int rows, int cols, int batch,
                             const float *d, const float *a, int lda, float *gw)
 {
+    if (k == K_LOOPS) {
+        bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw, mode == BATCH_OVERWRITE);
+        return;
+    }
     if (mode == BATCH_OVERWRITE)
         memset(gw, 0, (size_t)rows * (size_t)cols * sizeof *gw);
     switch (k) {
@@ -391,7 +416,7 @@ static void weight_gradient(kernel k, pass_mode mode, int rows, int cols, int ba
         cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, rows, cols, batch, 1.0f, d, rows, a,
                     lda, 1.0f, gw, rows);
         break;
-    case K_LOOPS: bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw); break;
+    case K_LOOPS: break;
     }
 }
 
@@ -661,28 +686,33 @@ bp_status bp_sgd_step(bp_net *net, const float *grad, float eta, int m)
 
 /* ---------------------------------------------------------------- online learning */
 
-/* Largest |v[i]| of n floats, NaN if one is not finite (0 * v is NaN exactly then); sixteen
- * partial maxima and sums, so that the pass vectorises (it runs on every layer of every sample). */
+/* Largest |v[i]| of n floats, NaN if one is not finite. It runs on every layer of every sample,
+ * so it works on the bit patterns with the sign cleared: there the order of unsigned integers is
+ * the order of the magnitudes of the floats that are not NaN, every pattern from infinity's up is
+ * infinite or NaN, and sixteen partial integer maxima vectorise (a float select a > m ? a : m
+ * does not: GCC keeps it scalar for its NaN rule). */
 BP_CLONES static double max_abs(const float *v, int n)
 {
-    float part[16] = {0}, bad[16] = {0}, m = 0, z = 0;
+    enum { PARTS = 16 };
+    const uint32_t magnitude = 0x7fffffffu, infinity = 0x7f800000u;
+    uint32_t part[PARTS] = {0}, m = 0, u;
     int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) {
-            float a = fabsf(v[i + k]);
-            part[k] = a > part[k] ? a : part[k];
-            bad[k] += 0.0f * v[i + k];
+    for (; i + PARTS <= n; i += PARTS)
+        for (int k = 0; k < PARTS; k++) {
+            memcpy(&u, v + i + k, sizeof u);
+            u &= magnitude;
+            part[k] = u > part[k] ? u : part[k];
         }
     for (; i < n; i++) {
-        float a = fabsf(v[i]);
-        m = a > m ? a : m;
-        z += 0.0f * v[i];
+        memcpy(&u, v + i, sizeof u);
+        u &= magnitude;
+        m = u > m ? u : m;
     }
-    for (int k = 0; k < 16; k++) {
+    for (int k = 0; k < PARTS; k++)
         m = part[k] > m ? part[k] : m;
-        z += bad[k];
-    }
-    return z == 0 ? (double)m : NAN;
+    float f;
+    memcpy(&f, &m, sizeof f);
+    return m < infinity ? (double)f : NAN;
 }
 
 /* eta max(|delta_i|, 1) max(|a_j|, 1) below 2^100 for every pair of a layer's update: then no
@@ -713,10 +743,25 @@ static bp_status online_deltas(const bp_net *net, bp_workspace *ws, const float 
             return bp__fail(BP_ENUMERIC, "delta^%d is not finite or the step of layer %d could "
                             "overflow", l, l);
         if (l > 2)
-            hidden_error(K_GEMV, rows, cols, 1, net->params + net->w_off[l], base + off[l], aprev,
-                         ws->z[l - 1], net->acts[l - 3], base + off[l - 1]);
+            hidden_error(one_column(rows, cols), rows, cols, 1, net->params + net->w_off[l],
+                         base + off[l], aprev, ws->z[l - 1], net->acts[l - 3], base + off[l - 1]);
     }
     return BP_OK;
+}
+
+/* (C) and (D) fused with the step on layer l (rows x cols), no gradient block: w^l gets
+ * -eta d a^T, b^l gets -eta d. */
+static void online_update(bp_net *net, int l, int rows, int cols, float eta, const float *d,
+                          const float *a)
+{
+    float *w = net->params + net->w_off[l], *b = net->params + net->b_off[l];
+    if (one_column(rows, cols) == K_GEMV) { /* threaded sger on a large layer */
+        cblas_sger(CblasColMajor, rows, cols, -eta, d, 1, a, 1, w, rows);
+        cblas_saxpy(rows, -eta, d, 1, b, 1);
+        return;
+    }
+    bp__loops_rank1(rows, cols, -eta, d, a, w);
+    bp__loops_axpy((size_t)rows, -eta, d, b);
 }
 
 bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const float *y, float eta,
@@ -731,7 +776,7 @@ bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const fl
     if (!isfinite(eta) || eta <= 0)
         return bp__fail(BP_EVALUE, "eta must be finite and > 0");
     int L = net->num_layers, nL = net->sizes[L - 1];
-    forward(net, ws, PER_SAMPLE, 1, x, net->sizes[0]);
+    forward(net, ws, ONLINE, 1, x, net->sizes[0]);
     double c = cost_of(net, ws, y, nL, 1);
     if (cost)
         *cost = c;
@@ -740,12 +785,8 @@ bp_status bp_online_step(bp_net *net, bp_workspace *ws, const float *x, const fl
     size_t off[BP_MAX_LAYERS + 1];
     if ((st = online_deltas(net, ws, x, y, eta, off)))
         return st;
-    for (int l = L; l >= 2; l--) { /* (C) and (D) fused with the step: no gradient block */
-        int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
-        const float *d = ws->delta[0] + off[l], *aprev = l == 2 ? x : ws->act[l - 1];
-        cblas_sger(CblasColMajor, rows, cols, -eta, d, 1, aprev, 1, net->params + net->w_off[l],
-                   rows);
-        cblas_saxpy(rows, -eta, d, 1, net->params + net->b_off[l], 1);
-    }
+    for (int l = L; l >= 2; l--)
+        online_update(net, l, net->sizes[l - 1], net->sizes[l - 2], eta, ws->delta[0] + off[l],
+                      l == 2 ? x : ws->act[l - 1]);
     return BP_OK;
 }

@@ -20,14 +20,19 @@ void bp__output_delta(bp_cost cost, bp_activation act, const float *a, const flo
  * z = w a (w: rows x cols, a: cols x batch), overwritten. */
 void bp__loops_forward(int rows, int cols, int batch, const float *restrict w,
                        const float *restrict a, int lda, float *restrict z);
-/* (C) gw += d a^T (d: rows x batch, a: cols x batch). */
+/* (C) gw += d a^T (d: rows x batch, a: cols x batch); overwrite: gw = d a^T, the bits of zeroing
+ * gw first. */
 void bp__loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
-                           const float *restrict a, int lda, float *restrict gw);
+                           const float *restrict a, int lda, float *restrict gw, int overwrite);
 /* (D) gb += d 1: the row sums of d (rows x batch). */
 void bp__loops_bias_grad(int rows, int batch, const float *restrict d, float *restrict gb);
 /* (B) before sigma': dprev = w^T d (w: rows x cols, d: rows x batch), overwritten. */
 void bp__loops_delta(int rows, int cols, int batch, const float *restrict w,
                      const float *restrict d, float *restrict dprev);
+
+/* w += alpha d a^T (w: rows x cols, d: rows, a: cols): the rank-one update of the online step. */
+void bp__loops_rank1(int rows, int cols, float alpha, const float *restrict d,
+                     const float *restrict a, float *restrict w);
 
 /* y += alpha x over n floats: the SGD step. Not cblas_saxpy: OpenBLAS splits an axpy of more than
  * 10000 floats between its threads, and waking them costs more than the pass itself. */

@@ -1,6 +1,7 @@
 /* The project's own single-threaded float kernels of a batched step (BP_PATH_LOOPS, and
  * BP_PATH_AUTO on small products): the three matrix products (eq. 15's w a, (B)'s w^T delta,
- * (C)'s delta a^T) and the row sums of (D), each called from its equation's function in blas.c.
+ * (C)'s delta a^T) and the row sums of (D), each called from its equation's function in blas.c;
+ * and the online step's rank-one update w += alpha d a^T (bp_online_step).
  * A BLAS call costs a fixed overhead (argument checks, dispatch, buffer packing, and waking its
  * threads when it has more than one) that dominates a product of a few thousand multiply-adds;
  * these loops have none. Every inner loop runs down a contiguous column, so the compiler
@@ -13,13 +14,24 @@ enum { SPLIT = 16 };
 BP_CLONES static void loops_forward(int rows, int cols, int batch, const float *restrict w,
                                     const float *restrict a, int lda, float *restrict z)
 {
-    /* eq. 15 before the bias and sigma: z[:,j] = sum_k w[:,k] a[k,j], axpys down w's columns */
+    /* eq. 15 before the bias and sigma: z[:,j] = sum_k w[:,k] a[k,j], axpys down w's columns in
+     * the order k = 0, 1, 2, ..., four columns per pass over z: one load and store of z per four
+     * products instead of one per product (the sums, and so the bits, are those of one column at a
+     * time) */
     for (int j = 0; j < batch; j++) {
         float *zj = z + (size_t)j * (size_t)rows;
         const float *aj = a + (size_t)j * (size_t)lda;
         for (int i = 0; i < rows; i++)
             zj[i] = 0.0f;
-        for (int k = 0; k < cols; k++) {
+        int k = 0;
+        for (; k + 4 <= cols; k += 4) {
+            const float *w0 = w + (size_t)k * (size_t)rows, *w1 = w0 + rows, *w2 = w1 + rows,
+                        *w3 = w2 + rows;
+            float s0 = aj[k], s1 = aj[k + 1], s2 = aj[k + 2], s3 = aj[k + 3];
+            for (int i = 0; i < rows; i++)
+                zj[i] = (((zj[i] + w0[i] * s0) + w1[i] * s1) + w2[i] * s2) + w3[i] * s3;
+        }
+        for (; k < cols; k++) {
             const float *wk = w + (size_t)k * (size_t)rows;
             float s = aj[k];
             for (int i = 0; i < rows; i++)
@@ -29,10 +41,21 @@ BP_CLONES static void loops_forward(int rows, int cols, int batch, const float *
 }
 
 BP_CLONES static void loops_weight_grad(int rows, int cols, int batch, const float *restrict d,
-                                        const float *restrict a, int lda, float *restrict gw)
+                                        const float *restrict a, int lda, float *restrict gw,
+                                        int overwrite)
 {
-    /* (C) weight gradient: gw[:,k] += sum_j d[:,j] a[k,j] */
-    for (int j = 0; j < batch; j++) {
+    /* (C) weight gradient: gw[:,k] += sum_j d[:,j] a[k,j]; overwrite: gw[:,k] = 0 + d[:,0] a[k,0]
+     * first (the bits of zeroing gw, then adding: 0 + x is +0 where x is -0), then the rest */
+    int j = 0;
+    if (overwrite) {
+        for (int k = 0; k < cols; k++) {
+            float *gk = gw + (size_t)k * (size_t)rows, s = a[k];
+            for (int i = 0; i < rows; i++)
+                gk[i] = 0.0f + d[i] * s;
+        }
+        j = 1;
+    }
+    for (; j < batch; j++) {
         const float *dj = d + (size_t)j * (size_t)rows, *aj = a + (size_t)j * (size_t)lda;
         for (int k = 0; k < cols; k++) {
             float *gk = gw + (size_t)k * (size_t)rows;
@@ -78,11 +101,41 @@ BP_CLONES static void loops_delta(int rows, int cols, int batch, const float *re
                                   const float *restrict d, float *restrict dprev)
 {
     /* (B) hidden error before sigma': dprev[k,j] = sum_i w[i,k] d[i,j], a dot of two contiguous
-     * columns */
-    for (int j = 0; j < batch; j++)
-        for (int k = 0; k < cols; k++)
-            dprev[(size_t)j * (size_t)cols + (size_t)k] =
-                dot(w + (size_t)k * (size_t)rows, d + (size_t)j * (size_t)rows, rows);
+     * columns. Short columns (dot's one sum in order) four at a time: four chains of dependent
+     * adds that overlap, the same sums */
+    for (int j = 0; j < batch; j++) {
+        const float *dj = d + (size_t)j * (size_t)rows;
+        float *out = dprev + (size_t)j * (size_t)cols;
+        int k = 0;
+        for (; rows < 2 * SPLIT && k + 4 <= cols; k += 4) {
+            const float *w0 = w + (size_t)k * (size_t)rows, *w1 = w0 + rows, *w2 = w1 + rows,
+                        *w3 = w2 + rows;
+            float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+            for (int i = 0; i < rows; i++) {
+                s0 += w0[i] * dj[i];
+                s1 += w1[i] * dj[i];
+                s2 += w2[i] * dj[i];
+                s3 += w3[i] * dj[i];
+            }
+            out[k] = s0;
+            out[k + 1] = s1;
+            out[k + 2] = s2;
+            out[k + 3] = s3;
+        }
+        for (; k < cols; k++)
+            out[k] = dot(w + (size_t)k * (size_t)rows, dj, rows);
+    }
+}
+
+BP_CLONES static void loops_rank1(int rows, int cols, float alpha, const float *restrict d,
+                                  const float *restrict a, float *restrict w)
+{
+    /* w += alpha d a^T: column k gets (alpha a[k]) d, the order of cblas_sger's products */
+    for (int k = 0; k < cols; k++) {
+        float *wk = w + (size_t)k * (size_t)rows, s = alpha * a[k];
+        for (int i = 0; i < rows; i++)
+            wk[i] += s * d[i];
+    }
 }
 
 BP_CLONES static void loops_axpy(size_t n, float alpha, const float *restrict x, float *restrict y)
@@ -93,6 +146,11 @@ BP_CLONES static void loops_axpy(size_t n, float alpha, const float *restrict x,
 
 void bp__loops_axpy(size_t n, float alpha, const float *x, float *y) { loops_axpy(n, alpha, x, y); }
 
+void bp__loops_rank1(int rows, int cols, float alpha, const float *d, const float *a, float *w)
+{
+    loops_rank1(rows, cols, alpha, d, a, w);
+}
+
 void bp__loops_forward(int rows, int cols, int batch, const float *w, const float *a, int lda,
                        float *z)
 {
@@ -100,9 +158,9 @@ void bp__loops_forward(int rows, int cols, int batch, const float *w, const floa
 }
 
 void bp__loops_weight_grad(int rows, int cols, int batch, const float *d, const float *a, int lda,
-                           float *gw)
+                           float *gw, int overwrite)
 {
-    loops_weight_grad(rows, cols, batch, d, a, lda, gw);
+    loops_weight_grad(rows, cols, batch, d, a, lda, gw, overwrite);
 }
 
 void bp__loops_bias_grad(int rows, int batch, const float *d, float *gb)

@@ -60,6 +60,75 @@ static void one_step_is_the_gradient_step(void **state)
     free(y);
 }
 
+/* The online step runs its forward pass on the project's loops (at one BLAS thread): the
+ * activations it leaves are bp_forward_batch's on a BP_PATH_LOOPS workspace, bit for bit, and
+ * the step is the gradient step within rounding on every layer. */
+static void online_forward_is_the_loops_forward(void **state)
+{
+    (void)state;
+    bpt_rng r = bpt_rng_make(11);
+    float *x = bpt_matrix(&r, N1, 1, N1, -1, 1, 0);
+    float *y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, 1, NL, 0);
+    bp_net *net = make_net();
+    bp_workspace *loops = bpt_ws(net, 1), *gemm = bpt_ws(net, 1);
+    bpt_ok(bp_workspace_set_path(loops, BP_PATH_LOOPS));
+    bpt_ok(bp_workspace_set_path(gemm, BP_PATH_GEMM)); /* the online step ignores the path */
+    bpt_ok(bp_forward_batch(net, loops, 1, x, N1));
+    bpt_ok(bp_online_step(net, gemm, x, y, 0.1f, NULL));
+    for (int l = 2; l <= 4; l++) {
+        const float *a, *b;
+        int lda, ldb;
+        bpt_ok(bp_workspace_activations(gemm, l, &a, &lda));
+        bpt_ok(bp_workspace_activations(loops, l, &b, &ldb));
+        assert_memory_equal(a, b, (size_t)sizes[l - 1] * sizeof *a);
+    }
+    bp_workspace_free(loops);
+    bp_workspace_free(gemm);
+    bp_net_free(net);
+    free(x);
+    free(y);
+}
+
+/* A layer above 2^18 weights with two BLAS threads: the step's products go to sgemv and sger
+ * (threaded) instead of the loops; still the gradient step within rounding. Skipped on a BLAS
+ * whose thread count cannot be set. */
+static void online_large_layer_threaded(void **state)
+{
+    (void)state;
+    if (bp_blas_set_threads(2) != BP_OK)
+        skip();
+    static const int big[] = {600, 440, 3};
+    static const bp_activation big_acts[] = {BP_TANH, BP_SOFTMAX};
+    bpt_rng r = bpt_rng_make(13);
+    float *x = bpt_matrix(&r, 600, 1, 600, -1, 1, 0);
+    float *y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, 3, 1, 3, 0);
+    bp_net *fused = bpt_net(3, big, big_acts, BP_NLL), *ref = bpt_net(3, big, big_acts, BP_NLL);
+    bpt_ok(bp_net_init(fused, BP_INIT_XAVIER, 3));
+    bpt_ok(bp_net_init(ref, BP_INIT_XAVIER, 3));
+    size_t P = bpt_num_params(fused);
+    float *g = bpt_grad(ref), *before = malloc(P * sizeof *before);
+    assert_non_null(before);
+    memcpy(before, bpt_params(fused), P * sizeof *before);
+    bp_workspace *ws = bpt_ws(fused, 1), *wr = bpt_ws(ref, 1);
+    bp_status st = bp_online_step(fused, ws, x, y, 0.05f, NULL);
+    bpt_ok(bp_forward(ref, wr, x));
+    bpt_ok(bp_backward(ref, wr, x, y, g));
+    bpt_ok(bp_sgd_step(ref, g, 0.05f, 1));
+    bpt_ok(bp_blas_set_threads(1));
+    bpt_ok(st);
+    bpt_assert_close_vec("threaded fused vs backward + sgd", bpt_params(fused), bpt_params(ref), P,
+                         1e-6, 1e-5);
+    assert_true(memcmp(bpt_params(fused), before, P * sizeof *before) != 0);
+    bp_workspace_free(ws);
+    bp_workspace_free(wr);
+    bp_net_free(fused);
+    bp_net_free(ref);
+    free(before);
+    free(g);
+    free(x);
+    free(y);
+}
+
 /* A dataset of the one sample x, y with its label. */
 static bp_dataset one_sample(float *x, float *y, int *label)
 {
@@ -166,6 +235,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_step_is_the_gradient_step),
+        cmocka_unit_test(online_forward_is_the_loops_forward),
+        cmocka_unit_test(online_large_layer_threaded),
         cmocka_unit_test(train_batch_one_takes_the_fused_step),
         cmocka_unit_test(a_step_that_could_overflow_is_refused),
         cmocka_unit_test(online_errors),
