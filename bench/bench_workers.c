@@ -2,11 +2,14 @@
  * the calling thread alone, and against the BLAS's own threads, in alternated rounds.
  *
  *   bench_workers [--nets A,B,..] [--batches 128,1024] [--workers 2,..] [--rounds R]
- *                 [--round-seconds S]
+ *                 [--round-seconds S] [--update optim|sgd]
  *
  * For each network and batch B the configurations are: "1 thread" (bp_gradient_batch, BLAS at
  * one thread), "BLAS T" (the same calls with the BLAS at T = the largest worker count) and
- * "N workers" (bp_team_gradient) for each N. Each round times every configuration for about S
+ * "N workers" (bp_team_gradient) for each N. The update is bp_train's, bp_optim_step with plain
+ * SGD (its norm, dry run and update passes), split across the team's threads for "N workers"
+ * (bp_team_optim_step); --update sgd times bp_sgd_step (one pass) on the calling thread in every
+ * configuration instead. Each round times every configuration for about S
  * seconds of steps, the order rotated one place per round, so that a loaded machine slows all of
  * them alike (after "BLAS T", untimed, a pause lets OpenBLAS's threads stop spinning, which they
  * do for a while after their last product). Reported: the median over R rounds of the time per
@@ -86,9 +89,12 @@ typedef struct bench {
     bp_team *team[MAX_LIST];
     int batch, n1, nL, nw, workers[MAX_LIST], blas_threads;
     float *X, *Y, *grad;
+    int plain_sgd; /* --update sgd: bp_sgd_step instead of opt */
+    bp_optim *opt;
 } bench;
 
-static void bench_create(bench *b, const net_spec *spec, int batch, const int *workers, int nw)
+static void bench_create(bench *b, const net_spec *spec, int batch, const int *workers, int nw,
+                         int plain_sgd)
 {
     int sizes[BP_MAX_LAYERS], L = 0;
     for (const char *p = spec->layers; *p; p += *p == '-')
@@ -100,6 +106,8 @@ static void bench_create(bench *b, const net_spec *spec, int batch, const int *w
     CHECK(bp_net_create(&b->net, L, sizes, acts, spec->cost));
     CHECK(bp_net_init(b->net, spec->hidden == BP_RELU ? BP_INIT_HE : BP_INIT_XAVIER, 1));
     CHECK(bp_workspace_create(&b->ws, b->net, batch));
+    CHECK(bp_optim_create(&b->opt, b->net, &(bp_optim_config){.kind = BP_OPT_SGD, .eta = 1e-3f}));
+    b->plain_sgd = plain_sgd;
     b->batch = batch;
     b->n1 = sizes[0];
     b->nL = sizes[L - 1];
@@ -129,6 +137,7 @@ static void bench_free(bench *b)
     for (int i = 0; i < b->nw; i++)
         bp_team_free(b->team[i]);
     bp_workspace_free(b->ws);
+    bp_optim_free(b->opt);
     bp_net_free(b->net);
     free(b->X);
     free(b->Y);
@@ -143,7 +152,13 @@ static void step(bench *b, int c)
     else
         CHECK(bp_team_gradient(b->team[c - 2], b->net, b->batch, b->X, b->n1, b->Y, b->nL,
                                b->grad, NULL));
-    CHECK(bp_sgd_step(b->net, b->grad, 1e-3f, b->batch));
+    if (b->plain_sgd)
+        CHECK(bp_sgd_step(b->net, b->grad, 1e-3f, b->batch));
+    else if (c < 2)
+        CHECK(bp_optim_step(b->opt, b->net, b->grad, b->batch, b->batch, 1e-3f));
+    else
+        CHECK(bp_team_optim_step(b->team[c - 2], b->opt, b->net, b->grad, b->batch, b->batch,
+                                 1e-3f));
 }
 
 /* Seconds per step of configuration c over about seconds of steps (at least 3); *cpu = processor
@@ -218,7 +233,7 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_workers [--nets A,B,..] [--batches 128,1024] [--workers 2,..] "
-                    "[--rounds R] [--round-seconds S]\n");
+                    "[--rounds R] [--round-seconds S] [--update optim|sgd]\n");
     exit(2);
 }
 
@@ -226,7 +241,7 @@ int main(int argc, char **argv)
 {
     const char *nets = NULL;
     int batches[MAX_LIST] = {10, 32, 128, 1024}, nb = 4, workers[MAX_LIST] = {2}, nw = 1;
-    int rounds = 7;
+    int rounds = 7, plain_sgd = 0;
     double seconds = 0.2;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -243,13 +258,17 @@ int main(int argc, char **argv)
             rounds = atoi(val);
         else if (!strcmp(arg, "--round-seconds"))
             seconds = atof(val);
+        else if (!strcmp(arg, "--update") && (!strcmp(val, "optim") || !strcmp(val, "sgd")))
+            plain_sgd = !strcmp(val, "sgd");
         else
             usage();
         if (!nb || !nw || rounds < 1 || rounds > MAX_ROUNDS || !(seconds > 0))
             usage();
     }
     blas_core_upgrade(argv);
-    printf("BLAS: %s, kernels %s\n", blas_library_name(), blas_core_name());
+    printf("BLAS: %s, kernels %s; update %s\n", blas_library_name(), blas_core_name(),
+           plain_sgd ? "bp_sgd_step on the calling thread"
+                     : "bp_optim_step (SGD), on the team's threads for workers");
     print_load("before");
     printf("\n| network | B | threads | samples/s (median) | min-max | vs 1 thread | cpu/step vs "
            "1 thread |\n|---|--:|---|--:|--:|--:|--:|\n");
@@ -258,7 +277,7 @@ int main(int argc, char **argv)
             continue;
         for (int k = 0; k < nb; k++) {
             bench b;
-            bench_create(&b, &NETS[n], batches[k], workers, nw);
+            bench_create(&b, &NETS[n], batches[k], workers, nw, plain_sgd);
             run(&b, NETS[n].layers, rounds, seconds);
             bench_free(&b);
         }

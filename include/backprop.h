@@ -902,8 +902,9 @@ typedef struct bp_team bp_team; /* opaque: worker threads, each with a workspace
 
 /* A team of workers for net's shape and batches of at most max_batch samples: workers - 1 threads
  * started now (the calling thread is the other worker of each call), with every signal blocked,
- * waiting (not spinning) between calls; and for each of the workers shares of a batch a workspace
- * for ceil(max_batch / workers) samples and (but share 0, which writes the caller's block) a
+ * waiting between calls (watching for the next call for at most 100 microseconds, as the calling
+ * thread watches for the others' shares, then asleep on a condition variable); and for each of the
+ * workers shares of a batch a workspace for ceil(max_batch / workers) samples and (but share 0, which writes the caller's block) a
  * gradient block of num_params floats. A team serves one calling thread at a time.
  * Errors: BP_ENULL, BP_EDIM (workers outside 1..BP_MAX_WORKERS, max_batch < 1), BP_EOVERFLOW,
  * BP_ENOMEM (also: a thread could not be started; the detail says which). On failure *out is NULL.
@@ -1121,6 +1122,24 @@ BP_API bp_status bp_file_commit(bp_file *f);
 
 /* Remove the temporary file and release f, leaving path untouched; NULL is a no-op. */
 BP_API void bp_file_discard(bp_file *f);
+
+/* ---------------------------------------------------------------- worker threads: the step */
+/* bp_optim_step (the same arguments, checks, errors and result bits) with its passes over the
+ * parameters split across the team's threads: the N workers' slices of the parameter block,
+ * slice w starting at w floor(P/N) (P = num_params) rounded down to a multiple of 16 floats, the
+ * last ending at P, each claimed by one thread as bp_team_gradient's shares are. Every element's
+ * update depends on that element alone, so the bits do not depend on N, on timing nor on which
+ * thread ran which slice. Two rounds: the dry run of every slice (any non-finite gradient
+ * element, any new parameter or optimizer state that would not be finite), then, only if no slice
+ * refuses, the update of every slice; so a refused step (BP_ENUMERIC) changes neither the
+ * parameters nor the optimizer's state, in any slice, and names what bp_optim_step names (a
+ * non-finite gradient before a refused layer, the lowest layer refused). With clipping
+ * (clip_norm > 0) the gradient's norm is computed first on the calling thread, as bp_optim_step
+ * computes it. net must be of the team's shape. Not during another call of the team. Allocates
+ * nothing. Errors: those of bp_optim_step; BP_ENULL (team), BP_EMISMATCH (net of another shape
+ * than the team's). */
+BP_API bp_status bp_team_optim_step(bp_team *team, bp_optim *opt, bp_net *net, const float *grad,
+                                    int m, long n, float eta);
 
 #ifdef __cplusplus
 }

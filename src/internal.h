@@ -262,6 +262,34 @@ typedef struct bp__train_state {
     const float *dropout; /* num_layers - 1 rates (bp_train_config.dropout), NULL: no dropout */
     uint64_t dropout_key; /* the key of the masks */
 } bp__train_state;
+/* A step of bp_optim_step prepared for passes over parts of the parameters (src/optim.c), so
+ * that threads can share it: bp__optim_begin, then bp__optim_refuses on parts that tile
+ * [0, num_params) (and bp__optim_grad_finite on them without p.norm_done), then either
+ * bp__optim_refused or bp__optim_apply on the same parts; the bits are those of bp_optim_step. */
+typedef struct bp__optim_plan {
+    float scale, decay, keep, eta; /* the gradient's factor (1/m, or the clipping's), L2's
+                                      lambda/n, the decoupled decay's 1 - eta weight_decay, eta */
+    int norm_done;                 /* the gradient's norm was computed: it is finite */
+    long t_before;                 /* the optimizer's step count before this step */
+} bp__optim_plan;
+/* bp_optim_step's checks, its constants into *p and the step counted. The gradient's squared norm
+ * over all parameters (BP_ENUMERIC if not finite) is computed when whole or when opt clips (the
+ * clipping needs it); otherwise the caller checks each part with bp__optim_grad_finite. Errors:
+ * those of bp_optim_step before its dry run; on failure the count is unchanged. */
+bp_status bp__optim_begin(bp_optim *opt, const bp_net *net, const float *grad, int m, long n,
+                          float eta, int whole, bp__optim_plan *p);
+/* Whether grad[lo..hi-1] is all finite. */
+int bp__optim_grad_finite(const float *grad, size_t lo, size_t hi);
+/* The dry run of the step over the parameters [lo, hi): the first layer (2..L) whose new
+ * parameters or state would not all be finite, or 0. Writes nothing. */
+int bp__optim_refuses(bp_optim *opt, bp_net *net, const float *grad, size_t lo, size_t hi,
+                      const bp__optim_plan *p);
+/* The step's update of the parameters [lo, hi) and their state. */
+void bp__optim_apply(bp_optim *opt, bp_net *net, const float *grad, size_t lo, size_t hi,
+                     const bp__optim_plan *p);
+/* A refused step: the count restored (p may be NULL: not counted yet) and BP_ENUMERIC, for a
+ * non-finite gradient (layer 0) or the first refused layer. */
+bp_status bp__optim_refused(bp_optim *opt, const bp__optim_plan *p, int layer);
 /* Optimizer state, for checkpoints: kind, step count and moments (v, m; NULL when the kind has
  * none). */
 void bp__optim_state(bp_optim *opt, bp_optimizer_kind *kind, long **t, float **v, float **m);
@@ -344,6 +372,13 @@ bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds,
  * *sse += the squared error of the predictions in the data's units. */
 bp_status bp__evaluate_chunk(const bp_net *net, bp_workspace *ws, int b, const float *X,
                              const float *Y, double *c, double *sse);
+/* Writes columns [lo, hi) of the X and Y of the team's gradient call in progress (and what else
+ * the caller keeps of those columns), on the thread that then computes their share. */
+typedef void (*bp__team_filler)(void *ctx, int lo, int hi);
+/* From now on every share of t's gradients (bp_team_gradient, bp_team_gradient_dropout) with
+ * columns first runs fill(ctx, lo, hi) for them, so that the shares' data are gathered in parallel
+ * too; fill NULL: none. Evaluations do not call it. */
+void bp__team_fill(bp_team *t, bp__team_filler fill, void *ctx);
 /* Worker w's workspace after bp_team_gradient (or bp_team_gradient_dropout), and its columns [*lo, *hi) of that call. */
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
 

@@ -204,9 +204,34 @@ BP_CLONES static double sum_squares(const float *g, size_t n)
     return sq;
 }
 
-bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n, float eta)
+/* The step's pass over the parameters [lo, hi), layer by layer: the weights with the L2 and
+ * decoupled decays, the biases without. With store 0 the dry run, which writes nothing: the first
+ * layer whose new parameters or state would not all be finite, or 0. Every element's update
+ * depends on that element and p alone, so passes over parts that tile [0, num_params) give the
+ * bits of one pass over all of it. */
+static int step_pass(bp_optim *o, bp_net *net, const float *grad, size_t lo, size_t hi,
+                     const bp__optim_plan *p, int store)
 {
-    bp__clear_error();
+    for (int l = 2; l <= net->num_layers; l++) {
+        size_t w = net->w_off[l], b = net->b_off[l], e = b + (size_t)net->sizes[l - 1];
+        w = w < lo ? lo : w > hi ? hi : w;
+        b = b < lo ? lo : b > hi ? hi : b;
+        e = e < lo ? lo : e > hi ? hi : e;
+        if (store) {
+            update(o, net->params, grad, w, b, p->scale, p->decay, p->keep, p->eta);
+            update(o, net->params, grad, b, e, p->scale, 0.0f, 1.0f, p->eta);
+        } else if (update_overflows(o, net->params, grad, w, b, p->scale, p->decay, p->keep,
+                                    p->eta) ||
+                   update_overflows(o, net->params, grad, b, e, p->scale, 0.0f, 1.0f, p->eta)) {
+            return l;
+        }
+    }
+    return 0;
+}
+
+bp_status bp__optim_begin(bp_optim *opt, const bp_net *net, const float *grad, int m, long n,
+                          float eta, int whole, bp__optim_plan *p)
+{
     if (!opt || !net || !grad)
         return bp__fail(BP_ENULL, "%s is NULL", !opt ? "opt" : !net ? "net" : "grad");
     if (opt->num_params != net->num_params)
@@ -220,33 +245,65 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, lo
     bp_status st = check_decay(eta, opt->cfg.weight_decay);
     if (st)
         return st;
-    double sq = sum_squares(grad, net->num_params); /* a NaN or inf in grad makes it non-finite */
-    if (!isfinite(sq))
-        return bp__fail(BP_ENUMERIC, "gradient is not finite (or its squared norm overflows)");
-    float scale = 1.0f / (float)m;
-    double norm = sqrt(sq) / m;
-    if (opt->cfg.clip_norm > 0 && norm > opt->cfg.clip_norm)
-        scale = (float)(opt->cfg.clip_norm / (norm * m));
-    float decay = (float)(opt->cfg.lambda / (double)n);
-    float keep = (float)(1.0 - (double)eta * opt->cfg.weight_decay);
+    p->scale = 1.0f / (float)m;
+    p->norm_done = whole || opt->cfg.clip_norm > 0;
+    if (p->norm_done) {
+        double sq = sum_squares(grad, net->num_params); /* a NaN or inf in grad: non-finite */
+        if (!isfinite(sq))
+            return bp__optim_refused(opt, NULL, 0);
+        double norm = sqrt(sq) / m;
+        if (opt->cfg.clip_norm > 0 && norm > opt->cfg.clip_norm)
+            p->scale = (float)(opt->cfg.clip_norm / (norm * m));
+    }
+    p->decay = (float)(opt->cfg.lambda / (double)n);
+    p->keep = (float)(1.0 - (double)eta * opt->cfg.weight_decay);
+    p->eta = eta;
     /* Adam's bias correction is 1 to float precision long before LONG_MAX steps: saturating the
      * count changes no result and can never overflow. */
-    long t_before = opt->t;
+    p->t_before = opt->t;
     opt->t += opt->t < LONG_MAX;
-    for (int pass = 0; pass < 2; pass++)
-        for (int l = 2; l <= net->num_layers; l++) {
-            size_t b = net->b_off[l], e = b + (size_t)net->sizes[l - 1];
-            if (pass == 1) {
-                update(opt, net->params, grad, net->w_off[l], b, scale, decay, keep, eta);
-                update(opt, net->params, grad, b, e, scale, 0.0f, 1.0f, eta);
-            } else if (update_overflows(opt, net->params, grad, net->w_off[l], b, scale, decay,
-                                        keep, eta) ||
-                       update_overflows(opt, net->params, grad, b, e, scale, 0.0f, 1.0f, eta)) {
-                opt->t = t_before;
-                return bp__fail(BP_ENUMERIC, "the step would make a parameter or the optimizer's "
-                                "state non-finite (layer %d): nothing changed", l);
-            }
-        }
+    return BP_OK;
+}
+
+int bp__optim_grad_finite(const float *grad, size_t lo, size_t hi)
+{
+    /* each square is below 2^256 and there are fewer than 2^64 of them: no double overflows */
+    return isfinite(sum_squares(grad + lo, hi - lo));
+}
+
+int bp__optim_refuses(bp_optim *opt, bp_net *net, const float *grad, size_t lo, size_t hi,
+                      const bp__optim_plan *p)
+{
+    return step_pass(opt, net, grad, lo, hi, p, 0);
+}
+
+void bp__optim_apply(bp_optim *opt, bp_net *net, const float *grad, size_t lo, size_t hi,
+                     const bp__optim_plan *p)
+{
+    (void)step_pass(opt, net, grad, lo, hi, p, 1);
+}
+
+bp_status bp__optim_refused(bp_optim *opt, const bp__optim_plan *p, int layer)
+{
+    if (p)
+        opt->t = p->t_before;
+    if (!layer)
+        return bp__fail(BP_ENUMERIC, "gradient is not finite (or its squared norm overflows)");
+    return bp__fail(BP_ENUMERIC, "the step would make a parameter or the optimizer's state "
+                    "non-finite (layer %d): nothing changed", layer);
+}
+
+bp_status bp_optim_step(bp_optim *opt, bp_net *net, const float *grad, int m, long n, float eta)
+{
+    bp__clear_error();
+    bp__optim_plan p;
+    bp_status st = bp__optim_begin(opt, net, grad, m, n, eta, 1, &p);
+    if (st)
+        return st;
+    int layer = bp__optim_refuses(opt, net, grad, 0, net->num_params, &p);
+    if (layer)
+        return bp__optim_refused(opt, &p, layer);
+    bp__optim_apply(opt, net, grad, 0, net->num_params, &p);
     return BP_OK;
 }
 

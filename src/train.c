@@ -226,6 +226,7 @@ typedef struct trainer {
     bp__train_state s; /* what a checkpoint saves; it owns perm, best_params and opt */
     bp_workspace *ws; /* alone (workers 0 or 1) */
     bp_team *team;    /* with workers > 1: their workspaces instead */
+    int gathering;    /* the team's batch share starts at perm[gathering] (gather_columns) */
     float *grad; /* num_params + FLAGS floats: the gradient, then flags summed with it */
     float *xb, *yb; /* this rank's share of a batch: inputs and targets, contiguous */
     int *lb;        /* and its labels */
@@ -316,6 +317,16 @@ static void gather(const bp_net *net, const bp_dataset *ds, const int *perm, int
         bp__standardize(net->in_scaling, (int)nf, b, xb, (int)nf, xb, (int)nf);
     if (net->out_scaling && !raw)
         bp__standardize(net->out_scaling, (int)nt, b, yb, (int)nt, yb, (int)nt);
+}
+
+/* The team's filler (bp__team_fill): columns [lo, hi) of the share being gathered, samples
+ * perm[gathering + lo ..], on the worker that computes them; the same bits as one gather of all. */
+static void gather_columns(void *ctx, int lo, int hi)
+{
+    trainer *t = ctx;
+    size_t nf = (size_t)t->train->n_features, nt = (size_t)t->train->n_targets;
+    gather(t->net, t->train, t->s.perm + t->gathering + lo, hi - lo, 0, t->xb + (size_t)lo * nf,
+           t->yb + (size_t)lo * nt, t->lb + lo);
 }
 
 bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
@@ -450,6 +461,8 @@ static bp_status trainer_start(trainer *t)
                 o->kind == BP_OPT_SGD && o->lambda == 0 && o->clip_norm == 0 &&
                 o->weight_decay == 0 && !t->s.dropout;
     bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
+    if (!st && t->team) /* the force loss, which gathers raw data, has no team */
+        bp__team_fill(t->team, gather_columns, t);
     if (!st)
         st = start_state(t);
     /* A run resumed from the checkpoint of the epoch where early stopping ended it is over. */
@@ -506,7 +519,8 @@ static void score_share(trainer *t, int n, tally *ep)
     }
 }
 
-/* The gradient of the n samples gathered into t->xb and t->yb (columns col.. of the batch numbered
+/* The gradient of the n samples gathered into t->xb and t->yb (by the team's workers as they
+ * reach them, or before; columns col.. of the batch numbered
  * step since training began, which key its dropout masks) into t->grad, overwritten (no zeroing
  * pass), by the run's path: the force loss, or the batched passes of the workers or of this
  * thread, with or without dropout; *c their summed cost. */
@@ -545,7 +559,9 @@ static bp_status share_gradient(trainer *t, int first, int n, uint64_t step, int
         bp_grad_zero(net, t->grad);
         return BP_OK;
     }
-    gather(t->net, t->train, t->s.perm + first, n, t->cfg->forces, t->xb, t->yb, t->lb);
+    t->gathering = first;
+    if (!t->team) /* the team's workers gather their own columns */
+        gather(t->net, t->train, t->s.perm + first, n, t->cfg->forces, t->xb, t->yb, t->lb);
     bp_status st = gathered_gradient(t, n, step, col, c);
     if (st)
         return st;
@@ -569,7 +585,9 @@ static bp_status placed(bp_status st, int e, int k)
  * optimizer with nothing changed, so the last finite parameters stay without a copy. */
 static bp_status step(trainer *t, int b, float eta, int e, int k)
 {
-    bp_status st = bp_optim_step(t->s.opt, t->net, t->grad, b, t->train->count, eta);
+    bp_status st = t->team ? bp_team_optim_step(t->team, t->s.opt, t->net, t->grad, b,
+                                                t->train->count, eta)
+                           : bp_optim_step(t->s.opt, t->net, t->grad, b, t->train->count, eta);
     return st == BP_ENUMERIC ? placed(st, e, k) : st;
 }
 

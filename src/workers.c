@@ -3,13 +3,17 @@
  * [w*b/N, (w+1)*b/N)), each share with its own workspace and gradient block, and sums the blocks
  * in share order, so the result depends on N, never on timing nor on which thread ran which
  * share. The N - 1 threads are started once by bp_team_create and wait on a condition variable
- * between calls (no spinning: the machine may be shared). A call wakes them and the calling
+ * between calls (after a watch of at most WATCH_NS: the machine may be shared). A call wakes them and the calling
  * thread and the workers claim the shares one at a time until none is left; the call returns when
  * all are done. So a worker the scheduler keeps off the cores (a loaded machine) costs the call
  * at most the share it claimed: its unclaimed shares are run by the threads that are running.
  * BLAS runs at one thread inside a call (bp__blas_threads_single). With dropout each share draws
  * the masks of its own global columns (bp_gradient_dropout's first), so the masks do not depend
- * on N either. */
+ * on N either. The sum of the blocks and the optimizer's step (bp_team_optim_step) run in rounds
+ * of their own, the threads claiming N fixed slices of the parameter block as they claim shares:
+ * every element is added (or updated) as one pass over the whole block would, so the bits are
+ * those of the calling thread alone doing it; the step's dry runs form one round and its updates
+ * the next, so a refused step changes no slice. */
 #include "blas_info.h"
 #include "kernels.h"
 
@@ -17,6 +21,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 
 /* One share's own state: its workspace and block, its columns of the call in progress and what
  * was found. Only the thread that claimed the share writes it during a call; the caller reads it
@@ -30,6 +35,8 @@ typedef struct lane {
     long correct;   /* evaluation: correct predictions among them */
     double sse;     /* evaluation: squared error of their predictions in the data's units */
     float *masks;   /* bp_team_set_dropout: its workspace's new masks until all are allocated */
+    int nonfinite;  /* the optimizer's step: its slice of the gradient is not all finite ... */
+    int refused;    /* ... or the first layer its slice of the step would make non-finite */
     bp_status status;
     char why[192];  /* bp_last_error() of its failure (the message is thread-local) */
 } lane;
@@ -50,7 +57,7 @@ struct bp_team {
     pthread_cond_t go, done;
     unsigned long round;        /* calls so far */
     int next;                   /* the next share of this round to claim; workers: none left */
-    int finished;               /* shares of this round done */
+    unsigned long finished;     /* shares of this round done */
     int quit;
     team_task task;
     /* the call in progress */
@@ -63,7 +70,50 @@ struct bp_team {
     int sse;   /* evaluation: whether the lanes add up their squared errors */
     int dropout;         /* the gradient applies the workspaces' dropout rates ... */
     uint64_t key, step;  /* ... with the masks of this key and step */
+    bp__team_filler fill; /* bp__team_fill: what writes a share's columns of X and Y first */
+    void *fill_ctx;
+    bp_optim *opt;       /* the optimizer's step: its optimizer, network, gradient and plan */
+    bp_net *step_net;
+    const float *step_grad;
+    bp__optim_plan plan;
 };
+
+/* How long a thread that waits for the next round (a worker) or for the others' shares (the
+ * caller) watches for it before it sleeps on the condition variable. A step is several rounds
+ * (the gradient, the sum, the dry run, the update) a few hundred microseconds apart or less, and
+ * waking a sleeping thread costs tens of microseconds on a virtual machine, on the critical path
+ * at every round; a short watch spares that within a step and between steps, and an idle team
+ * still sleeps after it (the machine may be shared). */
+#define WATCH_NS 100000L
+
+static long elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+/* Watch *v, without the lock, for at most WATCH_NS until done(value) holds; called and returning
+ * with t->lock held (the caller rechecks under it, and sleeps if it still must). The counters are
+ * written under the lock with atomic stores, so these atomic loads race with nothing. */
+static void watch(bp_team *t, const unsigned long *v, unsigned long until_not, int until_equal)
+{
+    pthread_mutex_unlock(&t->lock);
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (int spins = 1;; spins++) {
+        unsigned long x = __atomic_load_n(v, __ATOMIC_ACQUIRE);
+        if (until_equal ? x == until_not : x != until_not)
+            break;
+        if (__atomic_load_n(&t->quit, __ATOMIC_ACQUIRE) ||
+            (spins % 64 == 0 && elapsed_ns(&start) > WATCH_NS))
+            break;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+    pthread_mutex_lock(&t->lock);
+}
 
 /* Run the round's task on the shares still unclaimed, one at a time, until none is left; called
  * and returning with t->lock held. Returns whether this thread finished the round's last share. */
@@ -76,7 +126,8 @@ static int claim_shares(bp_team *t)
         pthread_mutex_unlock(&t->lock);
         task(t, share);
         pthread_mutex_lock(&t->lock);
-        last = ++t->finished == t->workers;
+        __atomic_store_n(&t->finished, t->finished + 1, __ATOMIC_RELEASE);
+        last = t->finished == (unsigned long)t->workers;
     }
     return last;
 }
@@ -87,6 +138,8 @@ static void *worker_main(void *arg)
     unsigned long seen = 0;
     pthread_mutex_lock(&t->lock);
     for (;;) {
+        if (t->round == seen && !t->quit)
+            watch(t, &t->round, seen, 0);
         while (t->round == seen && !t->quit)
             pthread_cond_wait(&t->go, &t->lock);
         if (t->quit)
@@ -105,11 +158,13 @@ static void team_run(bp_team *t, team_task task)
     pthread_mutex_lock(&t->lock);
     t->task = task;
     t->next = 0;
-    t->finished = 0;
-    t->round++;
+    __atomic_store_n(&t->finished, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->round, t->round + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->go);
     claim_shares(t);
-    while (t->finished < t->workers)
+    if (t->finished < (unsigned long)t->workers)
+        watch(t, &t->finished, (unsigned long)t->workers, 1);
+    while (t->finished < (unsigned long)t->workers)
         pthread_cond_wait(&t->done, &t->lock);
     pthread_mutex_unlock(&t->lock);
 }
@@ -149,7 +204,7 @@ void bp_team_free(bp_team *t)
         return;
     if (t->synced) {
         pthread_mutex_lock(&t->lock);
-        t->quit = 1;
+        __atomic_store_n(&t->quit, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&t->go);
         pthread_mutex_unlock(&t->lock);
         for (int i = 0; i < t->started; i++)
@@ -275,6 +330,8 @@ static void gradient_task(bp_team *t, lane *me)
         memset(g, 0, t->num_params * sizeof *g);
         return;
     }
+    if (t->fill)
+        t->fill(t->fill_ctx, me->lo, me->hi);
     const float *X = t->X + (size_t)me->lo * (size_t)t->ldx;
     const float *Y = t->Y + (size_t)me->lo * (size_t)t->ldy;
     bp_status st = t->dropout ? bp_gradient_dropout(t->net, me->ws, t->key, t->step,
@@ -284,6 +341,24 @@ static void gradient_task(bp_team *t, lane *me)
                                                   &me->cost);
     if (st)
         lane_failed(me, st);
+}
+
+/* Slice w's first parameter: w floor(num_params / N) rounded down to 16 floats (a 64-byte line,
+ * so that no two slices share one), num_params for w = N. The slices tile the parameters. */
+static size_t slice_edge(const bp_team *t, int w)
+{
+    if (w == t->workers)
+        return t->num_params;
+    return t->num_params / (size_t)t->workers * (size_t)w & ~(size_t)15;
+}
+
+/* Slice me->index of the gradient: the caller's block (share 0's) plus the other shares' blocks,
+ * added in share order, as one pass over the whole block adds them: the same bits. */
+static void sum_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    for (int w = 1; w < t->workers; w++)
+        bp__loops_axpy(hi - lo, 1.0f, t->lanes[w].grad + lo, t->out + lo);
 }
 
 /* The masks of a dropout gradient: key, step, and the global column of the batch's first. */
@@ -343,11 +418,11 @@ static bp_status team_gradient(bp_team *team, const dropout_args *drop, const bp
     bp__blas_threads_restore(threads);
     if ((st = team_status(team)))
         return st;
+    if (team->workers > 1)
+        team_run(team, sum_task);
     double total = team->lanes[0].cost;
-    for (int w = 1; w < team->workers; w++) { /* in share order: the same bits on every run */
-        bp__loops_axpy(team->num_params, 1.0f, team->lanes[w].grad, grad);
+    for (int w = 1; w < team->workers; w++) /* in share order: the same bits on every run */
         total += team->lanes[w].cost;
-    }
     if (cost)
         *cost = total;
     return BP_OK;
@@ -384,6 +459,12 @@ bp_status bp_team_set_dropout(bp_team *team, const float *rates)
         team->lanes[w].masks = NULL;
     }
     return st;
+}
+
+void bp__team_fill(bp_team *t, bp__team_filler fill, void *ctx)
+{
+    t->fill = fill;
+    t->fill_ctx = ctx;
 }
 
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi)
@@ -443,4 +524,47 @@ bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds,
             *sse += t->lanes[w].sse;
     }
     return st;
+}
+
+/* ---------------------------------------------------------------- the optimizer's step */
+
+/* The dry run of the step over slice me->index: whether its gradient is finite (when the plan
+ * did not check the whole norm) and the first layer it would make non-finite. Writes only me. */
+static void check_step_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    me->nonfinite = !t->plan.norm_done && !bp__optim_grad_finite(t->step_grad, lo, hi);
+    me->refused = bp__optim_refuses(t->opt, t->step_net, t->step_grad, lo, hi, &t->plan);
+}
+
+static void apply_step_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    bp__optim_apply(t->opt, t->step_net, t->step_grad, lo, hi, &t->plan);
+}
+
+/* Two rounds: every slice's dry run, then, if none refuses, every slice's update; so a refused
+ * step changes no slice. The refusal is the serial step's: a non-finite gradient first, else the
+ * lowest layer refused (the slices are in the order of the layers). */
+bp_status bp_team_optim_step(bp_team *team, bp_optim *opt, bp_net *net, const float *grad, int m,
+                             long n, float eta)
+{
+    bp__clear_error();
+    bp_status st = check_team(team, net);
+    if (!st)
+        st = bp__optim_begin(opt, net, grad, m, n, eta, 0, &team->plan);
+    if (st)
+        return st;
+    team->opt = opt;
+    team->step_net = net;
+    team->step_grad = grad;
+    team_run(team, check_step_task);
+    for (int w = 0; w < team->workers; w++)
+        if (team->lanes[w].nonfinite)
+            return bp__optim_refused(opt, &team->plan, 0);
+    for (int w = 0; w < team->workers; w++)
+        if (team->lanes[w].refused)
+            return bp__optim_refused(opt, &team->plan, team->lanes[w].refused);
+    team_run(team, apply_step_task);
+    return BP_OK;
 }
