@@ -60,7 +60,7 @@ extern "C" {
 
 /* ---------------------------------------------------------------- version */
 #define BP_VERSION_MAJOR 1 /* the ABI: incremented by a release that breaks it (the SONAME) */
-#define BP_VERSION_MINOR 1 /* incremented by a release that adds functions or enum values */
+#define BP_VERSION_MINOR 2 /* incremented by a release that adds functions or enum values */
 #define BP_VERSION_PATCH 0 /* incremented by a release that only fixes */
 /* The version of this header as one number, MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define BP_VERSION_NUMBER (BP_VERSION_MAJOR * 10000 + BP_VERSION_MINOR * 100 + BP_VERSION_PATCH)
