@@ -3,7 +3,7 @@
  * take, so that a peer that stores its operands otherwise (PyTorch's row-major x w^T) is measured
  * against the fastest form, not against ours.
  *
- *   bench_products [--nets 784-100-10,784-256-128-10] [--batch 1024] [--rounds R]
+ *   bench_products [--nets 784-100-10,784-256-128-10] [--batch 1024] [--rounds R] [--threads T]
  *
  * The products of one step (n^l the widths, B the batch):
  *   forward, l = 2..L   z^l = w^l a^{l-1}          M = n^l,     N = B,       K = n^{l-1}  (NN)
@@ -19,7 +19,8 @@
  * take whatever the layout (each product in its own best form, which no single layout may allow:
  * a lower bound). B / floor is then the most samples/s any implementation of the step on this
  * BLAS, at this thread count, can reach: the elementwise passes, the bias sums and the update
- * only add to it. The BLAS runs at its thread count (OPENBLAS_NUM_THREADS). beta = 0 in every call
+ * only add to it. The BLAS runs at T threads (default 1: bp_blas_set_threads, which a generic CBLAS
+ * ignores). beta = 0 in every call
  * (the library's eq. C accumulates with beta = 1 into a zeroed block: a little more traffic). */
 #include "backprop.h"
 #include "../src/clock.h"
@@ -161,7 +162,7 @@ static void run_net(const char *layers, int B, int rounds)
 int main(int argc, char **argv)
 {
     const char *nets = "784-100-10,784-256-128-10";
-    int batch = 1024, rounds = 11;
+    int batch = 1024, rounds = 11, threads = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--nets"))
             nets = argv[i + 1];
@@ -169,17 +170,25 @@ int main(int argc, char **argv)
             batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--rounds"))
             rounds = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads"))
+            threads = atoi(argv[i + 1]);
         else
             argc = 0; /* unknown flag: usage below */
     }
-    if (argc % 2 == 0 || batch < 1 || batch > 1 << 16 || rounds < 1 || rounds > MAX_ROUNDS) {
-        fprintf(stderr, "usage: bench_products [--nets A,B,..] [--batch B] [--rounds 1..%d]\n",
-                MAX_ROUNDS);
+    if (argc % 2 == 0 || batch < 1 || batch > 1 << 16 || rounds < 1 || rounds > MAX_ROUNDS ||
+        threads < 1 || threads > 256) {
+        fprintf(stderr, "usage: bench_products [--nets A,B,..] [--batch B] [--rounds 1..%d] "
+                        "[--threads T]\n", MAX_ROUNDS);
         return 2;
     }
     blas_core_upgrade(argv);
-    printf("BLAS: %s, kernels %s; median of %d alternated rounds per form\n\n",
-           blas_library_name(), blas_core_name(), rounds);
+    if (bp_blas_set_threads(threads) && threads > 1)
+        fprintf(stderr, "bench_products: %s: %d threads asked\n", bp_last_error(), threads);
+    bp_blas_info blas;
+    bp_blas_describe(&blas);
+    printf("BLAS: %s, kernels %s, %d thread%s; median of %d alternated rounds per form\n\n",
+           blas_library_name(), blas_core_name(), blas.threads, blas.threads == 1 ? "" : "s",
+           rounds);
     char list[256];
     snprintf(list, sizeof list, "%s", nets);
     for (char *save = NULL, *net = strtok_r(list, ",", &save); net; net = strtok_r(NULL, ",", &save))

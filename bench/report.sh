@@ -53,7 +53,7 @@ if [[ -n $python ]]; then
     --csv "$out/torch.csv"
   echo
 fi
-echo '### The floor of the step'"'"'s products at B = 1024: `bench_products --rounds 11`'
+echo '### The floor of the step'"'"'s products at B = 1024, 1 thread: `bench_products --rounds 11`'
 echo
 "$bench/bench_products" --nets 784-100-10,784-256-128-10 --batch 1024 --rounds 11
 echo
