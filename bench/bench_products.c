@@ -138,7 +138,8 @@ static void run_net(const char *layers, int B, int rounds)
             if (r >= 0)
                 ps[j / FORMS].t[j % FORMS][r] = t;
         }
-    printf("| %s, B = %d | M x N x K | library's form, ms | fastest form, ms | library / fastest |\n"
+    printf("| %s, B = %d | M x N x K | library's form, ms | fastest form, ms "
+           "| library / fastest |\n"
            "|---|---|--:|--:|--:|\n", layers, B);
     double ours = 0, floor = 0;
     for (int i = 0; i < np; i++) {
@@ -191,7 +192,8 @@ int main(int argc, char **argv)
            rounds);
     char list[256];
     snprintf(list, sizeof list, "%s", nets);
-    for (char *save = NULL, *net = strtok_r(list, ",", &save); net; net = strtok_r(NULL, ",", &save))
+    char *save = NULL;
+    for (char *net = strtok_r(list, ",", &save); net; net = strtok_r(NULL, ",", &save))
         run_net(net, batch, rounds);
     return 0;
 }

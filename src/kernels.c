@@ -498,8 +498,8 @@ double bp__cost(bp_cost cost, const float *a, const float *y, int ldy, int rows,
 
 /* ---------------------------------------------------------------- derivative kernels
  * Softplus, SiLU and GELU (smooth to every order, for fits whose loss holds derivatives), sigma'
- * from z for them, the layer Jacobian of the VJP/JVP, and the force gradient's second-order step. Each
- * loop runs down contiguous memory with the activation chosen outside it, so it vectorises. */
+ * from z for them, the layer Jacobian of the VJP/JVP, and the force gradient's second-order step.
+ * Each loop runs down contiguous memory with the activation chosen outside it, so it vectorises. */
 
 /* ln(1 + t) for t in [0, 1], within 2 ulp, in straight-line code that vectorises: u = 1 + t is
  * split as m 2^e with m in [sqrt(1/2), sqrt(2)), ln m by Cephes' logf polynomial, and the

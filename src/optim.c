@@ -104,10 +104,11 @@ void bp_optim_free(bp_optim *opt)
  * gradient) and the decoupled decay outside the rule: theta[i] = keep * theta[i] + step_i, keep =
  * 1 - eta * weight_decay, step_i the rule's step from g_i (both from the same old theta[i]); keep
  * is exactly 1 without decoupled decay, and 1 * theta is theta: the same bits as the rule alone.
- * One pass over the block. With store 0 nothing is written: the same arithmetic only says whether any new parameter
- * or state value would be non-finite (the return value, 1 if so), so that a step can be refused
- * before it changes anything. The arrays never overlap (restrict) and the constants are read once,
- * so that every case vectorises (Adam's sqrtf too: the library is built with -fno-math-errno). */
+ * One pass over the block. With store 0 nothing is written: the same arithmetic only says whether
+ * any new parameter or state value would be non-finite (the return value, 1 if so), so that a
+ * step can be refused before it changes anything. The arrays never overlap (restrict) and the
+ * constants are read once, so that every case vectorises (Adam's sqrtf too: the library is built
+ * with -fno-math-errno). */
 static inline __attribute__((always_inline)) int
 update_pass(bp_optim *o, float *restrict theta, const float *restrict grad, size_t lo, size_t hi,
             float scale, float decay, float keep, float eta, const int store)

@@ -3,8 +3,9 @@
  * [w*b/N, (w+1)*b/N)), each share with its own workspace and gradient block, and sums the blocks
  * in share order, so the result depends on N, never on timing nor on which thread ran which
  * share. The N - 1 threads are started once by bp_team_create and wait on a condition variable
- * between calls (after a watch of at most WATCH_NS: the machine may be shared). A call wakes them and the calling
- * thread and the workers claim the shares one at a time until none is left; the call returns when
+ * between calls (after a watch of at most WATCH_NS: the machine may be shared). A call wakes them
+ * and the calling thread and the workers claim the shares one at a time until none is left; the
+ * call returns when
  * all are done. So a worker the scheduler keeps off the cores (a loaded machine) costs the call
  * at most the share it claimed: its unclaimed shares are run by the threads that are running.
  * BLAS runs at one thread inside a call (bp__blas_threads_single). With dropout each share draws
