@@ -2,14 +2,17 @@
  * the calling thread alone, and against the BLAS's own threads, in alternated rounds.
  *
  *   bench_workers [--nets A,B,..] [--batches 128,1024] [--workers 2,..] [--rounds R]
- *                 [--round-seconds S] [--update optim|sgd]
+ *                 [--round-seconds S] [--update optim|sgd] [--team train|public]
  *
  * For each network and batch B the configurations are: "1 thread" (bp_gradient_batch, BLAS at
  * one thread), "BLAS T" (the same calls with the BLAS at T = the largest worker count) and
  * "N workers" (bp_team_gradient) for each N. The update is bp_train's, bp_optim_step with plain
  * SGD (its norm, dry run and update passes), split across the team's threads for "N workers"
  * (bp_team_optim_step); --update sgd times bp_sgd_step (one pass) on the calling thread in every
- * configuration instead. Each round times every configuration for about S
+ * configuration instead. "N workers" is the step bp_train takes with N workers (--team train, the
+ * default with the static library): bp_train's internal bp__team_gradient_checked, whose round of
+ * the sum also dry-runs the step, then the update round; --team public (and every build with the
+ * shared library) times the public calls instead, bp_team_gradient then bp_team_optim_step. Each round times every configuration for about S
  * seconds of steps, the order rotated one place per round, so that a loaded machine slows all of
  * them alike (after "BLAS T", untimed, a pause lets OpenBLAS's threads stop spinning, which they
  * do for a while after their last product). Reported: the median over R rounds of the time per
@@ -21,6 +24,9 @@
  * under that load. */
 #include "backprop.h"
 #include "blas_core.h"
+#ifdef BP_STATIC_DEFINE
+#include "../src/internal.h" /* bp_train's fused team step: hidden symbols of the static library */
+#endif
 
 #include <math.h>
 #include <stdio.h>
@@ -90,11 +96,12 @@ typedef struct bench {
     int batch, n1, nL, nw, workers[MAX_LIST], blas_threads;
     float *X, *Y, *grad;
     int plain_sgd; /* --update sgd: bp_sgd_step instead of opt */
+    int public_team; /* --team public: the teams' public calls instead of bp_train's step */
     bp_optim *opt;
 } bench;
 
 static void bench_create(bench *b, const net_spec *spec, int batch, const int *workers, int nw,
-                         int plain_sgd)
+                         int plain_sgd, int public_team)
 {
     int sizes[BP_MAX_LAYERS], L = 0;
     for (const char *p = spec->layers; *p; p += *p == '-')
@@ -108,6 +115,7 @@ static void bench_create(bench *b, const net_spec *spec, int batch, const int *w
     CHECK(bp_workspace_create(&b->ws, b->net, batch));
     CHECK(bp_optim_create(&b->opt, b->net, &(bp_optim_config){.kind = BP_OPT_SGD, .eta = 1e-3f}));
     b->plain_sgd = plain_sgd;
+    b->public_team = public_team;
     b->batch = batch;
     b->n1 = sizes[0];
     b->nL = sizes[L - 1];
@@ -147,6 +155,15 @@ static void bench_free(bench *b)
 /* Configuration c: 0 = one thread, 1 = BLAS threads, 2.. = the teams. */
 static void step(bench *b, int c)
 {
+#ifdef BP_STATIC_DEFINE
+    if (c >= 2 && !b->plain_sgd && !b->public_team) {
+        bp_team *team = b->team[c - 2];
+        CHECK(bp__team_gradient_checked(team, b->net, NULL, b->batch, b->X, b->n1, b->Y, b->nL,
+                                        b->grad, NULL, b->opt, b->batch, 1e-3f));
+        CHECK(bp__team_step_finish(team, 1));
+        return;
+    }
+#endif
     if (c < 2)
         CHECK(bp_gradient_batch(b->net, b->ws, b->batch, b->X, b->n1, b->Y, b->nL, b->grad, NULL));
     else
@@ -233,7 +250,7 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_workers [--nets A,B,..] [--batches 128,1024] [--workers 2,..] "
-                    "[--rounds R] [--round-seconds S] [--update optim|sgd]\n");
+                    "[--rounds R] [--round-seconds S] [--update optim|sgd] [--team train|public]\n");
     exit(2);
 }
 
@@ -241,7 +258,7 @@ int main(int argc, char **argv)
 {
     const char *nets = NULL;
     int batches[MAX_LIST] = {10, 32, 128, 1024}, nb = 4, workers[MAX_LIST] = {2}, nw = 1;
-    int rounds = 7, plain_sgd = 0;
+    int rounds = 7, plain_sgd = 0, public_team = 0;
     double seconds = 0.2;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -260,15 +277,23 @@ int main(int argc, char **argv)
             seconds = atof(val);
         else if (!strcmp(arg, "--update") && (!strcmp(val, "optim") || !strcmp(val, "sgd")))
             plain_sgd = !strcmp(val, "sgd");
+        else if (!strcmp(arg, "--team") && (!strcmp(val, "train") || !strcmp(val, "public")))
+            public_team = !strcmp(val, "public");
         else
             usage();
         if (!nb || !nw || rounds < 1 || rounds > MAX_ROUNDS || !(seconds > 0))
             usage();
     }
     blas_core_upgrade(argv);
-    printf("BLAS: %s, kernels %s; update %s\n", blas_library_name(), blas_core_name(),
+#ifndef BP_STATIC_DEFINE
+    public_team = 1;
+#endif
+    printf("BLAS: %s, kernels %s; update %s; workers: %s\n", blas_library_name(),
+           blas_core_name(),
            plain_sgd ? "bp_sgd_step on the calling thread"
-                     : "bp_optim_step (SGD), on the team's threads for workers");
+                     : "bp_optim_step (SGD), on the team's threads for workers",
+           public_team ? "bp_team_gradient, bp_team_optim_step"
+                       : "bp_train's step (the sum and the dry run in one round)");
     print_load("before");
     printf("\n| network | B | threads | samples/s (median) | min-max | vs 1 thread | cpu/step vs "
            "1 thread |\n|---|--:|---|--:|--:|--:|--:|\n");
@@ -277,7 +302,7 @@ int main(int argc, char **argv)
             continue;
         for (int k = 0; k < nb; k++) {
             bench b;
-            bench_create(&b, &NETS[n], batches[k], workers, nw, plain_sgd);
+            bench_create(&b, &NETS[n], batches[k], workers, nw, plain_sgd, public_team);
             run(&b, NETS[n].layers, rounds, seconds);
             bench_free(&b);
         }

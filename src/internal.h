@@ -382,4 +382,32 @@ void bp__team_fill(bp_team *t, bp__team_filler fill, void *ctx);
 /* Worker w's workspace after bp_team_gradient (or bp_team_gradient_dropout), and its columns [*lo, *hi) of that call. */
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
 
+/* ---------------------------------------------------------------- the step on the team, fused */
+/* Whether opt clips the gradient's norm (clip_norm > 0): its step needs the whole gradient's norm
+ * before any part's dry run. */
+int bp__optim_clips(const bp_optim *opt);
+/* A step begun (bp__optim_begin) that will not be taken: the count restored, no message. */
+void bp__optim_cancel(bp_optim *opt, const bp__optim_plan *p);
+/* The masks of a team's dropout gradient (bp_team_gradient_dropout's key, step, first). */
+typedef struct bp__team_masks {
+    uint64_t key, step;
+    int first;
+} bp__team_masks;
+/* bp_team_gradient (masks NULL) or bp_team_gradient_dropout (their bits, into grad and *cost),
+ * then the dry run of bp_team_optim_step(team, opt, net, grad, batch, n, eta), kept by the team
+ * until bp__team_step_finish; nothing of net or opt changes before it. Without clipping the
+ * step's checks come first (its errors before anything is computed) and each thread adds up a
+ * slice of the blocks and dry-runs that slice while it is in cache: a round and a pass over the
+ * gradient fewer. With clipping (the norm of the whole sum comes first) the gradient is
+ * bp_team_gradient's and the step is all bp__team_step_finish's. On an error nothing is kept and
+ * the optimizer's count is unchanged. Errors: bp_team_gradient's (or the dropout one's), those of
+ * bp_optim_step before its dry run. */
+bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_masks *masks,
+                                    int batch, const float *X, int ldx, const float *Y, int ldy,
+                                    float *grad, double *cost, bp_optim *opt, long n, float eta);
+/* The step kept by the last bp__team_gradient_checked: with take, bp_team_optim_step's outcome
+ * (BP_ENUMERIC and its message, nothing changed, or the update by slices on the team); without,
+ * dropped (the count restored). Either way nothing is kept after it. No step kept: BP_OK. */
+bp_status bp__team_step_finish(bp_team *team, int take);
+
 #endif

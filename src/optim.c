@@ -284,6 +284,16 @@ void bp__optim_apply(bp_optim *opt, bp_net *net, const float *grad, size_t lo, s
     (void)step_pass(opt, net, grad, lo, hi, p, 1);
 }
 
+int bp__optim_clips(const bp_optim *opt)
+{
+    return opt->cfg.clip_norm > 0;
+}
+
+void bp__optim_cancel(bp_optim *opt, const bp__optim_plan *p)
+{
+    opt->t = p->t_before;
+}
+
 bp_status bp__optim_refused(bp_optim *opt, const bp__optim_plan *p, int layer)
 {
     if (p)

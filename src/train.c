@@ -227,6 +227,8 @@ typedef struct trainer {
     bp_workspace *ws; /* alone (workers 0 or 1) */
     bp_team *team;    /* with workers > 1: their workspaces instead */
     int gathering;    /* the team's batch share starts at perm[gathering] (gather_columns) */
+    int fused;        /* a team alone: its gradient dry-runs the step (bp__team_gradient_checked) */
+    float eta;        /* the rate of the batch in progress */
     float *grad; /* num_params + FLAGS floats: the gradient, then flags summed with it */
     float *xb, *yb; /* this rank's share of a batch: inputs and targets, contiguous */
     int *lb;        /* and its labels */
@@ -463,6 +465,7 @@ static bp_status trainer_start(trainer *t)
     bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
     if (!st && t->team) /* the force loss, which gathers raw data, has no team */
         bp__team_fill(t->team, gather_columns, t);
+    t->fused = t->team && !t->par; /* with ranks their sum comes between the gradient and step */
     if (!st)
         st = start_state(t);
     /* A run resumed from the checkpoint of the epoch where early stopping ended it is over. */
@@ -522,8 +525,9 @@ static void score_share(trainer *t, int n, tally *ep)
 /* The gradient of the n samples gathered into t->xb and t->yb (by the team's workers as they
  * reach them, or before; columns col.. of the batch numbered
  * step since training began, which key its dropout masks) into t->grad, overwritten (no zeroing
- * pass), by the run's path: the force loss, or the batched passes of the workers or of this
- * thread, with or without dropout; *c their summed cost. */
+ * pass), by the run's path: the force loss, or the batched passes of the workers (alone, with the
+ * dry run of the step at rate t->eta, which step takes or drop_step drops) or of this thread,
+ * with or without dropout; *c their summed cost. */
 static bp_status gathered_gradient(trainer *t, int n, uint64_t step, int col, double *c)
 {
     const bp_train_config *cfg = t->cfg;
@@ -532,6 +536,10 @@ static bp_status gathered_gradient(trainer *t, int n, uint64_t step, int col, do
     uint64_t key = t->s.dropout_key;
     const float *X = t->xb, *Y = t->yb;
     float *g = t->grad;
+    bp__team_masks masks = {key, step, col};
+    if (t->fused)
+        return bp__team_gradient_checked(t->team, net, t->s.dropout ? &masks : NULL, n, X, n1, Y,
+                                         nt, g, c, t->s.opt, t->train->count, t->eta);
     if (cfg->forces)
         return bp_gradient_forces(net, t->ws, n, X, n1, Y, nt, Y + 1, nt, cfg->energy_weight,
                                   cfg->force_weight, g, c);
@@ -585,10 +593,19 @@ static bp_status placed(bp_status st, int e, int k)
  * optimizer with nothing changed, so the last finite parameters stay without a copy. */
 static bp_status step(trainer *t, int b, float eta, int e, int k)
 {
-    bp_status st = t->team ? bp_team_optim_step(t->team, t->s.opt, t->net, t->grad, b,
+    bp_status st = t->fused  ? bp__team_step_finish(t->team, 1)
+                   : t->team ? bp_team_optim_step(t->team, t->s.opt, t->net, t->grad, b,
                                                 t->train->count, eta)
-                           : bp_optim_step(t->s.opt, t->net, t->grad, b, t->train->count, eta);
+                             : bp_optim_step(t->s.opt, t->net, t->grad, b, t->train->count, eta);
     return st == BP_ENUMERIC ? placed(st, e, k) : st;
+}
+
+/* A batch that ends before its step: the step the fused gradient dry-ran is not taken. */
+static bp_status drop_step(trainer *t, bp_status st)
+{
+    if (t->fused)
+        bp__team_step_finish(t->team, 0);
+    return st;
 }
 
 /* Batch k of epoch e, the sample perm[k], in one fused online step; it counts as a step of the
@@ -622,15 +639,16 @@ static bp_status batch_step(trainer *t, int e, int k, int b, float eta, double *
     size_t P = t->net->num_params;
     bp__share(b, t->par, &lo, &hi);
     uint64_t number = (uint64_t)e * (uint64_t)t->batches + (uint64_t)k; /* since training began */
+    t->eta = eta;
     bp_status st = share_gradient(t, first + lo, hi - lo, number, lo, c, ep);
     if (!st)
         st = bp__sum_ranks(t->par, t->grad, P + FLAGS, BP_REDUCE_FLOAT);
     if (st)
         return st;
     if (t->grad[P + FLAG_NONFINITE] != 0)
-        return bp__fail(BP_ENUMERIC, "epoch %d batch %d: loss is not finite", e, k);
+        return drop_step(t, bp__fail(BP_ENUMERIC, "epoch %d batch %d: loss is not finite", e, k));
     if ((st = agree_stop(t->grad[P + FLAG_STOP], "at", e)))
-        return st;
+        return drop_step(t, st);
     return step(t, b, eta, e, k);
 }
 

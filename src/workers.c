@@ -14,7 +14,9 @@
  * of their own, the threads claiming N fixed slices of the parameter block as they claim shares:
  * every element is added (or updated) as one pass over the whole block would, so the bits are
  * those of the calling thread alone doing it; the step's dry runs form one round and its updates
- * the next, so a refused step changes no slice. */
+ * the next, so a refused step changes no slice. For bp_train (bp__team_gradient_checked) the sum
+ * and the dry run share a round: each thread adds up a slice of the blocks and dry-runs it while
+ * it is in cache. */
 #include "blas_info.h"
 #include "kernels.h"
 
@@ -36,8 +38,7 @@ typedef struct lane {
     long correct;   /* evaluation: correct predictions among them */
     double sse;     /* evaluation: squared error of their predictions in the data's units */
     float *masks;   /* bp_team_set_dropout: its workspace's new masks until all are allocated */
-    int nonfinite;  /* the optimizer's step: its slice of the gradient is not all finite ... */
-    int refused;    /* ... or the first layer its slice of the step would make non-finite */
+    int refused;    /* the optimizer's step: the first layer its slice would make non-finite */
     bp_status status;
     char why[192];  /* bp_last_error() of its failure (the message is thread-local) */
 } lane;
@@ -77,7 +78,15 @@ struct bp_team {
     bp_net *step_net;
     const float *step_grad;
     bp__optim_plan plan;
+    int kept;            /* bp__team_gradient_checked: STEP_CHECKED, STEP_UNCHECKED, or 0 */
+    int step_m;          /* STEP_UNCHECKED: the batch, set size and rate of the step to take */
+    long step_n;
+    float step_eta;
 };
+
+/* What bp__team_gradient_checked kept: a step whose slices are dry-run (the plan begun), or, with
+ * clipping, a step still to run whole. */
+enum { STEP_CHECKED = 1, STEP_UNCHECKED };
 
 /* How long a thread that waits for the next round (a worker) or for the others' shares (the
  * caller) watches for it before it sleeps on the condition variable. A step is several rounds
@@ -353,23 +362,41 @@ static size_t slice_edge(const bp_team *t, int w)
     return t->num_params / (size_t)t->workers * (size_t)w & ~(size_t)15;
 }
 
-/* Slice me->index of the gradient: the caller's block (share 0's) plus the other shares' blocks,
- * added in share order, as one pass over the whole block adds them: the same bits. */
-static void sum_task(bp_team *t, lane *me)
+/* Elements [lo, hi) of the gradient: the caller's block (share 0's) plus the other shares'
+ * blocks, added in share order, as one pass over the whole block adds them: the same bits. */
+static void add_blocks(bp_team *t, size_t lo, size_t hi)
 {
-    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
     for (int w = 1; w < t->workers; w++)
         bp__loops_axpy(hi - lo, 1.0f, t->lanes[w].grad + lo, t->out + lo);
 }
 
-/* The masks of a dropout gradient: key, step, and the global column of the batch's first. */
-typedef struct dropout_args {
-    uint64_t key, step;
-    int first;
-} dropout_args;
+static void sum_task(bp_team *t, lane *me)
+{
+    add_blocks(t, slice_edge(t, me->index), slice_edge(t, me->index + 1));
+}
+
+/* The elements a thread adds up, then dry-runs, before it moves on: 2048 floats of each of the
+ * N blocks, the parameters and the optimizer's state stay in the first-level cache between the
+ * two (8 KiB each; 32 KiB on the machines measured), so the dry run reads the sum from there. */
+#define FUSED_CHUNK ((size_t)2048)
+
+/* Slice me->index of the gradient summed as sum_task sums it, and the step's dry run of that
+ * slice, chunk by chunk in order: the first chunk refused holds the slice's lowest refused layer
+ * (the layers are in order), and the sum is completed regardless, for the caller's block. */
+static void sum_check_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    me->refused = 0;
+    for (size_t c = lo, e; c < hi; c = e) {
+        e = hi - c > FUSED_CHUNK ? c + FUSED_CHUNK : hi;
+        add_blocks(t, c, e);
+        if (!me->refused)
+            me->refused = bp__optim_refuses(t->opt, t->step_net, t->out, c, e, &t->plan);
+    }
+}
 
 /* The arguments of the team's gradients (drop: those of bp_team_gradient_dropout, or NULL). */
-static bp_status check_gradient(const bp_team *team, const dropout_args *drop, const bp_net *net,
+static bp_status check_gradient(const bp_team *team, const bp__team_masks *drop, const bp_net *net,
                                 int batch, const float *X, int ldx, const float *Y, int ldy,
                                 const float *grad)
 {
@@ -392,15 +419,13 @@ static bp_status check_gradient(const bp_team *team, const dropout_args *drop, c
     return BP_OK;
 }
 
-/* bp_team_gradient, or with drop bp_team_gradient_dropout. */
-static bp_status team_gradient(bp_team *team, const dropout_args *drop, const bp_net *net,
-                               int batch, const float *X, int ldx, const float *Y, int ldy,
-                               float *grad, double *cost)
+/* The gradient of checked arguments (with drop, bp_team_gradient_dropout's), then, if the
+ * shares' gradients are all computed, the round of sum (NULL: none) over the slices. */
+static bp_status run_gradient(bp_team *team, const bp__team_masks *drop, const bp_net *net,
+                              int batch, const float *X, int ldx, const float *Y, int ldy,
+                              float *grad, double *cost, team_task sum)
 {
-    bp__clear_error();
-    bp_status st = check_gradient(team, drop, net, batch, X, ldx, Y, ldy, grad);
-    if (st)
-        return st;
+    bp_status st;
     team->net = net;
     team->batch = batch;
     team->X = X;
@@ -419,14 +444,28 @@ static bp_status team_gradient(bp_team *team, const dropout_args *drop, const bp
     bp__blas_threads_restore(threads);
     if ((st = team_status(team)))
         return st;
-    if (team->workers > 1)
-        team_run(team, sum_task);
+    if (sum)
+        team_run(team, sum);
     double total = team->lanes[0].cost;
     for (int w = 1; w < team->workers; w++) /* in share order: the same bits on every run */
         total += team->lanes[w].cost;
     if (cost)
         *cost = total;
     return BP_OK;
+}
+
+/* bp_team_gradient, or with drop bp_team_gradient_dropout. */
+static bp_status team_gradient(bp_team *team, const bp__team_masks *drop, const bp_net *net,
+                               int batch, const float *X, int ldx, const float *Y, int ldy,
+                               float *grad, double *cost)
+{
+    bp__clear_error();
+    bp_status st = check_gradient(team, drop, net, batch, X, ldx, Y, ldy, grad);
+    if (st)
+        return st;
+    team->kept = 0;
+    return run_gradient(team, drop, net, batch, X, ldx, Y, ldy, grad, cost,
+                        team->workers > 1 ? sum_task : NULL);
 }
 
 bp_status bp_team_gradient(bp_team *team, const bp_net *net, int batch, const float *X, int ldx,
@@ -439,7 +478,7 @@ bp_status bp_team_gradient_dropout(bp_team *team, const bp_net *net, uint64_t ke
                                    int first, int batch, const float *X, int ldx, const float *Y,
                                    int ldy, float *grad, double *cost)
 {
-    dropout_args drop = {key, step, first};
+    bp__team_masks drop = {key, step, first};
     return team_gradient(team, &drop, net, batch, X, ldx, Y, ldy, grad, cost);
 }
 
@@ -529,12 +568,11 @@ bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds,
 
 /* ---------------------------------------------------------------- the optimizer's step */
 
-/* The dry run of the step over slice me->index: whether its gradient is finite (when the plan
- * did not check the whole norm) and the first layer it would make non-finite. Writes only me. */
+/* The dry run of the step over slice me->index: the first layer it would make non-finite, or 0.
+ * Writes only me. */
 static void check_step_task(bp_team *t, lane *me)
 {
     size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
-    me->nonfinite = !t->plan.norm_done && !bp__optim_grad_finite(t->step_grad, lo, hi);
     me->refused = bp__optim_refuses(t->opt, t->step_net, t->step_grad, lo, hi, &t->plan);
 }
 
@@ -544,9 +582,29 @@ static void apply_step_task(bp_team *t, lane *me)
     bp__optim_apply(t->opt, t->step_net, t->step_grad, lo, hi, &t->plan);
 }
 
+/* The step whose slices are dry-run: refused (the count restored) as the serial step refuses, or
+ * taken, by slices. A non-finite gradient element makes its new parameter non-finite (an
+ * addition, subtraction or multiplication by a non-zero factor, the rule's only operations on
+ * it, keeps a NaN or an infinity non-finite), so its slice refuses: the gradient, whose check
+ * comes first in the serial step, needs checking only when a slice refuses (unless the plan
+ * checked its whole norm). Else the lowest layer refused (the slices are in the order of the
+ * layers). */
+static bp_status take_checked_step(bp_team *team)
+{
+    int layer = 0;
+    for (int w = 0; w < team->workers && !layer; w++)
+        layer = team->lanes[w].refused;
+    if (layer) {
+        int finite = team->plan.norm_done ||
+                     bp__optim_grad_finite(team->step_grad, 0, team->num_params);
+        return bp__optim_refused(team->opt, &team->plan, finite ? layer : 0);
+    }
+    team_run(team, apply_step_task);
+    return BP_OK;
+}
+
 /* Two rounds: every slice's dry run, then, if none refuses, every slice's update; so a refused
- * step changes no slice. The refusal is the serial step's: a non-finite gradient first, else the
- * lowest layer refused (the slices are in the order of the layers). */
+ * step changes no slice. */
 bp_status bp_team_optim_step(bp_team *team, bp_optim *opt, bp_net *net, const float *grad, int m,
                              long n, float eta)
 {
@@ -556,16 +614,55 @@ bp_status bp_team_optim_step(bp_team *team, bp_optim *opt, bp_net *net, const fl
         st = bp__optim_begin(opt, net, grad, m, n, eta, 0, &team->plan);
     if (st)
         return st;
+    team->kept = 0;
     team->opt = opt;
     team->step_net = net;
     team->step_grad = grad;
     team_run(team, check_step_task);
-    for (int w = 0; w < team->workers; w++)
-        if (team->lanes[w].nonfinite)
-            return bp__optim_refused(opt, &team->plan, 0);
-    for (int w = 0; w < team->workers; w++)
-        if (team->lanes[w].refused)
-            return bp__optim_refused(opt, &team->plan, team->lanes[w].refused);
-    team_run(team, apply_step_task);
+    return take_checked_step(team);
+}
+
+/* Without clipping: the step begun first, then the gradient whose sum round dry-runs it. */
+bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_masks *masks,
+                                    int batch, const float *X, int ldx, const float *Y, int ldy,
+                                    float *grad, double *cost, bp_optim *opt, long n, float eta)
+{
+    bp__clear_error();
+    bp_status st = check_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad);
+    if (st)
+        return st;
+    team->kept = 0;
+    team->opt = opt;
+    team->step_net = net;
+    team->step_grad = grad;
+    if (opt && bp__optim_clips(opt)) {
+        if ((st = run_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad, cost,
+                               team->workers > 1 ? sum_task : NULL)))
+            return st;
+        team->step_m = batch;
+        team->step_n = n;
+        team->step_eta = eta;
+        team->kept = STEP_UNCHECKED;
+        return BP_OK;
+    }
+    if ((st = bp__optim_begin(opt, net, grad, batch, n, eta, 0, &team->plan)))
+        return st;
+    if ((st = run_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad, cost, sum_check_task))) {
+        bp__optim_cancel(opt, &team->plan);
+        return st;
+    }
+    team->kept = STEP_CHECKED;
     return BP_OK;
+}
+
+bp_status bp__team_step_finish(bp_team *team, int take)
+{
+    int kept = team->kept;
+    team->kept = 0;
+    if (kept == STEP_UNCHECKED && take)
+        return bp_team_optim_step(team, team->opt, team->step_net, team->step_grad, team->step_m,
+                                  team->step_n, team->step_eta);
+    if (kept == STEP_CHECKED && !take)
+        bp__optim_cancel(team->opt, &team->plan);
+    return kept == STEP_CHECKED && take ? take_checked_step(team) : BP_OK;
 }

@@ -10,8 +10,19 @@
  *    neither the moments nor Adam's step count moved);
  *  - bp_team_gradient's sum, done by slices on the workers, on a network whose slices cross
  *    layers: the sum in share order of the shares' gradients, bit for bit;
- *  - every error. */
+ *  - every error;
+ *  - bp_train's step (bp__team_gradient_checked, whose round of the sum also dry-runs the step,
+ *    then bp__team_step_finish), on a network of several sum chunks per slice, with 1, 2, 3, 5,
+ *    8 and 200 workers, every optimizer with and without L2, decay, clipping and dropout: the
+ *    gradient, cost and parameters of the public calls it replaces (bp_team_gradient, then
+ *    bp_optim_step), bit for bit, and they differ from a step of another rate or of one pass;
+ *  - its refusals: a weight whose step overflows in one slice, in two slices or two layers of
+ *    one chunk, a non-finite gradient (from the last share), with and without clipping: the
+ *    serial step's status and message, no parameter changed, the gradient the whole sum, the
+ *    next steps the serial bits; a dropped step and the errors change nothing. */
 #include "bp_test.h"
+
+#include "../src/internal.h" /* bp_train's fused step: hidden symbols of the static library */
 
 #include <math.h>
 
@@ -295,6 +306,289 @@ static void team_step_errors(void **state)
     bp_net_free(net);
 }
 
+/* ---------------------------------------------------------------- bp_train's fused step */
+
+/* 4773 + 129 + 1677 + 13 = 6592 parameters: several of the fused round's 2048-float chunks per
+ * slice for N <= 3, chunks and slices that cut the layers anywhere. */
+static const int big_sizes[] = {37, 129, 13};
+enum { BIG_W3 = 37 * 129 + 129, BIG_P = BIG_W3 + 129 * 13 + 13 };
+
+static bp_net *make_big(void)
+{
+    bp_net *net = bpt_net(3, big_sizes, acts, BP_NLL);
+    bpt_fill_params(net, 5, -0.3f, 0.3f);
+    return net;
+}
+
+/* The inputs and targets of step s: MAXB columns of each. */
+static void step_data(int s, float **X, float **Y)
+{
+    bpt_rng r = bpt_rng_make(200 + (uint64_t)s);
+    *X = bpt_matrix(&r, N1, MAXB, N1, -1.0f, 1.0f, 0.0f);
+    *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0.0f);
+}
+
+/* The step bp_train takes with a team (bp__team_gradient_checked, then bp__team_step_finish),
+ * or, with serial, the public calls it replaces: bp_team_gradient (or the dropout one, masks
+ * (7, s, 3)) then bp_optim_step. */
+static void train_step(bp_team *team, bp_net *net, bp_optim *opt, int s, int masks, float *g,
+                       double *cost, int serial)
+{
+    float *X, *Y;
+    step_data(s, &X, &Y);
+    bp__team_masks m = {7, (uint64_t)s, 3};
+    float eta = 0.01f * (float)(s + 1);
+    if (serial) {
+        bpt_ok(masks ? bp_team_gradient_dropout(team, net, 7, (uint64_t)s, 3, MAXB, X, N1, Y, NL,
+                                                g, cost)
+                     : bp_team_gradient(team, net, MAXB, X, N1, Y, NL, g, cost));
+        bpt_ok(bp_optim_step(opt, net, g, MAXB, 60, eta));
+    } else {
+        bpt_ok(bp__team_gradient_checked(team, net, masks ? &m : NULL, MAXB, X, N1, Y, NL, g,
+                                         cost, opt, 60, eta));
+        bpt_ok(bp__team_step_finish(team, 1));
+    }
+    free(X);
+    free(Y);
+}
+
+/* STEPS steps of cfg, fused on one net and by the public calls and bp_optim_step on another: the
+ * same gradient, cost and parameters after each, and each step moved the first and last slice. */
+static void check_fused(bp_team *team, const bp_optim_config *cfg, int masks)
+{
+    bp_net *a = make_big(), *b = make_big();
+    bp_optim *oa, *ob;
+    bpt_ok(bp_optim_create(&oa, a, cfg));
+    bpt_ok(bp_optim_create(&ob, b, cfg));
+    float *ga = bpt_grad(a), *gb = bpt_grad(b);
+    for (int s = 0; s < STEPS; s++) {
+        float *before = params_copy(a);
+        double ca = 0, cb = 1;
+        train_step(team, a, oa, s, masks, ga, &ca, 0);
+        train_step(team, b, ob, s, masks, gb, &cb, 1);
+        assert_memory_equal(ga, gb, BIG_P * sizeof(float));
+        assert_memory_equal(&ca, &cb, sizeof ca);
+        assert_memory_equal(bpt_params(a), bpt_params(b), BIG_P * sizeof(float));
+        assert_true(moved(before, bpt_params(a), 0, 16));
+        assert_true(moved(before, bpt_params(a), BIG_P - 12, BIG_P));
+        free(before);
+    }
+    free(ga);
+    free(gb);
+    bp_optim_free(oa);
+    bp_optim_free(ob);
+    bp_net_free(a);
+    bp_net_free(b);
+}
+
+static void fused_step_is_the_serial_step(void **state)
+{
+    (void)state;
+    static const float rates[] = {0.2f, 0.3f};
+    for (size_t k = 0; k < sizeof team_sizes / sizeof *team_sizes; k++) {
+        bp_net *shape = make_big();
+        bp_team *team;
+        bpt_ok(bp_team_create(&team, shape, team_sizes[k], MAXB));
+        for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind++)
+            for (int variant = 0; variant < 5; variant++) {
+                bp_optim_config cfg = {.kind = (bp_optimizer_kind)kind, .eta = 0.01f, .mu = 0.9f};
+                cfg.lambda = variant & 1 ? 0.5f : 0.0f;
+                cfg.weight_decay = variant >= 2 ? 0.1f : 0.0f;
+                cfg.clip_norm = variant == 3 ? 0.05f : 0.0f; /* below the norms: it clips */
+                bpt_ok(bp_team_set_dropout(team, variant == 4 ? rates : NULL));
+                check_fused(team, &cfg, variant == 4);
+            }
+        bp_team_free(team);
+        bp_net_free(shape);
+    }
+}
+
+/* The bias of the hidden unit whose output weight p (of layer 3) multiplies. */
+static size_t saturated(size_t p)
+{
+    return 37 * 129 + (p - BIG_W3) / 13;
+}
+
+/* One refused fused step between finite ones, the same on the public calls and bp_optim_step:
+ * the same status and message, no parameter changed, the gradient still the whole sum, and the
+ * next steps the same bits (so neither the moments nor the step count moved). poke[]: weights
+ * set to 1e36 on both nets first (the hidden unit of one of layer 3 saturated, so that its
+ * gradient stays finite and moderate upstream); with lambda the L2 term then overflows them
+ * alone (eta lambda / n = 1000: -999 theta, finite for the others); inf_target: the last
+ * sample's first target infinite (a non-finite gradient; the last share's, not share 0's). */
+static void check_fused_refusal(bp_team *team, const bp_optim_config *cfg, const size_t *poke,
+                                int pokes, int inf_target, const char *named)
+{
+    bp_net *a = make_big(), *b = make_big();
+    bp_optim *oa, *ob;
+    bpt_ok(bp_optim_create(&oa, a, cfg));
+    bpt_ok(bp_optim_create(&ob, b, cfg));
+    float *ga = bpt_grad(a), *gb = bpt_grad(b), *X, *Y;
+    double ca, cb;
+    train_step(team, a, oa, 0, 0, ga, &ca, 0);
+    train_step(team, b, ob, 0, 0, gb, &cb, 1);
+    for (int i = 0; i < pokes; i++) {
+        bpt_params(a)[poke[i]] = bpt_params(b)[poke[i]] = 1e36f;
+        if (poke[i] >= BIG_W3) /* its hidden unit saturated: no huge delta reaches layer 2 */
+            bpt_params(a)[saturated(poke[i])] = bpt_params(b)[saturated(poke[i])] = 100.0f;
+    }
+    float *before = params_copy(a);
+    step_data(1, &X, &Y);
+    if (inf_target)
+        Y[(MAXB - 1) * NL] = INFINITY;
+    bpt_ok(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa, 60, 0.01f));
+    bpt_assert_status(bp__team_step_finish(team, 1), BP_ENUMERIC, named);
+    char why[256];
+    snprintf(why, sizeof why, "%s", bp_last_error());
+    bpt_ok(bp_team_gradient(team, b, MAXB, X, N1, Y, NL, gb, NULL));
+    assert_int_equal(bp_optim_step(ob, b, gb, MAXB, 60, 0.01f), BP_ENUMERIC);
+    assert_string_equal(why, bp_last_error());
+    assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float)); /* every slice unchanged */
+    assert_memory_equal(ga, gb, BIG_P * sizeof(float));
+    for (int i = 0; i < pokes; i++)
+        bpt_params(a)[poke[i]] = bpt_params(b)[poke[i]] = 0.1f;
+    for (int s = 2; s < 4; s++) {
+        train_step(team, a, oa, s, 0, ga, &ca, 0);
+        train_step(team, b, ob, s, 0, gb, &cb, 1);
+        assert_memory_equal(bpt_params(a), bpt_params(b), BIG_P * sizeof(float));
+    }
+    free(before);
+    free(X);
+    free(Y);
+    free(ga);
+    free(gb);
+    bp_optim_free(oa);
+    bp_optim_free(ob);
+    bp_net_free(a);
+    bp_net_free(b);
+}
+
+static void fused_refusal_changes_no_slice(void **state)
+{
+    (void)state;
+    /* a weight of layer 3 in the last chunk; one of layer 2 in the first chunk and one of layer 3
+     * further on in the same slice (N = 1) or in another; both in one chunk (4500 and 5000) */
+    static const size_t last[] = {BIG_P - 20}, two[] = {1000, BIG_P - 20}, chunk[] = {4500, 5000};
+    for (size_t k = 0; k < 4; k++) {
+        bp_net *shape = make_big();
+        bp_team *team;
+        bpt_ok(bp_team_create(&team, shape, team_sizes[k], MAXB));
+        for (int kind = BP_OPT_SGD; kind <= BP_OPT_ADAM; kind++) {
+            bp_optim_config cfg = {.kind = (bp_optimizer_kind)kind, .eta = 0.01f, .mu = 0.5f,
+                                   .lambda = 1000 * 60 / 0.01f};
+            check_fused_refusal(team, &cfg, last, 1, 0, "layer 3");
+            check_fused_refusal(team, &cfg, two, 2, 0, "layer 2");
+            check_fused_refusal(team, &cfg, chunk, 2, 0, "layer 2");
+            check_fused_refusal(team, &cfg, two, 2, 1, "gradient"); /* named before any layer */
+            cfg.clip_norm = 0.05f; /* the norm first: not finite */
+            check_fused_refusal(team, &cfg, NULL, 0, 1, "gradient");
+            check_fused_refusal(team, &cfg, last, 1, 0, "layer 3");
+        }
+        bp_team_free(team);
+        bp_net_free(shape);
+    }
+}
+
+/* A fused step dropped (bp__team_step_finish without take, as bp_train drops it when the loss is
+ * not finite) changes nothing, not even Adam's step count: the next steps are those of a run
+ * without it. And its errors: the step's arguments before anything is computed, the gradient's,
+ * nothing kept after either. */
+static void fused_step_dropped_and_errors(void **state)
+{
+    (void)state;
+    bp_net *a = make_big(), *b = make_big();
+    bp_team *team;
+    bp_optim *oa, *ob;
+    bp_optim_config cfg = {.kind = BP_OPT_ADAM, .eta = 0.01f};
+    bpt_ok(bp_team_create(&team, a, 3, MAXB));
+    bpt_ok(bp_optim_create(&oa, a, &cfg));
+    bpt_ok(bp_optim_create(&ob, b, &cfg));
+    float *ga = bpt_grad(a), *gb = bpt_grad(b), *X, *Y;
+    double c;
+    step_data(9, &X, &Y);
+    train_step(team, a, oa, 0, 0, ga, &c, 0);
+    train_step(team, b, ob, 0, 0, gb, &c, 1);
+    float *before = params_copy(a);
+    bpt_ok(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa, 60, 0.01f));
+    bpt_ok(bp__team_step_finish(team, 0));
+    assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float));
+    bpt_ok(bp__team_step_finish(team, 1)); /* nothing kept: nothing done */
+    assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float));
+    memset(ga, 0, BIG_P * sizeof *ga);
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa,
+                                                60, NAN),
+                      BP_EVALUE, "eta");
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, NULL,
+                                                60, 0.01f),
+                      BP_ENULL, "opt");
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa,
+                                                0, 0.01f),
+                      BP_EDIM, "n");
+    for (size_t i = 0; i < BIG_P; i++) /* the step's errors come before the gradient */
+        assert_true(ga[i] == 0.0f);
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB + 1, X, N1, Y, NL, ga, NULL,
+                                                oa, 60, 0.01f),
+                      BP_EBATCH, "max_batch");
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1 - 1, Y, NL, ga, NULL,
+                                                oa, 60, 0.01f),
+                      BP_ELD, "ldx");
+    bpt_ok(bp__team_step_finish(team, 1));
+    assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float));
+    for (int s = 1; s < 4; s++) {
+        train_step(team, a, oa, s, 0, ga, &c, 0);
+        train_step(team, b, ob, s, 0, gb, &c, 1);
+        assert_memory_equal(bpt_params(a), bpt_params(b), BIG_P * sizeof(float));
+    }
+    free(before);
+    free(X);
+    free(Y);
+    free(ga);
+    free(gb);
+    bp_optim_free(oa);
+    bp_optim_free(ob);
+    bp_team_free(team);
+    bp_net_free(a);
+    bp_net_free(b);
+}
+
+/* The comparisons above can fail: a fused step of another rate, or with the sum of the blocks in
+ * another order (a one-pass gradient), gives other bits than the public calls'. */
+static void fused_step_is_not_another_step(void **state)
+{
+    (void)state;
+    bp_net *a = make_big(), *b = make_big(), *c = make_big();
+    bp_team *team;
+    bp_optim *oa, *ob, *oc;
+    bp_optim_config cfg = {.kind = BP_OPT_SGD, .eta = 0.01f};
+    bpt_ok(bp_team_create(&team, a, 3, MAXB));
+    bpt_ok(bp_optim_create(&oa, a, &cfg));
+    bpt_ok(bp_optim_create(&ob, b, &cfg));
+    bpt_ok(bp_optim_create(&oc, c, &cfg));
+    float *ga = bpt_grad(a), *gb = bpt_grad(b), *X, *Y;
+    double cost;
+    step_data(0, &X, &Y);
+    train_step(team, a, oa, 0, 0, ga, &cost, 0);
+    bpt_ok(bp_team_gradient(team, b, MAXB, X, N1, Y, NL, gb, NULL));
+    bpt_ok(bp_optim_step(ob, b, gb, MAXB, 60, 0.011f));
+    bp_workspace *ws = bpt_ws(c, MAXB);
+    bpt_ok(bp_gradient_batch(c, ws, MAXB, X, N1, Y, NL, gb, NULL));
+    bpt_ok(bp_optim_step(oc, c, gb, MAXB, 60, 0.01f));
+    assert_true(moved(bpt_params(a), bpt_params(b), 0, BIG_P));
+    assert_true(moved(bpt_params(a), bpt_params(c), 0, BIG_P));
+    bp_workspace_free(ws);
+    free(X);
+    free(Y);
+    free(ga);
+    free(gb);
+    bp_optim_free(oa);
+    bp_optim_free(ob);
+    bp_optim_free(oc);
+    bp_team_free(team);
+    bp_net_free(a);
+    bp_net_free(b);
+    bp_net_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +598,10 @@ int main(void)
         cmocka_unit_test(refusal_names_the_lowest_layer),
         cmocka_unit_test(team_gradient_sum_by_slices),
         cmocka_unit_test(team_step_errors),
+        cmocka_unit_test(fused_step_is_the_serial_step),
+        cmocka_unit_test(fused_step_is_not_another_step),
+        cmocka_unit_test(fused_refusal_changes_no_slice),
+        cmocka_unit_test(fused_step_dropped_and_errors),
     };
     return cmocka_run_group_tests_name("team_step", tests, NULL, NULL);
 }
