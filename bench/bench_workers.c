@@ -6,22 +6,23 @@
  *
  * For each network and batch B the configurations are: "1 thread" (bp_gradient_batch, BLAS at
  * one thread), "BLAS T" (the same calls with the BLAS at T = the largest worker count) and
- * "N workers" (bp_team_gradient) for each N. The update is bp_train's, bp_optim_step with plain
- * SGD (its norm, dry run and update passes), split across the team's threads for "N workers"
- * (bp_team_optim_step); --update sgd times bp_sgd_step (one pass) on the calling thread in every
- * configuration instead. "N workers" is the step bp_train takes with N workers (--team train, the
- * default with the static library): bp_train's internal bp__team_gradient_checked, whose round of
- * the sum also dry-runs the step, then the update round; --team public (and every build with the
- * shared library) times the public calls instead, bp_team_gradient then bp_team_optim_step. Each round times every configuration for about S
- * seconds of steps, the order rotated one place per round, so that a loaded machine slows all of
- * them alike (after "BLAS T", untimed, a pause lets OpenBLAS's threads stop spinning, which they
- * do for a while after their last product). Reported: the median over R rounds of the time per
- * step, as samples/s, with the min-max, and the ratio of medians against "1 thread"; and the
- * median processor time of the process per step (CLOCK_PROCESS_CPUTIME_ID, all its threads)
- * against "1 thread"'s: the work the threads add, which a loaded machine changes far less than
- * wall time (on an idle machine N threads could at best give N times "1 thread" divided by that
- * ratio). The load average (/proc/loadavg) is printed before and after: the wall-time figures are
- * under that load. */
+ * "N workers" for each N. The update is bp_train's, bp_optim_step with plain SGD (its norm, dry
+ * run and update passes); --update sgd times bp_sgd_step (one pass) on the calling thread in
+ * every configuration instead. "N workers" is the step bp_train takes with N workers (--team
+ * train, the default with the static library): bp_train's internal bp__team_gradient_checked,
+ * the shares' gradients, then a round that sums the blocks and dry-runs the step by slices, then
+ * bp__team_step_finish, the update by slices; --team public (and every build with the shared
+ * library) times the public calls instead, bp_team_gradient then bp_team_optim_step (a round of
+ * the sum, one of the dry run). Each round times every configuration for about S seconds of
+ * steps, the order rotated one place per round, so that a loaded machine slows all of them alike
+ * (after "BLAS T", untimed, a pause lets OpenBLAS's threads stop spinning, which they do for a
+ * while after their last product). Reported: the median over R rounds of the time per step, as
+ * samples/s, with the min-max, and the ratio of medians against "1 thread"; and the median
+ * processor time of the process per step (CLOCK_PROCESS_CPUTIME_ID, all its threads) against
+ * "1 thread"'s: the work the threads add, which a loaded machine changes far less than wall time
+ * (on an idle machine N threads could at best give N times "1 thread" divided by that ratio). The
+ * load average (/proc/loadavg) is printed before and after: the wall-time figures are under that
+ * load. */
 #include "backprop.h"
 #include "blas_core.h"
 #ifdef BP_STATIC_DEFINE
@@ -250,7 +251,8 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_workers [--nets A,B,..] [--batches 128,1024] [--workers 2,..] "
-                    "[--rounds R] [--round-seconds S] [--update optim|sgd] [--team train|public]\n");
+                    "[--rounds R] [--round-seconds S] [--update optim|sgd] "
+                    "[--team train|public]\n");
     exit(2);
 }
 

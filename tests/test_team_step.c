@@ -479,6 +479,7 @@ static void fused_refusal_changes_no_slice(void **state)
             check_fused_refusal(team, &cfg, last, 1, 0, "layer 3");
             check_fused_refusal(team, &cfg, two, 2, 0, "layer 2");
             check_fused_refusal(team, &cfg, chunk, 2, 0, "layer 2");
+            check_fused_refusal(team, &cfg, NULL, 0, 1, "gradient");
             check_fused_refusal(team, &cfg, two, 2, 1, "gradient"); /* named before any layer */
             cfg.clip_norm = 0.05f; /* the norm first: not finite */
             check_fused_refusal(team, &cfg, NULL, 0, 1, "gradient");
