@@ -395,7 +395,10 @@ typedef struct bp__team_masks {
 } bp__team_masks;
 /* bp_team_gradient (masks NULL) or bp_team_gradient_dropout (their bits, into grad and *cost),
  * then the dry run of bp_team_optim_step(team, opt, net, grad, batch, n, eta), kept by the team
- * until bp__team_step_finish; nothing of net or opt changes before it. Without clipping the
+ * until bp__team_step_finish (no other call of the team in between): net is unchanged until then,
+ * and opt's step count, advanced for the dry run, is restored unless the step is taken. A
+ * non-finite gradient element makes its slice refuse, so the gradient is checked only after a
+ * refusal (the serial step names it first). Without clipping the
  * step's checks come first (its errors before anything is computed) and each thread adds up a
  * slice of the blocks and dry-runs that slice while it is in cache: a round and a pass over the
  * gradient fewer. With clipping (the norm of the whole sum comes first) the gradient is
