@@ -16,7 +16,8 @@
  * those of the calling thread alone doing it; the step's dry runs form one round and its updates
  * the next, so a refused step changes no slice. For bp_train (bp__team_gradient_checked) the sum
  * and the dry run share a round: each thread adds up a slice of the blocks and dry-runs it while
- * it is in cache. */
+ * it is in cache; with plain SGD it also updates each chunk that passes, keeping the old values
+ * to restore them all if any chunk is refused. */
 #include "blas_info.h"
 #include "kernels.h"
 
@@ -39,6 +40,7 @@ typedef struct lane {
     double sse;     /* evaluation: squared error of their predictions in the data's units */
     float *masks;   /* bp_team_set_dropout: its workspace's new masks until all are allocated */
     int refused;    /* the optimizer's step: the first layer its slice would make non-finite */
+    size_t taken;   /* sum_take_task: its slice's parameters updated up to here */
     bp_status status;
     char why[192];  /* bp_last_error() of its failure (the message is thread-local) */
 } lane;
@@ -79,6 +81,7 @@ struct bp_team {
     const float *step_grad;
     bp__optim_plan plan;
     int kept;            /* bp__team_gradient_checked: STEP_CHECKED, STEP_UNCHECKED, or 0 */
+    int taken;           /* STEP_CHECKED: the slices were updated as they passed (sum_take_task) */
     int step_m;          /* STEP_UNCHECKED: the batch, set size and rate of the step to take */
     long step_n;
     float step_eta;
@@ -395,6 +398,37 @@ static void sum_check_task(bp_team *t, lane *me)
     }
 }
 
+/* sum_check_task that also takes plain SGD's step (which keeps no state) chunk by chunk as each
+ * passes its dry run, while the chunk is in cache, the old parameters first copied into share 1's
+ * block, whose chunk is summed and free: one round for the sum, the check and the update. A slice
+ * stops updating at its first refused chunk; a refused (or dropped) step then restores the
+ * updated part of every slice from the copy (undo_task): the same outcome as a dry run of all
+ * slices before any update. Needs N >= 2 (share 1's block). */
+static void sum_take_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    float *theta = t->step_net->params, *copy = t->lanes[1].grad;
+    me->refused = 0;
+    me->taken = lo;
+    for (size_t c = lo, e; c < hi; c = e) {
+        e = hi - c > FUSED_CHUNK ? c + FUSED_CHUNK : hi;
+        add_blocks(t, c, e);
+        if (me->refused ||
+            (me->refused = bp__optim_refuses(t->opt, t->step_net, t->out, c, e, &t->plan)))
+            continue;
+        memcpy(copy + c, theta + c, (e - c) * sizeof *theta);
+        bp__optim_apply(t->opt, t->step_net, t->out, c, e, &t->plan);
+        me->taken = e;
+    }
+}
+
+static void undo_task(bp_team *t, lane *me)
+{
+    size_t lo = slice_edge(t, me->index);
+    memcpy(t->step_net->params + lo, t->lanes[1].grad + lo,
+           (me->taken - lo) * sizeof *t->step_net->params);
+}
+
 /* The arguments of the team's gradients (drop: those of bp_team_gradient_dropout, or NULL). */
 static bp_status check_gradient(const bp_team *team, const bp__team_masks *drop, const bp_net *net,
                                 int batch, const float *X, int ldx, const float *Y, int ldy,
@@ -595,11 +629,14 @@ static bp_status take_checked_step(bp_team *team)
     for (int w = 0; w < team->workers && !layer; w++)
         layer = team->lanes[w].refused;
     if (layer) {
+        if (team->taken)
+            team_run(team, undo_task);
         int finite = team->plan.norm_done ||
                      bp__optim_grad_finite(team->step_grad, 0, team->num_params);
         return bp__optim_refused(team->opt, &team->plan, finite ? layer : 0);
     }
-    team_run(team, apply_step_task);
+    if (!team->taken)
+        team_run(team, apply_step_task);
     return BP_OK;
 }
 
@@ -615,6 +652,7 @@ bp_status bp_team_optim_step(bp_team *team, bp_optim *opt, bp_net *net, const fl
     if (st)
         return st;
     team->kept = 0;
+    team->taken = 0;
     team->opt = opt;
     team->step_net = net;
     team->step_grad = grad;
@@ -647,7 +685,13 @@ bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_m
     }
     if ((st = bp__optim_begin(opt, net, grad, batch, n, eta, 0, &team->plan)))
         return st;
-    if ((st = run_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad, cost, sum_check_task))) {
+    bp_optimizer_kind kind;
+    long *count;
+    float *v, *m;
+    bp__optim_state(opt, &kind, &count, &v, &m);
+    team->taken = kind == BP_OPT_SGD && team->workers > 1;
+    if ((st = run_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad, cost,
+                           team->taken ? sum_take_task : sum_check_task))) {
         bp__optim_cancel(opt, &team->plan);
         return st;
     }
@@ -662,7 +706,10 @@ bp_status bp__team_step_finish(bp_team *team, int take)
     if (kept == STEP_UNCHECKED && take)
         return bp_team_optim_step(team, team->opt, team->step_net, team->step_grad, team->step_m,
                                   team->step_n, team->step_eta);
-    if (kept == STEP_CHECKED && !take)
+    if (kept == STEP_CHECKED && !take) {
+        if (team->taken)
+            team_run(team, undo_task);
         bp__optim_cancel(team->opt, &team->plan);
+    }
     return kept == STEP_CHECKED && take ? take_checked_step(team) : BP_OK;
 }

@@ -18,8 +18,9 @@
  *    bp_optim_step), bit for bit, and they differ from a step of another rate or of one pass;
  *  - its refusals: a weight whose step overflows in one slice, in two slices or two layers of
  *    one chunk, a non-finite gradient (from the last share), with and without clipping: the
- *    serial step's status and message, no parameter changed, the gradient the whole sum, the
- *    next steps the serial bits; a dropped step and the errors change nothing. */
+ *    serial step's status and message, no parameter changed (plain SGD's, updated chunk by chunk
+ *    in the round, restored), the gradient the whole sum, the next steps the serial bits; a
+ *    dropped step (SGD, Adam) and the errors change nothing. */
 #include "bp_test.h"
 
 #include "../src/internal.h" /* bp_train's fused step: hidden symbols of the static library */
@@ -491,16 +492,16 @@ static void fused_refusal_changes_no_slice(void **state)
 }
 
 /* A fused step dropped (bp__team_step_finish without take, as bp_train drops it when the loss is
- * not finite) changes nothing, not even Adam's step count: the next steps are those of a run
- * without it. And its errors: the step's arguments before anything is computed, the gradient's,
- * nothing kept after either. */
-static void fused_step_dropped_and_errors(void **state)
+ * not finite) changes nothing, not even Adam's step count, nor plain SGD's parameters, which its
+ * round updated (and the drop restores): the next steps are those of a run without it. And its
+ * errors: the step's arguments before anything is computed, the gradient's, nothing kept after
+ * either. */
+static void check_dropped(bp_optimizer_kind kind)
 {
-    (void)state;
     bp_net *a = make_big(), *b = make_big();
     bp_team *team;
     bp_optim *oa, *ob;
-    bp_optim_config cfg = {.kind = BP_OPT_ADAM, .eta = 0.01f};
+    bp_optim_config cfg = {.kind = kind, .eta = 0.01f};
     bpt_ok(bp_team_create(&team, a, 3, MAXB));
     bpt_ok(bp_optim_create(&oa, a, &cfg));
     bpt_ok(bp_optim_create(&ob, b, &cfg));
@@ -550,6 +551,13 @@ static void fused_step_dropped_and_errors(void **state)
     bp_team_free(team);
     bp_net_free(a);
     bp_net_free(b);
+}
+
+static void fused_step_dropped_and_errors(void **state)
+{
+    (void)state;
+    check_dropped(BP_OPT_SGD);
+    check_dropped(BP_OPT_ADAM);
 }
 
 /* The comparisons above can fail: a fused step of another rate, or with the sum of the blocks in
