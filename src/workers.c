@@ -378,9 +378,11 @@ static void sum_task(bp_team *t, lane *me)
     add_blocks(t, slice_edge(t, me->index), slice_edge(t, me->index + 1));
 }
 
-/* The elements a thread adds up, then dry-runs, before it moves on: 2048 floats of each of the
- * N blocks, the parameters and the optimizer's state stay in the first-level cache between the
- * two (8 KiB each; 32 KiB on the machines measured), so the dry run reads the sum from there. */
+/* The elements a thread adds up, then dry-runs (with plain SGD: and updates), before it moves on:
+ * 2048 floats of each block, of the parameters and of the optimizer's state or the copy stay in
+ * the first-level cache meanwhile (8 KiB each; 32 KiB on the machines measured). Measured on
+ * 784-256-128-10 at B = 128, 2 workers, SGD: the round took 10-15 % less processor time in chunks
+ * of 2048 to 16384 floats (alike within the noise) than in passes over the whole slice. */
 #define FUSED_CHUNK ((size_t)2048)
 
 /* Slice me->index of the gradient summed as sum_task sums it, and the step's dry run of that
