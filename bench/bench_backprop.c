@@ -53,7 +53,6 @@
 #endif
 #ifdef BP_BENCH_KERNELS
 #include "../src/kernels.h" /* the elementwise kernels: hidden symbols of the static library */
-#include "../src/transpose.h"
 #endif
 
 #define CHECK(call)                                                                                \
@@ -140,7 +139,6 @@ typedef struct point {
     /* the bound's activations and two deltas; its gradient and update are grad's and the
      * network's, the blocks every path uses, so that none runs on colder caches than another */
     float *act[BP_MAX_LAYERS + 1], *delta[2];
-    int max_width; /* the delta buffers' rows: the widest layer above the inputs */
     bp_layer_view view[BP_MAX_LAYERS + 1];
     const net_spec *spec;
     unsigned char form[BP_MAX_LAYERS + 1][3]; /* the bound's form of each product (bound_forms) */
@@ -185,7 +183,6 @@ static void point_create(point *pt, const net_spec *spec, int batch)
         if (pt->sizes[l - 1] > maxw)
             maxw = pt->sizes[l - 1];
     }
-    pt->max_width = maxw;
     for (int k = 0; k < 2; k++)
         pt->delta[k] = xmalloc(sizeof(float) * (size_t)maxw * (size_t)batch);
 #ifdef BP_BENCH_FANN
@@ -239,27 +236,19 @@ static void point_free(point *pt)
  *  - sgemm; the products that overwrite (eq. 15, B) zero their output, then beta = 1 (OpenBLAS's
  *    beta = 0 is a slower pass of its own); (C) adds into the gradient, beta = 1, no zeroing;
  *  - the library's loops, (C) overwriting the gradient (no zeroing pass);
- *  - (C) transposed: gw^T = a delta^T by sgemm into a delta buffer (zeroed, beta = 1), then
- *    added transposed into the gradient (bp__transpose), where that buffer holds it;
  *  - at B = 1, sgemv and sger (adding into the gradient).
  * The elementwise kernels and the loops are hidden symbols of the library: a build on the shared
  * library (no BP_BENCH_KERNELS) leaves the elementwise passes out and times sgemm and sgemv only,
  * a looser bound. */
-enum { F_GEMM, F_LOOPS, F_GEMV, F_GEMM_T, FORMS };
+enum { F_GEMM, F_LOOPS, F_GEMV, FORMS };
 /* The products of layer l: eq. 15's z = w a, (C)'s grad += delta a^T, (B)'s w^T delta. */
 enum { P_FORWARD, P_WGRAD, P_DELTA, PRODUCTS };
 
-static int form_available(const point *pt, int l, int p, int form)
+static int form_available(const point *pt, int form)
 {
 #ifdef BP_BENCH_KERNELS
-    if (form == F_GEMM_T) /* its scratch is the other delta buffer, max width x B floats */
-        return p == P_WGRAD && pt->batch > 1 &&
-               (size_t)pt->view[l].rows * (size_t)pt->view[l].cols <=
-                   (size_t)pt->max_width * (size_t)pt->batch;
     return form != F_GEMV || pt->batch == 1;
 #else
-    (void)l;
-    (void)p;
     return form == F_GEMM || (form == F_GEMV && pt->batch == 1);
 #endif
 }
@@ -293,12 +282,6 @@ static void bare_product(point *pt, int l, int p, int form)
     else if (p == P_DELTA && form == F_GEMV)
         cblas_sgemv(CblasColMajor, CblasTrans, r, c, 1.0f, w, r, d, 1, 0.0f, dprev, 1);
 #ifdef BP_BENCH_KERNELS
-    else if (p == P_WGRAD && form == F_GEMM_T) {
-        memset(dprev, 0, sizeof(float) * (size_t)r * (size_t)c);
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, c, r, B, 1.0f, aprev, c, d, r, 1.0f,
-                    dprev, c);
-        bp__transpose(c, r, dprev, c, gw, r, BP__TRANSPOSE_ADD);
-    }
     else if (p == P_FORWARD)
         bp__loops_forward(r, c, B, w, aprev, c, pt->act[l]);
     else if (p == P_WGRAD)
@@ -379,8 +362,7 @@ static void bound_step(point *pt, int path)
     CHECK(bp_sgd_step(pt->net, pt->grad, ETA, B));
 }
 
-/* The kernels the default path (BP_PATH_AUTO) runs each product on: sgemm from two columns on,
- * (C) transposed at B >= 1024 on layers of 20 to 256 units (src/blas.c, transposed_scratch);
+/* The kernels the default path (BP_PATH_AUTO) runs each product on: sgemm from two columns on;
  * at one column the loops, or sgemv / sger on a layer over 2^18 weights when the BLAS has more
  * than one thread (src/blas.c, choose). Without the loops (a shared build): sgemv / sger. */
 static void path_forms(point *pt, int threads)
@@ -388,13 +370,9 @@ static void path_forms(point *pt, int threads)
     for (int l = 2; l <= pt->L; l++) {
         double weights = (double)pt->view[l].rows * pt->view[l].cols;
         int f = pt->batch > 1                                ? F_GEMM
-                : (weights > (1 << 18) && threads > 1) || !form_available(pt, l, 0, F_LOOPS)
-                    ? F_GEMV
-                    : F_LOOPS;
+                : (weights > (1 << 18) && threads > 1) || !form_available(pt, F_LOOPS) ? F_GEMV
+                                                             : F_LOOPS;
         memset(pt->path_form[l], f, sizeof pt->path_form[l]);
-        int rows = pt->view[l].rows, transposed = pt->batch >= 1024 && rows >= 20 && rows <= 256;
-        if (transposed && form_available(pt, l, P_WGRAD, F_GEMM_T))
-            pt->path_form[l][P_WGRAD] = F_GEMM_T;
     }
 }
 
@@ -426,7 +404,7 @@ static void bound_forms(point *pt)
             double best = INFINITY;
             for (int f = 0; f < FORMS; f++) {
                 alone[l][p][f] = INFINITY;
-                for (int k = 0; k < 3 && form_available(pt, l, p, f); k++) {
+                for (int k = 0; k < 3 && form_available(pt, f); k++) {
                     double t = form_seconds(pt, l, p, f);
                     alone[l][p][f] = fmin(alone[l][p][f], t);
                     if (t < best) {

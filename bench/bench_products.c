@@ -9,10 +9,8 @@
  *   forward, l = 2..L   z^l = w^l a^{l-1}          M = n^l,     N = B,       K = n^{l-1}  (NN)
  *   eq. B,   l = L..3   w^l^T delta^l              M = n^{l-1}, N = B,       K = n^l      (TN)
  *   eq. C,   l = 2..L   delta^l a^{l-1}^T          M = n^l,     N = n^{l-1}, K = B        (NT)
- * in brackets the transpositions of the library's cblas_sgemm call (src/blas.c); at B >= 1024 on
- * a layer of 20 to 256 units, eq. C is C^T NT instead (gw^T = a delta^T, then a transposing add
- * that is not timed here: src/blas.c, transposed_scratch). A product C = AB of M x N from K can
- * also be formed as C^T = B^T A^T (N x M), and each operand can be stored
+ * in brackets the transpositions of the library's cblas_sgemm call (src/blas.c). A product C = AB
+ * of M x N from K can also be formed as C^T = B^T A^T (N x M), and each operand can be stored
  * either way round: eight sgemm calls, each of 2 M N K flops, which differ only in how OpenBLAS
  * packs and blocks them. Each round times all eight of every product once, in an order rotated
  * one place per round, so that a loaded machine slows all of them alike; reported per product is
@@ -73,8 +71,7 @@ static void add(product *ps, int *np, const char *name, int l, int m, int n, int
     p->m = m, p->n = n, p->k = k, p->library_form = form;
 }
 
-/* The step's products (the table in the header comment); the library's forms: NN, TN, NT, or
- * C^T NT for eq. C where its rule takes the transposed form. */
+/* The step's products (the table in the header comment); the library's forms: NN, TN, NT. */
 static int step_products(const int *n, int L, int B, product *ps)
 {
     int np = 0;
@@ -83,8 +80,7 @@ static int step_products(const int *n, int L, int B, product *ps)
     for (int l = L; l >= 3; l--)
         add(ps, &np, "eq. B", l, n[l - 2], B, n[l - 1], 1);
     for (int l = 2; l <= L; l++)
-        add(ps, &np, "eq. C", l, n[l - 1], n[l - 2], B,
-            B >= 1024 && n[l - 1] >= 20 && n[l - 1] <= 256 ? 6 : 2);
+        add(ps, &np, "eq. C", l, n[l - 1], n[l - 2], B, 2);
     return np;
 }
 

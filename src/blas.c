@@ -4,7 +4,6 @@
  * bp_workspace_create. */
 #include "blas_info.h"
 #include "kernels.h"
-#include "transpose.h"
 #include "workspace.h"
 
 #include <cblas.h>
@@ -310,7 +309,10 @@ static kernel choose(const bp_workspace *ws, pass_mode mode, int rows, int cols,
     return batch > 1 ? K_GEMM : one_column(rows, cols);
 }
 
-/* Eq. 15 before the bias and sigma: z = w a, overwritten.
+/* Eq. 15 before the bias and sigma: z = w a, overwritten. Its transposed form, z^T = a^T w^T by
+ * sgemm (TT) into a scratch and then transposed into z, made steps of 784-100-10 at B = 1024 no
+ * faster (0.97 to 1.015 times, alternated steps); a TN product on a transposed copy of w is 2%
+ * (B = 1024) to 11% (B = 128) slower than this one, the copy included.
  * w is (rows, cols), a is (cols, batch) with leading dimension lda, z is (rows, batch). */
 static void weighted_input(kernel k, int rows, int cols, int batch, const float *w, const float *a,
                            int lda, float *z)
@@ -394,51 +396,20 @@ static void hidden_error(kernel k, int rows, int cols, int batch, const float *w
         bp__mul_dsigma(dprev, a, n, act);
 }
 
-/* Where (C) runs transposed: on sgemm, for a batch of at least TRANSPOSED_MIN_BATCH columns, on a
- * layer of TRANSPOSED_MIN_ROWS to TRANSPOSED_MAX_ROWS units (rows), in the backward pass of the
- * batched training entry points (bp_backward_batch, bp_gradient_batch, bp_gradient_dropout: the
- * scratch below is theirs); the derivative passes of src/deriv.c keep the direct form.
- * There gw^T = a d^T is computed instead of gw = d a^T: sgemm with the (cols, rows) result, then
- * added (or copied) transposed into gw, both operands as stored (bp__transpose). A fixed rule of
- * the shapes, never a timing, so a given batch gives the same bits on every run and machine.
- * Measured with OpenBLAS 0.3.21's Zen kernels, one thread, whole training steps of 784-n-10 with
- * the two forms alternated (median ratio of 31-61 pairs): at B = 1024 the step is 4-11% faster
- * for n = 20..112, 3-4% for n = 128..256 (the transposed product is faster by more than its
- * transposing add costs); within noise for n = 10 and 16 and for the 1024-wide layers of
- * 1024-1024-1024-10; at B = 512 and below no faster, or up to 5% slower (B = 128, 256).
- * The rule also makes the scratch fit: rows * cols <= 256 cols < batch * max_width. */
-enum { TRANSPOSED_MIN_BATCH = 1024, TRANSPOSED_MIN_ROWS = 20, TRANSPOSED_MAX_ROWS = 256 };
-
-/* Scratch for (C)'s transposed form on layer rows x cols at batch (at least rows * cols floats,
- * unused by the pass until (C) is done), or NULL where the direct form runs. */
-static float *transposed_scratch(kernel k, int rows, int batch, float *scratch)
-{
-    int transposed = k == K_GEMM && batch >= TRANSPOSED_MIN_BATCH && rows >= TRANSPOSED_MIN_ROWS &&
-                     rows <= TRANSPOSED_MAX_ROWS;
-    return transposed ? scratch : NULL;
-}
-
 /* (C) dC/dw^l = delta^l (a^{l-1})^T summed over the batch: gw (+)= d a^T, one product for the
  * batch's outer products; gw zeroed first under BATCH_OVERWRITE. Zeroed by memset, then sgemm with
  * beta = 1, rather than by sgemm's beta = 0: OpenBLAS runs beta = 0 as a separate pass of its own
  * over gw (sgemm_beta) that costs two to three times the memset (a fifth of a batch-10 step of
  * 784-100-10, perf), then accumulates into the zeros just the same: the same bits either way.
  * The loops overwrite in their first column's pass instead (0 + d a^T, the same bits), with no
- * zeroing pass at all. With a scratch (transposed_scratch), gw^T = a d^T into it (zeroed, beta =
- * 1, as above), then copied into gw under BATCH_OVERWRITE, added into it otherwise.
- * d is (rows, batch), a is (cols, batch) with leading dimension lda, gw is (rows, cols); scratch
- * is NULL or (cols, rows). */
+ * zeroing pass at all. The transposed form, gw^T = a d^T by sgemm into a scratch and then added
+ * transposed into gw, makes the product alone 7-11% faster on 100 x 784 at B = 1024 (OpenBLAS
+ * 0.3.21, Zen kernels, one thread), but whole steps of 784-100-10 only 3% (median of 21 runs of
+ * 101-201 alternated steps; -1.5% to +2% on an otherwise idle machine): not worth a scratch pass.
+ * d is (rows, batch), a is (cols, batch) with leading dimension lda, gw is (rows, cols). */
 static void weight_gradient(kernel k, pass_mode mode, int rows, int cols, int batch,
-                            const float *d, const float *a, int lda, float *gw, float *scratch)
+                            const float *d, const float *a, int lda, float *gw)
 {
-    if (scratch) {
-        memset(scratch, 0, (size_t)rows * (size_t)cols * sizeof *scratch);
-        cblas_sgemm(CblasColMajor, CblasNoTrans, CblasTrans, cols, rows, batch, 1.0f, a, lda, d,
-                    rows, 1.0f, scratch, cols);
-        bp__transpose(cols, rows, scratch, cols, gw, rows,
-                      mode == BATCH_OVERWRITE ? BP__TRANSPOSE_COPY : BP__TRANSPOSE_ADD);
-        return;
-    }
     if (k == K_LOOPS) {
         bp__loops_weight_grad(rows, cols, batch, d, a, lda, gw, mode == BATCH_OVERWRITE);
         return;
@@ -524,7 +495,7 @@ static void backward(const bp_net *net, bp_workspace *ws, pass_mode mode, const 
         const float *input = layer_input(ws, l - 1, batch, aprev, lda, 0);
         kernel k = choose(ws, mode, rows, cols, batch);
         weight_gradient(k, mode, rows, cols, batch, d, input, input == aprev ? lda : cols,
-                        grad + net->w_off[l], transposed_scratch(k, rows, batch, dprev));
+                        grad + net->w_off[l]);
         bias_gradient(k, mode, rows, batch, d, grad + net->b_off[l]);
         if (l == 2)
             break; /* no delta for the input layer */
@@ -560,8 +531,7 @@ void bp__layer_gradient(const bp_net *net, const bp_workspace *ws, int l, int ba
 {
     int rows = net->sizes[l - 1], cols = net->sizes[l - 2];
     kernel k = choose(ws, BATCH_OVERWRITE, rows, cols, batch);
-    weight_gradient(k, BATCH_OVERWRITE, rows, cols, batch, d, x, ldx, grad + net->w_off[l],
-                    NULL);
+    weight_gradient(k, BATCH_OVERWRITE, rows, cols, batch, d, x, ldx, grad + net->w_off[l]);
     bias_gradient(k, BATCH_OVERWRITE, rows, bias_cols, d, grad + net->b_off[l]);
 }
 
