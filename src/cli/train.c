@@ -106,6 +106,43 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
+/* SIGTERM and SIGHUP (kill, timeout, a batch system's time limit, a closed terminal) during
+ * training remove the log's temporary file, then kill as by default: a handler that returned to
+ * stop the run as Ctrl-C does would keep an MPI rank waiting in a collective for a dead one alive
+ * past mpirun's SIGTERM. The name is copied before the handler is installed; unlink and raise
+ * are async-signal-safe. */
+static char temp_to_remove[4096 + 64];
+
+static void on_sigterm(int sig)
+{
+    if (temp_to_remove[0])
+        unlink(temp_to_remove);
+    raise(sig); /* SA_RESETHAND | SA_NODEFER: the default action, at once */
+}
+
+/* Install on_sigterm for SIGTERM and SIGHUP (old[0], old[1]: what they were) for the log f. */
+static void catch_termination(const bp_file *f, struct sigaction old[2])
+{
+    struct sigaction sa = {0};
+    const char *temp = f ? bp_file_temp_path(f) : NULL;
+    size_t n = temp ? strlen(temp) : 0;
+    temp_to_remove[0] = '\0';
+    if (n > 0 && n < sizeof temp_to_remove) /* longer: no file of that name could be opened */
+        memcpy(temp_to_remove, temp, n + 1);
+    sa.sa_handler = on_sigterm;
+    sa.sa_flags = SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, &old[0]);
+    sigaction(SIGHUP, &sa, &old[1]);
+}
+
+static void restore_termination(const struct sigaction old[2])
+{
+    sigaction(SIGTERM, &old[0], NULL);
+    sigaction(SIGHUP, &old[1], NULL);
+    temp_to_remove[0] = '\0';
+}
+
 typedef struct progress_state {
     int bar;           /* draw a progress bar on stderr (a terminal, not --quiet) */
     int lines;         /* print one line per epoch on stdout (not --quiet) */
@@ -548,7 +585,7 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
                          .regression = o->data.targets > 0};
     bp_train_config cfg = make_config(o, &ps);
     cfg.parallel = r->ranks.parallel;
-    struct sigaction sa = {0}, old;
+    struct sigaction sa = {0}, old, old_term[2];
     double start, best;
     char epochs[32];
     bp_status st;
@@ -556,8 +593,10 @@ static int run_training(const char *name, const train_opts *o, train_run *r)
     sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old);
+    catch_termination(r->log, old_term);
     start = bp__seconds();
     st = cli_device_train(o->device, r->net, &r->train, eval, &cfg, &best);
+    restore_termination(old_term);
     sigaction(SIGINT, &old, NULL);
     r->eval_loss = ps.eval_loss;
     cli_status_clear();

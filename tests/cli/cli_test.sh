@@ -542,25 +542,25 @@ else
 fi
 
 # ---------------------------------------------------------------- Ctrl-C
-# interrupt OUT ARGS...: start a train, send SIGINT once it is training (OUT.log.tmp.*, its log of
-# the epochs so far, has a row: an epoch is done), and wait for it.
+# interrupt SIGNAL OUT ARGS...: start a train, send SIGNAL once it is training (OUT.log.tmp.*, its
+# log of the epochs so far, has a row: an epoch is done), and wait for it.
 interrupt() {
-    local out=$1 pid i
-    shift
+    local sig=$1 out=$2 pid i
+    shift 2
     "$BP" "$@" --out "$out" --log "$out.log" > "$T/out" 2> "$T/err" &
     pid=$!
     for i in $(seq 600); do
         [ "$(cat "$out".log.tmp* 2> /dev/null | wc -l)" -ge 2 ] && break
         sleep 0.1
     done
-    kill -INT "$pid"
+    kill -"$sig" "$pid"
     wait "$pid"
     RC=$?
 }
 LONG=(train --train-csv train.csv --test-csv test.csv --layers 4-8-2 --epochs 1000000 --batch 10
       --eta 0.01 --schedule constant --quiet)
 if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
-    interrupt int.bpn "${LONG[@]}" --checkpoint-every 1
+    interrupt INT int.bpn "${LONG[@]}" --checkpoint-every 1
     check "Ctrl-C: exit 130, says which checkpoint it kept and how to resume" eval \
         'rc_is 130 && absent int.bpn int.bpn.log int.bpn.log.tmp* &&
          err_has "interrupted in epoch [0-9]*: kept checkpoint int.bpn.ckpt (epoch [0-9]*); " &&
@@ -573,10 +573,17 @@ if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
     check "Ctrl-C: the command it printed resumes the run" eval \
         'rc_is 0 && [ -s int.bpn ] && out_has "^saved int.bpn$" &&
          [ "$(grep -c "^[0-9]" int.bpn.log)" -eq 2 ]'
-    interrupt int2.bpn "${LONG[@]}"
+    interrupt INT int2.bpn "${LONG[@]}"
     check "Ctrl-C without checkpoints: exit 130, nothing saved" eval \
         'rc_is 130 && err_has "interrupted in epoch [0-9]*: nothing saved$" &&
          absent int2.bpn int2.bpn.log int2.bpn.log.tmp*'
+    # SIGTERM and SIGHUP kill as by default (so that an MPI rank never outlives mpirun's SIGTERM),
+    # after removing the log's temporary file.
+    for sig in TERM HUP; do
+        interrupt $sig term.bpn "${LONG[@]}"
+        check "SIG$sig: killed by it, the log's temporary file removed, nothing saved" eval \
+            "rc_is $((128 + $(kill -l $sig))) && absent term.bpn term.bpn.log term.bpn.log.tmp*"
+    done
 fi
 
 # ---------------------------------------------------------------- --device
