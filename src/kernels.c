@@ -34,9 +34,9 @@
  * on their predecessors (llvm-mca: full in over 80% of cycles). Chains in step give the scheduler
  * CHAINS ready operations at each step. Alternated runs on 1000 x 256, 1024 x 250, 256 x 1000 and
  * 100 x 2560 blocks, sigma - identity: five chains of 8 floats 0.63-0.75x the time of the code
- * before (four chains of 16 floats, 32 operations a vector); three or four chains of 8: 0.72-0.82x;
- * six: 0.85-0.92x (registers spilled); four chains of 16: no gain. The scalar callers use one
- * chain. */
+ * before (four chains of 16 floats, 32 operations a vector); three or four chains of 8: 0.68-0.82x;
+ * six: 0.85-0.92x (registers spilled); four chains of 16 floats of this code: about 0.9x (two ymm
+ * vectors a chain, spilled). The scalar callers use one chain. */
 enum { CHAINS = 5, CHAIN_LEN = 8 };
 /* A loop over the chains (at most CHAINS of them, fewer than 8), unrolled before the vectoriser
  * runs (a loop left inside the loop it vectorises stops it). */
