@@ -28,71 +28,25 @@
 #endif
 
 /* The sigmoid's forward pass runs CHAINS independent computations side by side, each statement
- * done for every chain before the next. Its ~32 vector operations per vector form one dependency
- * chain ~65 cycles long (the division at its end); issued one vector after another they kept
- * Zen 3's 64-entry FP scheduler full of operations waiting on their predecessors (llvm-mca: full
- * in 91% of cycles), so that it issued ~2 a cycle, ~17.5 cycles per 8 floats at 2.45 GHz where
- * its pipes allow ~8. Four chains in step give the scheduler four ready operations at each step:
- * 0.75-0.87x the time in alternated runs on a 1000 x 256 block (two chains: no gain; three:
- * 0.8-0.85x; six or eight: 0.9x, registers spilled). The scalar callers use one chain. */
-enum { CHAINS = 4 };
-/* A loop over the chains (at most CHAINS = 4 of them), unrolled before the vectoriser runs (a
- * loop left inside the loop it vectorises stops it). */
+ * done for every chain before the next, each chain CHAIN_LEN floats (one AVX2 vector). Its ~24
+ * vector operations per vector form one dependency chain ~55 cycles long (the division at its
+ * end); issued one vector after another they keep Zen 3's FP scheduler full of operations waiting
+ * on their predecessors (llvm-mca: full in over 80% of cycles). Chains in step give the scheduler
+ * CHAINS ready operations at each step. Alternated runs on 1000 x 256, 1024 x 250, 256 x 1000 and
+ * 100 x 2560 blocks, sigma - identity: five chains of 8 floats 0.63-0.75x the time of the code
+ * before (four chains of 16 floats, 32 operations a vector); three or four chains of 8: 0.68-0.82x;
+ * six: 0.85-0.92x (registers spilled); four chains of 16 floats of this code: about 0.9x (two ymm
+ * vectors a chain, spilled). The scalar callers use one chain. */
+enum { CHAINS = 5, CHAIN_LEN = 8 };
+/* A loop over the chains (at most CHAINS of them, fewer than 8), unrolled before the vectoriser
+ * runs (a loop left inside the loop it vectorises stops it). */
 #if defined(__GNUC__) && !defined(__clang__)
-#define EACH_CHAIN(c, n) _Pragma("GCC unroll 4") for (int c = 0; c < (n); c++)
+#define EACH_CHAIN(c, n) _Pragma("GCC unroll 8") for (int c = 0; c < (n); c++)
 #else
 #define EACH_CHAIN(c, n) for (int c = 0; c < (n); c++)
 #endif
 
-/* e^-a[c] = p[c] 2^k[c] for c < n, a[c] >= 0 (the sigmoid on it: 2.40 ulps at worst over every
- * float), in straight-line code that every clone runs in vectors (libm's expf is a call per
- * element: on a sigmoid network it cost a sixth of a training step). Cody-Waite reduction
- * -a = k ln2 + r, |r| <= ln2/2, Cephes' degree-6 polynomial p = e^r, evaluated by Estrin's scheme
- * (a dependency chain half as long as Horner's). k = round(-a log2 e) comes from adding
- * 1.5 2^23 + 127: the low mantissa bits of biased[c] are then k + 127 (no float-to-int conversion:
- * it is undefined for NaN), from which unsigned shifts build powers of two. Above 87.3 (where e^-a
- * leaves the normal floats) a is clamped: e^-a is then 1.22e-38 instead of a subnormal or 0, a
- * difference no sigmoid output can show; so -126 <= k <= 0. NaN stays NaN (the clamp's comparison
- * is false for it). */
-static ALWAYS_INLINE void exp_negative_parts(int n, float *restrict p, uint32_t *restrict biased,
-                                             const float *restrict a0)
-{
-    const float shift = 12583039.0f; /* 1.5 2^23 + 127 */
-    float a[CHAINS], b[CHAINS], k[CHAINS], m[CHAINS], r2[CHAINS], r4[CHAINS];
-    /* a = 87.3 < a0 ? 87.3 : a0 by a mask. As a branch, it kept the scalar callers' one-chain
-     * loop from unrolling (and their loops from vectorising), and GCC's partial redundancy
-     * elimination, finding every later value a constant where a = 87.3, computed e^-a from the
-     * unclamped a with selects of those constants at the end (a compare and two blends a vector
-     * in place of one blend, on the dependency chain: 15% slower). */
-    EACH_CHAIN(c, n) {
-        uint32_t over = -(uint32_t)(87.3f < a0[c]), u, limit;
-        float bound = 87.3f;
-        memcpy(&u, &a0[c], sizeof u);
-        memcpy(&limit, &bound, sizeof limit);
-        u = (limit & over) | (u & ~over);
-        memcpy(&a[c], &u, sizeof u);
-    }
-    EACH_CHAIN(c, n)
-        b[c] = a[c] * -1.44269504f + shift;
-    EACH_CHAIN(c, n)
-        k[c] = b[c] - shift;
-    EACH_CHAIN(c, n) /* m = -r: no negation of a */
-        m[c] = (a[c] + k[c] * 0.693359375f) - k[c] * 2.12194440e-4f;
-    EACH_CHAIN(c, n)
-        r2[c] = m[c] * m[c], r4[c] = r2[c] * r2[c];
-    EACH_CHAIN(c, n) {
-        float p01 = 5.0000001201e-1f - 1.6666665459e-1f * m[c];
-        float p23 = 4.1665795894e-2f - 8.3334519073e-3f * m[c];
-        float p45 = 1.3981999507e-3f - 1.9875691500e-4f * m[c];
-        p[c] = (p01 + r2[c] * p23) + r4[c] * p45;
-    }
-    EACH_CHAIN(c, n) {
-        p[c] = p[c] * r2[c] - m[c] + 1.0f;
-        memcpy(&biased[c], &b[c], sizeof b[c]);
-    }
-}
-
-/* The float whose bits are u. */
+/* The float whose bits are u, and the bits of f. */
 static ALWAYS_INLINE float from_bits(uint32_t u)
 {
     float f;
@@ -100,30 +54,92 @@ static ALWAYS_INLINE float from_bits(uint32_t u)
     return f;
 }
 
-/* e^-a = p 2^k for a >= 0 (above). */
-static ALWAYS_INLINE float exp_negative(float a)
+static ALWAYS_INLINE uint32_t to_bits(float f)
 {
-    float p;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* bound where the mask is all ones, else x: a select by masks. As a branch (a ?: on floats), it
+ * kept the scalar callers' one-chain loop from unrolling (and their loops from vectorising), and
+ * GCC's partial redundancy elimination, finding every later value a constant where x = bound,
+ * computed e^x from the unclamped x with selects of those constants at the end (a compare and two
+ * blends a vector in place of one blend, on the dependency chain: 15% slower). */
+static ALWAYS_INLINE float clamp_where(uint32_t mask, float bound, float x)
+{
+    return from_bits((to_bits(bound) & mask) | (to_bits(x) & ~mask));
+}
+
+/* e^x[c] = 2^k[c] e^m[c] for c < n: Cody-Waite reduction x = k ln2 + m, |m| <= ln2/2, in
+ * straight-line code that every clone runs in vectors (libm's expf is a call per element: on a
+ * sigmoid network it cost a sixth of a training step). x is clamped to [-87.3, 87.3] (where e^x
+ * is a normal float; above only if both_sides: the callers with x <= 0 skip that compare): below
+ * it, e^x is 1.22e-38 instead of a subnormal or 0, a difference no sigmoid output can show; so
+ * |k| <= 126. k = round(x log2 e) comes from adding 1.5 2^23 + bias: the low mantissa bits of
+ * kbits[c] are then k + bias, in two's complement (no float-to-int conversion: it is undefined
+ * for NaN), from which unsigned shifts build exponents; bias 127 rounds the ties of x log2 e to
+ * odd k, bias 0 to even. NaN stays NaN (the clamps' comparisons are false for it). */
+static ALWAYS_INLINE void exp_reduce(int n, int both_sides, float bias, float *restrict m,
+                                     uint32_t *restrict kbits, const float *restrict x0)
+{
+    const float shift = 12582912.0f + bias; /* 1.5 2^23 + bias */
+    float x[CHAINS], b[CHAINS], k[CHAINS];
+    EACH_CHAIN(c, n)
+        x[c] = clamp_where(-(uint32_t)(x0[c] < -87.3f), -87.3f, x0[c]);
+    if (both_sides)
+        EACH_CHAIN(c, n)
+            x[c] = clamp_where(-(uint32_t)(87.3f < x[c]), 87.3f, x[c]);
+    EACH_CHAIN(c, n)
+        b[c] = x[c] * 1.44269504f + shift;
+    EACH_CHAIN(c, n)
+        k[c] = b[c] - shift;
+    EACH_CHAIN(c, n) { /* k ln2_hi is exact, and so is x - k ln2_hi (Sterbenz) */
+        m[c] = (x[c] - k[c] * 0.693359375f) + k[c] * 2.12194440e-4f;
+        kbits[c] = to_bits(b[c]);
+    }
+}
+
+/* e^x for x <= 0 (or NaN): e^m by Cephes' degree-7 polynomial, evaluated by Estrin's scheme (a
+ * dependency chain half as long as Horner's), times 2^k; softplus's exponential, the bits of the
+ * sigmoid's e^-|z| before it took the rational form. */
+static ALWAYS_INLINE float exp_nonpositive(float x)
+{
+    float m;
     uint32_t biased;
-    exp_negative_parts(1, &p, &biased, &a);
+    exp_reduce(1, 0, 127.0f, &m, &biased, &x);
+    float r2 = m * m, r4 = r2 * r2;
+    float p01 = 5.0000001201e-1f + 1.6666665459e-1f * m;
+    float p23 = 4.1665795894e-2f + 8.3334519073e-3f * m;
+    float p45 = 1.3981999507e-3f + 1.9875691500e-4f * m;
+    float p = (p01 + r2 * p23) + r4 * p45;
+    p = p * r2 + m + 1.0f;
     return p * from_bits(biased << 23); /* 2^k: k + 127 into the exponent field */
 }
 
-/* s[c] = 1/(1+e^-z[c]) for c < n without overflow: with t = e^-|z| = p 2^k <= 1, it is 1/(1+t)
- * for z >= 0 and t/(1+t) below, computed as S/(S+p) and p/(S+p) with S = 2^-k <= 2^126: the same
- * bits (scaling by a power of two leaves every rounding as it was: t and 1+t are normal floats),
- * without the product p 2^k on the dependency chain. One division either way, its numerator
- * chosen before it. */
+/* s[c] = 1/(1+e^-z[c]) = e^z/(e^z+1) for c < n without overflow, one formula for every z (no
+ * select of a numerator by the sign of z). With e^z = 2^k e^m, e^m = P/Q, P = R + m, Q = R - m,
+ * where R = m coth(m/2) = 2 + m^2/6 - m^4/360 + ... (e^m = (R + m)/(R - m) exactly), here a fit of
+ * degree 2 in m^2 (error below 1.5e-8 for |m| <= ln2/2: 2.5e-9 relative in e^m): s = SP/(SP + Q) with
+ * SP = 2^k P, a normal float (P >= 1.6, |k| <= 126) made by adding k to P's exponent field (exact;
+ * an integer add where a product waited 3 cycles). The division that the sigmoid needs anyway is
+ * the rational function's: 24 vector operations a vector where the degree-7 polynomial and its
+ * own division took 32. Q is P - 2m rather than R - m, so that P's rounding mostly cancels in
+ * P/Q: over every float >= -87.3 the worst error is 2.26 ulps at z = -16.64 (R - m: 2.44; the
+ * polynomial before: 2.40), measured against 1/(1 + e^-z) in double; below -87.3 the output is
+ * in (0, 1.25e-38]. NaN: Q is NaN, and so is the quotient (where SP is NaN too, the quotient is
+ * SP's: the dividend's NaN on every clone). */
 static ALWAYS_INLINE void sigmoid_chains(int n, float *restrict s, const float *restrict z)
 {
-    float a[CHAINS], p[CHAINS];
-    uint32_t biased[CHAINS];
-    EACH_CHAIN(c, n)
-        a[c] = fabsf(z[c]);
-    exp_negative_parts(n, p, biased, a);
+    float m[CHAINS];
+    uint32_t kbits[CHAINS];
+    exp_reduce(n, 1, 0.0f, m, kbits, z);
     EACH_CHAIN(c, n) {
-        float S = from_bits((254u - biased[c]) << 23); /* 127 - k into the exponent field */
-        s[c] = (z[c] >= 0.0f ? S : p[c]) / (S + p[c]);
+        float t = m[c] * m[c];
+        float R = 2.0f + t * (1.66666548e-1f - 2.76985460e-3f * t);
+        float P = R + m[c], Q = P - (m[c] + m[c]);
+        float SP = from_bits(to_bits(P) + (kbits[c] << 23));
+        s[c] = SP / (SP + Q);
     }
 }
 
@@ -184,10 +200,10 @@ static ALWAYS_INLINE float tanh_float(float z)
     return copysignf((float)(x < 0.125 ? near : far), z);
 }
 
-/* The elementwise passes run BLOCK floats at a time (the sigmoid's forward pass CHAINS blocks,
- * one a chain), a length the compiler knows, so that each clone runs a block in whole vectors
+/* The elementwise passes run BLOCK floats at a time (the sigmoid's forward pass CHAINS chains of
+ * CHAIN_LEN floats), a length the compiler knows, so that each clone runs a block in whole vectors
  * with no scalar remainder loop. */
-enum { BLOCK = 16, WIDEST_BLOCK = CHAINS * BLOCK };
+enum { BLOCK = 16, WIDEST_BLOCK = CHAINS * CHAIN_LEN };
 
 static ALWAYS_INLINE size_t block_length(bp_activation act, int forward)
 {
@@ -200,14 +216,14 @@ static ALWAYS_INLINE void forward_block(bp_activation act, float *restrict x,
                                         const float *restrict b, float shift)
 {
     switch (act) {
-    case BP_SIGMOID: /* WIDEST_BLOCK floats: chain c takes x[c BLOCK + i] */
-        KEEP_LOOP for (int i = 0; i < BLOCK; i++) {
+    case BP_SIGMOID: /* WIDEST_BLOCK floats: chain c takes x[c CHAIN_LEN + i] */
+        KEEP_LOOP for (int i = 0; i < CHAIN_LEN; i++) {
             float z[CHAINS], s[CHAINS];
             EACH_CHAIN(c, CHAINS)
-                z[c] = x[c * BLOCK + i] + b[c * BLOCK + i];
+                z[c] = x[c * CHAIN_LEN + i] + b[c * CHAIN_LEN + i];
             sigmoid_chains(CHAINS, s, z);
             EACH_CHAIN(c, CHAINS)
-                x[c * BLOCK + i] = s[c];
+                x[c * CHAIN_LEN + i] = s[c];
         }
         break;
     case BP_TANH:
@@ -336,10 +352,11 @@ static ALWAYS_INLINE void softmax_column(float *restrict a, const float *restric
 
 /* Columns up to this long are activated as one flat array of rows * cols floats against the bias
  * repeated down it. Walked column by column, a column shorter than a block (or a column's last
- * partial block) ran a whole padded block: a 16-row sigmoid layer computed 64 floats for every 16,
- * plus copies, per column (16 x 128: 11.0 us a call column by column, 1.27 us flat; the one-chain
- * 16-float blocks before the chains: 1.7 us). Above this length a column's last block adds at
- * most 63 floats to more than 512 (12%), and the repeated bias would not fit the stack. One
+ * partial block) ran a whole padded block: a 16-row sigmoid layer computed a 64-float block (as it
+ * then was) for every 16, plus copies, per column (16 x 128: 11.0 us a call column by column,
+ * 1.27 us flat; the one-chain 16-float blocks before the chains: 1.7 us). Above this length a
+ * column's last block adds fewer than WIDEST_BLOCK floats to more than 512 (8%), and the repeated
+ * bias would not fit the stack. One
  * column is the same walk without the copy of b. */
 enum { FLAT_ROWS = 512 };
 
@@ -538,7 +555,7 @@ static ALWAYS_INLINE float log1p_unit(float t)
 /* ln(1 + e^z) = max(z, 0) + ln(1 + e^-|z|): no overflow for any finite z. */
 static ALWAYS_INLINE float softplus(float z)
 {
-    return (z > 0.0f ? z : 0.0f) + log1p_unit(exp_negative(fabsf(z)));
+    return (z > 0.0f ? z : 0.0f) + log1p_unit(exp_nonpositive(-fabsf(z)));
 }
 
 /* The gated activations a = z sigmoid(v(z)): SiLU, v = z; GELU in its tanh form,
