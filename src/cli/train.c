@@ -120,9 +120,11 @@ static void on_sigterm(int sig)
     raise(sig); /* SA_RESETHAND | SA_NODEFER: the default action, at once */
 }
 
-/* Install on_sigterm for SIGTERM and SIGHUP (old[0], old[1]: what they were) for the log f. */
+/* Install on_sigterm for SIGTERM and SIGHUP (old[0], old[1]: what they were) for the log f, but
+ * where the signal is ignored (nohup ignores SIGHUP): that choice of the caller's stands. */
 static void catch_termination(const bp_file *f, struct sigaction old[2])
 {
+    static const int sigs[2] = {SIGTERM, SIGHUP};
     struct sigaction sa = {0};
     const char *temp = f ? bp_file_temp_path(f) : NULL;
     size_t n = temp ? strlen(temp) : 0;
@@ -132,8 +134,11 @@ static void catch_termination(const bp_file *f, struct sigaction old[2])
     sa.sa_handler = on_sigterm;
     sa.sa_flags = SA_RESETHAND | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, &old[0]);
-    sigaction(SIGHUP, &sa, &old[1]);
+    for (int i = 0; i < 2; i++) {
+        sigaction(sigs[i], NULL, &old[i]);
+        if (old[i].sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
 }
 
 static void restore_termination(const struct sigaction old[2])

@@ -584,6 +584,22 @@ if [ -z "${CLI_TEST_WRAPPER:-}" ]; then
         check "SIG$sig: killed by it, the log's temporary file removed, nothing saved" eval \
             "rc_is $((128 + $(kill -l $sig))) && absent term.bpn term.bpn.log term.bpn.log.tmp*"
     done
+    # nohup's ignored SIGHUP stays ignored: the run goes on (alive after it), then Ctrl-C stops it.
+    (trap '' HUP; exec "$BP" "${LONG[@]}" --out nohup.bpn --log nohup.bpn.log) > "$T/out" 2> "$T/err" &
+    pid=$!
+    for i in $(seq 600); do
+        [ "$(cat nohup.bpn.log.tmp* 2> /dev/null | wc -l)" -ge 2 ] && break
+        sleep 0.1
+    done
+    kill -HUP "$pid"
+    sleep 0.5
+    alive=no
+    kill -0 "$pid" 2> /dev/null && alive=yes
+    kill -INT "$pid"
+    wait "$pid"
+    RC=$?
+    check "SIGHUP ignored by the caller (nohup): training goes on, Ctrl-C then stops it" eval \
+        '[ $alive = yes ] && rc_is 130 && absent nohup.bpn nohup.bpn.log.tmp*'
 fi
 
 # ---------------------------------------------------------------- --device
