@@ -159,8 +159,8 @@ static void step(bench *b, int c)
 #ifdef BP_STATIC_DEFINE
     if (c >= 2 && !b->plain_sgd && !b->public_team) {
         bp_team *team = b->team[c - 2];
-        CHECK(bp__team_gradient_checked(team, b->net, NULL, b->batch, b->X, b->n1, b->Y, b->nL,
-                                        b->grad, NULL, b->opt, b->batch, 1e-3f));
+        CHECK(bp__team_gradient_checked(team, b->net, NULL, NULL, b->batch, b->X, b->n1, b->Y,
+                                        b->nL, b->grad, NULL, b->opt, b->batch, 1e-3f));
         CHECK(bp__team_step_finish(team, 1));
         return;
     }

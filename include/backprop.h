@@ -60,7 +60,7 @@ extern "C" {
 
 /* ---------------------------------------------------------------- version */
 #define BP_VERSION_MAJOR 1 /* the ABI: incremented by a release that breaks it (the SONAME) */
-#define BP_VERSION_MINOR 2 /* incremented by a release that adds functions or enum values */
+#define BP_VERSION_MINOR 3 /* incremented by a release that adds functions or enum values */
 #define BP_VERSION_PATCH 0 /* incremented by a release that only fixes */
 /* The version of this header as one number, MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define BP_VERSION_NUMBER (BP_VERSION_MAJOR * 10000 + BP_VERSION_MINOR * 100 + BP_VERSION_PATCH)
@@ -768,7 +768,7 @@ typedef struct bp_train_config {
  * parallel rank or ranks, an empty dataset, a label outside 0..C-1 with C as for bp_evaluate), BP_EVALUE
  * (also a force weight negative or not finite; a dropout rate outside [0, 1) or set for the output
  * layer), BP_ECONFIG (forces on a network that is not one-output or not quadratic, checked
- * before the datasets' shapes; forces with workers > 1; forces with dropout), BP_EMISMATCH
+ * before the datasets' shapes; forces with dropout), BP_EMISMATCH
  * (dataset shape vs network; a checkpoint
  * of another run; ranks whose parameters, run or configuration differ: docs/training.md),
  * BP_ENOMEM, BP_ENUMERIC, BP_ESTOPPED, BP_EIO (a checkpoint that cannot be read or written),
@@ -957,6 +957,31 @@ BP_API bp_status bp_team_gradient_dropout(bp_team *team, const bp_net *net, uint
                                           uint64_t step, int first, int batch, const float *X,
                                           int ldx, const float *Y, int ldy, float *grad,
                                           double *cost);
+
+/* A team as bp_team_create makes one, but each share's workspace made by
+ * bp_workspace_create_tangent (for ceil(max_batch / workers) samples), so that the team's force
+ * gradients (bp_team_gradient_forces) may have a force term; it serves every team function.
+ * Errors and ownership: as bp_team_create. Since 1.3. */
+BP_API bp_status bp_team_create_tangent(bp_team **out, const bp_net *net, int workers,
+                                        int max_batch);
+
+/* bp_gradient_forces split across the team, as bp_team_gradient splits bp_gradient_batch: share w,
+ * [lo, hi) = [w*batch/N, (w+1)*batch/N), runs bp_gradient_forces(net, its workspace, hi - lo,
+ * X + lo ldx, ldx, E + lo lde, lde, F + lo ldf, ldf, w_energy, w_force, its block, ...) (no
+ * columns: zeros), and grad is OVERWRITTEN with g_0 + g_1 + ... + g_{N-1} added in that order,
+ * *loss (may be NULL) the shares' summed losses in that order. The loss is a sum over the
+ * samples, so the sum of the shares' gradients is the batch's:
+ *   dL/dtheta = sum_w sum_{j in share w} dL_j/dtheta.
+ * So the result depends on N only, never on timing; with N = 1 it is bp_gradient_forces' bits.
+ * X, E, F, their leading dimensions, the weights and a network carrying a scaling as
+ * bp_gradient_forces has them; w_force > 0 needs a team from bp_team_create_tangent. BLAS threads
+ * as bp_team_gradient. Allocates nothing. Errors: bp_gradient_forces' (BP_ENULL, BP_EDIM, BP_ELD,
+ * BP_ECONFIG, BP_EVALUE); BP_EBATCH (batch > max_batch), BP_EMISMATCH (net of another shape than
+ * the team's; w_force > 0 on a team made by bp_team_create). Since 1.3. */
+BP_API bp_status bp_team_gradient_forces(bp_team *team, const bp_net *net, int batch,
+                                         const float *X, int ldx, const float *E, int lde,
+                                         const float *F, int ldf, float w_energy, float w_force,
+                                         float *grad, double *loss);
 
 /* ---------------------------------------------------------------- online learning */
 /* One step of online gradient descent on one sample (plain SGD, m = 1, the derivation's

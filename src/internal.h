@@ -363,10 +363,12 @@ bp_status bp__check_same(const bp_parallel *par, uint64_t h, const char *what, i
 /* The summed cost and, with labels, the correct predictions (and, if sse, the squared error in
  * the data's units, added to *sse) of net on ds's samples [first, first + n) (n >= 0), split
  * across t's workers as a batch is and each share run in chunks of its workspace through
- * bp__evaluate_chunk; sums in worker order. Arguments checked by the caller. Errors: those of
- * bp_forward_batch, prefixed by the worker. */
+ * bp__evaluate_chunk, or with forces (a bp_train config; t a tangent team, ds's targets [E*; F*])
+ * bp__force_loss of its weights; sums in worker order. Arguments checked by the caller. Errors:
+ * those of bp_forward_batch (or bp__force_loss), prefixed by the worker. */
 bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds, int first, int n,
-                            double *cost, long *correct, double *sse);
+                            const bp_train_config *forces, double *cost, long *correct,
+                            double *sse);
 /* The forward pass of b evaluation samples (X, Y with ld n^1 and n^L) scaled as bp_train scales
  * its batches (src/train.c): *c = the summed cost against the standardised targets and, if sse,
  * *sse += the squared error of the predictions in the data's units. */
@@ -375,9 +377,9 @@ bp_status bp__evaluate_chunk(const bp_net *net, bp_workspace *ws, int b, const f
 /* Writes columns [lo, hi) of the X and Y of the team's gradient call in progress (and what else
  * the caller keeps of those columns), on the thread that then computes their share. */
 typedef void (*bp__team_filler)(void *ctx, int lo, int hi);
-/* From now on every share of t's gradients (bp_team_gradient, bp_team_gradient_dropout) with
- * columns first runs fill(ctx, lo, hi) for them, so that the shares' data are gathered in parallel
- * too; fill NULL: none. Evaluations do not call it. */
+/* From now on every share of t's gradients (bp_team_gradient, bp_team_gradient_dropout,
+ * bp_team_gradient_forces) with columns first runs fill(ctx, lo, hi) for them, so that the
+ * shares' data are gathered in parallel too; fill NULL: none. Evaluations do not call it. */
 void bp__team_fill(bp_team *t, bp__team_filler fill, void *ctx);
 /* Worker w's workspace after bp_team_gradient (or bp_team_gradient_dropout), and its columns [*lo, *hi) of that call. */
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
@@ -394,6 +396,7 @@ typedef struct bp__team_masks {
     int first;
 } bp__team_masks;
 /* bp_team_gradient (masks NULL) or bp_team_gradient_dropout (their bits, into grad and *cost),
+ * or with forces (X, batch and ldx its own) bp_team_gradient_forces (masks NULL),
  * then the dry run of bp_team_optim_step(team, opt, net, grad, batch, n, eta), kept by the team
  * until bp__team_step_finish (no other call of the team in between): opt's step count, advanced
  * for the dry run, is restored unless the step is taken; net is unchanged until then, but with
@@ -408,8 +411,9 @@ typedef struct bp__team_masks {
  * the optimizer's count is unchanged. Errors: bp_team_gradient's (or the dropout one's), those of
  * bp_optim_step before its dry run. */
 bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_masks *masks,
-                                    int batch, const float *X, int ldx, const float *Y, int ldy,
-                                    float *grad, double *cost, bp_optim *opt, long n, float eta);
+                                    const bp__force_batch *forces, int batch, const float *X,
+                                    int ldx, const float *Y, int ldy, float *grad, double *cost,
+                                    bp_optim *opt, long n, float eta);
 /* The step kept by the last bp__team_gradient_checked: with take, bp_team_optim_step's outcome
  * (BP_ENUMERIC and its message, nothing changed, or the update by slices on the team); without,
  * dropped (the count restored). Either way nothing is kept after it. No step kept: BP_OK. */

@@ -104,7 +104,7 @@ static bp_status sum_evaluation(const bp_parallel *par, double *sums, size_t cel
 
 /* What scores the samples of an evaluation: a workspace made for chunk samples, or a team of
  * workers (which keeps no confusion matrix); with forces (a bp_train config whose forces field
- * is set; ws is then a tangent workspace, and there is no team), the energy + force loss. */
+ * is set; ws or the team's workspaces are then tangent ones), the energy + force loss. */
 typedef struct scorer {
     bp_workspace *ws;
     int chunk;
@@ -119,7 +119,7 @@ static bp_status score_samples(const bp_net *net, const scorer *sc, const bp_dat
                                int hi, double *sum, long *correct, long *confusion, double *sse)
 {
     if (sc->team)
-        return bp__team_evaluate(sc->team, net, ds, lo, hi - lo, sum, correct, sse);
+        return bp__team_evaluate(sc->team, net, ds, lo, hi - lo, sc->forces, sum, correct, sse);
     int n1 = net->sizes[0], nt = ds->n_targets;
     bp_workspace *ws = sc->ws;
     double total = 0;
@@ -267,9 +267,10 @@ static bp_status trainer_alloc(trainer *t)
     const bp_net *net = t->net;
     const bp_train_config *cfg = t->cfg;
     int n1 = net->sizes[0], nt = t->train->n_targets, bs = t->most;
-    bp_status st = cfg->forces        ? bp_workspace_create_tangent(&t->ws, net, bs)
-                   : cfg->workers > 1 ? bp_team_create(&t->team, net, cfg->workers, bs)
-                                      : bp_workspace_create(&t->ws, net, bs);
+    bp_status st = cfg->workers > 1 ? (cfg->forces ? bp_team_create_tangent : bp_team_create)(
+                                          &t->team, net, cfg->workers, bs)
+                   : cfg->forces    ? bp_workspace_create_tangent(&t->ws, net, bs)
+                                    : bp_workspace_create(&t->ws, net, bs);
     if (!st)
         st = bp_optim_create(&t->s.opt, net, &cfg->optim);
     if (st)
@@ -327,8 +328,8 @@ static void gather_columns(void *ctx, int lo, int hi)
 {
     trainer *t = ctx;
     size_t nf = (size_t)t->train->n_features, nt = (size_t)t->train->n_targets;
-    gather(t->net, t->train, t->s.perm + t->gathering + lo, hi - lo, 0, t->xb + (size_t)lo * nf,
-           t->yb + (size_t)lo * nt, t->lb + lo);
+    gather(t->net, t->train, t->s.perm + t->gathering + lo, hi - lo, t->cfg->forces,
+           t->xb + (size_t)lo * nf, t->yb + (size_t)lo * nt, t->lb + lo);
 }
 
 bp_status bp__check_train_config(const bp_train_config *cfg, const bp_dataset *eval)
@@ -382,8 +383,8 @@ static int has_dropout(const bp_train_config *cfg)
 }
 
 /* What bp_train refuses beyond each field's own checks: dropout rates for the layers that have
- * units to drop; forces on a one-output quadratic network, on one thread and without
- * dropout (the force gradient exists neither across workers nor with masks). */
+ * units to drop; forces on a one-output quadratic network and without dropout (the force
+ * gradient has no masks). */
 static bp_status check_combination(const bp_net *net, const bp_dataset *train,
                                    const bp_train_config *cfg)
 {
@@ -395,9 +396,6 @@ static bp_status check_combination(const bp_net *net, const bp_dataset *train,
                           cfg->energy_weight, cfg->force_weight};
     if ((st = bp__check_forces(net, &fb)))
         return st;
-    if (cfg->workers > 1)
-        return bp__fail(BP_ECONFIG, "training on forces runs on one thread (workers is %d)",
-                        cfg->workers);
     if (has_dropout(cfg))
         return bp__fail(BP_ECONFIG, "training on forces takes no dropout");
     return BP_OK;
@@ -463,7 +461,7 @@ static bp_status trainer_start(trainer *t)
                 o->kind == BP_OPT_SGD && o->lambda == 0 && o->clip_norm == 0 &&
                 o->weight_decay == 0 && !t->s.dropout;
     bp_status st = bp__agree(t->par, trainer_alloc(t), "allocating");
-    if (!st && t->team) /* the force loss, which gathers raw data, has no team */
+    if (!st && t->team)
         bp__team_fill(t->team, gather_columns, t);
     t->fused = t->team && !t->par; /* with ranks their sum comes between the gradient and step */
     if (!st)
@@ -525,9 +523,9 @@ static void score_share(trainer *t, int n, tally *ep)
 /* The gradient of the n samples gathered into t->xb and t->yb (by the team's workers as they
  * reach them, or before; columns col.. of the batch numbered
  * step since training began, which key its dropout masks) into t->grad, overwritten (no zeroing
- * pass), by the run's path: the force loss, or the batched passes of the workers (alone, with the
- * dry run of the step at rate t->eta, which step takes or drop_step drops) or of this thread,
- * with or without dropout; *c their summed cost. */
+ * pass), by the run's path: the batched passes, or with forces the force loss's, of the workers
+ * (alone, with the dry run of the step at rate t->eta, which step takes or drop_step drops) or of
+ * this thread, with or without dropout; *c their summed cost. */
 static bp_status gathered_gradient(trainer *t, int n, uint64_t step, int col, double *c)
 {
     const bp_train_config *cfg = t->cfg;
@@ -537,9 +535,14 @@ static bp_status gathered_gradient(trainer *t, int n, uint64_t step, int col, do
     const float *X = t->xb, *Y = t->yb;
     float *g = t->grad;
     bp__team_masks masks = {key, step, col};
+    bp__force_batch fb = {n, X, n1, Y, nt, Y + 1, nt, cfg->energy_weight, cfg->force_weight};
     if (t->fused)
-        return bp__team_gradient_checked(t->team, net, t->s.dropout ? &masks : NULL, n, X, n1, Y,
-                                         nt, g, c, t->s.opt, t->train->count, t->eta);
+        return bp__team_gradient_checked(t->team, net, t->s.dropout ? &masks : NULL,
+                                         cfg->forces ? &fb : NULL, n, X, n1, Y, nt, g, c,
+                                         t->s.opt, t->train->count, t->eta);
+    if (cfg->forces && t->team)
+        return bp_team_gradient_forces(t->team, net, n, X, n1, Y, nt, Y + 1, nt,
+                                       cfg->energy_weight, cfg->force_weight, g, c);
     if (cfg->forces)
         return bp_gradient_forces(net, t->ws, n, X, n1, Y, nt, Y + 1, nt, cfg->energy_weight,
                                   cfg->force_weight, g, c);

@@ -72,6 +72,9 @@ struct bp_team {
     const bp_dataset *ds;
     int first; /* the first sample (evaluation) or column (dropout) of what the workers split */
     int sse;   /* evaluation: whether the lanes add up their squared errors */
+    const bp_train_config *eval_forces; /* evaluation: the force loss of these weights, or NULL */
+    int tangent;         /* the workspaces are tangent ones (bp_team_create_tangent) */
+    const bp__force_batch *forces; /* the call's force loss (its E, F and weights), or NULL */
     int dropout;         /* the gradient applies the workspaces' dropout rates ... */
     uint64_t key, step;  /* ... with the masks of this key and step */
     bp__team_filler fill; /* bp__team_fill: what writes a share's columns of X and Y first */
@@ -246,7 +249,8 @@ static bp_status team_alloc(bp_team *t, const bp_net *net)
     for (int w = 0; w < t->workers; w++) {
         lane *ln = &t->lanes[w];
         *ln = (lane){.index = w};
-        bp_status st = bp_workspace_create(&ln->ws, net, t->share_max);
+        bp_status st = t->tangent ? bp_workspace_create_tangent(&ln->ws, net, t->share_max)
+                                  : bp_workspace_create(&ln->ws, net, t->share_max);
         if (st)
             return st;
         if (w > 0 && !(ln->grad = bp__calloc(net->num_params, sizeof *ln->grad)))
@@ -255,7 +259,8 @@ static bp_status team_alloc(bp_team *t, const bp_net *net)
     return BP_OK;
 }
 
-bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_batch)
+static bp_status team_create(bp_team **out, const bp_net *net, int workers, int max_batch,
+                             int tangent)
 {
     bp__clear_error();
     if (!out)
@@ -272,6 +277,7 @@ bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_
         return bp__fail(BP_ENOMEM, "team");
     t->workers = workers;
     t->max_batch = max_batch;
+    t->tangent = tangent;
     t->num_layers = net->num_layers;
     memcpy(t->sizes, net->sizes, sizeof t->sizes);
     t->num_params = net->num_params;
@@ -284,6 +290,16 @@ bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_
     }
     *out = t;
     return BP_OK;
+}
+
+bp_status bp_team_create(bp_team **out, const bp_net *net, int workers, int max_batch)
+{
+    return team_create(out, net, workers, max_batch, 0);
+}
+
+bp_status bp_team_create_tangent(bp_team **out, const bp_net *net, int workers, int max_batch)
+{
+    return team_create(out, net, workers, max_batch, 1);
 }
 
 bp_status bp_team_workers(const bp_team *team, int *workers)
@@ -334,6 +350,16 @@ static bp_status team_status(const bp_team *t)
 
 /* ---------------------------------------------------------------- the gradient */
 
+/* The force loss's gradient of share me (bp_gradient_forces on its columns, X its first). */
+static bp_status share_forces(const bp_team *t, lane *me, const float *X, float *g)
+{
+    const bp__force_batch *f = t->forces;
+    size_t lo = (size_t)me->lo;
+    return bp_gradient_forces(t->net, me->ws, me->hi - me->lo, X, t->ldx,
+                              f->E + lo * (size_t)f->lde, f->lde, f->F + lo * (size_t)f->ldf,
+                              f->ldf, f->w_energy, f->w_force, g, &me->cost);
+}
+
 static void gradient_task(bp_team *t, lane *me)
 {
     lane_share(t, me, t->batch);
@@ -347,11 +373,12 @@ static void gradient_task(bp_team *t, lane *me)
         t->fill(t->fill_ctx, me->lo, me->hi);
     const float *X = t->X + (size_t)me->lo * (size_t)t->ldx;
     const float *Y = t->Y + (size_t)me->lo * (size_t)t->ldy;
-    bp_status st = t->dropout ? bp_gradient_dropout(t->net, me->ws, t->key, t->step,
-                                                    t->first + me->lo, n, X, t->ldx, Y, t->ldy, g,
-                                                    &me->cost)
-                              : bp_gradient_batch(t->net, me->ws, n, X, t->ldx, Y, t->ldy, g,
-                                                  &me->cost);
+    bp_status st = t->forces    ? share_forces(t, me, X, g)
+                   : t->dropout ? bp_gradient_dropout(t->net, me->ws, t->key, t->step,
+                                                      t->first + me->lo, n, X, t->ldx, Y, t->ldy,
+                                                      g, &me->cost)
+                                : bp_gradient_batch(t->net, me->ws, n, X, t->ldx, Y, t->ldy, g,
+                                                    &me->cost);
     if (st)
         lane_failed(me, st);
 }
@@ -478,6 +505,7 @@ static bp_status run_gradient(bp_team *team, const bp__team_masks *drop, const b
     int threads = bp__blas_threads_single();
     team_run(team, gradient_task);
     bp__blas_threads_restore(threads);
+    team->forces = NULL; /* set by the call that wanted it, for that call alone */
     if ((st = team_status(team)))
         return st;
     if (sum)
@@ -519,6 +547,39 @@ bp_status bp_team_gradient_dropout(bp_team *team, const bp_net *net, uint64_t ke
 }
 
 /* Every workspace's masks are allocated before any is replaced: the rates of all or of none. */
+/* The arguments of bp_team_gradient_forces: fb's as bp_gradient_forces checks them, the team's
+ * as bp_team_gradient checks them. */
+static bp_status check_forces(const bp_team *team, const bp_net *net, const bp__force_batch *fb,
+                              const float *grad)
+{
+    bp_status st = check_team(team, net);
+    if (st || (st = bp__check_forces(net, fb)))
+        return st;
+    if (fb->batch > team->max_batch)
+        return bp__fail(BP_EBATCH, "batch %d exceeds the team's max_batch %d", fb->batch,
+                        team->max_batch);
+    if (!grad)
+        return bp__fail(BP_ENULL, "grad is NULL");
+    if (fb->w_force > 0 && !team->tangent)
+        return bp__fail(BP_EMISMATCH, "w_force > 0 needs a team made by bp_team_create_tangent");
+    return BP_OK;
+}
+
+bp_status bp_team_gradient_forces(bp_team *team, const bp_net *net, int batch, const float *X,
+                                  int ldx, const float *E, int lde, const float *F, int ldf,
+                                  float w_energy, float w_force, float *grad, double *loss)
+{
+    bp__clear_error();
+    bp__force_batch fb = {batch, X, ldx, E, lde, F, ldf, w_energy, w_force};
+    bp_status st = check_forces(team, net, &fb, grad);
+    if (st)
+        return st;
+    team->kept = 0;
+    team->forces = &fb;
+    return run_gradient(team, NULL, net, batch, X, ldx, E, lde, grad, loss,
+                        team->workers > 1 ? sum_task : NULL);
+}
+
 bp_status bp_team_set_dropout(bp_team *team, const float *rates)
 {
     bp__clear_error();
@@ -552,9 +613,24 @@ const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi)
 
 /* ---------------------------------------------------------------- evaluation */
 
-/* Share me of the samples [t->first, t->first + t->batch) of t->ds: the forward pass in chunks
- * of its workspace's batch (scaled as bp_train scales, bp__evaluate_chunk), the summed cost, with
- * labels the correct predictions and, if t->sse, the squared error in the data's units. */
+/* The summed cost of b samples of t's evaluation (X, Y: their first), on me's workspace: the
+ * force loss of t->eval_forces' weights (raw data, its targets [E*; F*]), else bp__evaluate_chunk
+ * (scaled as bp_train scales) with, if t->sse, the squared error in the data's units. */
+static bp_status evaluate_chunk(const bp_team *t, lane *me, int b, const float *X, const float *Y,
+                                double *c)
+{
+    const bp_train_config *f = t->eval_forces;
+    int n1 = t->ds->n_features, nt = t->ds->n_targets;
+    if (f)
+        return bp__force_loss(t->net, me->ws,
+                              &(bp__force_batch){b, X, n1, Y, nt, Y + 1, nt, f->energy_weight,
+                                                 f->force_weight},
+                              c);
+    return bp__evaluate_chunk(t->net, me->ws, b, X, Y, c, t->sse ? &me->sse : NULL);
+}
+
+/* Share me of the samples [t->first, t->first + t->batch) of t->ds in chunks of its workspace's
+ * batch (evaluate_chunk): the summed cost and, with labels, the correct predictions. */
 static void evaluate_task(bp_team *t, lane *me)
 {
     lane_share(t, me, t->batch);
@@ -564,9 +640,8 @@ static void evaluate_task(bp_team *t, lane *me)
         b = end - first < t->share_max ? end - first : t->share_max;
         double c;
         const float *a;
-        bp_status st = bp__evaluate_chunk(t->net, me->ws, b, ds->x + (size_t)first * (size_t)n1,
-                                          ds->y + (size_t)first * (size_t)nL, &c,
-                                          t->sse ? &me->sse : NULL);
+        bp_status st = evaluate_chunk(t, me, b, ds->x + (size_t)first * (size_t)n1,
+                                      ds->y + (size_t)first * (size_t)nL, &c);
         if (!st)
             st = bp_workspace_activations(me->ws, L, &a, &ld);
         if (st) {
@@ -580,10 +655,11 @@ static void evaluate_task(bp_team *t, lane *me)
 }
 
 bp_status bp__team_evaluate(bp_team *t, const bp_net *net, const bp_dataset *ds, int first, int n,
-                            double *cost, long *correct, double *sse)
+                            const bp_train_config *forces, double *cost, long *correct, double *sse)
 {
     t->net = net;
     t->ds = ds;
+    t->eval_forces = forces;
     t->sse = sse != NULL;
     t->first = first;
     t->batch = n;
@@ -664,11 +740,13 @@ bp_status bp_team_optim_step(bp_team *team, bp_optim *opt, bp_net *net, const fl
 
 /* Without clipping: the step begun first, then the gradient whose sum round dry-runs it. */
 bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_masks *masks,
-                                    int batch, const float *X, int ldx, const float *Y, int ldy,
-                                    float *grad, double *cost, bp_optim *opt, long n, float eta)
+                                    const bp__force_batch *forces, int batch, const float *X,
+                                    int ldx, const float *Y, int ldy, float *grad, double *cost,
+                                    bp_optim *opt, long n, float eta)
 {
     bp__clear_error();
-    bp_status st = check_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad);
+    bp_status st = forces ? check_forces(team, net, forces, grad)
+                          : check_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad);
     if (st)
         return st;
     team->kept = 0;
@@ -676,6 +754,7 @@ bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_m
     team->step_net = net;
     team->step_grad = grad;
     if (opt && bp__optim_clips(opt)) {
+        team->forces = forces;
         if ((st = run_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad, cost,
                                team->workers > 1 ? sum_task : NULL)))
             return st;
@@ -692,6 +771,7 @@ bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_m
     float *v, *m;
     bp__optim_state(opt, &kind, &count, &v, &m);
     team->taken = kind == BP_OPT_SGD && team->workers > 1;
+    team->forces = forces;
     if ((st = run_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad, cost,
                            team->taken ? sum_take_task : sum_check_task))) {
         bp__optim_cancel(opt, &team->plan);

@@ -580,8 +580,6 @@ static void train_scaled_on_forces(void **state)
     if (!(last_eval_loss < first / 10) || !(rmse < 0.15) || !(rmse < rmse_first / 3))
         fail_msg("held-out loss %.4g after 151 epochs, %.4g after 1; force RMSE %.4g (was %.4g)",
                  last_eval_loss, first, rmse, rmse_first);
-    cfg.workers = 2; /* still refused: the force loss runs on one thread */
-    bpt_assert_status(bp_train(net[1], &train, NULL, &cfg, NULL), BP_ECONFIG, "thread");
     bp_net_free(net[0]), bp_net_free(net[1]);
     free(energies.y);
     bpt_dataset_release(&train), bpt_dataset_release(&held);

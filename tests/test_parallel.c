@@ -9,7 +9,8 @@
  *    association), identical bits on every rank;
  *  - R = 1 through the hook is bit for bit the single process;
  *  - sharded evaluation: accuracy and confusion exact, loss 1e-6 relative;
- *  - W worker threads in one process (bp_train_config.workers) against W ranks: the same bits;
+ *  - W worker threads in one process (bp_train_config.workers) against W ranks: the same bits,
+ *    also when training on forces;
  *  - the configuration errors of the hook: rank out of range, no sum, and a sum that fails. */
 #define _POSIX_C_SOURCE 200809L /* pthread_barrier */
 
@@ -257,6 +258,48 @@ static bp_dataset make_energy_data(int count, uint64_t seed)
     return ds;
 }
 
+/* Training on forces (targets [E; F] of make_energy_data): W workers in one process are W ranks
+ * bit for bit, for SGD and Adam, a batch W divides or not, as for the plain loss above; W ranks
+ * of 2 workers each are the same training up to rounding but other bits. */
+static void force_workers_equal_ranks(void **state)
+{
+    (void)state;
+    bp_dataset train = make_energy_data(61, 1), eval = make_energy_data(23, 2);
+    job jobs[3];
+    for (int W = 2; W <= 3; W++)
+        for (int B = 8; B <= 9; B++)
+            for (int adam = 0; adam <= 1; adam++) {
+                bp_train_config cfg = {.epochs = 3, .batch_size = B, .seed = 5,
+                                       .optim = {.kind = adam ? BP_OPT_ADAM : BP_OPT_SGD,
+                                                 .eta = adam ? 0.01f : 0.1f},
+                                       .forces = 1, .energy_weight = 1, .force_weight = 0.5f};
+                bp_train_config cfgs[3] = {cfg, cfg, cfg};
+                run_ranks(W, cfgs, make_energy_net, &train, NULL, jobs);
+                cfg.workers = W;
+                bp_net *one = make_energy_net();
+                size_t P = bpt_num_params(one);
+                bpt_ok(bp_train(one, &train, &eval, &cfg, NULL));
+                for (int r = 0; r < W; r++) {
+                    bpt_ok(jobs[r].train_st);
+                    assert_memory_equal(params_of(jobs[r].net), params_of(one), P * sizeof(float));
+                    bp_net_free(jobs[r].net);
+                }
+                for (int r = 0; r < W; r++) /* the negative twin */
+                    cfgs[r].workers = 2;
+                run_ranks(W, cfgs, make_energy_net, &train, NULL, jobs);
+                for (int r = 0; r < W; r++) {
+                    bpt_ok(jobs[r].train_st);
+                    assert_true(memcmp(params_of(jobs[r].net), params_of(one), P * sizeof(float)));
+                    bpt_assert_close_vec("ranks of workers", params_of(jobs[r].net),
+                                         params_of(one), P, 1e-5, 1e-5);
+                    bp_net_free(jobs[r].net);
+                }
+                bp_net_free(one);
+            }
+    bpt_dataset_release(&train);
+    bpt_dataset_release(&eval);
+}
+
 static int never_stop(const bp_progress *p, void *user)
 {
     (void)p, (void)user;
@@ -379,6 +422,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ranks_equal_one_process),
         cmocka_unit_test(workers_equal_ranks),
+        cmocka_unit_test(force_workers_equal_ranks),
         cmocka_unit_test(ranks_of_other_configs_refused),
         cmocka_unit_test(hook_errors),
     };

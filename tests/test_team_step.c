@@ -345,7 +345,7 @@ static void train_step(bp_team *team, bp_net *net, bp_optim *opt, int s, int mas
                      : bp_team_gradient(team, net, MAXB, X, N1, Y, NL, g, cost));
         bpt_ok(bp_optim_step(opt, net, g, MAXB, 60, eta));
     } else {
-        bpt_ok(bp__team_gradient_checked(team, net, masks ? &m : NULL, MAXB, X, N1, Y, NL, g,
+        bpt_ok(bp__team_gradient_checked(team, net, masks ? &m : NULL, NULL, MAXB, X, N1, Y, NL, g,
                                          cost, opt, 60, eta));
         bpt_ok(bp__team_step_finish(team, 1));
     }
@@ -437,7 +437,8 @@ static void check_fused_refusal(bp_team *team, const bp_optim_config *cfg, const
     step_data(1, &X, &Y);
     if (inf_target)
         Y[(MAXB - 1) * NL] = INFINITY;
-    bpt_ok(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa, 60, 0.01f));
+    bpt_ok(bp__team_gradient_checked(team, a, NULL, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa, 60,
+                                     0.01f));
     bpt_assert_status(bp__team_step_finish(team, 1), BP_ENUMERIC, named);
     char why[256];
     snprintf(why, sizeof why, "%s", bp_last_error());
@@ -511,28 +512,29 @@ static void check_dropped(bp_optimizer_kind kind)
     train_step(team, a, oa, 0, 0, ga, &c, 0);
     train_step(team, b, ob, 0, 0, gb, &c, 1);
     float *before = params_copy(a);
-    bpt_ok(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa, 60, 0.01f));
+    bpt_ok(bp__team_gradient_checked(team, a, NULL, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa, 60,
+                                     0.01f));
     bpt_ok(bp__team_step_finish(team, 0));
     assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float));
     bpt_ok(bp__team_step_finish(team, 1)); /* nothing kept: nothing done */
     assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float));
     memset(ga, 0, BIG_P * sizeof *ga);
-    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa,
-                                                60, NAN),
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, NULL, MAXB, X, N1, Y, NL, ga, NULL,
+                                                oa, 60, NAN),
                       BP_EVALUE, "eta");
-    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, NULL,
-                                                60, 0.01f),
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, NULL, MAXB, X, N1, Y, NL, ga, NULL,
+                                                NULL, 60, 0.01f),
                       BP_ENULL, "opt");
-    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa,
-                                                0, 0.01f),
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, NULL, MAXB, X, N1, Y, NL, ga, NULL,
+                                                oa, 0, 0.01f),
                       BP_EDIM, "n");
     for (size_t i = 0; i < BIG_P; i++) /* the step's errors come before the gradient */
         assert_true(ga[i] == 0.0f);
-    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB + 1, X, N1, Y, NL, ga, NULL,
-                                                oa, 60, 0.01f),
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, NULL, MAXB + 1, X, N1, Y, NL, ga,
+                                                NULL, oa, 60, 0.01f),
                       BP_EBATCH, "max_batch");
-    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, MAXB, X, N1 - 1, Y, NL, ga, NULL,
-                                                oa, 60, 0.01f),
+    bpt_assert_status(bp__team_gradient_checked(team, a, NULL, NULL, MAXB, X, N1 - 1, Y, NL, ga,
+                                                NULL, oa, 60, 0.01f),
                       BP_ELD, "ldx");
     bpt_ok(bp__team_step_finish(team, 1));
     assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float));

@@ -401,7 +401,7 @@ static int drops_units(const train_opts *o)
     return 0;
 }
 
-/* --forces and the flags that go with it (its weights) or not (dropout, --targets, workers). */
+/* --forces and the flags that go with it (its weights) or not (dropout, --targets). */
 static int check_force_flags(const cli_command *cmd, const train_opts *o)
 {
     if (o->data.forces == 0)
@@ -415,8 +415,6 @@ static int check_force_flags(const cli_command *cmd, const train_opts *o)
     if (o->data.targets > 0)
         return cli_usage_error(cmd, "--forces takes no --targets (its targets are the energy and "
                                "the forces)");
-    if (o->workers > 1)
-        return cli_usage_error(cmd, "--forces trains on one thread: no --workers %d", o->workers);
     if ((float)o->energy_weight == 0 && (float)o->force_weight == 0)
         return cli_usage_error(cmd, "--forces with --energy-weight 0 and --force-weight 0 fits "
                                "nothing: one weight must be > 0");

@@ -1,0 +1,305 @@
+/* The force loss on worker threads (bp_team_create_tangent, bp_team_gradient_forces, bp_train's
+ * forces with workers). The tsan preset runs this suite under ThreadSanitizer, which must report
+ * no race.
+ *  - bp_team_gradient_forces with N = 1, 2, 3, 5 workers is, bit for bit, the sum in share order
+ *    of bp_gradient_forces over the columns [w*b/N, (w+1)*b/N) (b below, at and not a multiple of
+ *    N), with the force term and without (w_F = 0, also on a team of plain workspaces), on a
+ *    network that carries an input and a target scaling; its loss the shares' losses summed in
+ *    that order; N = 1 is one bp_gradient_forces pass; a repeat gives the same bits;
+ *  - the negative twin: N = 3 is the batch's gradient up to rounding, not one pass's bits;
+ *  - bp_train with forces and 2 or 3 workers: the same bits on every run, a held-out loss (the
+ *    evaluation across the workers) that is the serial force loss of the final parameters, and
+ *    a fit as good as one thread's; another worker count gives other bits;
+ *  - every error, with the caller's gradient untouched.
+ * That W workers are W ranks bit for bit is tests/test_parallel.c's (it has the ranks). */
+#include "bp_test.h"
+
+static const int sizes[] = {3, 8, 6, 1};
+static const bp_activation acts[] = {BP_SOFTPLUS, BP_TANH, BP_IDENTITY};
+enum { N1 = 3, NT = 1 + N1, MAXB = 23 };
+
+/* A network with an input scaling and a target scaling, so that the shares' raw data are scaled
+ * as one pass scales them. */
+static bp_net *make_net(void)
+{
+    bp_net *net = bpt_net(4, sizes, acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 5));
+    const float mean[N1] = {0.5f, -1.0f, 2.0f}, scale[N1] = {2.0f, 0.5f, 3.0f};
+    const float ym = 1.5f, ys = 4.0f;
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_INPUTS, mean, scale));
+    bpt_ok(bp_net_set_scaling(net, BP_SCALE_TARGETS, &ym, &ys));
+    return net;
+}
+
+/* count samples of the energy E = x1 x2 + sin(x3) (raw units, x around the scaling's means)
+ * and its forces F = -grad E: targets [E; F], NT rows per sample. */
+static bp_dataset make_data(int count, uint64_t seed)
+{
+    bp_dataset ds = bpt_dataset_alloc(count, N1, NT, 0);
+    bpt_rng r = bpt_rng_make(seed);
+    for (int j = 0; j < count; j++) {
+        float *x = ds.x + (size_t)j * N1, *y = ds.y + (size_t)j * NT;
+        x[0] = bpt_range(&r, -1.5f, 2.5f);
+        x[1] = bpt_range(&r, -2.0f, 0.0f);
+        x[2] = bpt_range(&r, -1.0f, 5.0f);
+        y[0] = x[0] * x[1] + sinf(x[2]);
+        y[1] = -x[1], y[2] = -x[0], y[3] = -cosf(x[2]);
+    }
+    return ds;
+}
+
+/* What bp_team_gradient_forces with N workers must give for the first b samples of ds: the sum
+ * in share order of bp_gradient_forces over the shares, each in a tangent workspace of its own;
+ * *loss the sum of their losses in the same order. */
+static void force_sum_of_shares(const bp_net *net, int N, int b, const bp_dataset *ds, float w_f,
+                                float *grad, double *loss)
+{
+    size_t P = bpt_num_params(net);
+    float *g = bpt_grad(net);
+    *loss = 0;
+    for (int w = 0; w < N; w++) {
+        int lo = (int)((long)w * b / N), hi = (int)((long)(w + 1) * b / N);
+        double l = 0;
+        memset(g, 0, P * sizeof *g);
+        if (hi > lo) {
+            bp_workspace *ws = NULL;
+            const float *Y = ds->y + (size_t)lo * NT;
+            bpt_ok(bp_workspace_create_tangent(&ws, net, hi - lo));
+            bpt_ok(bp_gradient_forces(net, ws, hi - lo, ds->x + (size_t)lo * N1, N1, Y, NT, Y + 1,
+                                      NT, 0.7f, w_f, g, &l));
+            bp_workspace_free(ws);
+        }
+        for (size_t i = 0; i < P; i++)
+            grad[i] = w == 0 ? g[i] : grad[i] + g[i];
+        *loss += l;
+    }
+    free(g);
+}
+
+/* The team's force gradient of the first b samples of ds into got (overwritten) and *loss. */
+static void team_forces(bp_team *team, const bp_net *net, int b, const bp_dataset *ds, float w_f,
+                        float *got, double *loss)
+{
+    bpt_ok(bp_team_gradient_forces(team, net, b, ds->x, N1, ds->y, NT, ds->y + 1, NT, 0.7f, w_f,
+                                   got, loss));
+}
+
+static void check_team(bp_team *team, const bp_net *net, int N, const bp_dataset *ds, float w_f)
+{
+    static const int batches[] = {1, 2, 7, 23}; /* below, at, not a multiple of N */
+    size_t P = bpt_num_params(net);
+    float *got = bpt_grad(net), *ref = bpt_grad(net), *again = bpt_grad(net);
+    for (size_t k = 0; k < sizeof batches / sizeof *batches; k++) {
+        int b = batches[k];
+        double l = -1, l_ref = -2, l_again = -3;
+        for (size_t p = 0; p < P; p++) /* overwritten, not accumulated */
+            got[p] = again[p] = 1e3f;
+        team_forces(team, net, b, ds, w_f, got, &l);
+        force_sum_of_shares(net, N, b, ds, w_f, ref, &l_ref);
+        assert_memory_equal(got, ref, P * sizeof *got);
+        assert_memory_equal(&l, &l_ref, sizeof l);
+        team_forces(team, net, b, ds, w_f, again, &l_again);
+        assert_memory_equal(again, got, P * sizeof *got);
+        assert_memory_equal(&l_again, &l, sizeof l);
+        if (N == 1) { /* one worker is one pass */
+            force_sum_of_shares(net, 1, b, ds, w_f, ref, &l_ref);
+            assert_memory_equal(got, ref, P * sizeof *got);
+        }
+    }
+    team_forces(team, net, 7, ds, w_f, got, NULL); /* the loss may be NULL */
+    free(got), free(ref), free(again);
+}
+
+static void team_forces_is_the_sum_of_the_shares(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    bp_dataset ds = make_data(MAXB, 17);
+    static const int teams[] = {1, 2, 3, 5};
+    for (size_t i = 0; i < sizeof teams / sizeof *teams; i++) {
+        bp_team *team = NULL, *plain = NULL;
+        int N = teams[i], workers = 0;
+        bpt_ok(bp_team_create_tangent(&team, net, N, MAXB));
+        bpt_ok(bp_team_workers(team, &workers));
+        assert_int_equal(workers, N);
+        check_team(team, net, N, &ds, 1.3f);
+        check_team(team, net, N, &ds, 0.0f);
+        bpt_ok(bp_team_create(&plain, net, N, MAXB)); /* w_F = 0 needs no tangent workspace */
+        check_team(plain, net, N, &ds, 0.0f);
+        bp_team_free(team), bp_team_free(plain);
+    }
+    bpt_dataset_release(&ds);
+    bp_net_free(net);
+}
+
+/* Negative twin of the above (its bit comparisons can fail): three shares are the whole batch's
+ * gradient up to rounding, but not the bits of one pass. */
+static void team_forces_is_not_one_pass(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    bp_dataset ds = make_data(MAXB, 19);
+    size_t P = bpt_num_params(net);
+    float *got = bpt_grad(net), *whole = bpt_grad(net);
+    double l, l_whole;
+    bp_team *team = NULL;
+    bpt_ok(bp_team_create_tangent(&team, net, 3, MAXB));
+    team_forces(team, net, MAXB, &ds, 1.3f, got, &l);
+    force_sum_of_shares(net, 1, MAXB, &ds, 1.3f, whole, &l_whole);
+    bpt_assert_close_vec("team vs one pass", got, whole, P, 1e-5, 1e-5);
+    bpt_assert_close_scalar("team vs one pass, loss", l, l_whole, 0, 1e-6);
+    assert_true(memcmp(got, whole, P * sizeof *got) != 0);
+    bp_team_free(team);
+    free(got), free(whole);
+    bpt_dataset_release(&ds);
+    bp_net_free(net);
+}
+
+static void team_forces_errors(void **state)
+{
+    (void)state;
+    bp_net *net = make_net();
+    static const int two_sizes[] = {3, 8, 6, 2};
+    bp_net *two = bpt_net(4, two_sizes, acts, BP_QUADRATIC);
+    bp_dataset ds = make_data(4, 3);
+    const float *X = ds.x, *E = ds.y, *F = ds.y + 1;
+    size_t P = bpt_num_params(net);
+    float *g = bpt_grad(net);
+    for (size_t i = 0; i < P; i++)
+        g[i] = 7.0f;
+    bp_team *team = (bp_team *)1, *plain = NULL;
+    bpt_assert_status(bp_team_create_tangent(NULL, net, 2, 4), BP_ENULL, "out");
+    bpt_assert_status(bp_team_create_tangent(&team, NULL, 2, 4), BP_ENULL, "net");
+    assert_null(team);
+    bpt_assert_status(bp_team_create_tangent(&team, net, 0, 4), BP_EDIM, "workers");
+    bpt_assert_status(bp_team_create_tangent(&team, net, 2, 0), BP_EDIM, "max_batch");
+    assert_null(team);
+    bpt_ok(bp_team_create_tangent(&team, net, 2, 4));
+    bpt_ok(bp_team_create(&plain, net, 2, 4));
+    bpt_assert_status(bp_team_gradient_forces(plain, net, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL),
+                      BP_EMISMATCH, "bp_team_create_tangent");
+    bpt_assert_status(bp_team_gradient_forces(NULL, net, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL),
+                      BP_ENULL, "team");
+    bpt_assert_status(bp_team_gradient_forces(team, NULL, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL),
+                      BP_ENULL, "net");
+    bpt_assert_status(bp_team_gradient_forces(team, two, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL),
+                      BP_EMISMATCH, "shape");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 0, X, N1, E, NT, F, NT, 1, 1, g, NULL),
+                      BP_EDIM, "batch");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 5, X, N1, E, NT, F, NT, 1, 1, g, NULL),
+                      BP_EBATCH, "max_batch");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 4, X, N1 - 1, E, NT, F, NT, 1, 1, g,
+                                              NULL),
+                      BP_ELD, "ldx");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 4, X, N1, E, NT, F, N1 - 1, 1, 1, g,
+                                              NULL),
+                      BP_ELD, "ldf");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 4, NULL, N1, E, NT, F, NT, 1, 1, g,
+                                              NULL),
+                      BP_ENULL, "X");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 4, X, N1, NULL, NT, F, NT, 1, 1, g,
+                                              NULL),
+                      BP_ENULL, "E");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 4, X, N1, E, NT, NULL, NT, 1, 1, g,
+                                              NULL),
+                      BP_ENULL, "F");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 4, X, N1, E, NT, F, NT, 1, -1, g, NULL),
+                      BP_EVALUE, "w_force");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 4, X, N1, E, NT, F, NT, NAN, 1, g,
+                                              NULL),
+                      BP_EVALUE, "w_energy");
+    bpt_assert_status(bp_team_gradient_forces(team, net, 4, X, N1, E, NT, F, NT, 1, 1, NULL,
+                                              NULL),
+                      BP_ENULL, "grad");
+    for (size_t i = 0; i < P; i++) /* no error wrote the gradient */
+        assert_true(g[i] == 7.0f);
+    bp_team *twos = NULL; /* a network the force loss does not fit */
+    bpt_ok(bp_team_create_tangent(&twos, two, 2, 4));
+    bpt_assert_status(bp_team_gradient_forces(twos, two, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL),
+                      BP_ECONFIG, "one output");
+    bpt_ok(bp_team_gradient_forces(team, net, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL)); /* usable */
+    bpt_ok(bp_team_gradient(team, net, 4, X, N1, E, NT, g, NULL)); /* and for the plain loss */
+    bp_team_free(team), bp_team_free(plain), bp_team_free(twos);
+    free(g);
+    bpt_dataset_release(&ds);
+    bp_net_free(two), bp_net_free(net);
+}
+
+/* ---------------------------------------------------------------- bp_train */
+
+static int keep_eval_loss(const bp_progress *p, void *user)
+{
+    if (p->epoch_done)
+        *(double *)user = p->eval_loss;
+    return 0;
+}
+
+/* make_net() trained on forces with workers (Adam, batch 16: a last batch of 5 of the 101);
+ * *eval_loss the last held-out loss it reported. */
+static bp_net *train_with(int workers, const bp_dataset *train, const bp_dataset *held,
+                          int epochs, double *eval_loss)
+{
+    bp_net *net = make_net();
+    bp_train_config cfg = {.epochs = epochs, .batch_size = 16, .seed = 9,
+                           .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f},
+                           .progress = keep_eval_loss, .user = eval_loss, .workers = workers,
+                           .forces = 1, .energy_weight = 1, .force_weight = 1};
+    bpt_ok(bp_train(net, train, held, &cfg, NULL));
+    return net;
+}
+
+/* The force loss per sample of ds on net, one pass in a tangent workspace. */
+static double serial_loss(const bp_net *net, const bp_dataset *ds)
+{
+    bp_workspace *ws = NULL;
+    float *g = bpt_grad(net);
+    double loss;
+    bpt_ok(bp_workspace_create_tangent(&ws, net, ds->count));
+    bpt_ok(bp_gradient_forces(net, ws, ds->count, ds->x, N1, ds->y, NT, ds->y + 1, NT, 1, 1, g,
+                              &loss));
+    bp_workspace_free(ws);
+    free(g);
+    return loss / ds->count;
+}
+
+/* The reported held-out loss is summed in double from float terms computed in chunks of another
+ * width than the one pass's: rtol 1e-6, float rounding of the terms. */
+static void train_forces_with_workers(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(101, 1), held = make_data(37, 2);
+    double first, one_loss;
+    bp_net *start = train_with(0, &train, &held, 1, &first);
+    bp_net *one = train_with(0, &train, &held, 40, &one_loss);
+    static const int counts[] = {2, 3};
+    for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+        double la = NAN, lb = NAN;
+        bp_net *a = train_with(counts[i], &train, &held, 40, &la);
+        bp_net *b = train_with(counts[i], &train, &held, 40, &lb);
+        size_t P = bpt_num_params(a);
+        assert_memory_equal(bpt_params(a), bpt_params(b), P * sizeof(float));
+        assert_memory_equal(&la, &lb, sizeof la);
+        bpt_assert_close_scalar("held-out loss across workers", la, serial_loss(a, &held), 0,
+                                1e-6);
+        if (!(la < first / 5) || !(la < 1.5 * one_loss))
+            fail_msg("%d workers: held-out loss %.4g after 40 epochs, %.4g after 1, one thread "
+                     "%.4g",
+                     counts[i], la, first, one_loss);
+        /* the negative twin: another worker count sums in another order */
+        assert_true(memcmp(bpt_params(a), bpt_params(one), P * sizeof(float)) != 0);
+        bp_net_free(a), bp_net_free(b);
+    }
+    bp_net_free(start), bp_net_free(one);
+    bpt_dataset_release(&train), bpt_dataset_release(&held);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(team_forces_is_the_sum_of_the_shares),
+        cmocka_unit_test(team_forces_is_not_one_pass),
+        cmocka_unit_test(team_forces_errors),
+        cmocka_unit_test(train_forces_with_workers),
+    };
+    return cmocka_run_group_tests_name("team_forces", tests, NULL, NULL);
+}
