@@ -21,6 +21,13 @@ static const double SMALL_STEP_MACS = 1e9;
  * B = 10: there waking the other thread and splitting the products (each share packs w again) cost
  * about as much as the second core saves (bench/bench_workers). */
 static const double WORKER_STEP_MACS = 5e7;
+/* The same for a step of the force loss (bp_gradient_forces), counted as the plain step: its
+ * passes are twice as wide plus the tangent ones, and many more of them are elementwise, so two
+ * workers pay from smaller steps: 1.5-1.8 times one thread's speed from 1e6 (30-128-128-1 at
+ * B = 64 to 192-256-256-1 at B = 512), 1.0 at 3e5 (30-128-128-1, B = 16), 0.3 at 5e3
+ * (2-16-16-1, B = 16): bp_team_gradient_forces against bp_gradient_forces, medians of 21
+ * alternated rounds. */
+static const double FORCE_WORKER_STEP_MACS = 1e6;
 /* Workers chosen by default, at most: one per core beyond gains little for these steps. */
 enum { DEFAULT_WORKERS_MAX = 8 };
 
@@ -35,7 +42,7 @@ static double step_macs(const bp_net *net, int batch)
     return macs;
 }
 
-int blas_threads_choose(int requested, int workers, const bp_net *net, int batch)
+int blas_threads_choose(int requested, int workers, const bp_net *net, int batch, int forces)
 {
     bp_blas_info blas;
     if (requested > 0)
@@ -48,7 +55,7 @@ int blas_threads_choose(int requested, int workers, const bp_net *net, int batch
         return 1; /* the BLAS's own threads */
     (void)bp_blas_set_threads(1);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (macs < WORKER_STEP_MACS || cores < 2)
+    if (macs < (forces ? FORCE_WORKER_STEP_MACS : WORKER_STEP_MACS) || cores < 2)
         return 1;
     return cores < DEFAULT_WORKERS_MAX ? (int)cores : DEFAULT_WORKERS_MAX;
 }

@@ -17,9 +17,10 @@ void blas_core_upgrade(char **argv);
  * > 0. With neither given and the BLAS's variable unset (OPENBLAS_NUM_THREADS, BLIS_NUM_THREADS),
  * the step's size decides (measured with bench/bench_backprop and bench/bench_workers): a small
  * step runs on one thread; a mid-sized one on one worker per core (at most 8), BLAS at one
- * thread; a large one on the BLAS's threads. A generic CBLAS keeps its own count
+ * thread; a large one on the BLAS's threads; forces: the step is the force loss's, whose workers
+ * pay from smaller steps. A generic CBLAS keeps its own count
  * (bp_blas_set_threads cannot change it). */
-int blas_threads_choose(int requested, int workers, const bp_net *net, int batch);
+int blas_threads_choose(int requested, int workers, const bp_net *net, int batch, int forces);
 
 /* The kernels the BLAS runs ("SkylakeX", "Haswell", ... on OpenBLAS), or "unknown". */
 const char *blas_core_name(void);

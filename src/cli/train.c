@@ -771,9 +771,7 @@ int cli_train(const cli_subcommand *self, int argc, char **argv)
         (rc = cli_data_width_check(self->name, &o->data, l->sizes[0], l->sizes[l->count - 1])) ||
         (rc = cli_net_build(&cmd, &o->net, &r.net)))
         return rc;
-    /* the force loss runs on one thread (workers 1), its products on the BLAS's */
-    o->workers = blas_threads_choose(o->threads, o->data.forces > 0 ? 1 : o->workers, r.net,
-                                     o->batch);
+    o->workers = blas_threads_choose(o->threads, o->workers, r.net, o->batch, o->data.forces > 0);
     /* Every rank prepares; if one fails, all stop before training waits for it. */
     if (!(o->checkpoint_every > 0 && !o->checkpoint &&
           (rc = default_checkpoint(self->name, o, &r))) &&

@@ -642,6 +642,13 @@ run "${FORCES[@]}" --epochs 1 --out forces1.bpn
 loss_one=$(sed -n 's/^test loss \([^ ]*\) .*/\1/p' "$T/out")
 check "--forces: 100 epochs reach a 100x lower loss than 1" \
     awk -v a="$loss_forces" -v b="$loss_one" 'BEGIN { exit !(a * 100 < b) }'
+run "${FORCES[@]}" --workers 2 --out fw1.bpn
+loss_workers=$(sed -n 's/^test loss \([^ ]*\) .*/\1/p' "$T/out")
+run "${FORCES[@]}" --workers 2 --out fw2.bpn
+check "--forces --workers 2: the same model on every run, other bits than one thread's" eval \
+    'rc_is 0 && cmp -s fw1.bpn fw2.bpn && ! cmp -s fw1.bpn forces.bpn'
+check "--forces --workers 2: the test loss of one thread's within a factor 2" \
+    awk -v a="$loss_workers" -v b="$loss_forces" 'BEGIN { exit !(a < 2 * b && b < 2 * a) }'
 run "${FORCES[@]}" --layers 3-16-1 --out f.bpn
 check "--forces K other than the inputs: exit 1" eval 'rc_is 1 && err_has "--forces 2" && absent f.bpn'
 run train --forces 2 --layers 2-16-1 --output identity --cost quadratic --out f.bpn
