@@ -22,7 +22,9 @@
  * "1 thread"'s: the work the threads add, which a loaded machine changes far less than wall time
  * (on an idle machine N threads could at best give N times "1 thread" divided by that ratio). The
  * load average (/proc/loadavg) is printed before and after: the wall-time figures are under that
- * load. */
+ * load. The potentials 2-64-64-1, 30-128-128-1 and 192-256-256-1 (SiLU, one output), run only
+ * when --nets names them, take the force loss's step instead (bp_gradient_forces, w_E = w_F = 1;
+ * the teams bp_team_gradient_forces, or bp_train's step with forces). */
 #include "backprop.h"
 #include "blas_core.h"
 #ifdef BP_STATIC_DEFINE
@@ -82,12 +84,16 @@ typedef struct net_spec {
     const char *layers;
     bp_activation hidden, output;
     bp_cost cost;
+    int forces; /* a potential: the step is the force loss's (only when named in --nets) */
 } net_spec;
 
 static const net_spec NETS[] = {
-    {"784-100-10", BP_SIGMOID, BP_SIGMOID, BP_QUADRATIC},
-    {"784-256-128-10", BP_RELU, BP_SOFTMAX, BP_NLL},
-    {"1024-1024-1024-10", BP_RELU, BP_SOFTMAX, BP_NLL},
+    {"784-100-10", BP_SIGMOID, BP_SIGMOID, BP_QUADRATIC, 0},
+    {"784-256-128-10", BP_RELU, BP_SOFTMAX, BP_NLL, 0},
+    {"1024-1024-1024-10", BP_RELU, BP_SOFTMAX, BP_NLL, 0},
+    {"2-64-64-1", BP_SILU, BP_IDENTITY, BP_QUADRATIC, 1},
+    {"30-128-128-1", BP_SILU, BP_IDENTITY, BP_QUADRATIC, 1},
+    {"192-256-256-1", BP_SILU, BP_IDENTITY, BP_QUADRATIC, 1},
 };
 
 typedef struct bench {
@@ -95,7 +101,8 @@ typedef struct bench {
     bp_workspace *ws;
     bp_team *team[MAX_LIST];
     int batch, n1, nL, nw, workers[MAX_LIST], blas_threads;
-    float *X, *Y, *grad;
+    float *X, *Y, *grad; /* with forces Y is [E*; F*], 1 + n1 rows per sample */
+    int forces;
     int plain_sgd; /* --update sgd: bp_sgd_step instead of opt */
     int public_team; /* --team public: the teams' public calls instead of bp_train's step */
     bp_optim *opt;
@@ -113,17 +120,19 @@ static void bench_create(bench *b, const net_spec *spec, int batch, const int *w
     memset(b, 0, sizeof *b);
     CHECK(bp_net_create(&b->net, L, sizes, acts, spec->cost));
     CHECK(bp_net_init(b->net, spec->hidden == BP_RELU ? BP_INIT_HE : BP_INIT_XAVIER, 1));
-    CHECK(bp_workspace_create(&b->ws, b->net, batch));
+    b->forces = spec->forces;
+    CHECK((b->forces ? bp_workspace_create_tangent : bp_workspace_create)(&b->ws, b->net, batch));
     CHECK(bp_optim_create(&b->opt, b->net, &(bp_optim_config){.kind = BP_OPT_SGD, .eta = 1e-3f}));
     b->plain_sgd = plain_sgd;
     b->public_team = public_team;
     b->batch = batch;
     b->n1 = sizes[0];
-    b->nL = sizes[L - 1];
+    b->nL = b->forces ? 1 + sizes[0] : sizes[L - 1]; /* the rows of Y */
     b->nw = nw;
     for (int i = 0; i < nw; i++) {
         b->workers[i] = workers[i];
-        CHECK(bp_team_create(&b->team[i], b->net, workers[i], batch));
+        CHECK((b->forces ? bp_team_create_tangent : bp_team_create)(&b->team[i], b->net,
+                                                                  workers[i], batch));
         b->blas_threads = workers[i] > b->blas_threads ? workers[i] : b->blas_threads;
     }
     bp_net_info info;
@@ -153,23 +162,39 @@ static void bench_free(bench *b)
     free(b->grad);
 }
 
-/* Configuration c: 0 = one thread, 1 = BLAS threads, 2.. = the teams. */
+/* The gradient of configuration c (0 = one thread, 1 = BLAS threads, 2.. = the teams): the
+ * plain loss's, or with forces the force loss's (w_E = w_F = 1, E* = Y, F* = Y + 1). */
+static void gradient(bench *b, int c)
+{
+    const float *Y = b->Y;
+    int B = b->batch, ld = b->nL;
+    if (b->forces && c < 2)
+        CHECK(bp_gradient_forces(b->net, b->ws, B, b->X, b->n1, Y, ld, Y + 1, ld, 1, 1, b->grad,
+                                 NULL));
+    else if (b->forces)
+        CHECK(bp_team_gradient_forces(b->team[c - 2], b->net, B, b->X, b->n1, Y, ld, Y + 1, ld, 1,
+                                      1, b->grad, NULL));
+    else if (c < 2)
+        CHECK(bp_gradient_batch(b->net, b->ws, B, b->X, b->n1, Y, ld, b->grad, NULL));
+    else
+        CHECK(bp_team_gradient(b->team[c - 2], b->net, B, b->X, b->n1, Y, ld, b->grad, NULL));
+}
+
+/* Configuration c's step (as gradient's). */
 static void step(bench *b, int c)
 {
 #ifdef BP_STATIC_DEFINE
     if (c >= 2 && !b->plain_sgd && !b->public_team) {
         bp_team *team = b->team[c - 2];
-        CHECK(bp__team_gradient_checked(team, b->net, NULL, NULL, b->batch, b->X, b->n1, b->Y,
-                                        b->nL, b->grad, NULL, b->opt, b->batch, 1e-3f));
+        bp__force_batch fb = {b->batch, b->X, b->n1, b->Y, b->nL, b->Y + 1, b->nL, 1, 1};
+        CHECK(bp__team_gradient_checked(team, b->net, NULL, b->forces ? &fb : NULL, b->batch,
+                                        b->X, b->n1, b->Y, b->nL, b->grad, NULL, b->opt, b->batch,
+                                        1e-3f));
         CHECK(bp__team_step_finish(team, 1));
         return;
     }
 #endif
-    if (c < 2)
-        CHECK(bp_gradient_batch(b->net, b->ws, b->batch, b->X, b->n1, b->Y, b->nL, b->grad, NULL));
-    else
-        CHECK(bp_team_gradient(b->team[c - 2], b->net, b->batch, b->X, b->n1, b->Y, b->nL,
-                               b->grad, NULL));
+    gradient(b, c);
     if (b->plain_sgd)
         CHECK(bp_sgd_step(b->net, b->grad, 1e-3f, b->batch));
     else if (c < 2)
@@ -300,7 +325,7 @@ int main(int argc, char **argv)
     printf("\n| network | B | threads | samples/s (median) | min-max | vs 1 thread | cpu/step vs "
            "1 thread |\n|---|--:|---|--:|--:|--:|--:|\n");
     for (size_t n = 0; n < sizeof NETS / sizeof NETS[0]; n++) {
-        if (nets && !strstr(nets, NETS[n].layers))
+        if (nets ? !strstr(nets, NETS[n].layers) : NETS[n].forces)
             continue;
         for (int k = 0; k < nb; k++) {
             bench b;

@@ -22,7 +22,7 @@ module backprop
 
     ! The version of this module's declarations; bp_version_number() is the library's.
     integer(c_int), parameter :: BP_VERSION_MAJOR = 1
-    integer(c_int), parameter :: BP_VERSION_MINOR = 2
+    integer(c_int), parameter :: BP_VERSION_MINOR = 3
     integer(c_int), parameter :: BP_VERSION_PATCH = 0
     ! BP_VERSION_NUMBER of backprop.h (Fortran names ignore case: bp_version_number is the call)
     integer(c_int), parameter :: BP_VERSION = &

@@ -10,6 +10,7 @@
  *  - bp_train with forces and 2 or 3 workers: the same bits on every run, a held-out loss (the
  *    evaluation across the workers) that is the serial force loss of the final parameters, and
  *    a fit as good as one thread's; another worker count gives other bits;
+ *  - a NaN reference force: training across workers stops at the batch one thread stops at;
  *  - every error, with the caller's gradient untouched.
  * That W workers are W ranks bit for bit is tests/test_parallel.c's (it has the ranks). */
 #include "bp_test.h"
@@ -293,6 +294,32 @@ static void train_forces_with_workers(void **state)
     bpt_dataset_release(&train), bpt_dataset_release(&held);
 }
 
+/* A non-finite reference force in one sample: training across workers stops with BP_ENUMERIC at
+ * the batch one thread names, with finite parameters (those before that batch). */
+static void train_forces_nonfinite_on_workers(void **state)
+{
+    (void)state;
+    bp_dataset train = make_data(101, 1);
+    train.y[(size_t)57 * NT + 2] = NAN;
+    char serial[256];
+    for (int workers = 0; workers <= 3; workers += 3) {
+        bp_net *net = make_net();
+        bp_train_config cfg = {.epochs = 2, .batch_size = 16, .seed = 9,
+                               .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f}, .workers = workers,
+                               .forces = 1, .energy_weight = 1, .force_weight = 1};
+        bpt_assert_status(bp_train(net, &train, NULL, &cfg, NULL), BP_ENUMERIC, "epoch 0 batch");
+        if (workers == 0)
+            snprintf(serial, sizeof serial, "%s", bp_last_error());
+        else if (strcmp(serial, bp_last_error()) != 0)
+            fail_msg("one thread: \"%s\"; 3 workers: \"%s\"", serial, bp_last_error());
+        const float *p = bpt_params(net);
+        for (size_t i = 0; i < bpt_num_params(net); i++)
+            assert_true(isfinite(p[i]));
+        bp_net_free(net);
+    }
+    bpt_dataset_release(&train);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +327,7 @@ int main(void)
         cmocka_unit_test(team_forces_is_not_one_pass),
         cmocka_unit_test(team_forces_errors),
         cmocka_unit_test(train_forces_with_workers),
+        cmocka_unit_test(train_forces_nonfinite_on_workers),
     };
     return cmocka_run_group_tests_name("team_forces", tests, NULL, NULL);
 }
