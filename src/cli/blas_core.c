@@ -23,11 +23,10 @@ static const double SMALL_STEP_MACS = 1e9;
 static const double WORKER_STEP_MACS = 5e7;
 /* The same for a step of the force loss (bp_gradient_forces), counted as the plain step: its
  * passes are twice as wide plus the tangent ones, and many more of them are elementwise, so two
- * workers pay from smaller steps: 1.5-1.8 times one thread's speed from 1e6 (30-128-128-1 at
- * B = 64 to 192-256-256-1 at B = 512), 1.0 at 3e5 (30-128-128-1, B = 16), 0.3 at 5e3
- * (2-16-16-1, B = 16): bp_team_gradient_forces against bp_gradient_forces, medians of 21
- * alternated rounds. */
-static const double FORCE_WORKER_STEP_MACS = 1e6;
+ * workers pay from smaller steps. bench_workers --nets 2-64-64-1,30-128-128-1 (bp_train's step
+ * with forces, median of 9 alternated rounds): 0.53 times one thread's speed at 1e5 (2-64-64-1,
+ * B = 8), 1.18 at 2e5 (B = 16), 1.24 at 4.6e5 (30-128-128-1, B = 8), 1.4-1.6 from 8e5. */
+static const double FORCE_WORKER_STEP_MACS = 3e5;
 /* Workers chosen by default, at most: one per core beyond gains little for these steps. */
 enum { DEFAULT_WORKERS_MAX = 8 };
 
