@@ -2,13 +2,13 @@
  * the calling thread alone, and against the BLAS's own threads, in alternated rounds.
  *
  *   bench_workers [--nets A,B,..] [--batches 128,1024] [--workers 2,..] [--rounds R]
- *                 [--round-seconds S] [--update optim|sgd] [--team train|public]
+ *                 [--round-seconds S] [--update optim|sgd|adam] [--team train|public]
  *
  * For each network and batch B the configurations are: "1 thread" (bp_gradient_batch, BLAS at
  * one thread), "BLAS T" (the same calls with the BLAS at T = the largest worker count) and
  * "N workers" for each N. The update is bp_train's, bp_optim_step with plain SGD (its norm, dry
- * run and update passes); --update sgd times bp_sgd_step (one pass) on the calling thread in
- * every configuration instead. "N workers" is the step bp_train takes with N workers (--team
+ * run and update passes); --update adam the same with Adam; --update sgd times bp_sgd_step (one
+ * pass) on the calling thread in every configuration instead. "N workers" is the step bp_train takes with N workers (--team
  * train, the default with the static library): bp_train's internal bp__team_gradient_checked,
  * the shares' gradients, then a round that sums the blocks and dry-runs the step by slices, then
  * bp__team_step_finish, the update by slices; --team public (and every build with the shared
@@ -47,6 +47,10 @@
     } while (0)
 
 enum { MAX_LIST = 8, MAX_CONFIGS = MAX_LIST + 2, MAX_ROUNDS = 63 };
+
+/* The optimizer of bp_optim_step: plain SGD, or with --update adam Adam (whose state the team's
+ * step keeps too). */
+static bp_optimizer_kind optim_kind = BP_OPT_SGD;
 
 static double now(void)
 {
@@ -122,7 +126,7 @@ static void bench_create(bench *b, const net_spec *spec, int batch, const int *w
     CHECK(bp_net_init(b->net, spec->hidden == BP_RELU ? BP_INIT_HE : BP_INIT_XAVIER, 1));
     b->forces = spec->forces;
     CHECK((b->forces ? bp_workspace_create_tangent : bp_workspace_create)(&b->ws, b->net, batch));
-    CHECK(bp_optim_create(&b->opt, b->net, &(bp_optim_config){.kind = BP_OPT_SGD, .eta = 1e-3f}));
+    CHECK(bp_optim_create(&b->opt, b->net, &(bp_optim_config){.kind = optim_kind, .eta = 1e-3f}));
     b->plain_sgd = plain_sgd;
     b->public_team = public_team;
     b->batch = batch;
@@ -276,7 +280,7 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_workers [--nets A,B,..] [--batches 128,1024] [--workers 2,..] "
-                    "[--rounds R] [--round-seconds S] [--update optim|sgd] "
+                    "[--rounds R] [--round-seconds S] [--update optim|sgd|adam] "
                     "[--team train|public]\n");
     exit(2);
 }
@@ -302,8 +306,11 @@ int main(int argc, char **argv)
             rounds = atoi(val);
         else if (!strcmp(arg, "--round-seconds"))
             seconds = atof(val);
-        else if (!strcmp(arg, "--update") && (!strcmp(val, "optim") || !strcmp(val, "sgd")))
+        else if (!strcmp(arg, "--update") &&
+                 (!strcmp(val, "optim") || !strcmp(val, "sgd") || !strcmp(val, "adam"))) {
             plain_sgd = !strcmp(val, "sgd");
+            optim_kind = !strcmp(val, "adam") ? BP_OPT_ADAM : BP_OPT_SGD;
+        }
         else if (!strcmp(arg, "--team") && (!strcmp(val, "train") || !strcmp(val, "public")))
             public_team = !strcmp(val, "public");
         else
@@ -317,8 +324,9 @@ int main(int argc, char **argv)
 #endif
     printf("BLAS: %s, kernels %s; update %s; workers: %s\n", blas_library_name(),
            blas_core_name(),
-           plain_sgd ? "bp_sgd_step on the calling thread"
-                     : "bp_optim_step (SGD), on the team's threads for workers",
+           plain_sgd                  ? "bp_sgd_step on the calling thread"
+           : optim_kind == BP_OPT_ADAM ? "bp_optim_step (Adam), on the team's threads for workers"
+                                       : "bp_optim_step (SGD), on the team's threads for workers",
            public_team ? "bp_team_gradient, bp_team_optim_step"
                        : "bp_train's step (the sum and the dry run in one round)");
     print_load("before");
