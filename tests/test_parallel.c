@@ -188,6 +188,38 @@ static void ranks_equal_one_process(void **state)
     bpt_dataset_release(&eval);
 }
 
+/* cfg trained on W ranks (each evaluating rank_eval) against one process of W workers: the same
+ * bits on every rank; and the negative twin, W ranks of 2 workers each (each rank's share split
+ * again): the same training up to rounding but other bits. */
+static void check_workers_are_ranks(int W, const bp_train_config *cfg, bp_net *(*make)(void),
+                                    const bp_dataset *train, const bp_dataset *rank_eval,
+                                    const bp_dataset *eval)
+{
+    job jobs[3];
+    bp_train_config cfgs[3] = {*cfg, *cfg, *cfg}, one_cfg = *cfg;
+    run_ranks(W, cfgs, make, train, rank_eval, jobs);
+    one_cfg.workers = W;
+    bp_net *one = make();
+    size_t P = bpt_num_params(one);
+    bpt_ok(bp_train(one, train, eval, &one_cfg, NULL));
+    for (int r = 0; r < W; r++) {
+        bpt_ok(jobs[r].train_st);
+        assert_memory_equal(params_of(jobs[r].net), params_of(one), P * sizeof(float));
+        bp_net_free(jobs[r].net);
+    }
+    for (int r = 0; r < W; r++)
+        cfgs[r].workers = 2;
+    run_ranks(W, cfgs, make, train, rank_eval, jobs);
+    for (int r = 0; r < W; r++) {
+        bpt_ok(jobs[r].train_st);
+        assert_true(memcmp(params_of(jobs[r].net), params_of(one), P * sizeof(float)));
+        bpt_assert_close_vec("ranks of workers", params_of(jobs[r].net), params_of(one), P, 1e-5,
+                             1e-5);
+        bp_net_free(jobs[r].net);
+    }
+    bp_net_free(one);
+}
+
 /* W workers in one process are W ranks (whose sum adds the blocks in rank order) bit for bit, for
  * SGD and Adam, a batch W divides or not, without and with dropout (each worker, as each rank,
  * draws the masks of its own columns of the batch); W ranks of 2 workers each (each rank's share
@@ -196,7 +228,6 @@ static void workers_equal_ranks(void **state)
 {
     (void)state;
     bp_dataset train = make_data(61, 1), eval = make_data(23, 2);
-    job jobs[3];
     for (int W = 2; W <= 3; W++)
         for (int B = 8; B <= 9; B++)
             for (int run = 0; run < 3; run++) { /* SGD, Adam, Adam with dropout */
@@ -205,27 +236,7 @@ static void workers_equal_ranks(void **state)
                                        .optim = {.kind = adam ? BP_OPT_ADAM : BP_OPT_SGD,
                                                  .eta = adam ? 0.01f : 0.5f},
                                        .dropout = {drop ? 0.1f : 0, drop ? 0.3f : 0}};
-                run_world(W, &cfg, &train, &eval, jobs);
-                cfg.workers = W;
-                bp_net *one = make_net();
-                size_t P = bpt_num_params(one);
-                bpt_ok(bp_train(one, &train, &eval, &cfg, NULL));
-                for (int r = 0; r < W; r++) {
-                    bpt_ok(jobs[r].train_st);
-                    assert_memory_equal(params_of(jobs[r].net), params_of(one), P * sizeof(float));
-                    bp_net_free(jobs[r].net);
-                }
-                /* the negative twin: W workers on each of 2 ranks are not W ranks' bits */
-                cfg.workers = 2;
-                run_world(W, &cfg, &train, &eval, jobs);
-                for (int r = 0; r < W; r++) {
-                    bpt_ok(jobs[r].train_st);
-                    assert_true(memcmp(params_of(jobs[r].net), params_of(one), P * sizeof(float)));
-                    bpt_assert_close_vec("ranks of workers", params_of(jobs[r].net),
-                                         params_of(one), P, 1e-5, 1e-5);
-                    bp_net_free(jobs[r].net);
-                }
-                bp_net_free(one);
+                check_workers_are_ranks(W, &cfg, make_net, &train, &eval, &eval);
             }
     bpt_dataset_release(&train);
     bpt_dataset_release(&eval);
@@ -265,7 +276,6 @@ static void force_workers_equal_ranks(void **state)
 {
     (void)state;
     bp_dataset train = make_energy_data(61, 1), eval = make_energy_data(23, 2);
-    job jobs[3];
     for (int W = 2; W <= 3; W++)
         for (int B = 8; B <= 9; B++)
             for (int adam = 0; adam <= 1; adam++) {
@@ -273,28 +283,7 @@ static void force_workers_equal_ranks(void **state)
                                        .optim = {.kind = adam ? BP_OPT_ADAM : BP_OPT_SGD,
                                                  .eta = adam ? 0.01f : 0.1f},
                                        .forces = 1, .energy_weight = 1, .force_weight = 0.5f};
-                bp_train_config cfgs[3] = {cfg, cfg, cfg};
-                run_ranks(W, cfgs, make_energy_net, &train, NULL, jobs);
-                cfg.workers = W;
-                bp_net *one = make_energy_net();
-                size_t P = bpt_num_params(one);
-                bpt_ok(bp_train(one, &train, &eval, &cfg, NULL));
-                for (int r = 0; r < W; r++) {
-                    bpt_ok(jobs[r].train_st);
-                    assert_memory_equal(params_of(jobs[r].net), params_of(one), P * sizeof(float));
-                    bp_net_free(jobs[r].net);
-                }
-                for (int r = 0; r < W; r++) /* the negative twin */
-                    cfgs[r].workers = 2;
-                run_ranks(W, cfgs, make_energy_net, &train, NULL, jobs);
-                for (int r = 0; r < W; r++) {
-                    bpt_ok(jobs[r].train_st);
-                    assert_true(memcmp(params_of(jobs[r].net), params_of(one), P * sizeof(float)));
-                    bpt_assert_close_vec("ranks of workers", params_of(jobs[r].net),
-                                         params_of(one), P, 1e-5, 1e-5);
-                    bp_net_free(jobs[r].net);
-                }
-                bp_net_free(one);
+                check_workers_are_ranks(W, &cfg, make_energy_net, &train, NULL, &eval);
             }
     bpt_dataset_release(&train);
     bpt_dataset_release(&eval);
