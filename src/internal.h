@@ -400,10 +400,8 @@ typedef struct bp__team_masks {
  * then the dry run of bp_team_optim_step(team, opt, net, grad, batch, n, eta), kept by the team
  * until bp__team_step_finish (no other call of the team in between): opt's step count, advanced
  * for the dry run, is restored unless the step is taken; net is unchanged until then, but with
- * N >= 2, whose slices are updated as they pass their dry runs (the old parameters kept in share
- * 1's block, the optimizer's old moments in blocks the team allocates on its first step of that
- * kind: if it cannot, the update waits for bp__team_step_finish), and restored if the step is
- * refused or dropped. A
+ * plain SGD and N >= 2, whose slices are updated as they pass their dry runs (the old values kept
+ * in share 1's block), and restored if the step is refused or dropped. A
  * non-finite gradient element makes its slice refuse, so the gradient is checked only after a
  * refusal (the serial step names it first). Without clipping the
  * step's checks come first (its errors before anything is computed) and each thread adds up a

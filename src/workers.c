@@ -16,8 +16,8 @@
  * those of the calling thread alone doing it; the step's dry runs form one round and its updates
  * the next, so a refused step changes no slice. For bp_train (bp__team_gradient_checked) the sum
  * and the dry run share a round: each thread adds up a slice of the blocks and dry-runs it while
- * it is in cache, and updates each chunk that passes, keeping the old parameters (and the
- * optimizer's old moments) to restore them all if any chunk is refused. */
+ * it is in cache; with plain SGD it also updates each chunk that passes, keeping the old values
+ * to restore them all if any chunk is refused. */
 #include "blas_info.h"
 #include "kernels.h"
 
@@ -85,9 +85,6 @@ struct bp_team {
     bp__optim_plan plan;
     int kept;            /* bp__team_gradient_checked: STEP_CHECKED, STEP_UNCHECKED, or 0 */
     int taken;           /* STEP_CHECKED: the slices were updated as they passed (sum_take_task) */
-    float *state[2];     /* sum_take_task: the optimizer's moments (v, m; NULL: none) ... */
-    float *old_state[2]; /* ... and their old values (team_keeps_state), as share 1's block
-                            keeps the old parameters */
     int step_m;          /* STEP_UNCHECKED: the batch, set size and rate of the step to take */
     long step_n;
     float step_eta;
@@ -236,8 +233,6 @@ void bp_team_free(bp_team *t)
         bp_workspace_free(t->lanes[w].ws);
         bp__free(t->lanes[w].grad);
     }
-    bp__free(t->old_state[0]);
-    bp__free(t->old_state[1]);
     bp__free(t->lanes);
     bp__free(t->threads);
     bp__free(t);
@@ -432,26 +427,16 @@ static void sum_check_task(bp_team *t, lane *me)
     }
 }
 
-/* Elements [lo, hi) of the parameters and of the optimizer's moments copied from (restore 0: into)
- * their copies: share 1's block, summed and free by then, and the team's old_state blocks. */
-static void copy_step_state(bp_team *t, size_t lo, size_t hi, int restore)
-{
-    float *live[3] = {t->step_net->params, t->state[0], t->state[1]};
-    float *kept[3] = {t->lanes[1].grad, t->old_state[0], t->old_state[1]};
-    for (int k = 0; k < 3 && live[k]; k++)
-        memcpy(restore ? live[k] + lo : kept[k] + lo, restore ? kept[k] + lo : live[k] + lo,
-               (hi - lo) * sizeof *live[k]);
-}
-
-/* sum_check_task that also takes the step chunk by chunk as each passes its dry run, while the
- * chunk is in cache, the old parameters and moments copied first (copy_step_state): one round
- * for the sum, the check and the update. A slice stops updating at its first refused chunk; a
- * refused (or dropped) step then restores the updated part of every slice from the copies
- * (undo_task): the same outcome as a dry run of all slices before any update. Needs N >= 2
- * (share 1's block) and, with moments, the team's old_state blocks. */
+/* sum_check_task that also takes plain SGD's step (which keeps no state) chunk by chunk as each
+ * passes its dry run, while the chunk is in cache, the old parameters first copied into share 1's
+ * block, whose chunk is summed and free: one round for the sum, the check and the update. A slice
+ * stops updating at its first refused chunk; a refused (or dropped) step then restores the
+ * updated part of every slice from the copy (undo_task): the same outcome as a dry run of all
+ * slices before any update. Needs N >= 2 (share 1's block). */
 static void sum_take_task(bp_team *t, lane *me)
 {
     size_t lo = slice_edge(t, me->index), hi = slice_edge(t, me->index + 1);
+    float *theta = t->step_net->params, *copy = t->lanes[1].grad;
     me->refused = 0;
     me->taken = lo;
     for (size_t c = lo, e; c < hi; c = e) {
@@ -460,7 +445,7 @@ static void sum_take_task(bp_team *t, lane *me)
         if (me->refused ||
             (me->refused = bp__optim_refuses(t->opt, t->step_net, t->out, c, e, &t->plan)))
             continue;
-        copy_step_state(t, c, e, 0);
+        memcpy(copy + c, theta + c, (e - c) * sizeof *theta);
         bp__optim_apply(t->opt, t->step_net, t->out, c, e, &t->plan);
         me->taken = e;
     }
@@ -468,18 +453,9 @@ static void sum_take_task(bp_team *t, lane *me)
 
 static void undo_task(bp_team *t, lane *me)
 {
-    copy_step_state(t, slice_edge(t, me->index), me->taken, 1);
-}
-
-/* Whether the team can keep the old values of an optimizer of this kind's moments (v; Adam's m
- * too) for sum_take_task: blocks of num_params floats, allocated on the first step that needs
- * them and kept; if they cannot be, the step is taken in a round of its own instead. */
-static int team_keeps_state(bp_team *t, bp_optimizer_kind kind)
-{
-    for (int k = 0; k < bp__optim_moments(kind); k++)
-        if (!t->old_state[k] && !(t->old_state[k] = bp__calloc(t->num_params, sizeof(float))))
-            return 0;
-    return 1;
+    size_t lo = slice_edge(t, me->index);
+    memcpy(t->step_net->params + lo, t->lanes[1].grad + lo,
+           (me->taken - lo) * sizeof *t->step_net->params);
 }
 
 /* The arguments of the team's gradients (drop: those of bp_team_gradient_dropout, or NULL). */
@@ -792,8 +768,9 @@ bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_m
         return st;
     bp_optimizer_kind kind;
     long *count;
-    bp__optim_state(opt, &kind, &count, &team->state[0], &team->state[1]);
-    team->taken = team->workers > 1 && team_keeps_state(team, kind);
+    float *v, *m;
+    bp__optim_state(opt, &kind, &count, &v, &m);
+    team->taken = kind == BP_OPT_SGD && team->workers > 1;
     team->forces = forces;
     if ((st = run_gradient(team, masks, net, batch, X, ldx, Y, ldy, grad, cost,
                            team->taken ? sum_take_task : sum_check_task))) {
