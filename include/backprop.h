@@ -684,7 +684,8 @@ typedef struct bp_progress {
     double eval_loss;     /* epoch_done: mean cost per sample on the evaluation set (NaN: none) */
     double eval_accuracy; /* epoch_done: accuracy on the evaluation set (NaN: none) */
     /* Appended: epoch_done: the RMSE over all outputs of the predictions in the data's units
-     * (bp_regression_metrics.rmse) on an evaluation set without labels (NaN: none, or labels). */
+     * (bp_regression_metrics.rmse) on an evaluation set without labels (NaN: none, labels, or
+     * training on forces). */
     double eval_rmse;
 } bp_progress;
 

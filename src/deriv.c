@@ -10,10 +10,11 @@
 
 /* d (n^l x cols) <- J^l d, J^l = da^l/dz^l at the last forward; column j belongs to sample
  * j / rep (rep > 1: a Jacobian's seeds, rep columns per sample). */
-static void apply_dact(const bp_workspace *ws, int l, float *d, int cols, int rep)
+static void apply_dact(const bp_net *net, const bp_workspace *ws, int l, float *d, int cols,
+                       int rep)
 {
     int n = ws->sizes[l - 1];
-    bp_activation act = ws->acts[l - 2];
+    bp_activation act = net->acts[l - 2]; /* the net's: a workspace of its shape may be another's */
     const float *a = ws->act[l], *z = ws->z[l];
     if (rep == 1) {
         bp__mul_dact(d, a, z, n, cols, act);
@@ -31,10 +32,10 @@ static void vjp(const bp_net *net, bp_workspace *ws, int cols, int rep, float *G
 {
     int L = net->num_layers;
     float *d = ws->delta[0], *dprev = ws->delta[1];
-    apply_dact(ws, L, d, cols, rep);
+    apply_dact(net, ws, L, d, cols, rep);
     for (int l = L; l > 2; l--) {
         bp__product_t(net, ws, l, cols, d, dprev, net->sizes[l - 2]);
-        apply_dact(ws, l - 1, dprev, cols, rep);
+        apply_dact(net, ws, l - 1, dprev, cols, rep);
         float *t = d;
         d = dprev;
         dprev = t;
@@ -47,10 +48,10 @@ static void vjp(const bp_net *net, bp_workspace *ws, int cols, int rep, float *G
 static float *jvp(const bp_net *net, bp_workspace *ws, int cols, int rep)
 {
     float *t = ws->delta[0], *next = ws->delta[1];
-    apply_dact(ws, 2, t, cols, rep);
+    apply_dact(net, ws, 2, t, cols, rep);
     for (int l = 3; l <= net->num_layers; l++) {
         bp__product(net, ws, l, cols, t, net->sizes[l - 2], next);
-        apply_dact(ws, l, next, cols, rep);
+        apply_dact(net, ws, l, next, cols, rep);
         float *s = t;
         t = next;
         next = s;
@@ -331,7 +332,7 @@ static void tangent_forward(const bp_net *net, bp_workspace *ws, int B)
             break;
         float *adot = ws->act[l] + (size_t)n * (size_t)B;
         memcpy(adot, ws->zdot[l], (size_t)n * (size_t)B * sizeof *adot);
-        apply_dact(ws, l, adot, B, 1);
+        apply_dact(net, ws, l, adot, B, 1);
         prev = adot;
     }
 }

@@ -381,7 +381,8 @@ typedef void (*bp__team_filler)(void *ctx, int lo, int hi);
  * bp_team_gradient_forces) with columns first runs fill(ctx, lo, hi) for them, so that the
  * shares' data are gathered in parallel too; fill NULL: none. Evaluations do not call it. */
 void bp__team_fill(bp_team *t, bp__team_filler fill, void *ctx);
-/* Worker w's workspace after bp_team_gradient (or bp_team_gradient_dropout), and its columns [*lo, *hi) of that call. */
+/* Worker w's workspace after a gradient of the team (bp_team_gradient, bp_team_gradient_dropout,
+ * bp_team_gradient_forces), and its columns [*lo, *hi) of that call. */
 const bp_workspace *bp__team_lane(const bp_team *t, int w, int *lo, int *hi);
 
 /* ---------------------------------------------------------------- the step on the team, fused */
@@ -408,8 +409,8 @@ typedef struct bp__team_masks {
  * slice of the blocks and dry-runs that slice while it is in cache: a round and a pass over the
  * gradient fewer. With clipping (the norm of the whole sum comes first) the gradient is
  * bp_team_gradient's and the step is all bp__team_step_finish's. On an error nothing is kept and
- * the optimizer's count is unchanged. Errors: bp_team_gradient's (or the dropout one's), those of
- * bp_optim_step before its dry run. */
+ * the optimizer's count is unchanged. Errors: bp_team_gradient's (or the dropout or force one's),
+ * those of bp_optim_step before its dry run. */
 bp_status bp__team_gradient_checked(bp_team *team, bp_net *net, const bp__team_masks *masks,
                                     const bp__force_batch *forces, int batch, const float *X,
                                     int ldx, const float *Y, int ldy, float *grad, double *cost,

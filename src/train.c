@@ -158,7 +158,7 @@ static bp_status evaluate_ws(const bp_net *net, const scorer *sc, const bp_datas
     int nL = net->sizes[net->num_layers - 1], lo, hi;
     size_t classes = (size_t)bp__num_classes(nL), cells = confusion ? classes * classes : 0;
     double total = 0, sse = 0, local[3], *sums = cells ? scratch : local;
-    int regression = rmse && !ds->labels;
+    int regression = rmse && !ds->labels && !sc->forces; /* the force loss keeps no RMSE */
     long correct = 0;
     if (confusion)
         memset(confusion, 0, cells * sizeof *confusion);

@@ -20,6 +20,7 @@
  * to restore them all if any chunk is refused. */
 #include "blas_info.h"
 #include "kernels.h"
+#include "workspace.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -311,7 +312,8 @@ bp_status bp_team_workers(const bp_team *team, int *workers)
     return BP_OK;
 }
 
-/* team and net present and of one shape. */
+/* team and net present, of one shape, and net's layers keeping z where the team's workspaces do
+ * (bp__check_pair): checked here, before any share runs and writes its block. */
 static bp_status check_team(const bp_team *t, const bp_net *net)
 {
     if (!t || !net)
@@ -319,7 +321,7 @@ static bp_status check_team(const bp_team *t, const bp_net *net)
     if (t->num_layers != net->num_layers ||
         memcmp(t->sizes, net->sizes, (size_t)net->num_layers * sizeof *net->sizes) != 0)
         return bp__fail(BP_EMISMATCH, "the team was made for a network of another shape");
-    return BP_OK;
+    return bp__check_pair(net, t->lanes[0].ws);
 }
 
 /* Share me's columns [lo, hi) of n, as bp__share gives rank me->index of workers ranks. */
@@ -546,7 +548,6 @@ bp_status bp_team_gradient_dropout(bp_team *team, const bp_net *net, uint64_t ke
     return team_gradient(team, &drop, net, batch, X, ldx, Y, ldy, grad, cost);
 }
 
-/* Every workspace's masks are allocated before any is replaced: the rates of all or of none. */
 /* The arguments of bp_team_gradient_forces: fb's as bp_gradient_forces checks them, the team's
  * as bp_team_gradient checks them. */
 static bp_status check_forces(const bp_team *team, const bp_net *net, const bp__force_batch *fb,
@@ -580,6 +581,7 @@ bp_status bp_team_gradient_forces(bp_team *team, const bp_net *net, int batch, c
                         team->workers > 1 ? sum_task : NULL);
 }
 
+/* Every workspace's masks are allocated before any is replaced: the rates of all or of none. */
 bp_status bp_team_set_dropout(bp_team *team, const float *rates)
 {
     bp__clear_error();

@@ -11,6 +11,8 @@
  *    evaluation across the workers) that is the serial force loss of the final parameters, and
  *    a fit as good as one thread's; another worker count gives other bits;
  *  - a NaN reference force: training across workers stops at the batch one thread stops at;
+ *  - a workspace or team made for another network of the same shape (tanh for a sigmoid one)
+ *    gives the VJP and the force gradients of the network's own workspace;
  *  - every error, with the caller's gradient untouched.
  * That W workers are W ranks bit for bit is tests/test_parallel.c's (it has the ranks). */
 #include "bp_test.h"
@@ -214,6 +216,15 @@ static void team_forces_errors(void **state)
                       BP_ENULL, "grad");
     for (size_t i = 0; i < P; i++) /* no error wrote the gradient */
         assert_true(g[i] == 7.0f);
+    static const bp_activation no_z_acts[] = {BP_TANH, BP_TANH, BP_IDENTITY};
+    bp_net *no_z = bpt_net(4, sizes, no_z_acts, BP_QUADRATIC); /* layer 2 keeps no z */
+    bpt_assert_status(bp_team_gradient_forces(team, no_z, 1, X, N1, E, NT, F, NT, 1, 1, g, NULL),
+                      BP_EMISMATCH, "keeps z"); /* checked before share 0 (empty) writes grad */
+    bpt_assert_status(bp_team_gradient(team, no_z, 1, X, N1, E, NT, g, NULL), BP_EMISMATCH,
+                      "keeps z");
+    for (size_t i = 0; i < P; i++)
+        assert_true(g[i] == 7.0f);
+    bp_net_free(no_z);
     bp_team *twos = NULL; /* a network the force loss does not fit */
     bpt_ok(bp_team_create_tangent(&twos, two, 2, 4));
     bpt_assert_status(bp_team_gradient_forces(twos, two, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL),
@@ -226,12 +237,54 @@ static void team_forces_errors(void **state)
     bp_net_free(two), bp_net_free(net);
 }
 
+/* A workspace (or team) is tied to a shape, not to one network: made for a tanh network, it serves
+ * a sigmoid one of the same shape with that network's sigma' - the VJP, the force gradient and the
+ * team's force gradient have the bits of the network's own workspace. */
+static void workspace_of_another_network(void **state)
+{
+    (void)state;
+    static const int shape[] = {3, 8, 6, 1};
+    static const bp_activation tanh_acts[] = {BP_TANH, BP_TANH, BP_IDENTITY};
+    static const bp_activation sig_acts[] = {BP_SIGMOID, BP_SIGMOID, BP_IDENTITY};
+    bp_net *tanh_net = bpt_net(4, shape, tanh_acts, BP_QUADRATIC);
+    bp_net *net = bpt_net(4, shape, sig_acts, BP_QUADRATIC);
+    bpt_ok(bp_net_init(net, BP_INIT_XAVIER, 5));
+    bp_dataset ds = make_data(8, 29);
+    size_t P = bpt_num_params(net);
+    float *own = bpt_grad(net), *other = bpt_grad(net), V[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    float G_own[N1 * 8], G_other[N1 * 8];
+    bp_workspace *ws_own = NULL, *ws_other = NULL;
+    bp_team *team = NULL;
+    bpt_ok(bp_workspace_create_tangent(&ws_own, net, 8));
+    bpt_ok(bp_workspace_create_tangent(&ws_other, tanh_net, 8));
+    bpt_ok(bp_team_create_tangent(&team, tanh_net, 2, 8));
+    bpt_ok(bp_forward_batch(net, ws_own, 8, ds.x, N1));
+    bpt_ok(bp_vjp_batch(net, ws_own, 8, V, 1, G_own, N1));
+    bpt_ok(bp_forward_batch(net, ws_other, 8, ds.x, N1));
+    bpt_ok(bp_vjp_batch(net, ws_other, 8, V, 1, G_other, N1));
+    assert_memory_equal(G_own, G_other, sizeof G_own);
+    const float *E = ds.y, *F = ds.y + 1;
+    bpt_ok(bp_gradient_forces(net, ws_own, 8, ds.x, N1, E, NT, F, NT, 1, 1, own, NULL));
+    bpt_ok(bp_gradient_forces(net, ws_other, 8, ds.x, N1, E, NT, F, NT, 1, 1, other, NULL));
+    assert_memory_equal(own, other, P * sizeof *own);
+    force_sum_of_shares(net, 2, 8, &ds, 1.0f, own, &(double){0});
+    bpt_ok(bp_team_gradient_forces(team, net, 8, ds.x, N1, E, NT, F, NT, 0.7f, 1, other, NULL));
+    assert_memory_equal(own, other, P * sizeof *own);
+    bp_team_free(team);
+    bp_workspace_free(ws_own), bp_workspace_free(ws_other);
+    free(own), free(other);
+    bpt_dataset_release(&ds);
+    bp_net_free(net), bp_net_free(tanh_net);
+}
+
 /* ---------------------------------------------------------------- bp_train */
 
+/* The last epoch's held-out loss; the run fails if an epoch reports an RMSE (the force loss has
+ * none: NaN). */
 static int keep_eval_loss(const bp_progress *p, void *user)
 {
     if (p->epoch_done)
-        *(double *)user = p->eval_loss;
+        *(double *)user = isnan(p->eval_rmse) ? p->eval_loss : -1.0;
     return 0;
 }
 
@@ -326,6 +379,7 @@ int main(void)
         cmocka_unit_test(team_forces_is_the_sum_of_the_shares),
         cmocka_unit_test(team_forces_is_not_one_pass),
         cmocka_unit_test(team_forces_errors),
+        cmocka_unit_test(workspace_of_another_network),
         cmocka_unit_test(train_forces_with_workers),
         cmocka_unit_test(train_forces_nonfinite_on_workers),
     };

@@ -56,7 +56,12 @@ int blas_threads_choose(int requested, int workers, const bp_net *net, int batch
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (macs < (forces ? FORCE_WORKER_STEP_MACS : WORKER_STEP_MACS) || cores < 2)
         return 1;
-    return cores < DEFAULT_WORKERS_MAX ? (int)cores : DEFAULT_WORKERS_MAX;
+    int most = cores < DEFAULT_WORKERS_MAX ? (int)cores : DEFAULT_WORKERS_MAX;
+    /* the force step's crossover was measured with two workers: no more than keep each share at
+     * half of it (a small step on many cores would split into shares that cost more than they
+     * save) */
+    double shares = macs / (FORCE_WORKER_STEP_MACS / 2);
+    return forces && shares < most ? (int)shares : most;
 }
 
 const char *blas_core_name(void)
