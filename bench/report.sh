@@ -4,7 +4,8 @@
 # kernels (clone_isa.sh), the grid of bench_backprop (with FANN when the bench was built with
 # libfann-dev, and its plot), PyTorch alternated with the bench (bench/torch_peer.py, when
 # python3-torch is installed), the floor of the step's products in any layout (bench_products),
-# the worker threads (bench_workers) and the derivatives (bench_deriv).
+# the worker threads (bench_workers, on the plain and on the force-loss step) and the derivatives
+# (bench_deriv).
 # Markdown on stdout; the CSVs and the plot go to OUTDIR.
 #
 #   bench/report.sh [BUILD_DIR [OUTDIR]]     (defaults: build/bench, bench-report)
@@ -60,6 +61,11 @@ echo
 echo '### Worker threads: `bench_workers --rounds 5`'
 echo
 "$bench/bench_workers" --nets 784-100-10,784-256-128-10 --batches 10,128,1024 --workers 2 --rounds 5
+echo
+echo '### Worker threads on the force-loss step: `bench_workers --nets 2-64-64-1,30-128-128-1,192-256-256-1 --rounds 5`'
+echo
+"$bench/bench_workers" --nets 2-64-64-1,30-128-128-1,192-256-256-1 --batches 16,64,256 --workers 2 \
+  --rounds 5
 echo
 echo '### Derivatives: `bench_deriv --batch 128`'
 echo
