@@ -692,8 +692,7 @@ static const cli_option OPTIONS[] = {
              "decoupled weight decay: w <- (1 - eta X) w beside the step (AdamW; none by default "
              "with --targets or --forces)"),
     CLI_TEXT("dropout", &flags.dropout, "R[,R..]", "dropout rate of every hidden layer, or one "
-             "per hidden layer (0 = none; no dropout by default with --targets or --forces); "
-             "runs on one thread"),
+             "per hidden layer (0 = none; no dropout by default with --targets or --forces)"),
     CLI_NUMBER("input-dropout", &flags.input_dropout, "R", 0, 1, CLI_OPEN_MAX,
                "dropout rate of the inputs"),
     CLI_NUMBER("momentum", &flags.momentum, "X", 0, 1, CLI_OPEN_MAX,

@@ -218,8 +218,11 @@ pid=$!
 run "${D[@]}" --epochs 40 --out p2.bpn --log shared.csv
 wait $pid
 other=$?
-check "two runs on one --log: both succeed, the log is one whole run's" eval \
-    'rc_is 0 && [ "$other" -eq 0 ] && [ "$(wc -l < shared.csv)" -eq 41 ] && no_temporary'
+lines=$(wc -l < shared.csv)
+temps=$(ls -a | grep '\.tmp' | tr '\n' ' ')
+check "two runs on one --log: both succeed, the log is one whole run's (the other run's exit \
+status $other, $lines lines, temporary files: ${temps:-none})" eval \
+    'rc_is 0 && [ "$other" -eq 0 ] && [ "$lines" -eq 41 ] && [ -z "$temps" ]'
 chmod 640 m.bpn
 run "${D[@]}" --seed 2 --out m.bpn
 check "a replaced model keeps its mode" eval \
