@@ -125,6 +125,27 @@ static int is_mount_point(const char *path)
 #endif
 }
 
+/* What is at path (sb: its stat) fit to be replaced: a regular file, reached by no descriptor's
+ * link, not a mount point. */
+static bp_status replaceable(const char *path, const struct stat *sb)
+{
+    if (S_ISDIR(sb->st_mode))
+        return bp__fail(BP_EIO, "%s: is a directory: refusing to replace it", path);
+    if (!S_ISREG(sb->st_mode))
+        return bp__fail(BP_EIO, "%s: not a regular file (a device, FIFO or socket): refusing to "
+                        "replace it", path);
+    if (links_to_a_descriptor(path))
+        return bp__fail(BP_EIO, "%s: a link to an open file descriptor (as /dev/stdout is): "
+                        "refusing to replace the link with a file", path);
+    if (is_mount_point(path))
+        return bp__fail(BP_EIO, "%s: a mount point (a file mounted there, as into a container): "
+                        "it cannot be replaced, only written in place", path);
+    return BP_OK;
+}
+
+/* stat, then on ENOENT lstat, to tell nothing from a link to nothing. A name that appears between
+ * the two calls is another writer's rename landing (two runs writing one log): not a link, so it
+ * is looked at again, once more at most. */
 bp_status bp__out_check(const char *path, struct stat *old, int *exists)
 {
     struct stat sb;
@@ -133,27 +154,23 @@ bp_status bp__out_check(const char *path, struct stat *old, int *exists)
         return bp__fail(BP_EIO, "an empty file name");
     if (path[strlen(path) - 1] == '/')
         return bp__fail(BP_EIO, "%s: ends in '/': names a directory, not a file", path);
-    if (stat(path, &sb) == 0) {
-        if (S_ISDIR(sb.st_mode))
-            return bp__fail(BP_EIO, "%s: is a directory: refusing to replace it", path);
-        if (!S_ISREG(sb.st_mode))
-            return bp__fail(BP_EIO, "%s: not a regular file (a device, FIFO or socket): refusing "
-                            "to replace it", path);
-        if (links_to_a_descriptor(path))
-            return bp__fail(BP_EIO, "%s: a link to an open file descriptor (as /dev/stdout is): "
-                            "refusing to replace the link with a file", path);
-        if (is_mount_point(path))
-            return bp__fail(BP_EIO, "%s: a mount point (a file mounted there, as into a "
-                            "container): it cannot be replaced, only written in place", path);
-        *exists = 1;
-        if (old)
-            *old = sb;
-    } else if (errno != ENOENT) {
-        return io_error(path, "cannot check it");
-    } else if (lstat(path, &sb) == 0) { /* nothing there, yet a name: a link to nothing */
-        return bp__fail(BP_EIO, "%s: a symbolic link to nothing: refusing to replace it", path);
+    for (int look = 0; look < 2; look++) {
+        if (stat(path, &sb) == 0) {
+            bp_status st = replaceable(path, &sb);
+            *exists = !st;
+            if (!st && old)
+                *old = sb;
+            return st;
+        }
+        if (errno != ENOENT)
+            return io_error(path, "cannot check it");
+        if (lstat(path, &sb) != 0)
+            return BP_OK; /* nothing there */
+        if (S_ISLNK(sb.st_mode))
+            return bp__fail(BP_EIO, "%s: a symbolic link to nothing: refusing to replace it",
+                            path);
     }
-    return BP_OK;
+    return bp__fail(BP_EIO, "%s: appears and vanishes while it is checked", path);
 }
 
 /* The temporary file's name: the target's directory, then as much of its name as fits NAME_MAX

@@ -11,7 +11,8 @@
  * the static library and of this file alone (libc, zlib, OpenBLAS and CMocka keep their own): no
  * hook in the library, which keeps no global state. What --wrap cannot reach: allocations inside
  * zlib's gzread (inflate state; reported as Z_MEM_ERROR -> BP_ENOMEM by read_upto, untested) and
- * inside libc's own functions. The counts are printed with BPT_VERBOSE=1. */
+ * inside libc's own functions. The counts are printed with BPT_VERBOSE=1. A wrapped stat also
+ * stages a race: another writer's file landing at the path while it is checked. */
 #define _POSIX_C_SOURCE 200809L /* getline, mkdtemp, fdopen, fsync */
 
 #include "bp_test.h"
@@ -96,6 +97,7 @@ int __real_fsync(int fd);
 int __real_rename(const char *from, const char *to);
 int __real_open(const char *path, int flags, ...);
 int __real_fchmod(int fd, mode_t mode);
+int __real_stat(const char *path, struct stat *sb);
 
 void *__wrap_malloc(size_t n)
 {
@@ -207,6 +209,24 @@ int __wrap_open(const char *path, int flags, ...)
 int __wrap_fchmod(int fd, mode_t mode)
 {
     return inject(IO, "fchmod", EPERM) ? -1 : __real_fchmod(fd, mode);
+}
+
+/* A race of two writers of one file (two runs on one --log): when landing_at names a path that
+ * does not exist yet, the other writer's rename lands there just after this stat finds nothing
+ * (the file is created before ENOENT returns), once. */
+static const char *landing_at;
+
+int __wrap_stat(const char *path, struct stat *sb)
+{
+    int rc = __real_stat(path, sb);
+    if (rc != 0 && errno == ENOENT && landing_at && strcmp(path, landing_at) == 0) {
+        landing_at = NULL;
+        int fd = __real_open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd >= 0)
+            close(fd);
+        errno = ENOENT;
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- the driver */
@@ -872,6 +892,34 @@ static void alloc_training(void **state)
     assert_int_equal(inject_each(&naive, c), 2 + 3); /* params and scratch; params, grad, scratch */
 }
 
+/* ---------------------------------------------------------------- a race of two writers */
+/* A file that appears at the path between the check's stat (nothing there) and its lstat is the
+ * other writer's file, looked at again: not refused as a link to nothing, at the start of a write
+ * (bp_file_create) or at its commit; the commit then replaces that file with the whole new one. */
+static void writer_lands_during_check(void **state)
+{
+    (void)state;
+    char path[128];
+    path_in(path, "raced.csv");
+    bp_file *f = NULL;
+    landing_at = path;
+    bpt_ok(bp_file_create(&f, path));
+    assert_null(landing_at); /* the race happened */
+    remove(path);
+    bpt_ok(bp_file_write(f, "mine\n", 5));
+    landing_at = path;
+    bpt_ok(bp_file_commit(f));
+    assert_null(landing_at);
+    size_t len;
+    unsigned char *got = read_file(path, &len);
+    assert_true(len == 5 && memcmp(got, "mine\n", 5) == 0);
+    free(got);
+    remove(path);
+    assert_int_equal(symlink("nowhere", path), 0); /* the twin: a real link to nothing */
+    bpt_assert_status(bp_file_check(path), BP_EIO, "link to nothing");
+    remove(path);
+}
+
 /* ---------------------------------------------------------------- lint of the injector itself */
 /* The wrappers see the library's calls at all (a shared build, or a library that stopped calling
  * them, would make every test above vacuous): one model load must count its allocations. */
@@ -894,6 +942,7 @@ int main(void)
         cmocka_unit_test(alloc_datasets),
         cmocka_unit_test(alloc_split),
         cmocka_unit_test(alloc_training),
+        cmocka_unit_test(writer_lands_during_check),
     };
     return cmocka_run_group_tests_name("faults", tests, setup, teardown);
 }
