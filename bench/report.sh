@@ -28,7 +28,7 @@ machine() {
 echo "## One run of bench/report.sh"
 echo
 machine start
-echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, $(grep -m1 -o -w -e avx512f -e avx2 /proc/cpuinfo | head -1)"
+echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, $(grep -q -w avx512f /proc/cpuinfo && echo avx512f || { grep -q -w avx2 /proc/cpuinfo && echo avx2; } || echo 'no AVX2')"
 echo "- compiler: $(cc --version | head -1)"
 echo
 echo '### The kernels and the grid: `bench_backprop --budget 2`'

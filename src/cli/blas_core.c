@@ -76,6 +76,21 @@ const char *blas_library_name(void)
     return bp_blas_describe(&blas) ? "unknown" : blas.library;
 }
 
+void blas_print_narrow(FILE *out)
+{
+    bp_blas_info blas;
+    if (bp_blas_describe(&blas) || !blas.narrow)
+        return;
+    const char *chosen = getenv("OPENBLAS_CORETYPE");
+    fprintf(out, "BLAS kernels use %d-bit vectors, this CPU has %d-bit ones", blas.kernel_bits,
+            blas.cpu_bits);
+    if (chosen && *chosen)
+        fprintf(out, " (OPENBLAS_CORETYPE=%s is set)", chosen);
+    if (*blas.cpu_kernels)
+        fprintf(out, ": OPENBLAS_CORETYPE=%s uses them", blas.cpu_kernels);
+    fputc('\n', out);
+}
+
 void blas_core_upgrade(char **argv)
 {
     if (getenv("OPENBLAS_CORETYPE")) /* the user's choice, or this is the re-executed image */

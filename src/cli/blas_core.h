@@ -5,6 +5,8 @@
 
 #include "backprop.h"
 
+#include <stdio.h>
+
 /* If OpenBLAS runs kernels narrower than the CPU (bp_blas_describe: its generic x86-64 "Prescott",
  * SSE3, on a CPU that runs AVX-512 or AVX2), and the user has not chosen a core with
  * OPENBLAS_CORETYPE, execute the program again (argv, same process) with OPENBLAS_CORETYPE naming
@@ -27,5 +29,10 @@ const char *blas_core_name(void);
 
 /* The BLAS the library runs on ("OpenBLAS", "BLIS", "CBLAS"). */
 const char *blas_library_name(void);
+
+/* Writes to out one line saying that the BLAS's kernels are narrower than the CPU, when they are
+ * (bp_blas_describe's narrow): their vector width, the CPU's, the OPENBLAS_CORETYPE that chose them
+ * if one is set, and the kernels that would use the CPU's width. Nothing otherwise. */
+void blas_print_narrow(FILE *out);
 
 #endif

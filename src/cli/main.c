@@ -73,6 +73,7 @@ static int run_command(int argc, char **argv)
     if (is(argv[1], "--version", "-V")) {
         printf("backprop %d.%d.%d\nBLAS %s\nBLAS kernels %s\n", BP_VERSION_MAJOR, BP_VERSION_MINOR,
                BP_VERSION_PATCH, blas_library_name(), blas_core_name());
+        blas_print_narrow(stdout);
         return CLI_OK;
     }
     if (strcmp(argv[1], "help") == 0) { /* backprop help CMD: CMD --help */

@@ -84,6 +84,11 @@ if [ "$BP_TEST_BLAS" = OpenBLAS ]; then
     OPENBLAS_CORETYPE=Prescott run --version
     check "--version: names the BLAS kernels the user chose" eval \
         'rc_is 0 && out_has "^BLAS kernels Prescott$"'
+    # ... and says that they are narrower than the CPU's vectors, on a CPU with AVX or more
+    if grep -qw avx /proc/cpuinfo 2>/dev/null; then
+        check "--version: says the chosen kernels are narrower than the CPU" eval \
+            'out_has "^BLAS kernels use 128-bit vectors, this CPU has [25][51][62]-bit ones (OPENBLAS_CORETYPE=Prescott is set): OPENBLAS_CORETYPE=[A-Za-z]* uses them$"'
+    fi
 fi
 if [ "$BP_TEST_BLAS" = OpenBLAS ] && [ -z "${CLI_TEST_WRAPPER:-}" ] &&
     grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
@@ -91,7 +96,7 @@ if [ "$BP_TEST_BLAS" = OpenBLAS ] && [ -z "${CLI_TEST_WRAPPER:-}" ] &&
     unset OPENBLAS_CORETYPE
     run --version
     check "--version: an AVX2 CPU gets better kernels than Prescott" eval \
-        'rc_is 0 && out_has "^BLAS kernels " && ! out_has "Prescott"'
+        'rc_is 0 && out_has "^BLAS kernels " && ! out_has "Prescott" && ! out_has "^BLAS kernels use"'
     [ -z "$had" ] || export OPENBLAS_CORETYPE="$saved"
 fi
 
