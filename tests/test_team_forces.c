@@ -51,6 +51,26 @@ static bp_dataset make_data(int count, uint64_t seed)
     return ds;
 }
 
+/* make_net() and make_data(count, seed), freed together by fixture_free. */
+typedef struct fixture {
+    bp_net *net;
+    bp_dataset ds;
+    size_t P;
+} fixture;
+
+static fixture fixture_make(int count, uint64_t seed)
+{
+    fixture fx = {make_net(), make_data(count, seed), 0};
+    fx.P = bpt_num_params(fx.net);
+    return fx;
+}
+
+static void fixture_free(fixture *fx)
+{
+    bpt_dataset_release(&fx->ds);
+    bp_net_free(fx->net);
+}
+
 /* What bp_team_gradient_forces with N workers must give for the first b samples of ds: the sum
  * in share order of bp_gradient_forces over the shares, each in a tangent workspace of its own;
  * *loss the sum of their losses in the same order. */
@@ -116,23 +136,21 @@ static void check_team(bp_team *team, const bp_net *net, int N, const bp_dataset
 static void team_forces_is_the_sum_of_the_shares(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    bp_dataset ds = make_data(MAXB, 17);
+    fixture fx = fixture_make(MAXB, 17);
     static const int teams[] = {1, 2, 3, 5};
     for (size_t i = 0; i < sizeof teams / sizeof *teams; i++) {
         bp_team *team = NULL, *plain = NULL;
         int N = teams[i], workers = 0;
-        bpt_ok(bp_team_create_tangent(&team, net, N, MAXB));
+        bpt_ok(bp_team_create_tangent(&team, fx.net, N, MAXB));
         bpt_ok(bp_team_workers(team, &workers));
         assert_int_equal(workers, N);
-        check_team(team, net, N, &ds, 1.3f);
-        check_team(team, net, N, &ds, 0.0f);
-        bpt_ok(bp_team_create(&plain, net, N, MAXB)); /* w_F = 0 needs no tangent workspace */
-        check_team(plain, net, N, &ds, 0.0f);
+        check_team(team, fx.net, N, &fx.ds, 1.3f);
+        check_team(team, fx.net, N, &fx.ds, 0.0f);
+        bpt_ok(bp_team_create(&plain, fx.net, N, MAXB)); /* w_F = 0 needs no tangent workspace */
+        check_team(plain, fx.net, N, &fx.ds, 0.0f);
         bp_team_free(team), bp_team_free(plain);
     }
-    bpt_dataset_release(&ds);
-    bp_net_free(net);
+    fixture_free(&fx);
 }
 
 /* Negative twin of the above (its bit comparisons can fail): three shares are the whole batch's
@@ -140,45 +158,39 @@ static void team_forces_is_the_sum_of_the_shares(void **state)
 static void team_forces_is_not_one_pass(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    bp_dataset ds = make_data(MAXB, 19);
-    size_t P = bpt_num_params(net);
-    float *got = bpt_grad(net), *whole = bpt_grad(net);
+    fixture fx = fixture_make(MAXB, 19);
+    float *got = bpt_grad(fx.net), *whole = bpt_grad(fx.net);
     double l, l_whole;
     bp_team *team = NULL;
-    bpt_ok(bp_team_create_tangent(&team, net, 3, MAXB));
-    team_forces(team, net, MAXB, &ds, 1.3f, got, &l);
-    force_sum_of_shares(net, 1, MAXB, &ds, 1.3f, whole, &l_whole);
-    bpt_assert_close_vec("team vs one pass", got, whole, P, 1e-5, 1e-5);
+    bpt_ok(bp_team_create_tangent(&team, fx.net, 3, MAXB));
+    team_forces(team, fx.net, MAXB, &fx.ds, 1.3f, got, &l);
+    force_sum_of_shares(fx.net, 1, MAXB, &fx.ds, 1.3f, whole, &l_whole);
+    bpt_assert_close_vec("team vs one pass", got, whole, fx.P, 1e-5, 1e-5);
     bpt_assert_close_scalar("team vs one pass, loss", l, l_whole, 0, 1e-6);
-    assert_true(memcmp(got, whole, P * sizeof *got) != 0);
+    assert_true(memcmp(got, whole, fx.P * sizeof *got) != 0);
     bp_team_free(team);
     free(got), free(whole);
-    bpt_dataset_release(&ds);
-    bp_net_free(net);
+    fixture_free(&fx);
 }
 
-static void team_forces_errors(void **state)
+/* bp_team_create_tangent's refusals leave no team. */
+static void create_tangent_errors(const bp_net *net)
 {
-    (void)state;
-    bp_net *net = make_net();
-    static const int two_sizes[] = {3, 8, 6, 2};
-    bp_net *two = bpt_net(4, two_sizes, acts, BP_QUADRATIC);
-    bp_dataset ds = make_data(4, 3);
-    const float *X = ds.x, *E = ds.y, *F = ds.y + 1;
-    size_t P = bpt_num_params(net);
-    float *g = bpt_grad(net);
-    for (size_t i = 0; i < P; i++)
-        g[i] = 7.0f;
-    bp_team *team = (bp_team *)1, *plain = NULL;
+    bp_team *team = (bp_team *)1;
     bpt_assert_status(bp_team_create_tangent(NULL, net, 2, 4), BP_ENULL, "out");
     bpt_assert_status(bp_team_create_tangent(&team, NULL, 2, 4), BP_ENULL, "net");
     assert_null(team);
     bpt_assert_status(bp_team_create_tangent(&team, net, 0, 4), BP_EDIM, "workers");
     bpt_assert_status(bp_team_create_tangent(&team, net, 2, 0), BP_EDIM, "max_batch");
     assert_null(team);
-    bpt_ok(bp_team_create_tangent(&team, net, 2, 4));
-    bpt_ok(bp_team_create(&plain, net, 2, 4));
+}
+
+/* Every refused argument of bp_team_gradient_forces on the 4 samples of ds: team is a tangent
+ * team for net, plain a plain one, two a network of another output width. */
+static void gradient_forces_errors(bp_team *team, bp_team *plain, const bp_net *net,
+                                   const bp_net *two, const bp_dataset *ds, float *g)
+{
+    const float *X = ds->x, *E = ds->y, *F = ds->y + 1;
     bpt_assert_status(bp_team_gradient_forces(plain, net, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL),
                       BP_EMISMATCH, "bp_team_create_tangent");
     bpt_assert_status(bp_team_gradient_forces(NULL, net, 4, X, N1, E, NT, F, NT, 1, 1, g, NULL),
@@ -214,6 +226,25 @@ static void team_forces_errors(void **state)
     bpt_assert_status(bp_team_gradient_forces(team, net, 4, X, N1, E, NT, F, NT, 1, 1, NULL,
                                               NULL),
                       BP_ENULL, "grad");
+}
+
+static void team_forces_errors(void **state)
+{
+    (void)state;
+    fixture fx = fixture_make(4, 3);
+    bp_net *net = fx.net;
+    static const int two_sizes[] = {3, 8, 6, 2};
+    bp_net *two = bpt_net(4, two_sizes, acts, BP_QUADRATIC);
+    const float *X = fx.ds.x, *E = fx.ds.y, *F = fx.ds.y + 1;
+    size_t P = fx.P;
+    float *g = bpt_grad(net);
+    for (size_t i = 0; i < P; i++)
+        g[i] = 7.0f;
+    create_tangent_errors(net);
+    bp_team *team = NULL, *plain = NULL;
+    bpt_ok(bp_team_create_tangent(&team, net, 2, 4));
+    bpt_ok(bp_team_create(&plain, net, 2, 4));
+    gradient_forces_errors(team, plain, net, two, &fx.ds, g);
     for (size_t i = 0; i < P; i++) /* no error wrote the gradient */
         assert_true(g[i] == 7.0f);
     static const bp_activation no_z_acts[] = {BP_TANH, BP_TANH, BP_IDENTITY};
@@ -233,8 +264,8 @@ static void team_forces_errors(void **state)
     bpt_ok(bp_team_gradient(team, net, 4, X, N1, E, NT, g, NULL)); /* and for the plain loss */
     bp_team_free(team), bp_team_free(plain), bp_team_free(twos);
     free(g);
-    bpt_dataset_release(&ds);
-    bp_net_free(two), bp_net_free(net);
+    bp_net_free(two);
+    fixture_free(&fx);
 }
 
 /* A workspace (or team) is tied to a shape, not to one network: made for a tanh network, it serves

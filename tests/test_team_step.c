@@ -66,34 +66,68 @@ static int moved(const float *a, const float *b, size_t lo, size_t hi)
     return 0;
 }
 
+/* Twin networks a and b of one maker (the same parameters), an optimizer of one configuration on
+ * each, a gradient buffer for each (ga, gb) and, unless N is 0, a team of N workers made on a.
+ * The team steps a, bp_optim_step (or the public calls) steps b, and the two are compared. */
+typedef struct pair {
+    bp_net *a, *b;
+    bp_optim *oa, *ob;
+    float *ga, *gb;
+    bp_team *team;
+    size_t P;
+} pair;
+
+static pair pair_make(bp_net *(*make)(void), const bp_optim_config *cfg, int N)
+{
+    pair p = {make(), make(), NULL, NULL, NULL, NULL, NULL, 0};
+    p.P = bpt_num_params(p.a);
+    if (N > 0)
+        bpt_ok(bp_team_create(&p.team, p.a, N, MAXB));
+    bpt_ok(bp_optim_create(&p.oa, p.a, cfg));
+    bpt_ok(bp_optim_create(&p.ob, p.b, cfg));
+    p.ga = bpt_grad(p.a);
+    p.gb = bpt_grad(p.b);
+    return p;
+}
+
+static void pair_free(pair *p)
+{
+    free(p->ga);
+    free(p->gb);
+    bp_optim_free(p->oa);
+    bp_optim_free(p->ob);
+    bp_team_free(p->team);
+    bp_net_free(p->a);
+    bp_net_free(p->b);
+}
+
+/* The pair's networks have the same parameter bits (a macro: a failure names the caller's line). */
+#define assert_same_params(p)                                                                      \
+    assert_memory_equal(bpt_params((p)->a), bpt_params((p)->b), (p)->P * sizeof(float))
+
+/* Step s of rate eta on both, from one gradient (fill_grad's of step s, in ga): by the team on
+ * a, by bp_optim_step on b. */
+static void optim_step_both(pair *p, int s, float eta)
+{
+    fill_grad(p->ga, p->P, s);
+    bpt_ok(bp_team_optim_step(p->team, p->oa, p->a, p->ga, MAXB, 60, eta));
+    bpt_ok(bp_optim_step(p->ob, p->b, p->ga, MAXB, 60, eta));
+}
+
 /* STEPS steps of cfg by the team of N workers on one net, by bp_optim_step on another: the same
  * bits after each step, and each step moved the first and the last slice. */
 static void check_steps(const bp_optim_config *cfg, int N)
 {
-    bp_net *a = make_net(), *b = make_net();
-    size_t P = bpt_num_params(a);
-    bp_team *team;
-    bp_optim *oa, *ob;
-    bpt_ok(bp_team_create(&team, a, N, MAXB));
-    bpt_ok(bp_optim_create(&oa, a, cfg));
-    bpt_ok(bp_optim_create(&ob, b, cfg));
-    float *g = bpt_grad(a);
+    pair p = pair_make(make_net, cfg, N);
     for (int s = 0; s < STEPS; s++) {
-        float *before = params_copy(a);
-        fill_grad(g, P, s);
-        bpt_ok(bp_team_optim_step(team, oa, a, g, MAXB, 60, 0.01f * (float)(s + 1)));
-        bpt_ok(bp_optim_step(ob, b, g, MAXB, 60, 0.01f * (float)(s + 1)));
-        assert_memory_equal(bpt_params(a), bpt_params(b), P * sizeof(float));
-        assert_true(moved(before, bpt_params(a), 0, 16));
-        assert_true(moved(before, bpt_params(a), P - 12, P));
+        float *before = params_copy(p.a);
+        optim_step_both(&p, s, 0.01f * (float)(s + 1));
+        assert_same_params(&p);
+        assert_true(moved(before, bpt_params(p.a), 0, 16));
+        assert_true(moved(before, bpt_params(p.a), p.P - 12, p.P));
         free(before);
     }
-    free(g);
-    bp_optim_free(oa);
-    bp_optim_free(ob);
-    bp_team_free(team);
-    bp_net_free(a);
-    bp_net_free(b);
+    pair_free(&p);
 }
 
 static void team_step_is_the_serial_step(void **state)
@@ -115,30 +149,20 @@ static void team_step_is_the_serial_step(void **state)
 static void team_step_is_not_another_step(void **state)
 {
     (void)state;
-    bp_net *a = make_net(), *b = make_net(), *c = make_net();
-    size_t P = bpt_num_params(a);
-    bp_team *team;
-    bp_optim *oa, *ob, *oc;
     bp_optim_config cfg = {.kind = BP_OPT_ADAM, .eta = 0.01f, .weight_decay = 0.1f};
-    bpt_ok(bp_team_create(&team, a, 3, MAXB));
-    bpt_ok(bp_optim_create(&oa, a, &cfg));
-    bpt_ok(bp_optim_create(&ob, b, &cfg));
+    pair p = pair_make(make_net, &cfg, 3);
+    bp_net *c = make_net();
+    bp_optim *oc;
     bpt_ok(bp_optim_create(&oc, c, &cfg));
-    float *g = bpt_grad(a);
-    fill_grad(g, P, 0);
-    bpt_ok(bp_team_optim_step(team, oa, a, g, MAXB, 60, 0.01f));
-    bpt_ok(bp_optim_step(ob, b, g, MAXB, 60, 0.011f));
-    bpt_ok(bp_optim_step(oc, c, g, MAXB + 1, 60, 0.01f));
-    assert_true(moved(bpt_params(a), bpt_params(b), 0, P));
-    assert_true(moved(bpt_params(a), bpt_params(c), 0, P));
-    free(g);
-    bp_optim_free(oa);
-    bp_optim_free(ob);
+    fill_grad(p.ga, p.P, 0);
+    bpt_ok(bp_team_optim_step(p.team, p.oa, p.a, p.ga, MAXB, 60, 0.01f));
+    bpt_ok(bp_optim_step(p.ob, p.b, p.ga, MAXB, 60, 0.011f));
+    bpt_ok(bp_optim_step(oc, c, p.ga, MAXB + 1, 60, 0.01f));
+    assert_true(moved(bpt_params(p.a), bpt_params(p.b), 0, p.P));
+    assert_true(moved(bpt_params(p.a), bpt_params(c), 0, p.P));
     bp_optim_free(oc);
-    bp_team_free(team);
-    bp_net_free(a);
-    bp_net_free(b);
     bp_net_free(c);
+    pair_free(&p);
 }
 
 /* One refused step of each kind (bad: where in the gradient, and what) between finite steps,
@@ -146,40 +170,24 @@ static void team_step_is_not_another_step(void **state)
  * next finite steps the same bits on both. */
 static void check_refusal(bp_optimizer_kind kind, int N, size_t bad, float value, float eta)
 {
-    bp_net *a = make_net(), *b = make_net();
-    size_t P = bpt_num_params(a);
-    bp_team *team;
-    bp_optim *oa, *ob;
     bp_optim_config cfg = {.kind = kind, .eta = 0.01f, .mu = 0.5f};
-    bpt_ok(bp_team_create(&team, a, N, MAXB));
-    bpt_ok(bp_optim_create(&oa, a, &cfg));
-    bpt_ok(bp_optim_create(&ob, b, &cfg));
-    float *g = bpt_grad(a);
-    fill_grad(g, P, 0);
-    bpt_ok(bp_team_optim_step(team, oa, a, g, MAXB, 60, 0.01f));
-    bpt_ok(bp_optim_step(ob, b, g, MAXB, 60, 0.01f));
-    float *before = params_copy(a);
-    g[bad] = value;
-    bp_status st = bp_team_optim_step(team, oa, a, g, MAXB, 60, eta);
+    pair p = pair_make(make_net, &cfg, N);
+    optim_step_both(&p, 0, 0.01f);
+    float *before = params_copy(p.a);
+    p.ga[bad] = value;
+    bp_status st = bp_team_optim_step(p.team, p.oa, p.a, p.ga, MAXB, 60, eta);
     char why[256];
     snprintf(why, sizeof why, "%s", bp_last_error());
     assert_int_equal(st, BP_ENUMERIC);
-    assert_int_equal(bp_optim_step(ob, b, g, MAXB, 60, eta), BP_ENUMERIC);
+    assert_int_equal(bp_optim_step(p.ob, p.b, p.ga, MAXB, 60, eta), BP_ENUMERIC);
     assert_string_equal(why, bp_last_error());
-    assert_memory_equal(before, bpt_params(a), P * sizeof(float)); /* every slice unchanged */
+    assert_memory_equal(before, bpt_params(p.a), p.P * sizeof(float)); /* every slice unchanged */
     for (int s = 1; s < 3; s++) {
-        fill_grad(g, P, s);
-        bpt_ok(bp_team_optim_step(team, oa, a, g, MAXB, 60, 0.01f));
-        bpt_ok(bp_optim_step(ob, b, g, MAXB, 60, 0.01f));
-        assert_memory_equal(bpt_params(a), bpt_params(b), P * sizeof(float));
+        optim_step_both(&p, s, 0.01f);
+        assert_same_params(&p);
     }
     free(before);
-    free(g);
-    bp_optim_free(oa);
-    bp_optim_free(ob);
-    bp_team_free(team);
-    bp_net_free(a);
-    bp_net_free(b);
+    pair_free(&p);
 }
 
 static void refused_step_changes_no_slice(void **state)
@@ -199,29 +207,21 @@ static void refused_step_changes_no_slice(void **state)
 static void refusal_names_the_lowest_layer(void **state)
 {
     (void)state;
-    bp_net *a = make_net(), *b = make_net();
-    size_t P = bpt_num_params(a);
-    bp_team *team;
-    bp_optim *oa, *ob;
     bp_optim_config cfg = {.kind = BP_OPT_SGD, .eta = 0.01f};
-    bpt_ok(bp_team_create(&team, a, 2, MAXB));
-    bpt_ok(bp_optim_create(&oa, a, &cfg));
-    bpt_ok(bp_optim_create(&ob, b, &cfg));
-    float *g = bpt_grad(a);
-    g[5] = 3e38f;     /* layer 2, slice 0 */
-    g[P - 1] = 3e38f; /* layer 3, slice 1 */
-    bpt_assert_status(bp_team_optim_step(team, oa, a, g, 1, 60, 1e30f), BP_ENUMERIC, "layer 2");
-    bpt_assert_status(bp_optim_step(ob, b, g, 1, 60, 1e30f), BP_ENUMERIC, "layer 2");
+    pair p = pair_make(make_net, &cfg, 2);
+    float *g = p.ga;
+    g[5] = 3e38f;       /* layer 2, slice 0 */
+    g[p.P - 1] = 3e38f; /* layer 3, slice 1 */
+    bpt_assert_status(bp_team_optim_step(p.team, p.oa, p.a, g, 1, 60, 1e30f), BP_ENUMERIC,
+                      "layer 2");
+    bpt_assert_status(bp_optim_step(p.ob, p.b, g, 1, 60, 1e30f), BP_ENUMERIC, "layer 2");
     g[5] = 0;
-    bpt_assert_status(bp_team_optim_step(team, oa, a, g, 1, 60, 1e30f), BP_ENUMERIC, "layer 3");
+    bpt_assert_status(bp_team_optim_step(p.team, p.oa, p.a, g, 1, 60, 1e30f), BP_ENUMERIC,
+                      "layer 3");
     g[5] = NAN; /* a non-finite gradient is named before any layer */
-    bpt_assert_status(bp_team_optim_step(team, oa, a, g, 1, 60, 1e30f), BP_ENUMERIC, "gradient");
-    free(g);
-    bp_optim_free(oa);
-    bp_optim_free(ob);
-    bp_team_free(team);
-    bp_net_free(a);
-    bp_net_free(b);
+    bpt_assert_status(bp_team_optim_step(p.team, p.oa, p.a, g, 1, 60, 1e30f), BP_ENUMERIC,
+                      "gradient");
+    pair_free(&p);
 }
 
 /* bp_team_gradient on this network (slices across layers): the share-order sum of the shares'
@@ -353,33 +353,41 @@ static void train_step(bp_team *team, bp_net *net, bp_optim *opt, int s, int mas
     free(Y);
 }
 
+/* Step s on both nets of the pair with team: fused on a, by the public calls on b; the gradients
+ * into ga and gb, the costs into *ca and *cb. */
+static void train_step_both(pair *p, bp_team *team, int s, int masks, double *ca, double *cb)
+{
+    train_step(team, p->a, p->oa, s, masks, p->ga, ca, 0);
+    train_step(team, p->b, p->ob, s, masks, p->gb, cb, 1);
+}
+
+/* Steps from, ..., to - 1 (no masks) on both: the same parameter bits after each. */
+static void train_steps_agree(pair *p, bp_team *team, int from, int to)
+{
+    double ca, cb;
+    for (int s = from; s < to; s++) {
+        train_step_both(p, team, s, 0, &ca, &cb);
+        assert_same_params(p);
+    }
+}
+
 /* STEPS steps of cfg, fused on one net and by the public calls and bp_optim_step on another: the
  * same gradient, cost and parameters after each, and each step moved the first and last slice. */
 static void check_fused(bp_team *team, const bp_optim_config *cfg, int masks)
 {
-    bp_net *a = make_big(), *b = make_big();
-    bp_optim *oa, *ob;
-    bpt_ok(bp_optim_create(&oa, a, cfg));
-    bpt_ok(bp_optim_create(&ob, b, cfg));
-    float *ga = bpt_grad(a), *gb = bpt_grad(b);
+    pair p = pair_make(make_big, cfg, 0);
     for (int s = 0; s < STEPS; s++) {
-        float *before = params_copy(a);
+        float *before = params_copy(p.a);
         double ca = 0, cb = 1;
-        train_step(team, a, oa, s, masks, ga, &ca, 0);
-        train_step(team, b, ob, s, masks, gb, &cb, 1);
-        assert_memory_equal(ga, gb, BIG_P * sizeof(float));
+        train_step_both(&p, team, s, masks, &ca, &cb);
+        assert_memory_equal(p.ga, p.gb, BIG_P * sizeof(float));
         assert_memory_equal(&ca, &cb, sizeof ca);
-        assert_memory_equal(bpt_params(a), bpt_params(b), BIG_P * sizeof(float));
-        assert_true(moved(before, bpt_params(a), 0, 16));
-        assert_true(moved(before, bpt_params(a), BIG_P - 12, BIG_P));
+        assert_same_params(&p);
+        assert_true(moved(before, bpt_params(p.a), 0, 16));
+        assert_true(moved(before, bpt_params(p.a), BIG_P - 12, BIG_P));
         free(before);
     }
-    free(ga);
-    free(gb);
-    bp_optim_free(oa);
-    bp_optim_free(ob);
-    bp_net_free(a);
-    bp_net_free(b);
+    pair_free(&p);
 }
 
 static void fused_step_is_the_serial_step(void **state)
@@ -420,49 +428,36 @@ static size_t saturated(size_t p)
 static void check_fused_refusal(bp_team *team, const bp_optim_config *cfg, const size_t *poke,
                                 int pokes, int inf_target, const char *named)
 {
-    bp_net *a = make_big(), *b = make_big();
-    bp_optim *oa, *ob;
-    bpt_ok(bp_optim_create(&oa, a, cfg));
-    bpt_ok(bp_optim_create(&ob, b, cfg));
-    float *ga = bpt_grad(a), *gb = bpt_grad(b), *X, *Y;
+    pair p = pair_make(make_big, cfg, 0);
+    float *pa = bpt_params(p.a), *pb = bpt_params(p.b), *X, *Y;
     double ca, cb;
-    train_step(team, a, oa, 0, 0, ga, &ca, 0);
-    train_step(team, b, ob, 0, 0, gb, &cb, 1);
+    train_step_both(&p, team, 0, 0, &ca, &cb);
     for (int i = 0; i < pokes; i++) {
-        bpt_params(a)[poke[i]] = bpt_params(b)[poke[i]] = 1e36f;
+        pa[poke[i]] = pb[poke[i]] = 1e36f;
         if (poke[i] >= BIG_W3) /* its hidden unit saturated: no huge delta reaches layer 2 */
-            bpt_params(a)[saturated(poke[i])] = bpt_params(b)[saturated(poke[i])] = 100.0f;
+            pa[saturated(poke[i])] = pb[saturated(poke[i])] = 100.0f;
     }
-    float *before = params_copy(a);
+    float *before = params_copy(p.a);
     step_data(1, &X, &Y);
     if (inf_target)
         Y[(MAXB - 1) * NL] = INFINITY;
-    bpt_ok(bp__team_gradient_checked(team, a, NULL, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa, 60,
-                                     0.01f));
+    bpt_ok(bp__team_gradient_checked(team, p.a, NULL, NULL, MAXB, X, N1, Y, NL, p.ga, NULL, p.oa,
+                                     60, 0.01f));
     bpt_assert_status(bp__team_step_finish(team, 1), BP_ENUMERIC, named);
     char why[256];
     snprintf(why, sizeof why, "%s", bp_last_error());
-    bpt_ok(bp_team_gradient(team, b, MAXB, X, N1, Y, NL, gb, NULL));
-    assert_int_equal(bp_optim_step(ob, b, gb, MAXB, 60, 0.01f), BP_ENUMERIC);
+    bpt_ok(bp_team_gradient(team, p.b, MAXB, X, N1, Y, NL, p.gb, NULL));
+    assert_int_equal(bp_optim_step(p.ob, p.b, p.gb, MAXB, 60, 0.01f), BP_ENUMERIC);
     assert_string_equal(why, bp_last_error());
-    assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float)); /* every slice unchanged */
-    assert_memory_equal(ga, gb, BIG_P * sizeof(float));
+    assert_memory_equal(before, pa, BIG_P * sizeof(float)); /* every slice unchanged */
+    assert_memory_equal(p.ga, p.gb, BIG_P * sizeof(float));
     for (int i = 0; i < pokes; i++)
-        bpt_params(a)[poke[i]] = bpt_params(b)[poke[i]] = 0.1f;
-    for (int s = 2; s < 4; s++) {
-        train_step(team, a, oa, s, 0, ga, &ca, 0);
-        train_step(team, b, ob, s, 0, gb, &cb, 1);
-        assert_memory_equal(bpt_params(a), bpt_params(b), BIG_P * sizeof(float));
-    }
+        pa[poke[i]] = pb[poke[i]] = 0.1f;
+    train_steps_agree(&p, team, 2, 4);
     free(before);
     free(X);
     free(Y);
-    free(ga);
-    free(gb);
-    bp_optim_free(oa);
-    bp_optim_free(ob);
-    bp_net_free(a);
-    bp_net_free(b);
+    pair_free(&p);
 }
 
 static void fused_refusal_changes_no_slice(void **state)
@@ -499,18 +494,15 @@ static void fused_refusal_changes_no_slice(void **state)
  * either. */
 static void check_dropped(bp_optimizer_kind kind)
 {
-    bp_net *a = make_big(), *b = make_big();
-    bp_team *team;
-    bp_optim *oa, *ob;
     bp_optim_config cfg = {.kind = kind, .eta = 0.01f};
-    bpt_ok(bp_team_create(&team, a, 3, MAXB));
-    bpt_ok(bp_optim_create(&oa, a, &cfg));
-    bpt_ok(bp_optim_create(&ob, b, &cfg));
-    float *ga = bpt_grad(a), *gb = bpt_grad(b), *X, *Y;
-    double c;
+    pair p = pair_make(make_big, &cfg, 3);
+    bp_team *team = p.team; /* the fused side's, for the long calls below */
+    bp_net *a = p.a;
+    bp_optim *oa = p.oa;
+    float *ga = p.ga, *X, *Y;
+    double ca, cb;
     step_data(9, &X, &Y);
-    train_step(team, a, oa, 0, 0, ga, &c, 0);
-    train_step(team, b, ob, 0, 0, gb, &c, 1);
+    train_step_both(&p, team, 0, 0, &ca, &cb);
     float *before = params_copy(a);
     bpt_ok(bp__team_gradient_checked(team, a, NULL, NULL, MAXB, X, N1, Y, NL, ga, NULL, oa, 60,
                                      0.01f));
@@ -538,21 +530,11 @@ static void check_dropped(bp_optimizer_kind kind)
                       BP_ELD, "ldx");
     bpt_ok(bp__team_step_finish(team, 1));
     assert_memory_equal(before, bpt_params(a), BIG_P * sizeof(float));
-    for (int s = 1; s < 4; s++) {
-        train_step(team, a, oa, s, 0, ga, &c, 0);
-        train_step(team, b, ob, s, 0, gb, &c, 1);
-        assert_memory_equal(bpt_params(a), bpt_params(b), BIG_P * sizeof(float));
-    }
+    train_steps_agree(&p, team, 1, 4);
     free(before);
     free(X);
     free(Y);
-    free(ga);
-    free(gb);
-    bp_optim_free(oa);
-    bp_optim_free(ob);
-    bp_team_free(team);
-    bp_net_free(a);
-    bp_net_free(b);
+    pair_free(&p);
 }
 
 static void fused_step_dropped_and_errors(void **state)
@@ -567,37 +549,28 @@ static void fused_step_dropped_and_errors(void **state)
 static void fused_step_is_not_another_step(void **state)
 {
     (void)state;
-    bp_net *a = make_big(), *b = make_big(), *c = make_big();
-    bp_team *team;
-    bp_optim *oa, *ob, *oc;
     bp_optim_config cfg = {.kind = BP_OPT_SGD, .eta = 0.01f};
-    bpt_ok(bp_team_create(&team, a, 3, MAXB));
-    bpt_ok(bp_optim_create(&oa, a, &cfg));
-    bpt_ok(bp_optim_create(&ob, b, &cfg));
+    pair p = pair_make(make_big, &cfg, 3);
+    bp_net *c = make_big();
+    bp_optim *oc;
     bpt_ok(bp_optim_create(&oc, c, &cfg));
-    float *ga = bpt_grad(a), *gb = bpt_grad(b), *X, *Y;
+    float *X, *Y;
     double cost;
     step_data(0, &X, &Y);
-    train_step(team, a, oa, 0, 0, ga, &cost, 0);
-    bpt_ok(bp_team_gradient(team, b, MAXB, X, N1, Y, NL, gb, NULL));
-    bpt_ok(bp_optim_step(ob, b, gb, MAXB, 60, 0.011f));
+    train_step(p.team, p.a, p.oa, 0, 0, p.ga, &cost, 0);
+    bpt_ok(bp_team_gradient(p.team, p.b, MAXB, X, N1, Y, NL, p.gb, NULL));
+    bpt_ok(bp_optim_step(p.ob, p.b, p.gb, MAXB, 60, 0.011f));
     bp_workspace *ws = bpt_ws(c, MAXB);
-    bpt_ok(bp_gradient_batch(c, ws, MAXB, X, N1, Y, NL, gb, NULL));
-    bpt_ok(bp_optim_step(oc, c, gb, MAXB, 60, 0.01f));
-    assert_true(moved(bpt_params(a), bpt_params(b), 0, BIG_P));
-    assert_true(moved(bpt_params(a), bpt_params(c), 0, BIG_P));
+    bpt_ok(bp_gradient_batch(c, ws, MAXB, X, N1, Y, NL, p.gb, NULL));
+    bpt_ok(bp_optim_step(oc, c, p.gb, MAXB, 60, 0.01f));
+    assert_true(moved(bpt_params(p.a), bpt_params(p.b), 0, BIG_P));
+    assert_true(moved(bpt_params(p.a), bpt_params(c), 0, BIG_P));
     bp_workspace_free(ws);
     free(X);
     free(Y);
-    free(ga);
-    free(gb);
-    bp_optim_free(oa);
-    bp_optim_free(ob);
     bp_optim_free(oc);
-    bp_team_free(team);
-    bp_net_free(a);
-    bp_net_free(b);
     bp_net_free(c);
+    pair_free(&p);
 }
 
 int main(void)

@@ -31,10 +31,63 @@ static bp_net *make_net(void)
     return net;
 }
 
-/* grad = sum over w in order of the gradients of the columns [w*b/N, (w+1)*b/N), each through
- * bp_gradient_batch in a workspace of its own; *cost the sum of their costs. */
-static void sum_of_shares(const bp_net *net, int N, int b, const float *X, const float *Y,
-                          float *grad, double *cost)
+/* A network of make_net's inputs and another output width (a shape mismatch). */
+static bp_net *make_other(void)
+{
+    static const int other_sizes[] = {6, 9, 5, 3};
+    return bpt_net(4, other_sizes, acts, BP_NLL);
+}
+
+/* make_net(), cols columns of inputs X and targets Y drawn from seed, three gradient buffers g[]
+ * that the tests name and, unless workers is 0, a team of that many for batches up to cols;
+ * fixture_free frees them all. */
+typedef struct fixture {
+    bp_net *net;
+    float *X, *Y, *g[3];
+    size_t P;
+    bp_team *team;
+} fixture;
+
+static fixture fixture_make(uint64_t seed, int cols, int workers)
+{
+    fixture fx = {make_net(), NULL, NULL, {NULL, NULL, NULL}, 0, NULL};
+    bpt_rng r = bpt_rng_make(seed);
+    fx.X = bpt_matrix(&r, N1, cols, N1, -1, 1, 0);
+    fx.Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, cols, NL, 0);
+    fx.P = bpt_num_params(fx.net);
+    for (int i = 0; i < 3; i++)
+        fx.g[i] = bpt_grad(fx.net);
+    if (workers > 0)
+        bpt_ok(bp_team_create(&fx.team, fx.net, workers, cols));
+    return fx;
+}
+
+static void fixture_free(fixture *fx)
+{
+    bp_team_free(fx->team);
+    for (int i = 0; i < 3; i++)
+        free(fx->g[i]);
+    free(fx->X);
+    free(fx->Y);
+    bp_net_free(fx->net);
+}
+
+/* The batch the shares are cut from: its inputs and targets and, for dropout, its global column
+ * and the workspace of one pass over it (whose masks each share's are checked against). */
+typedef struct share_data {
+    const float *X, *Y;
+    int first;
+    const bp_workspace *whole;
+} share_data;
+
+/* The gradient of the columns [lo, hi) of the batch into g (zeroed), their cost into *c. */
+typedef void share_fn(const bp_net *net, const share_data *d, int lo, int hi, float *g,
+                      double *c);
+
+/* grad = sum over w in order of share's gradients of the columns [w*b/N, (w+1)*b/N) (an empty
+ * share adds zeros); *cost the sum of their costs. */
+static void sum_shares(const bp_net *net, int N, int b, share_fn *share, const share_data *d,
+                       float *grad, double *cost)
 {
     size_t P = bpt_num_params(net);
     float *g = bpt_grad(net);
@@ -44,68 +97,73 @@ static void sum_of_shares(const bp_net *net, int N, int b, const float *X, const
         int lo = (int)((long)w * b / N), hi = (int)((long)(w + 1) * b / N);
         double c = 0;
         memset(g, 0, P * sizeof *g);
-        if (hi > lo) {
-            bp_workspace *ws = bpt_ws(net, hi - lo);
-            bpt_ok(bp_gradient_batch(net, ws, hi - lo, X + (size_t)lo * N1, N1,
-                                     Y + (size_t)lo * NL, NL, g, &c));
-            bp_workspace_free(ws);
-        }
-        if (w == 0)
-            memcpy(grad, g, P * sizeof *g);
-        else
-            for (size_t i = 0; i < P; i++)
-                grad[i] += g[i];
+        if (hi > lo)
+            share(net, d, lo, hi, g, &c);
+        for (size_t i = 0; i < P; i++)
+            grad[i] = w == 0 ? g[i] : grad[i] + g[i];
         *cost += c;
     }
     free(g);
 }
 
+/* A share through bp_gradient_batch, in a workspace of its own: bp_team_gradient with N workers
+ * must give sum_shares of these. */
+static void plain_share(const bp_net *net, const share_data *d, int lo, int hi, float *g,
+                        double *c)
+{
+    bp_workspace *ws = bpt_ws(net, hi - lo);
+    bpt_ok(bp_gradient_batch(net, ws, hi - lo, d->X + (size_t)lo * N1, N1, d->Y + (size_t)lo * NL,
+                             NL, g, c));
+    bp_workspace_free(ws);
+}
+
+/* One batch of b columns of team_gradient_is_the_sum_of_the_shares, with a team of N workers on
+ * fx's network; fx->g[] are the team's gradient, the reference and the repeat. */
+static void check_team_gradient(bp_team *team, const fixture *fx, int N, int b)
+{
+    const bp_net *net = fx->net;
+    const float *X = fx->X, *Y = fx->Y;
+    size_t P = fx->P;
+    float *got = fx->g[0], *ref = fx->g[1], *again = fx->g[2];
+    double c = -1, c_ref = -2, c_again = -3;
+    share_data d = {X, Y, 0, NULL};
+    for (size_t p = 0; p < P; p++) /* overwritten, not accumulated */
+        got[p] = again[p] = 1e3f;
+    bpt_ok(bp_team_gradient(team, net, b, X, N1, Y, NL, got, &c));
+    sum_shares(net, N, b, plain_share, &d, ref, &c_ref);
+    assert_memory_equal(got, ref, P * sizeof *got);
+    assert_memory_equal(&c, &c_ref, sizeof c);
+    bpt_ok(bp_team_gradient(team, net, b, X, N1, Y, NL, again, &c_again));
+    assert_memory_equal(again, got, P * sizeof *got);
+    assert_memory_equal(&c_again, &c, sizeof c);
+    if (N == 1) { /* one worker is bp_gradient_batch */
+        bp_workspace *ws = bpt_ws(net, b);
+        bpt_ok(bp_gradient_batch(net, ws, b, X, N1, Y, NL, ref, &c_ref));
+        assert_memory_equal(got, ref, P * sizeof *got);
+        bp_workspace_free(ws);
+    }
+}
+
 static void team_gradient_is_the_sum_of_the_shares(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    bpt_rng r = bpt_rng_make(17);
-    float *X = bpt_matrix(&r, N1, MAXB, N1, -1, 1, 0);
-    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0);
-    size_t P = bpt_num_params(net);
-    float *got = bpt_grad(net), *ref = bpt_grad(net), *again = bpt_grad(net);
+    fixture fx = fixture_make(17, MAXB, 0);
     static const int teams[] = {1, 2, 3, 5};
     static const int batches[] = {1, 2, 7, 23}; /* below, at, not a multiple of N */
     for (size_t i = 0; i < sizeof teams / sizeof *teams; i++) {
         bp_team *team = NULL;
         int N = teams[i], workers = 0;
-        bpt_ok(bp_team_create(&team, net, N, MAXB));
+        bpt_ok(bp_team_create(&team, fx.net, N, MAXB));
         bpt_ok(bp_team_workers(team, &workers));
         assert_int_equal(workers, N);
-        for (size_t k = 0; k < sizeof batches / sizeof *batches; k++) {
-            int b = batches[k];
-            double c = -1, c_ref = -2, c_again = -3;
-            for (size_t p = 0; p < P; p++) /* overwritten, not accumulated */
-                got[p] = again[p] = 1e3f;
-            bpt_ok(bp_team_gradient(team, net, b, X, N1, Y, NL, got, &c));
-            sum_of_shares(net, N, b, X, Y, ref, &c_ref);
-            assert_memory_equal(got, ref, P * sizeof *got);
-            assert_memory_equal(&c, &c_ref, sizeof c);
-            bpt_ok(bp_team_gradient(team, net, b, X, N1, Y, NL, again, &c_again));
-            assert_memory_equal(again, got, P * sizeof *got);
-            assert_memory_equal(&c_again, &c, sizeof c);
-            if (N == 1) { /* one worker is bp_gradient_batch */
-                bp_workspace *ws = bpt_ws(net, b);
-                bpt_ok(bp_gradient_batch(net, ws, b, X, N1, Y, NL, ref, &c_ref));
-                assert_memory_equal(got, ref, P * sizeof *got);
-                bp_workspace_free(ws);
-            }
-        }
-        bpt_ok(bp_team_gradient(team, net, 7, X, N1, Y, NL, got, NULL)); /* cost may be NULL */
+        for (size_t k = 0; k < sizeof batches / sizeof *batches; k++)
+            check_team_gradient(team, &fx, N, batches[k]);
+        /* the cost may be NULL */
+        bpt_ok(bp_team_gradient(team, fx.net, 7, fx.X, N1, fx.Y, NL, fx.g[0], NULL));
         bp_team_free(team);
     }
     bp_team_free(NULL);
-    free(got);
-    free(ref);
-    free(again);
-    free(X);
-    free(Y);
-    bp_net_free(net);
+    fixture_free(&fx);
 }
 
 /* Negative twin of the above (the bit comparisons can fail): the team's sum of shares is the
@@ -113,63 +171,39 @@ static void team_gradient_is_the_sum_of_the_shares(void **state)
 static void team_is_not_one_pass(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    bpt_rng r = bpt_rng_make(19);
-    float *X = bpt_matrix(&r, N1, MAXB, N1, -1, 1, 0);
-    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0);
-    size_t P = bpt_num_params(net);
-    float *got = bpt_grad(net), *whole = bpt_grad(net);
-    bp_team *team = NULL;
-    bpt_ok(bp_team_create(&team, net, 3, MAXB));
-    bpt_ok(bp_team_gradient(team, net, MAXB, X, N1, Y, NL, got, NULL));
-    bp_workspace *ws = bpt_ws(net, MAXB);
-    bpt_ok(bp_gradient_batch(net, ws, MAXB, X, N1, Y, NL, whole, NULL));
+    fixture fx = fixture_make(19, MAXB, 3);
+    float *got = fx.g[0], *whole = fx.g[1];
+    bpt_ok(bp_team_gradient(fx.team, fx.net, MAXB, fx.X, N1, fx.Y, NL, got, NULL));
+    bp_workspace *ws = bpt_ws(fx.net, MAXB);
+    bpt_ok(bp_gradient_batch(fx.net, ws, MAXB, fx.X, N1, fx.Y, NL, whole, NULL));
     /* the same gradient up to rounding, but not the same bits as one pass over all columns */
-    bpt_assert_close_vec("team vs one pass", got, whole, P, 1e-5, 1e-5);
-    assert_true(memcmp(got, whole, P * sizeof *got) != 0);
+    bpt_assert_close_vec("team vs one pass", got, whole, fx.P, 1e-5, 1e-5);
+    assert_true(memcmp(got, whole, fx.P * sizeof *got) != 0);
     bp_workspace_free(ws);
-    bp_team_free(team);
-    free(got);
-    free(whole);
-    free(X);
-    free(Y);
-    bp_net_free(net);
+    fixture_free(&fx);
 }
 
 static void blas_thread_count_is_restored(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    bpt_rng r = bpt_rng_make(23);
-    float *X = bpt_matrix(&r, N1, 8, N1, -1, 1, 0);
-    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, 8, NL, 0);
-    float *g = bpt_grad(net), *ref = bpt_grad(net);
-    bp_team *team = NULL;
-    bpt_ok(bp_team_create(&team, net, 2, 8));
-    bpt_ok(bp_team_gradient(team, net, 8, X, N1, Y, NL, ref, NULL));
+    fixture fx = fixture_make(23, 8, 2);
+    float *g = fx.g[0], *ref = fx.g[1];
+    bpt_ok(bp_team_gradient(fx.team, fx.net, 8, fx.X, N1, fx.Y, NL, ref, NULL));
     bp_status settable = bp_blas_set_threads(2); /* BP_ECONFIG: a generic CBLAS, no control */
-    bpt_ok(bp_team_gradient(team, net, 8, X, N1, Y, NL, g, NULL));
+    bpt_ok(bp_team_gradient(fx.team, fx.net, 8, fx.X, N1, fx.Y, NL, g, NULL));
     bp_blas_info blas;
     bpt_ok(bp_blas_describe(&blas));
     assert_int_equal(blas.threads, settable == BP_OK ? 2 : 1);
     if (settable == BP_OK)
         bpt_ok(bp_blas_set_threads(1));
-    assert_memory_equal(g, ref, bpt_num_params(net) * sizeof *g);
-    bp_team_free(team);
-    free(g);
-    free(ref);
-    free(X);
-    free(Y);
-    bp_net_free(net);
+    assert_memory_equal(g, ref, fx.P * sizeof *g);
+    fixture_free(&fx);
 }
 
 static void team_errors(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    static const int other_sizes[] = {6, 9, 5, 3};
-    static const bp_activation other_acts[] = {BP_TANH, BP_RELU, BP_SOFTMAX};
-    bp_net *other = bpt_net(4, other_sizes, other_acts, BP_NLL);
+    bp_net *net = make_net(), *other = make_other();
     float X[N1 * 4] = {0}, Y[NL * 4] = {0};
     float *g = bpt_grad(net);
     bp_team *team = (bp_team *)1;
@@ -217,40 +251,24 @@ static double max_abs_diff(const float *a, const float *b, size_t n)
 }
 
 /* What bp_team_gradient_dropout with N workers must give for the b columns at global column
- * first: the sum in share order of bp_gradient_dropout over the shares [lo, hi), each in a
- * workspace of its own at its global column first + lo; *cost the sum of their costs. Each
- * share's masks are checked against whole's, the masks of one pass over the same b columns. */
-static void dropout_sum_of_shares(const bp_net *net, int N, int first, int b, const float *X,
-                                  const float *Y, const bp_workspace *whole, float *grad,
-                                  double *cost)
+ * first is sum_shares of these: bp_gradient_dropout over the share [lo, hi), in a workspace of
+ * its own at its global column first + lo. Each share's masks are checked against whole's, the
+ * masks of one pass over the same b columns. */
+static void dropout_share(const bp_net *net, const share_data *d, int lo, int hi, float *g,
+                          double *c)
 {
-    size_t P = bpt_num_params(net);
-    float *g = bpt_grad(net);
-    memset(grad, 0, P * sizeof *grad);
-    *cost = 0;
-    for (int w = 0; w < N; w++) {
-        int lo = (int)((long)w * b / N), hi = (int)((long)(w + 1) * b / N);
-        double c = 0;
-        memset(g, 0, P * sizeof *g);
-        if (hi > lo) {
-            bp_workspace *ws = bpt_ws(net, hi - lo);
-            bpt_ok(bp_workspace_set_dropout(ws, drop_rates));
-            bpt_ok(bp_gradient_dropout(net, ws, KEY, STEP, first + lo, hi - lo,
-                                       X + (size_t)lo * N1, N1, Y + (size_t)lo * NL, NL, g, &c));
-            for (int l = 1; l <= 3; l++) { /* global column j has one mask whatever N is */
-                const float *share, *all;
-                size_t n = (size_t)sizes[l - 1];
-                bpt_ok(bp_workspace_mask(ws, l, &share));
-                bpt_ok(bp_workspace_mask(whole, l, &all));
-                assert_memory_equal(share, all + n * (size_t)lo, n * (size_t)(hi - lo) * sizeof *all);
-            }
-            bp_workspace_free(ws);
-        }
-        for (size_t i = 0; i < P; i++)
-            grad[i] = w == 0 ? g[i] : grad[i] + g[i];
-        *cost += c;
+    bp_workspace *ws = bpt_ws(net, hi - lo);
+    bpt_ok(bp_workspace_set_dropout(ws, drop_rates));
+    bpt_ok(bp_gradient_dropout(net, ws, KEY, STEP, d->first + lo, hi - lo, d->X + (size_t)lo * N1,
+                               N1, d->Y + (size_t)lo * NL, NL, g, c));
+    for (int l = 1; l <= 3; l++) { /* global column j has one mask whatever N is */
+        const float *share, *all;
+        size_t n = (size_t)sizes[l - 1];
+        bpt_ok(bp_workspace_mask(ws, l, &share));
+        bpt_ok(bp_workspace_mask(d->whole, l, &all));
+        assert_memory_equal(share, all + n * (size_t)lo, n * (size_t)(hi - lo) * sizeof *all);
     }
-    free(g);
+    bp_workspace_free(ws);
 }
 
 typedef struct drop_case {
@@ -275,7 +293,8 @@ static void check_team_dropout(bp_team *team, const drop_case *k, float *one_pas
                                one_pass, &c_one));
     bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, k->first, k->b, k->X, N1, k->Y, NL, got,
                                     &c));
-    dropout_sum_of_shares(net, k->N, k->first, k->b, k->X, k->Y, whole, ref, &c_ref);
+    share_data d = {k->X, k->Y, k->first, whole};
+    sum_shares(net, k->N, k->b, dropout_share, &d, ref, &c_ref);
     assert_memory_equal(got, ref, P * sizeof *got);
     assert_memory_equal(&c, &c_ref, sizeof c);
     bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, k->first, k->b, k->X, N1, k->Y, NL,
@@ -295,29 +314,22 @@ static void check_team_dropout(bp_team *team, const drop_case *k, float *one_pas
 static void team_dropout_is_the_sum_of_the_shares(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    bpt_rng r = bpt_rng_make(29);
-    float *X = bpt_matrix(&r, N1, MAXB, N1, -1, 1, 0);
-    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0);
-    float *one_pass = bpt_grad(net);
+    fixture fx = fixture_make(29, MAXB, 0);
     static const int teams[] = {1, 2, 3, 5};
     static const int batches[] = {1, 2, 7, 23}; /* below, at, not a multiple of N */
     static const int firsts[] = {0, 11}; /* the team's batch as a rank's share of a larger one */
     for (size_t i = 0; i < sizeof teams / sizeof *teams; i++) {
         bp_team *team = NULL;
-        bpt_ok(bp_team_create(&team, net, teams[i], MAXB));
+        bpt_ok(bp_team_create(&team, fx.net, teams[i], MAXB));
         bpt_ok(bp_team_set_dropout(team, drop_rates));
         for (size_t k = 0; k < sizeof batches / sizeof *batches; k++)
             for (size_t f = 0; f < sizeof firsts / sizeof *firsts; f++) {
-                drop_case dc = {net, X, Y, teams[i], firsts[f], batches[k]};
-                check_team_dropout(team, &dc, one_pass);
+                drop_case dc = {fx.net, fx.X, fx.Y, teams[i], firsts[f], batches[k]};
+                check_team_dropout(team, &dc, fx.g[0]); /* one_pass */
             }
         bp_team_free(team);
     }
-    free(one_pass);
-    free(X);
-    free(Y);
-    bp_net_free(net);
+    fixture_free(&fx);
 }
 
 /* The gradients of every N agree with one pass over the batch to rounding (the same masks; only
@@ -327,12 +339,11 @@ static void team_dropout_is_the_sum_of_the_shares(void **state)
 static void team_dropout_masks_independent_of_workers(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    bpt_rng r = bpt_rng_make(31);
-    float *X = bpt_matrix(&r, N1, MAXB, N1, -1, 1, 0);
-    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, MAXB, NL, 0);
-    size_t P = bpt_num_params(net);
-    float *one = bpt_grad(net), *got = bpt_grad(net), *other = bpt_grad(net);
+    fixture fx = fixture_make(31, MAXB, 0);
+    bp_net *net = fx.net;
+    const float *X = fx.X, *Y = fx.Y;
+    size_t P = fx.P;
+    float *one = fx.g[0], *got = fx.g[1], *other = fx.g[2];
     bp_workspace *ws = bpt_ws(net, MAXB);
     bpt_ok(bp_workspace_set_dropout(ws, drop_rates));
     bpt_ok(bp_gradient_dropout(net, ws, KEY, STEP, 0, MAXB, X, N1, Y, NL, one, NULL));
@@ -354,26 +365,18 @@ static void team_dropout_masks_independent_of_workers(void **state)
         bp_team_free(team);
     }
     bp_workspace_free(ws);
-    free(one);
-    free(got);
-    free(other);
-    free(X);
-    free(Y);
-    bp_net_free(net);
+    fixture_free(&fx);
 }
 
 /* Every error of the two functions; a refused set of rates leaves the team's own in place. */
 static void team_dropout_errors(void **state)
 {
     (void)state;
-    bp_net *net = make_net();
-    bpt_rng r = bpt_rng_make(37);
-    float *X = bpt_matrix(&r, N1, 4, N1, -1, 1, 0);
-    float *Y = bpt_targets(&r, BP_SOFTMAX, BP_NLL, NL, 4, NL, 0);
-    size_t P = bpt_num_params(net);
-    float *g = bpt_grad(net), *ref = bpt_grad(net);
-    bp_team *team = NULL;
-    bpt_ok(bp_team_create(&team, net, 2, 4));
+    fixture fx = fixture_make(37, 4, 2);
+    bp_net *net = fx.net;
+    bp_team *team = fx.team;
+    const float *X = fx.X, *Y = fx.Y;
+    float *g = fx.g[0], *ref = fx.g[1];
     const float one[] = {0, 1.0f, 0}, negative[] = {-0.1f, 0, 0}, nan[] = {0, 0, NAN};
     bpt_assert_status(bp_team_set_dropout(NULL, drop_rates), BP_ENULL, "team");
     bpt_ok(bp_team_set_dropout(team, drop_rates));
@@ -382,9 +385,8 @@ static void team_dropout_errors(void **state)
     bpt_assert_status(bp_team_set_dropout(team, negative), BP_EVALUE, "layer 1");
     bpt_assert_status(bp_team_set_dropout(team, nan), BP_EVALUE, "layer 3");
     bpt_ok(bp_team_gradient_dropout(team, net, KEY, STEP, 0, 4, X, N1, Y, NL, g, NULL));
-    assert_memory_equal(g, ref, P * sizeof *g); /* the rates set before */
-    static const int other_sizes[] = {6, 9, 5, 3};
-    bp_net *other = bpt_net(4, other_sizes, acts, BP_NLL);
+    assert_memory_equal(g, ref, fx.P * sizeof *g); /* the rates set before */
+    bp_net *other = make_other();
     bpt_assert_status(bp_team_gradient_dropout(NULL, net, 1, 1, 0, 4, X, N1, Y, NL, g, NULL),
                       BP_ENULL, "team");
     bpt_assert_status(bp_team_gradient_dropout(team, NULL, 1, 1, 0, 4, X, N1, Y, NL, g, NULL),
@@ -410,13 +412,8 @@ static void team_dropout_errors(void **state)
     bpt_assert_status(bp_team_gradient_dropout(team, net, 1, 1, 0, 4, X, N1, Y, NL, NULL, NULL),
                       BP_ENULL, "grad");
     bpt_ok(bp_team_gradient_dropout(team, net, 1, 1, INT_MAX - 4, 4, X, N1, Y, NL, g, NULL));
-    bp_team_free(team);
     bp_net_free(other);
-    free(g);
-    free(ref);
-    free(X);
-    free(Y);
-    bp_net_free(net);
+    fixture_free(&fx);
 }
 
 /* ---------------------------------------------------------------- bp_train */
@@ -450,21 +447,32 @@ static int keep_eval(const bp_progress *p, void *user)
     return 0;
 }
 
-/* Train make_net() with workers; *params = its final parameters (malloc'ed), *ev the last
- * evaluation. */
-static void train_with(int workers, const bp_dataset *train, const bp_dataset *eval,
-                       float **params, last_eval *ev, bp_net **out)
+/* A network trained by train_with, a copy of its final parameters, its last evaluation. */
+typedef struct run {
+    bp_net *net;
+    float *params;
+    last_eval ev;
+} run;
+
+/* Train make_net() with workers. */
+static run train_with(int workers, const bp_dataset *train, const bp_dataset *eval)
 {
-    bp_net *net = make_net();
+    run out = {make_net(), NULL, {0, 0}};
     bp_train_config cfg = {.epochs = 3, .batch_size = 16, .seed = 9,
                            .optim = {.kind = BP_OPT_ADAM, .eta = 0.01f},
-                           .progress = keep_eval, .user = ev, .workers = workers};
-    bpt_ok(bp_train(net, train, eval, &cfg, NULL));
-    size_t P = bpt_num_params(net);
-    *params = malloc(P * sizeof **params);
-    assert_non_null(*params);
-    memcpy(*params, bpt_params(net), P * sizeof **params);
-    *out = net;
+                           .progress = keep_eval, .user = &out.ev, .workers = workers};
+    bpt_ok(bp_train(out.net, train, eval, &cfg, NULL));
+    size_t P = bpt_num_params(out.net);
+    out.params = malloc(P * sizeof *out.params);
+    assert_non_null(out.params);
+    memcpy(out.params, bpt_params(out.net), P * sizeof *out.params);
+    return out;
+}
+
+static void run_free(run *r)
+{
+    free(r->params);
+    bp_net_free(r->net);
 }
 
 static void train_with_workers_is_reproducible(void **state)
@@ -473,23 +481,17 @@ static void train_with_workers_is_reproducible(void **state)
     bp_dataset train = make_data(101, 1), eval = make_data(37, 2); /* last batch of 5 */
     static const int counts[] = {2, 3, 7};
     for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
-        float *a, *b;
-        last_eval ea = {0}, eb = {0};
-        bp_net *na, *nb;
-        train_with(counts[i], &train, &eval, &a, &ea, &na);
-        train_with(counts[i], &train, &eval, &b, &eb, &nb);
-        size_t P = bpt_num_params(na);
-        assert_memory_equal(a, b, P * sizeof *a);
-        assert_memory_equal(&ea, &eb, sizeof ea);
+        run a = train_with(counts[i], &train, &eval), b = train_with(counts[i], &train, &eval);
+        size_t P = bpt_num_params(a.net);
+        assert_memory_equal(a.params, b.params, P * sizeof *a.params);
+        assert_memory_equal(&a.ev, &b.ev, sizeof a.ev);
         /* the evaluation across the workers is bp_evaluate's */
         double loss, accuracy;
-        bpt_ok(bp_evaluate(na, &eval, &loss, &accuracy, NULL));
-        assert_memory_equal(&ea.accuracy, &accuracy, sizeof accuracy);
-        bpt_assert_close_scalar("eval loss", ea.loss, loss, 0, 1e-12);
-        free(a);
-        free(b);
-        bp_net_free(na);
-        bp_net_free(nb);
+        bpt_ok(bp_evaluate(a.net, &eval, &loss, &accuracy, NULL));
+        assert_memory_equal(&a.ev.accuracy, &accuracy, sizeof accuracy);
+        bpt_assert_close_scalar("eval loss", a.ev.loss, loss, 0, 1e-12);
+        run_free(&a);
+        run_free(&b);
     }
     bpt_dataset_release(&train);
     bpt_dataset_release(&eval);
@@ -549,18 +551,12 @@ static void other_workers_other_bits(void **state)
 {
     (void)state;
     bp_dataset train = make_data(101, 1), eval = make_data(37, 2);
-    float *one, *three;
-    last_eval e1 = {0}, e3 = {0};
-    bp_net *n1, *n3;
-    train_with(0, &train, &eval, &one, &e1, &n1);
-    train_with(3, &train, &eval, &three, &e3, &n3);
-    size_t P = bpt_num_params(n1);
-    assert_true(memcmp(one, three, P * sizeof *one) != 0);
-    bpt_assert_close_vec("3 workers vs 1", three, one, P, 1e-4, 1e-4);
-    free(one);
-    free(three);
-    bp_net_free(n1);
-    bp_net_free(n3);
+    run one = train_with(0, &train, &eval), three = train_with(3, &train, &eval);
+    size_t P = bpt_num_params(one.net);
+    assert_true(memcmp(one.params, three.params, P * sizeof *one.params) != 0);
+    bpt_assert_close_vec("3 workers vs 1", three.params, one.params, P, 1e-4, 1e-4);
+    run_free(&one);
+    run_free(&three);
     bpt_dataset_release(&train);
     bpt_dataset_release(&eval);
 }
