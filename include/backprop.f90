@@ -7,15 +7,21 @@
 !
 ! Every interface below binds the C function of the same name in backprop.h, whose comment is the
 ! reference (equation, shapes, errors). How the C types map:
-!  - the opaque bp_net*, bp_workspace*, bp_optim* are type(c_ptr); an out-object (bp_net **out) is a
-!    type(c_ptr), intent(out) argument, c_null_ptr after a failure; *_free accept c_null_ptr.
+!  - the opaque bp_net*, bp_workspace*, bp_optim*, bp_team* are type(c_ptr); an out-object
+!    (bp_net **out) is a type(c_ptr), intent(out) argument, c_null_ptr after a failure; *_free
+!    accept c_null_ptr.
 !  - enums (bp_status, bp_activation, ...) are integer(c_int), with the enumerators below.
 !  - matrices are column-major in both languages: a Fortran array x(n, batch) is the C matrix X with
 !    ld = n (size(x, 1)); pass it as x (assumed size).
 !  - uint64_t seeds are integer(c_int64_t) (the same bits); strings passed in must end with
 !    c_null_char (bp_c_string does it); bp_message turns a failure into a Fortran string.
-! Not bound: the entry points whose arguments are structs that hold callbacks or that are still
-! growing (bp_train, bp_dataset_*, bp_gradcheck); drive the equations as in examples/train_xor.f90.
+! Bound: networks (create, init, describe, parameters, scaling, model files), workspaces, the
+! forward pass, the batch gradients and the derivatives with respect to the inputs, SGD, the
+! optimizers and the online step, the worker-thread teams (their gradients, force gradients and
+! optimizer step), the BLAS thread count, messages. Not bound: the entry points whose arguments
+! are structs that hold callbacks or strings or that are still growing (bp_train, bp_dataset_*,
+! bp_gradcheck, bp_blas_describe), dropout (bp_*_dropout, bp_workspace_mask), the naive reference,
+! bp_file_*; drive the equations as in examples/train_xor.f90 (on a team: tests/test_team_f90.f90).
 module backprop
     use, intrinsic :: iso_c_binding
     implicit none
@@ -343,6 +349,96 @@ module backprop
             real(c_float), intent(in) :: x(*)
             real(c_float), intent(out) :: y(*)
             integer(c_int) :: bp_predict
+        end function
+
+        ! One sample's SGD step fused into the parameters (no gradient block): x(n^1), y(n^L);
+        ! cost (before the step) always passed.
+        function bp_online_step(net, ws, x, y, eta, cost) bind(c, name='bp_online_step')
+            import :: c_int, c_ptr, c_float, c_double
+            type(c_ptr), value :: net, ws
+            real(c_float), intent(in) :: x(*), y(*)
+            real(c_float), value :: eta
+            real(c_double), intent(out) :: cost
+            integer(c_int) :: bp_online_step
+        end function
+
+        ! The application's choice (1 while its own threads fill the cores); BP_ECONFIG on a
+        ! generic CBLAS.
+        function bp_blas_set_threads(threads) bind(c, name='bp_blas_set_threads')
+            import :: c_int
+            integer(c_int), value :: threads
+            integer(c_int) :: bp_blas_set_threads
+        end function
+
+        ! A team of workers for net's shape and batches of at most max_batch: workers - 1 threads
+        ! started now (the calling thread is the other); one calling thread at a time.
+        function bp_team_create(team, net, workers, max_batch) bind(c, name='bp_team_create')
+            import :: c_int, c_ptr
+            type(c_ptr), intent(out) :: team
+            type(c_ptr), value :: net
+            integer(c_int), value :: workers, max_batch
+            integer(c_int) :: bp_team_create
+        end function
+
+        ! The same with tangent workspaces, for bp_team_gradient_forces with w_force > 0.
+        function bp_team_create_tangent(team, net, workers, max_batch) &
+                bind(c, name='bp_team_create_tangent')
+            import :: c_int, c_ptr
+            type(c_ptr), intent(out) :: team
+            type(c_ptr), value :: net
+            integer(c_int), value :: workers, max_batch
+            integer(c_int) :: bp_team_create_tangent
+        end function
+
+        subroutine bp_team_free(team) bind(c, name='bp_team_free')
+            import :: c_ptr
+            type(c_ptr), value :: team
+        end subroutine
+
+        function bp_team_workers(team, workers) bind(c, name='bp_team_workers')
+            import :: c_int, c_ptr
+            type(c_ptr), value :: team
+            integer(c_int), intent(out) :: workers
+            integer(c_int) :: bp_team_workers
+        end function
+
+        ! bp_gradient_batch over the N shares [w*batch/N, (w+1)*batch/N) of the columns, the
+        ! shares' blocks (and costs) added in share order: the bits depend on N only.
+        function bp_team_gradient(team, net, batch, x, ldx, y, ldy, grad, cost) &
+                bind(c, name='bp_team_gradient')
+            import :: c_int, c_ptr, c_float, c_double
+            type(c_ptr), value :: team, net
+            integer(c_int), value :: batch, ldx, ldy
+            real(c_float), intent(in) :: x(*), y(*)
+            real(c_float), intent(out) :: grad(*) ! overwritten
+            real(c_double), intent(out) :: cost
+            integer(c_int) :: bp_team_gradient
+        end function
+
+        ! bp_gradient_forces split into the shares as bp_team_gradient splits bp_gradient_batch.
+        function bp_team_gradient_forces(team, net, batch, x, ldx, e, lde, f, ldf, w_energy, &
+                                         w_force, grad, loss) &
+                bind(c, name='bp_team_gradient_forces')
+            import :: c_int, c_ptr, c_float, c_double
+            type(c_ptr), value :: team, net
+            integer(c_int), value :: batch, ldx, lde, ldf
+            real(c_float), intent(in) :: x(*), e(*), f(*)
+            real(c_float), value :: w_energy, w_force
+            real(c_float), intent(out) :: grad(*) ! overwritten
+            real(c_double), intent(out) :: loss
+            integer(c_int) :: bp_team_gradient_forces
+        end function
+
+        ! bp_optim_step's arguments, errors and bits, its passes split across the team's threads.
+        function bp_team_optim_step(team, opt, net, grad, m, n, eta) &
+                bind(c, name='bp_team_optim_step')
+            import :: c_int, c_long, c_ptr, c_float
+            type(c_ptr), value :: team, opt, net
+            real(c_float), intent(in) :: grad(*)
+            integer(c_int), value :: m
+            integer(c_long), value :: n
+            real(c_float), value :: eta
+            integer(c_int) :: bp_team_optim_step
         end function
     end interface
 
