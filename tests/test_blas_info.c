@@ -122,7 +122,10 @@ static void narrow_is_kernels_narrower_than_the_cpu(void **state)
         assert_int_equal(info.narrow, 1);
 }
 
-/* A child on the CPU's own kernels (OPENBLAS_CORETYPE=cpu_kernels) reports them, not narrow. */
+/* A child on the CPU's own kernels (OPENBLAS_CORETYPE=cpu_kernels) reports them, as wide as the
+ * CPU, not narrow. The child may see another CPU than this process: valgrind's emulated CPU hides
+ * AVX-512 and does not follow the exec, so on an AVX-512 host the child runs natively on a wider
+ * CPU than the one this process described; it is then narrow exactly as its own widths say. */
 static void wide_kernels_are_not_narrow(void **state)
 {
     (void)state;
@@ -134,7 +137,9 @@ static void wide_kernels_are_not_narrow(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         setenv("OPENBLAS_CORETYPE", info.cpu_kernels, 1);
-        execl(self_path, self_path, "--child-expect-wide", info.cpu_kernels, (char *)NULL);
+        char bits[16];
+        snprintf(bits, sizeof bits, "%d", info.cpu_bits);
+        execl(self_path, self_path, "--child-expect-wide", info.cpu_kernels, bits, (char *)NULL);
         _exit(127);
     }
     int status;
@@ -143,12 +148,19 @@ static void wide_kernels_are_not_narrow(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-static int child_expect_wide(const char *core)
+static int child_expect_wide(const char *core, int parent_cpu_bits)
 {
     bp_blas_info info;
-    if (bp_blas_describe(&info) != BP_OK || strcmp(info.kernels, core) != 0 || info.narrow) {
-        fprintf(stderr, "child: kernels %s (%d bits, CPU %d), narrow %d; expected %s, not narrow\n",
-                info.kernels, info.kernel_bits, info.cpu_bits, info.narrow, core);
+    if (bp_blas_describe(&info) != BP_OK) {
+        fprintf(stderr, "child: %s\n", bp_last_error());
+        return 1;
+    }
+    int same_cpu = info.cpu_bits == parent_cpu_bits;
+    if (strcmp(info.kernels, core) != 0 || info.kernel_bits != parent_cpu_bits ||
+        info.narrow != (same_cpu ? 0 : info.kernel_bits < info.cpu_bits)) {
+        fprintf(stderr, "child: kernels %s (%d bits, CPU %d), narrow %d; expected %s (%d bits)%s\n",
+                info.kernels, info.kernel_bits, info.cpu_bits, info.narrow, core, parent_cpu_bits,
+                same_cpu ? ", not narrow" : "");
         return 1;
     }
     return 0;
@@ -202,8 +214,8 @@ static void success_clears_the_last_error(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--child-expect-wide") == 0)
-        return child_expect_wide(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "--child-expect-wide") == 0)
+        return child_expect_wide(argv[2], atoi(argv[3]));
     self_path = argv[0];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(names_the_blas_of_the_build),
